@@ -1,0 +1,56 @@
+//! The WIT exports, implemented by the plain-Rust modules of this crate.
+
+use std::cell::RefCell;
+
+use crate::bindings::ddb_export::core::logging::{self, Level};
+use crate::bindings::exports::ddb_export::core::{shard_plan, snapshot, write};
+use crate::encoder::ShardEncoder;
+use crate::wit::{EncoderOptions, ExportSnapshot, ExportTotals, Item, ManifestEntry, Object, Output, Plan, PlanRequest, TableDescription};
+use crate::{manifest, plan};
+
+/// The component: one value implements every exported interface.
+pub struct Component;
+
+impl snapshot::Guest for Component {
+    fn create(table: TableDescription, request: snapshot::ExportRequest) -> Result<ExportSnapshot, snapshot::Error> {
+        crate::snapshot::create(table, request)
+    }
+}
+
+impl shard_plan::Guest for Component {
+    fn create(table: TableDescription, request: PlanRequest) -> Result<Plan, shard_plan::Error> {
+        let plan = plan::create(&table, &request)?;
+        logging::log(Level::Debug, &format!("shard plan: {}", plan.rationale));
+        Ok(plan)
+    }
+}
+
+impl write::Guest for Component {
+    type Encoder = EncoderResource;
+
+    fn manifests(snapshot: ExportSnapshot, files: Vec<ManifestEntry>, totals: ExportTotals) -> Result<Vec<Object>, write::Error> {
+        manifest::build(&snapshot, &files, &totals)
+    }
+}
+
+/// The `encoder` resource. Methods take `&self`, so the state sits in a `RefCell`; a component
+/// instance is single-threaded.
+pub struct EncoderResource(RefCell<ShardEncoder>);
+
+impl write::GuestEncoder for EncoderResource {
+    fn open(snapshot: ExportSnapshot, options: EncoderOptions) -> Result<write::Encoder, write::Error> {
+        let encoder = ShardEncoder::open(&snapshot, options)?;
+        Ok(write::Encoder::new(EncoderResource(RefCell::new(encoder))))
+    }
+
+    fn encode_page(&self, items: Vec<Item>) -> Result<Vec<Output>, write::Error> {
+        self.0.borrow_mut().encode_page(&items)
+    }
+
+    fn finish(&self) -> Result<Vec<Output>, write::Error> {
+        self.0.borrow_mut().finish()
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+crate::bindings::export!(Component with_types_in crate::bindings);

@@ -1,0 +1,260 @@
+//! Step 3a: turning a shard's pages of items into gzip data files.
+
+use std::io::Write as _;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use md5::{Digest, Md5};
+
+use crate::bindings::exports::ddb_export::core::write::Error;
+use crate::dynamodb_json;
+use crate::ids;
+use crate::wit::{DataFile, EncoderOptions, ExportFormat, ExportSnapshot, Item, Output};
+
+/// The data file being written.
+struct OpenFile {
+    key: String,
+    gzip: GzEncoder<Vec<u8>>,
+    md5: Md5,
+    size_bytes: u64,
+    item_count: u64,
+}
+
+/// The encoder of one shard: the state behind the WIT `encoder` resource.
+pub struct ShardEncoder {
+    export_id: String,
+    data_prefix: String,
+    extension: String,
+    options: EncoderOptions,
+    next_sequence: u32,
+    open: Option<OpenFile>,
+    finished: bool,
+    /// Scratch buffer for one page of lines, reused between pages.
+    lines: Vec<u8>,
+}
+
+impl ShardEncoder {
+    /// Checks the options; opens no file yet.
+    pub fn open(snapshot: &ExportSnapshot, options: EncoderOptions) -> Result<Self, Error> {
+        if options.compression_level > 9 {
+            return Err(Error::InvalidOptions(format!(
+                "compression-level must be 0 to 9, not {}",
+                options.compression_level
+            )));
+        }
+        if snapshot.export_format != ExportFormat::DynamodbJson {
+            return Err(Error::Other("this encoder writes DYNAMODB_JSON only".into()));
+        }
+        Ok(Self {
+            export_id: snapshot.export_id.clone(),
+            data_prefix: snapshot.keys.data_prefix.clone(),
+            extension: snapshot.data_file_extension.clone(),
+            options,
+            next_sequence: 0,
+            open: None,
+            finished: false,
+            lines: Vec::new(),
+        })
+    }
+
+    /// Encodes one page. All-or-nothing: every item is checked and encoded before any output.
+    pub fn encode_page(&mut self, items: &[Item]) -> Result<Vec<Output>, Error> {
+        self.ensure_not_finished()?;
+        self.lines.clear();
+        for (position, item) in items.iter().enumerate() {
+            dynamodb_json::write_line(&mut self.lines, item)
+                .map_err(|e| Error::InvalidItem(format!("item {position} of the page: {e}")))?;
+        }
+        let mut output = Vec::new();
+        if items.is_empty() {
+            return Ok(output);
+        }
+        let mut file = match self.open.take() {
+            Some(file) => file,
+            None => {
+                let key = self.next_key();
+                output.push(Output::FileStarted(key.clone()));
+                let level = Compression::new(u32::from(self.options.compression_level));
+                OpenFile { key, gzip: GzEncoder::new(Vec::new(), level), md5: Md5::new(), size_bytes: 0, item_count: 0 }
+            }
+        };
+        file.gzip.write_all(&self.lines).map_err(|e| Error::Other(format!("gzip: {e}")))?;
+        file.item_count += items.len() as u64;
+        let bytes = std::mem::take(file.gzip.get_mut());
+        if !bytes.is_empty() {
+            file.md5.update(&bytes);
+            file.size_bytes += bytes.len() as u64;
+            output.push(Output::Bytes(bytes));
+        }
+        let target = self.options.target_file_bytes;
+        if target > 0 && file.size_bytes >= target {
+            close_file(file, &mut output)?;
+        } else {
+            self.open = Some(file);
+        }
+        Ok(output)
+    }
+
+    /// Closes the open file, if any; no calls are accepted afterwards.
+    pub fn finish(&mut self) -> Result<Vec<Output>, Error> {
+        self.ensure_not_finished()?;
+        self.finished = true;
+        let mut output = Vec::new();
+        if let Some(file) = self.open.take() {
+            close_file(file, &mut output)?;
+        }
+        Ok(output)
+    }
+
+    fn ensure_not_finished(&self) -> Result<(), Error> {
+        if self.finished { Err(Error::Finished) } else { Ok(()) }
+    }
+
+    fn next_key(&mut self) -> String {
+        let name = ids::data_file_name(&self.export_id, self.options.shard_id, self.next_sequence);
+        self.next_sequence += 1;
+        format!("{}{name}.{}", self.data_prefix, self.extension)
+    }
+
+}
+
+/// Finishes the gzip stream and reports the file's facts.
+fn close_file(mut file: OpenFile, output: &mut Vec<Output>) -> Result<(), Error> {
+    let tail = file.gzip.finish().map_err(|e| Error::Other(format!("gzip: {e}")))?;
+    if !tail.is_empty() {
+        file.md5.update(&tail);
+        file.size_bytes += tail.len() as u64;
+        output.push(Output::Bytes(tail));
+    }
+    output.push(Output::FileFinished(DataFile {
+        key: file.key,
+        item_count: file.item_count,
+        md5: STANDARD.encode(file.md5.finalize()),
+        size_bytes: file.size_bytes,
+    }));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use super::*;
+    use crate::snapshot;
+    use crate::wit::{AttrNode, Billing, ExportRequest, SseAlgorithm, TableDescription};
+
+    fn snapshot() -> ExportSnapshot {
+        let table = TableDescription {
+            table_name: "t".into(),
+            table_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/t".into(),
+            table_id: None,
+            item_count: 0,
+            table_size_bytes: 0,
+            billing: Billing::OnDemand,
+        };
+        let request = ExportRequest {
+            s3_bucket: "b".into(),
+            s3_prefix: None,
+            s3_bucket_owner: None,
+            s3_sse_algorithm: SseAlgorithm::Aes256,
+            s3_sse_kms_key_id: None,
+            export_format: ExportFormat::DynamodbJson,
+            client_token: "c".into(),
+            start_time_ms: 1,
+            region: "us-east-1".into(),
+        };
+        snapshot::create(table, request).unwrap()
+    }
+
+    fn item(i: u32) -> Item {
+        Item { attrs: vec![("pk".into(), 0)], nodes: vec![AttrNode::S(format!("item-{i:08}-{}", "x".repeat(200)))] }
+    }
+
+    /// Files as (key, bytes, facts), checking the event sequence on the way.
+    fn collect(events: Vec<Output>) -> Vec<(String, Vec<u8>, DataFile)> {
+        let mut files = Vec::new();
+        let mut open: Option<(String, Vec<u8>)> = None;
+        for event in events {
+            match event {
+                Output::FileStarted(key) => {
+                    assert!(open.is_none(), "a file started while another was open");
+                    open = Some((key, Vec::new()));
+                }
+                Output::Bytes(bytes) => open.as_mut().expect("bytes outside a file").1.extend(bytes),
+                Output::FileFinished(facts) => {
+                    let (key, bytes) = open.take().expect("finished without a start");
+                    assert_eq!(facts.key, key);
+                    files.push((key, bytes, facts));
+                }
+            }
+        }
+        assert!(open.is_none());
+        files
+    }
+
+    fn gunzip(bytes: &[u8]) -> String {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(bytes).read_to_string(&mut text).unwrap();
+        text
+    }
+
+    #[test]
+    fn a_shard_without_items_writes_no_file() {
+        let mut enc = ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 }).unwrap();
+        assert!(enc.encode_page(&[]).unwrap().is_empty());
+        assert!(enc.finish().unwrap().is_empty());
+        assert!(matches!(enc.encode_page(&[]), Err(Error::Finished)));
+    }
+
+    #[test]
+    fn files_roll_over_and_keep_every_item_once_in_order() {
+        let snap = snapshot();
+        let mut enc = ShardEncoder::open(&snap, EncoderOptions { shard_id: 3, target_file_bytes: 2_000, compression_level: 1 }).unwrap();
+        let mut events = Vec::new();
+        for page in 0..20 {
+            let items: Vec<Item> = (0..50).map(|i| item(page * 50 + i)).collect();
+            events.extend(enc.encode_page(&items).unwrap());
+        }
+        events.extend(enc.finish().unwrap());
+        let files = collect(events);
+        assert!(files.len() > 1, "expected roll-over, got {} file(s)", files.len());
+        let mut lines = Vec::new();
+        for (key, bytes, facts) in &files {
+            assert!(key.starts_with(&snap.keys.data_prefix) && key.ends_with(".json.gz"));
+            assert_eq!(facts.size_bytes, bytes.len() as u64);
+            assert_eq!(facts.md5, STANDARD.encode(Md5::digest(bytes)));
+            let text = gunzip(bytes);
+            assert_eq!(text.lines().count() as u64, facts.item_count);
+            lines.extend(text.lines().map(str::to_string));
+        }
+        let expected: Vec<String> = (0..1000)
+            .map(|i| {
+                let mut line = Vec::new();
+                dynamodb_json::write_line(&mut line, &item(i)).unwrap();
+                String::from_utf8(line).unwrap().trim_end().to_string()
+            })
+            .collect();
+        assert_eq!(lines, expected);
+    }
+
+    #[test]
+    fn a_bad_item_fails_the_whole_page_and_names_it() {
+        let mut enc = ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 }).unwrap();
+        let bad = Item { attrs: vec![("a".into(), 7)], nodes: vec![] };
+        match enc.encode_page(&[item(0), bad]) {
+            Err(Error::InvalidItem(message)) => assert!(message.contains("item 1"), "{message}"),
+            other => panic!("expected invalid-item, got {other:?}"),
+        }
+        // Nothing of the failed page was emitted: the next page opens the first file.
+        let events = enc.encode_page(&[item(0)]).unwrap();
+        assert!(matches!(events.first(), Some(Output::FileStarted(_))));
+    }
+
+    #[test]
+    fn refuses_a_compression_level_above_9() {
+        let options = EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 10 };
+        assert!(matches!(ShardEncoder::open(&snapshot(), options), Err(Error::InvalidOptions(_))));
+    }
+}

@@ -1,0 +1,33 @@
+//! ddb-export's default component.
+//!
+//! Pure computation behind the WIT contract in `../wit`: the export's identity ([`snapshot`]),
+//! its Scan segments ([`plan`]), and the data files and manifests of a full export
+//! ([`encoder`], [`manifest`]). It performs no I/O; the host does all of it.
+//!
+//! Everything here also compiles natively, so the logic is unit-tested and benchmarked without
+//! a WebAssembly runtime; only the `export!` in [`component`] is specific to `wasm32`.
+
+mod bindings;
+mod component;
+
+pub mod arena;
+pub mod dynamodb_json;
+pub mod encoder;
+pub mod ids;
+pub mod manifest;
+pub mod plan;
+pub mod snapshot;
+
+/// The generated WIT types the public functions of this crate take and return.
+pub mod wit {
+    pub use crate::bindings::ddb_export::core::types::{
+        AttrNode, Billing, ExportFormat, Item, SseAlgorithm, TableDescription,
+    };
+    pub use crate::bindings::exports::ddb_export::core::shard_plan::{Plan, PlanRequest, Shard};
+    pub use crate::bindings::exports::ddb_export::core::snapshot::{
+        ExportKeys, ExportRequest, ExportSnapshot,
+    };
+    pub use crate::bindings::exports::ddb_export::core::write::{
+        DataFile, EncoderOptions, ExportTotals, ManifestEntry, Object, Output,
+    };
+}

@@ -1,0 +1,200 @@
+//! Step 3b: `manifest-files.json`, `manifest-summary.json` and their `.md5` files.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use md5::{Digest, Md5};
+use serde::Serialize;
+
+use crate::bindings::exports::ddb_export::core::write::Error;
+use crate::ids;
+use crate::wit::{ExportFormat, ExportSnapshot, ExportTotals, ManifestEntry, Object, SseAlgorithm};
+
+/// The summary format version of a full export.
+pub const FULL_EXPORT_VERSION: &str = "2020-06-30";
+
+/// One line of `manifest-files.json`; field order is AWS's.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FileLine<'a> {
+    item_count: u64,
+    md5_checksum: &'a str,
+    etag: &'a str,
+    data_file_s3_key: &'a str,
+}
+
+/// `manifest-summary.json` of a full export; field order is AWS's.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Summary<'a> {
+    version: &'a str,
+    export_arn: &'a str,
+    start_time: String,
+    end_time: String,
+    table_arn: &'a str,
+    table_id: &'a str,
+    export_time: String,
+    s3_bucket: &'a str,
+    s3_prefix: Option<&'a str>,
+    s3_sse_algorithm: &'a str,
+    s3_sse_kms_key_id: Option<&'a str>,
+    manifest_files_s3_key: &'a str,
+    billed_size_bytes: u64,
+    item_count: u64,
+    output_format: &'a str,
+}
+
+/// The four manifest objects, in the order they must be written.
+pub fn build(snapshot: &ExportSnapshot, files: &[ManifestEntry], totals: &ExportTotals) -> Result<Vec<Object>, Error> {
+    check(snapshot, files, totals)?;
+    let mut listing = Vec::new();
+    for entry in files {
+        let line = FileLine {
+            item_count: entry.item_count,
+            md5_checksum: &entry.md5_checksum,
+            etag: &entry.etag,
+            data_file_s3_key: &entry.data_file_s3_key,
+        };
+        serde_json::to_writer(&mut listing, &line).map_err(|e| Error::Other(e.to_string()))?;
+        listing.push(b'\n');
+    }
+    let summary = Summary {
+        version: FULL_EXPORT_VERSION,
+        export_arn: &snapshot.export_arn,
+        start_time: ids::iso8601_millis(snapshot.start_time_ms),
+        end_time: ids::iso8601_millis(totals.end_time_ms),
+        table_arn: &snapshot.table_arn,
+        table_id: &snapshot.table_id,
+        export_time: ids::iso8601_millis(snapshot.export_time_ms),
+        s3_bucket: &snapshot.s3_bucket,
+        s3_prefix: snapshot.s3_prefix.as_deref(),
+        s3_sse_algorithm: match snapshot.s3_sse_algorithm {
+            SseAlgorithm::Aes256 => "AES256",
+            SseAlgorithm::Kms => "KMS",
+        },
+        s3_sse_kms_key_id: snapshot.s3_sse_kms_key_id.as_deref(),
+        manifest_files_s3_key: &snapshot.keys.manifest_files,
+        billed_size_bytes: totals.billed_size_bytes,
+        item_count: totals.item_count,
+        output_format: match snapshot.export_format {
+            ExportFormat::DynamodbJson => "DYNAMODB_JSON",
+            ExportFormat::Ion => "ION",
+        },
+    };
+    let summary = serde_json::to_vec(&summary).map_err(|e| Error::Other(e.to_string()))?;
+    let keys = &snapshot.keys;
+    let listing_md5 = md5_base64(&listing);
+    let summary_md5 = md5_base64(&summary);
+    Ok(vec![
+        Object { key: keys.manifest_files.clone(), body: listing },
+        Object { key: keys.manifest_files_md5.clone(), body: listing_md5 },
+        Object { key: keys.manifest_summary.clone(), body: summary },
+        Object { key: keys.manifest_summary_md5.clone(), body: summary_md5 },
+    ])
+}
+
+fn md5_base64(bytes: &[u8]) -> Vec<u8> {
+    STANDARD.encode(Md5::digest(bytes)).into_bytes()
+}
+
+/// Refuses entries that cannot belong to this export.
+fn check(snapshot: &ExportSnapshot, files: &[ManifestEntry], totals: &ExportTotals) -> Result<(), Error> {
+    let mut sum = 0u64;
+    for entry in files {
+        if !entry.data_file_s3_key.starts_with(&snapshot.keys.data_prefix) {
+            return Err(Error::Other(format!(
+                "data file {:?} is not under this export's data prefix {:?}",
+                entry.data_file_s3_key, snapshot.keys.data_prefix
+            )));
+        }
+        sum = sum.saturating_add(entry.item_count);
+    }
+    if sum != totals.item_count {
+        return Err(Error::Other(format!(
+            "the data files hold {sum} items but the totals say {}",
+            totals.item_count
+        )));
+    }
+    if totals.end_time_ms < snapshot.start_time_ms {
+        return Err(Error::Other("the export cannot end before it started".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot;
+    use crate::wit::{Billing, ExportRequest, TableDescription};
+
+    fn snapshot() -> ExportSnapshot {
+        let table = TableDescription {
+            table_name: "t".into(),
+            table_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/t".into(),
+            table_id: Some("3f9c1a2e-0000-4000-8000-000000000001".into()),
+            item_count: 0,
+            table_size_bytes: 0,
+            billing: Billing::OnDemand,
+        };
+        let request = ExportRequest {
+            s3_bucket: "bucket".into(),
+            s3_prefix: Some("p".into()),
+            s3_bucket_owner: None,
+            s3_sse_algorithm: SseAlgorithm::Aes256,
+            s3_sse_kms_key_id: None,
+            export_format: ExportFormat::DynamodbJson,
+            client_token: "c".into(),
+            start_time_ms: 1_693_467_621_041,
+            region: "us-east-1".into(),
+        };
+        snapshot::create(table, request).unwrap()
+    }
+
+    #[test]
+    fn writes_aws_key_order_and_md5_files() {
+        let snap = snapshot();
+        let entry = ManifestEntry {
+            data_file_s3_key: format!("{}abc.json.gz", snap.keys.data_prefix),
+            item_count: 2,
+            md5_checksum: "bWQ1".into(),
+            etag: "e".into(),
+        };
+        let totals = ExportTotals { end_time_ms: 1_693_467_622_000, item_count: 2, billed_size_bytes: 0 };
+        let objects = build(&snap, &[entry.clone()], &totals).unwrap();
+        let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [&snap.keys.manifest_files, &snap.keys.manifest_files_md5, &snap.keys.manifest_summary, &snap.keys.manifest_summary_md5]
+        );
+        let listing = String::from_utf8(objects[0].body.clone()).unwrap();
+        assert_eq!(
+            listing,
+            format!("{{\"itemCount\":2,\"md5Checksum\":\"bWQ1\",\"etag\":\"e\",\"dataFileS3Key\":\"{}\"}}\n", entry.data_file_s3_key)
+        );
+        assert_eq!(objects[1].body, md5_base64(listing.as_bytes()));
+        let summary = String::from_utf8(objects[2].body.clone()).unwrap();
+        let expected = format!(
+            concat!(
+                r#"{{"version":"2020-06-30","exportArn":"{arn}","startTime":"2023-08-31T07:40:21.041Z","#,
+                r#""endTime":"2023-08-31T07:40:22.000Z","tableArn":"arn:aws:dynamodb:us-east-1:123456789012:table/t","#,
+                r#""tableId":"3f9c1a2e-0000-4000-8000-000000000001","exportTime":"2023-08-31T07:40:21.041Z","#,
+                r#""s3Bucket":"bucket","s3Prefix":"p","s3SseAlgorithm":"AES256","s3SseKmsKeyId":null,"#,
+                r#""manifestFilesS3Key":"{files}","billedSizeBytes":0,"itemCount":2,"outputFormat":"DYNAMODB_JSON"}}"#
+            ),
+            arn = snap.export_arn,
+            files = snap.keys.manifest_files
+        );
+        assert_eq!(summary, expected);
+        assert_eq!(objects[3].body, md5_base64(summary.as_bytes()));
+    }
+
+    #[test]
+    fn refuses_entries_that_do_not_add_up_or_belong_elsewhere() {
+        let snap = snapshot();
+        let entry = ManifestEntry { data_file_s3_key: format!("{}a.json.gz", snap.keys.data_prefix), item_count: 2, md5_checksum: String::new(), etag: String::new() };
+        let totals = ExportTotals { end_time_ms: snap.start_time_ms, item_count: 3, billed_size_bytes: 0 };
+        assert!(build(&snap, &[entry.clone()], &totals).is_err());
+        let stray = ManifestEntry { data_file_s3_key: "elsewhere/a.json.gz".into(), ..entry };
+        let totals = ExportTotals { item_count: 2, ..totals };
+        assert!(build(&snap, &[stray], &totals).is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! Step 1: an export's identity and keys.
+
+use crate::bindings::exports::ddb_export::core::snapshot::Error;
+use crate::ids;
+use crate::wit::{ExportFormat, ExportKeys, ExportRequest, ExportSnapshot, SseAlgorithm, TableDescription};
+
+/// Fixes the export's id, ARN, times and keys. Deterministic in its arguments.
+pub fn create(table: TableDescription, request: ExportRequest) -> Result<ExportSnapshot, Error> {
+    validate(&table, &request)?;
+    let table_arn = ids::table_arn(&table.table_arn, &table.table_name, &request.region);
+    let table_id = ids::table_id(table.table_id.as_deref(), &table_arn);
+    let export_id = ids::export_id(request.start_time_ms, &request.client_token, &table_arn);
+    let root = match &request.s3_prefix {
+        Some(prefix) => format!("{prefix}/AWSDynamoDB/{export_id}"),
+        None => format!("AWSDynamoDB/{export_id}"),
+    };
+    let keys = ExportKeys {
+        started: format!("{root}/_started"),
+        data_prefix: format!("{root}/data/"),
+        manifest_files: format!("{root}/manifest-files.json"),
+        manifest_files_md5: format!("{root}/manifest-files.md5"),
+        manifest_summary: format!("{root}/manifest-summary.json"),
+        manifest_summary_md5: format!("{root}/manifest-summary.md5"),
+        root,
+    };
+    Ok(ExportSnapshot {
+        export_arn: format!("{table_arn}/export/{export_id}"),
+        export_id,
+        table_arn,
+        table_id,
+        table_name: table.table_name,
+        start_time_ms: request.start_time_ms,
+        export_time_ms: request.start_time_ms,
+        s3_bucket: request.s3_bucket,
+        s3_prefix: request.s3_prefix,
+        s3_bucket_owner: request.s3_bucket_owner,
+        s3_sse_algorithm: request.s3_sse_algorithm,
+        s3_sse_kms_key_id: request.s3_sse_kms_key_id,
+        export_format: request.export_format,
+        client_token: request.client_token,
+        keys,
+        data_file_extension: "json.gz".to_string(),
+    })
+}
+
+fn validate(table: &TableDescription, request: &ExportRequest) -> Result<(), Error> {
+    if table.table_name.is_empty() {
+        return Err(Error::InvalidTable("the table description has an empty table name".into()));
+    }
+    if request.s3_bucket.is_empty() {
+        return Err(Error::InvalidRequest("s3-bucket is empty".into()));
+    }
+    if let Some(prefix) = &request.s3_prefix
+        && (prefix.is_empty() || prefix.starts_with('/') || prefix.ends_with('/'))
+    {
+        return Err(Error::InvalidRequest(format!(
+            "s3-prefix {prefix:?} must be non-empty and must not start or end with '/'"
+        )));
+    }
+    match (request.s3_sse_algorithm, &request.s3_sse_kms_key_id) {
+        (SseAlgorithm::Aes256, Some(_)) => {
+            return Err(Error::InvalidRequest("s3-sse-kms-key-id is only allowed with the kms algorithm".into()));
+        }
+        (SseAlgorithm::Kms, None) => {
+            return Err(Error::InvalidRequest("the kms algorithm needs s3-sse-kms-key-id".into()));
+        }
+        _ => {}
+    }
+    if request.client_token.is_empty() {
+        return Err(Error::InvalidRequest("client-token is empty".into()));
+    }
+    if request.export_format != ExportFormat::DynamodbJson {
+        return Err(Error::UnsupportedFormat(request.export_format));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wit::Billing;
+
+    pub(crate) fn table() -> TableDescription {
+        TableDescription {
+            table_name: "orders".into(),
+            table_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/orders".into(),
+            table_id: None,
+            item_count: 0,
+            table_size_bytes: 0,
+            billing: Billing::OnDemand,
+        }
+    }
+
+    pub(crate) fn request() -> ExportRequest {
+        ExportRequest {
+            s3_bucket: "bucket".into(),
+            s3_prefix: Some("backups/daily".into()),
+            s3_bucket_owner: None,
+            s3_sse_algorithm: SseAlgorithm::Aes256,
+            s3_sse_kms_key_id: None,
+            export_format: ExportFormat::DynamodbJson,
+            client_token: "token".into(),
+            start_time_ms: 1_693_467_621_041,
+            region: "us-east-1".into(),
+        }
+    }
+
+    #[test]
+    fn keys_follow_the_aws_layout() {
+        let snap = create(table(), request()).unwrap();
+        let root = format!("backups/daily/AWSDynamoDB/{}", snap.export_id);
+        assert_eq!(snap.keys.root, root);
+        assert_eq!(snap.keys.started, format!("{root}/_started"));
+        assert_eq!(snap.keys.data_prefix, format!("{root}/data/"));
+        assert_eq!(snap.keys.manifest_summary, format!("{root}/manifest-summary.json"));
+        assert_eq!(snap.keys.manifest_files_md5, format!("{root}/manifest-files.md5"));
+        assert_eq!(snap.export_arn, format!("{}/export/{}", snap.table_arn, snap.export_id));
+        assert_eq!(snap.table_id.len(), 36);
+    }
+
+    #[test]
+    fn no_prefix_writes_at_the_root() {
+        let snap = create(table(), ExportRequest { s3_prefix: None, ..request() }).unwrap();
+        assert!(snap.keys.root.starts_with("AWSDynamoDB/"));
+    }
+
+    #[test]
+    fn refuses_bad_requests() {
+        let bad = [
+            ExportRequest { s3_bucket: String::new(), ..request() },
+            ExportRequest { s3_prefix: Some("/x".into()), ..request() },
+            ExportRequest { s3_prefix: Some("x/".into()), ..request() },
+            ExportRequest { s3_sse_algorithm: SseAlgorithm::Kms, ..request() },
+            ExportRequest { s3_sse_kms_key_id: Some("k".into()), ..request() },
+            ExportRequest { client_token: String::new(), ..request() },
+        ];
+        for request in bad {
+            assert!(matches!(create(table(), request), Err(Error::InvalidRequest(_))));
+        }
+        assert!(matches!(
+            create(table(), ExportRequest { export_format: ExportFormat::Ion, ..request() }),
+            Err(Error::UnsupportedFormat(ExportFormat::Ion))
+        ));
+    }
+}
