@@ -35,11 +35,12 @@ pub fn data_file_name(export_id: &str, shard_id: u32, sequence: u32) -> String {
     data_encoding::BASE32_NOPAD.encode(&hash).to_ascii_lowercase()
 }
 
-/// The server's `TableId` when it has one, or a UUID derived from the table ARN, so every
-/// export of one table agrees.
+/// The server's `TableId` when it is a UUID, or a UUID derived from the table ARN, so every
+/// export of one table agrees. (Stand-ins report none, or a malformed one: dynalite's lacks
+/// four hex digits.)
 pub fn table_id(server_table_id: Option<&str>, table_arn: &str) -> String {
     match server_table_id {
-        Some(id) if !id.trim().is_empty() => id.to_string(),
+        Some(id) if id.len() == 36 && Uuid::try_parse(id).is_ok() => id.to_ascii_lowercase(),
         _ => Uuid::new_v5(&TABLE_ID_NAMESPACE, table_arn.as_bytes()).to_string(),
     }
 }
@@ -110,7 +111,10 @@ mod tests {
 
     #[test]
     fn table_id_prefers_the_server_and_is_stable_otherwise() {
-        assert_eq!(table_id(Some("abc"), "arn"), "abc");
+        let server = "3f9c1a2e-0000-4000-8000-000000000001";
+        assert_eq!(table_id(Some(server), "arn"), server);
+        let truncated = "d0a8f9fd-90fd-4734-9738-c67284e6";
+        assert_ne!(table_id(Some(truncated), "arn"), truncated);
         let derived = table_id(None, "arn:aws:dynamodb:us-east-1:000000000000:table/t");
         assert_eq!(Uuid::parse_str(&derived).map(|u| u.get_version_num()), Ok(5));
         assert_eq!(derived, table_id(Some(""), "arn:aws:dynamodb:us-east-1:000000000000:table/t"));

@@ -1,0 +1,106 @@
+//! Command-line flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use ddb_export::ExportFormat;
+
+/// Export a DynamoDB table to S3 in the layout of AWS's "Export to S3".
+#[derive(Debug, Parser)]
+#[command(name = "ddb-export", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// More logging on stderr (-v: debug, -vv: trace). RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export a table; prints the ExportDescription as JSON on stdout.
+    Export(ExportArgs),
+}
+
+/// Data file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// `{"Item":{...}}` lines, gzip (`.json.gz`).
+    DynamodbJson,
+    /// Amazon Ion text lines, gzip (`.ion.gz`). Not supported yet.
+    Ion,
+}
+
+impl From<FormatArg> for ExportFormat {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::DynamodbJson => ExportFormat::DynamodbJson,
+            FormatArg::Ion => ExportFormat::Ion,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The table: a name, or a table ARN.
+    #[arg(long)]
+    pub table: String,
+
+    /// Destination: s3://bucket[/prefix] or a local directory.
+    #[arg(long)]
+    pub to: String,
+
+    /// Format of the data files.
+    #[arg(long, value_enum, default_value_t = FormatArg::DynamodbJson)]
+    pub format: FormatArg,
+
+    /// Scan segments (1-1000000). Default: planned from the table's size.
+    #[arg(long)]
+    pub segments: Option<u32>,
+
+    /// Segments exported at once. Default: 4 per core, between 4 and 32.
+    #[arg(long)]
+    pub parallelism: Option<u32>,
+
+    /// Idempotency token recorded in the export (default: a random UUID).
+    #[arg(long)]
+    pub client_token: Option<String>,
+
+    /// The 12-digit account id that must own the bucket.
+    #[arg(long)]
+    pub s3_bucket_owner: Option<String>,
+
+    /// Encrypt objects with this KMS key (SSE-KMS) instead of the bucket's default.
+    #[arg(long)]
+    pub s3_sse_kms_key_id: Option<String>,
+
+    /// Start a new data file once one holds this many compressed bytes (0: one file per segment).
+    #[arg(long, default_value_t = ddb_export::export::DEFAULT_TARGET_FILE_BYTES)]
+    pub file_size: u64,
+
+    /// gzip level, 0-9.
+    #[arg(long, default_value_t = 6)]
+    pub compression_level: u8,
+
+    /// Run this component instead of the built-in one.
+    #[arg(long, value_name = "PATH")]
+    pub component: Option<PathBuf>,
+
+    /// Memory cap of the component, in MiB.
+    #[arg(long, default_value_t = 512)]
+    pub component_memory_mib: usize,
+
+    /// Time limit of one call into the component, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub component_timeout_secs: u64,
+
+    /// Do not read or write the compiled-component cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}

@@ -1,0 +1,10 @@
+//! The generated bindings of the `exporter` world. Only `crate::component` sees these types.
+
+wasmtime::component::bindgen!({
+    world: "exporter",
+    path: "../wit",
+});
+
+pub use ddb_export::core::logging;
+pub use ddb_export::core::types;
+pub use exports::ddb_export::core::{shard_plan, snapshot, write};

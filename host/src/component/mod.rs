@@ -1,0 +1,389 @@
+//! Running export components under wasmtime.
+//!
+//! [`ComponentRuntime`] compiles a component once (through the [`cache`]) and keeps one
+//! `InstancePre`; every unit of work gets a fresh [`Session`]: its own `Store`, WASI context,
+//! memory cap and per-call deadline. A component gets no files, no network, no environment
+//! and no clock it could use to tell one run from another; its stderr is captured so a panic
+//! message reaches the error report.
+//!
+//! Everything a component returns is checked here before the rest of the host sees it.
+
+mod bindings;
+mod cache;
+mod convert;
+mod limits;
+mod validate;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use wasmtime::component::{HasSelf, Linker, ResourceAny, ResourceTable};
+use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use bindings::{Exporter, ExporterPre, logging};
+pub use cache::{CacheDir, LoadedFrom};
+pub use limits::GuestLimits;
+use limits::Limiter;
+
+use crate::model::{
+    EncoderEvent, EncoderOptions, ExportTotals, ManifestEntry, ShardPlan, Snapshot, SnapshotRequest, StoredObject,
+    TableInfo,
+};
+
+/// The default component, built from `guest/` by the host's build script.
+pub const DEFAULT_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ddb_export_guest.wasm"));
+
+/// How often the epoch ticker advances; the resolution of the per-call deadline.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Bytes of a component's stderr kept for error reports (more makes the write trap).
+const STDERR_CAPACITY: usize = 64 * 1024;
+
+/// Which component to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentSource {
+    /// The component built into this binary.
+    Default,
+    /// A component file (`--component PATH`).
+    File(PathBuf),
+}
+
+impl fmt::Display for ComponentSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ComponentSource::Default => f.write_str("the built-in component"),
+            ComponentSource::File(path) => write!(f, "component {}", path.display()),
+        }
+    }
+}
+
+/// Why a component could not do what was asked. Every case names the component.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    #[error("could not read {component}: {source}")]
+    Read { component: String, source: std::io::Error },
+    #[error("{component} is not a usable component: {message}")]
+    Load { component: String, message: String },
+    #[error("{component} exceeded its time limit of {limit:?} in `{call}`")]
+    Timeout { component: String, call: &'static str, limit: Duration },
+    #[error("{component} exceeded its memory limit of {limit_bytes} bytes in `{call}`")]
+    MemoryLimit { component: String, call: &'static str, limit_bytes: usize },
+    #[error("{component} trapped in `{call}`: {message}")]
+    Trap { component: String, call: &'static str, message: String },
+    #[error("{component} refused `{call}`: {message}")]
+    Refused { component: String, call: &'static str, message: String },
+    #[error("{component} broke the WIT contract in `{call}`: {message}")]
+    Contract { component: String, call: &'static str, message: String },
+    #[error("{component} cannot take this item: {source}")]
+    UnsupportedItem { component: String, source: convert::UnsupportedItem },
+}
+
+/// A compiled component, ready to instantiate many times.
+#[derive(Clone)]
+pub struct ComponentRuntime {
+    inner: Arc<RuntimeInner>,
+}
+
+struct RuntimeInner {
+    engine: Engine,
+    pre: ExporterPre<HostState>,
+    name: String,
+    limits: GuestLimits,
+    loaded_from: LoadedFrom,
+    load_time: Duration,
+}
+
+impl Drop for RuntimeInner {
+    fn drop(&mut self) {
+        // Lets the ticker thread notice the engine is gone sooner.
+        self.engine.increment_epoch();
+    }
+}
+
+impl ComponentRuntime {
+    /// Loads and compiles (or fetches from `cache`) the component, and links it against the
+    /// host's imports. Fails if it is not a component of the `exporter` world.
+    pub fn load(source: &ComponentSource, limits: GuestLimits, cache: &CacheDir) -> Result<Self, ComponentError> {
+        let name = source.to_string();
+        let wasm = match source {
+            ComponentSource::Default => std::borrow::Cow::Borrowed(DEFAULT_COMPONENT),
+            ComponentSource::File(path) => std::borrow::Cow::Owned(
+                std::fs::read(path).map_err(|source| ComponentError::Read { component: name.clone(), source })?,
+            ),
+        };
+        let load_error = |e: wasmtime::Error| ComponentError::Load { component: name.clone(), message: format!("{e:#}") };
+        let started = Instant::now();
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(load_error)?;
+        let (component, loaded_from) = cache::load(&engine, &wasm, cache).map_err(load_error)?;
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_error)?;
+        Exporter::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state).map_err(load_error)?;
+        let pre = linker.instantiate_pre(&component).map_err(load_error)?;
+        let pre = ExporterPre::new(pre).map_err(load_error)?;
+        let load_time = started.elapsed();
+        spawn_epoch_ticker(&engine);
+        Ok(Self { inner: Arc::new(RuntimeInner { engine, pre, name, limits, loaded_from, load_time }) })
+    }
+
+    /// The component's name in messages.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Whether the compiled code came from the cache, and how long loading took.
+    pub fn load_stats(&self) -> (LoadedFrom, Duration) {
+        (self.inner.loaded_from, self.inner.load_time)
+    }
+
+    /// A fresh instance in its own store.
+    pub fn session(&self) -> Result<Session, ComponentError> {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter::new(&self.inner.limits),
+            component: self.inner.name.clone(),
+        };
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let pre = self.inner.pre.clone();
+        let exports = guarded(&self.inner, &mut store, &stderr, "instantiate", |store| pre.instantiate(store))?;
+        Ok(Session { runtime: self.inner.clone(), store, exports: Arc::new(exports), stderr, poisoned: false })
+    }
+}
+
+/// Runs one call into a store under the per-call deadline and memory cap, and turns a failure
+/// into the [`ComponentError`] that names its cause.
+fn guarded<R>(
+    runtime: &RuntimeInner,
+    store: &mut Store<HostState>,
+    stderr: &MemoryOutputPipe,
+    call: &'static str,
+    f: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<R>,
+) -> Result<R, ComponentError> {
+    let limit = runtime.limits.call_timeout;
+    let ticks = u64::try_from(limit.as_millis() / EPOCH_TICK.as_millis()).unwrap_or(u64::MAX).max(1);
+    store.set_epoch_deadline(ticks);
+    store.data_mut().limiter.memory_refused = false;
+    f(store).map_err(|error| {
+        let component = runtime.name.clone();
+        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            return ComponentError::Timeout { component, call, limit };
+        }
+        if store.data().limiter.memory_refused {
+            return ComponentError::MemoryLimit { component, call, limit_bytes: runtime.limits.memory_bytes };
+        }
+        let stderr = String::from_utf8_lossy(&stderr.contents()).trim().to_string();
+        let message = if stderr.is_empty() { format!("{error:#}") } else { format!("{error:#}; its stderr: {stderr}") };
+        ComponentError::Trap { component, call, message }
+    })
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::spawn(move || {
+        while let Some(engine) = weak.upgrade() {
+            engine.increment_epoch();
+            drop(engine);
+            std::thread::sleep(EPOCH_TICK);
+        }
+    });
+}
+
+/// Per-store state: the WASI context the component's standard library needs, the resource
+/// table, the limiter.
+struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    component: String,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// `types` only holds type definitions; nothing to implement.
+impl bindings::types::Host for HostState {}
+
+/// Longest log message accepted from a component; longer ones are cut.
+const MAX_LOG_MESSAGE: usize = 4096;
+
+impl logging::Host for HostState {
+    fn log(&mut self, level: logging::Level, message: String) {
+        let mut message = message;
+        if message.len() > MAX_LOG_MESSAGE {
+            let mut cut = MAX_LOG_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let component = &self.component;
+        match level {
+            logging::Level::Error => tracing::error!(target: "component", %component, "{message}"),
+            logging::Level::Warn => tracing::warn!(target: "component", %component, "{message}"),
+            logging::Level::Info => tracing::info!(target: "component", %component, "{message}"),
+            logging::Level::Debug => tracing::debug!(target: "component", %component, "{message}"),
+            logging::Level::Trace => tracing::trace!(target: "component", %component, "{message}"),
+        }
+    }
+}
+
+/// One instance of the component in its own store. After a trap the store is unusable, and
+/// every later call fails at once.
+pub struct Session {
+    runtime: Arc<RuntimeInner>,
+    store: Store<HostState>,
+    exports: Arc<Exporter>,
+    stderr: MemoryOutputPipe,
+    poisoned: bool,
+}
+
+impl Session {
+    fn component(&self) -> String {
+        self.runtime.name.clone()
+    }
+
+    /// Runs one call; after any failure the store is poisoned and refuses further calls.
+    fn call<R>(
+        &mut self,
+        call: &'static str,
+        f: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, ComponentError> {
+        if self.poisoned {
+            return Err(ComponentError::Trap {
+                component: self.component(),
+                call,
+                message: "the instance already trapped and cannot be used again".into(),
+            });
+        }
+        let result = guarded(&self.runtime, &mut self.store, &self.stderr, call, f);
+        self.poisoned = result.is_err();
+        result
+    }
+
+    fn refused(&self, call: &'static str, message: impl fmt::Debug) -> ComponentError {
+        ComponentError::Refused { component: self.component(), call, message: format!("{message:?}") }
+    }
+
+    fn contract(&self, call: &'static str, message: String) -> ComponentError {
+        ComponentError::Contract { component: self.component(), call, message }
+    }
+
+    /// Step 1: the export's identity. The result is checked against the request.
+    pub fn snapshot(&mut self, table: &TableInfo, request: &SnapshotRequest) -> Result<Snapshot, ComponentError> {
+        let exports = self.exports.clone();
+        let wit_table = convert::table(table);
+        let wit_request = convert::snapshot_request(request);
+        let result = self.call("snapshot.create", |store| exports.ddb_export_core_snapshot().call_create(store, &wit_table, &wit_request))?;
+        let snapshot = convert::snapshot_from_wit(result.map_err(|e| self.refused("snapshot.create", e))?);
+        validate::snapshot(table, request, &snapshot).map_err(|m| self.contract("snapshot.create", m))?;
+        Ok(snapshot)
+    }
+
+    /// Step 2: the shard plan. The result is checked to cover every segment exactly once.
+    pub fn shard_plan(&mut self, table: &TableInfo, segments: Option<u32>, parallelism: u32) -> Result<ShardPlan, ComponentError> {
+        let exports = self.exports.clone();
+        let wit_table = convert::table(table);
+        let request = bindings::shard_plan::PlanRequest { segments, parallelism };
+        let result = self.call("shard-plan.create", |store| exports.ddb_export_core_shard_plan().call_create(store, &wit_table, request))?;
+        let plan = convert::plan_from_wit(result.map_err(|e| self.refused("shard-plan.create", e))?);
+        validate::plan(&plan, segments).map_err(|m| self.contract("shard-plan.create", m))?;
+        Ok(plan)
+    }
+
+    /// Step 3b: the manifests, checked against what the host stored.
+    pub fn manifests(
+        &mut self,
+        snapshot: &Snapshot,
+        files: &[ManifestEntry],
+        totals: &ExportTotals,
+    ) -> Result<Vec<StoredObject>, ComponentError> {
+        let exports = self.exports.clone();
+        let wit_snapshot = convert::snapshot_to_wit(snapshot);
+        let wit_files: Vec<_> = files.iter().map(convert::manifest_entry).collect();
+        let wit_totals = convert::totals(totals);
+        let result = self.call("write.manifests", |store| {
+            exports.ddb_export_core_write().call_manifests(store, &wit_snapshot, &wit_files, wit_totals)
+        })?;
+        let objects: Vec<StoredObject> =
+            result.map_err(|e| self.refused("write.manifests", e))?.into_iter().map(convert::object_from_wit).collect();
+        validate::manifests(snapshot, files, totals, &objects).map_err(|m| self.contract("write.manifests", m))?;
+        Ok(objects)
+    }
+
+    /// Step 3a: an encoder for one shard, living in this session's store.
+    pub fn open_encoder(mut self, snapshot: &Snapshot, options: &EncoderOptions) -> Result<Encoder, ComponentError> {
+        let exports = self.exports.clone();
+        let wit_snapshot = convert::snapshot_to_wit(snapshot);
+        let wit_options = convert::encoder_options(options);
+        let result = self.call("encoder.open", |store| {
+            exports.ddb_export_core_write().encoder().call_open(store, &wit_snapshot, wit_options)
+        })?;
+        let handle = result.map_err(|e| self.refused("encoder.open", e))?;
+        Ok(Encoder { session: self, handle: Some(handle) })
+    }
+}
+
+/// A shard's encoder. Events it returns are not yet checked against the sequence rules; the
+/// [`crate::shard`] pipeline does that as it applies them, together with sizes and MD5s.
+pub struct Encoder {
+    session: Session,
+    handle: Option<ResourceAny>,
+}
+
+impl Encoder {
+    /// The component's name in messages.
+    pub fn component(&self) -> String {
+        self.session.component()
+    }
+
+    fn handle(&self, call: &'static str) -> Result<ResourceAny, ComponentError> {
+        self.handle.ok_or_else(|| self.session.contract(call, "the encoder was already finished".into()))
+    }
+
+    /// Encodes one Scan page.
+    pub fn encode_page(&mut self, page: Vec<HashMap<String, AttributeValue>>) -> Result<Vec<EncoderEvent>, ComponentError> {
+        let handle = self.handle("encoder.encode-page")?;
+        let items = page
+            .into_iter()
+            .map(convert::item)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| ComponentError::UnsupportedItem { component: self.component(), source })?;
+        let exports = self.session.exports.clone();
+        let result = self.session.call("encoder.encode-page", |store| {
+            exports.ddb_export_core_write().encoder().call_encode_page(store, handle, &items)
+        })?;
+        let output = result.map_err(|e| self.session.refused("encoder.encode-page", e))?;
+        Ok(convert::events_from_wit(output))
+    }
+
+    /// Closes the encoder, returning its last events, and frees the resource.
+    pub fn finish(&mut self) -> Result<Vec<EncoderEvent>, ComponentError> {
+        let handle = self.handle("encoder.finish")?;
+        let exports = self.session.exports.clone();
+        let result = self.session.call("encoder.finish", |store| exports.ddb_export_core_write().encoder().call_finish(store, handle))?;
+        let output = result.map_err(|e| self.session.refused("encoder.finish", e))?;
+        self.handle = None;
+        self.session.call("encoder.drop", |store| handle.resource_drop(store))?;
+        Ok(convert::events_from_wit(output))
+    }
+}

@@ -1,0 +1,153 @@
+//! Checks of what a component hands back. A component is code we did not necessarily write
+//! (`--component`): nothing it returns reaches storage unchecked.
+
+use std::collections::HashSet;
+
+use crate::model::{ExportTotals, ManifestEntry, ShardPlan, Snapshot, SnapshotRequest, StoredObject, TableInfo};
+
+/// Most segments DynamoDB accepts.
+const MAX_SEGMENTS: usize = 1_000_000;
+
+/// The snapshot must echo the request, and its keys must follow AWS's layout under the prefix.
+pub fn snapshot(table: &TableInfo, request: &SnapshotRequest, s: &Snapshot) -> Result<(), String> {
+    let echoes = [
+        ("s3-bucket", s.s3_bucket == request.s3_bucket),
+        ("s3-prefix", s.s3_prefix == request.s3_prefix),
+        ("s3-bucket-owner", s.s3_bucket_owner == request.s3_bucket_owner),
+        ("s3-sse-algorithm", s.s3_sse_algorithm == request.s3_sse_algorithm),
+        ("s3-sse-kms-key-id", s.s3_sse_kms_key_id == request.s3_sse_kms_key_id),
+        ("export-format", s.export_format == request.export_format),
+        ("client-token", s.client_token == request.client_token),
+        ("start-time-ms", s.start_time_ms == request.start_time_ms),
+        ("table-name", s.table_name == table.table_name),
+    ];
+    if let Some((field, _)) = echoes.iter().find(|(_, same)| !same) {
+        return Err(format!("the snapshot's {field} differs from the request's"));
+    }
+    if !is_export_id(&s.export_id) {
+        return Err(format!("export id {:?} is not `<14 digits>-<8 lowercase hex>`", s.export_id));
+    }
+    if !is_uuid(&s.table_id) {
+        return Err(format!("table id {:?} is not a UUID", s.table_id));
+    }
+    if s.export_arn != format!("{}/export/{}", s.table_arn, s.export_id) {
+        return Err(format!("export ARN {:?} is not `<table-arn>/export/<export-id>`", s.export_arn));
+    }
+    let root = match &s.s3_prefix {
+        Some(prefix) => format!("{prefix}/AWSDynamoDB/{}", s.export_id),
+        None => format!("AWSDynamoDB/{}", s.export_id),
+    };
+    let k = &s.keys;
+    let expected = [
+        (&k.root, root.clone()),
+        (&k.started, format!("{root}/_started")),
+        (&k.data_prefix, format!("{root}/data/")),
+        (&k.manifest_files, format!("{root}/manifest-files.json")),
+        (&k.manifest_files_md5, format!("{root}/manifest-files.md5")),
+        (&k.manifest_summary, format!("{root}/manifest-summary.json")),
+        (&k.manifest_summary_md5, format!("{root}/manifest-summary.md5")),
+    ];
+    if let Some((got, want)) = expected.iter().find(|(got, want)| *got != want) {
+        return Err(format!("key {got:?} should be {want:?}"));
+    }
+    let extension = &s.data_file_extension;
+    if extension.is_empty() || extension.len() > 32 || !extension.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') {
+        return Err(format!("data file extension {extension:?} is not a short run of letters, digits and dots"));
+    }
+    Ok(())
+}
+
+fn is_export_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    bytes.len() == 23
+        && bytes[..14].iter().all(u8::is_ascii_digit)
+        && bytes[14] == b'-'
+        && bytes[15..].iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+}
+
+/// `8-4-4-4-12` hex digits.
+fn is_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The plan must cover segments `0..total` exactly once, with dense ids, and honour an
+/// explicit segment count.
+pub fn plan(plan: &ShardPlan, requested: Option<u32>) -> Result<(), String> {
+    let count = plan.shards.len();
+    if count == 0 || count > MAX_SEGMENTS {
+        return Err(format!("the plan has {count} shards; it must have 1 to {MAX_SEGMENTS}"));
+    }
+    if let Some(requested) = requested
+        && count != requested as usize
+    {
+        return Err(format!("{requested} segments were requested but the plan has {count}"));
+    }
+    let mut seen = vec![false; count];
+    for (position, shard) in plan.shards.iter().enumerate() {
+        if shard.id as usize != position {
+            return Err(format!("shard at position {position} has id {}", shard.id));
+        }
+        if shard.total_segments as usize != count {
+            return Err(format!("shard {} says {} total segments in a plan of {count}", shard.id, shard.total_segments));
+        }
+        let segment = shard.segment as usize;
+        if segment >= count || std::mem::replace(&mut seen[segment], true) {
+            return Err(format!("segment {segment} is out of range or planned twice"));
+        }
+    }
+    Ok(())
+}
+
+/// The manifests must be the four expected objects, in order, and say what the host stored.
+pub fn manifests(
+    snapshot: &Snapshot,
+    files: &[ManifestEntry],
+    totals: &ExportTotals,
+    objects: &[StoredObject],
+) -> Result<(), String> {
+    let k = &snapshot.keys;
+    let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    let expected = [&k.manifest_files, &k.manifest_files_md5, &k.manifest_summary, &k.manifest_summary_md5];
+    if keys != expected {
+        return Err(format!("expected the objects {expected:?} in that order, got {keys:?}"));
+    }
+    let listing = std::str::from_utf8(&objects[0].body).map_err(|_| "manifest-files.json is not UTF-8".to_string())?;
+    let mut listed = HashSet::new();
+    for line in listing.lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("manifest-files.json has a line that is not JSON: {e}"))?;
+        let key = value["dataFileS3Key"].as_str().ok_or("a manifest-files.json line has no dataFileS3Key")?;
+        let entry = files
+            .iter()
+            .find(|f| f.data_file_s3_key == key)
+            .ok_or_else(|| format!("manifest-files.json lists {key:?}, which was not stored"))?;
+        if value["itemCount"].as_u64() != Some(entry.item_count)
+            || value["md5Checksum"].as_str() != Some(entry.md5_checksum.as_str())
+            || value["etag"].as_str() != Some(entry.etag.as_str())
+        {
+            return Err(format!("manifest-files.json misstates the facts of {key:?}"));
+        }
+        listed.insert(key.to_string());
+    }
+    if listed.len() != files.len() || listing.lines().count() != files.len() {
+        return Err(format!("manifest-files.json lists {} files, but {} were stored", listing.lines().count(), files.len()));
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&objects[2].body).map_err(|e| format!("manifest-summary.json is not JSON: {e}"))?;
+    let claims = [
+        ("itemCount", summary["itemCount"].as_u64() == Some(totals.item_count)),
+        ("exportArn", summary["exportArn"].as_str() == Some(snapshot.export_arn.as_str())),
+        ("manifestFilesS3Key", summary["manifestFilesS3Key"].as_str() == Some(k.manifest_files.as_str())),
+        ("s3Bucket", summary["s3Bucket"].as_str() == Some(snapshot.s3_bucket.as_str())),
+    ];
+    if let Some((field, _)) = claims.iter().find(|(_, ok)| !ok) {
+        return Err(format!("manifest-summary.json has a wrong {field}"));
+    }
+    for (body, md5) in [(&objects[0].body, &objects[1].body), (&objects[2].body, &objects[3].body)] {
+        if *md5 != crate::checksum::md5_base64(body).into_bytes() {
+            return Err("a .md5 file does not hold the base64 MD5 of its manifest".into());
+        }
+    }
+    Ok(())
+}

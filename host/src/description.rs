@@ -1,0 +1,132 @@
+//! The ExportDescription printed on stdout, in the shape `aws dynamodb describe-export` prints.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::error::ExportError;
+use crate::model::Snapshot;
+
+/// `IN_PROGRESS`, `COMPLETED` or `FAILED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExportStatus {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+/// AWS's ExportDescription, field for field (absent fields are omitted, as the AWS CLI does).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExportDescription {
+    pub export_arn: String,
+    pub export_status: ExportStatus,
+    pub start_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_manifest: Option<String>,
+    pub table_arn: String,
+    pub table_id: String,
+    pub export_time: String,
+    pub client_token: String,
+    pub s3_bucket: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_bucket_owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_prefix: Option<String>,
+    pub s3_sse_algorithm: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_sse_kms_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_message: Option<String>,
+    pub export_format: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billed_size_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item_count: Option<u64>,
+    pub export_type: String,
+}
+
+/// `{"ExportDescription": …}`, as the CLI wraps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeExportOutput {
+    pub export_description: ExportDescription,
+}
+
+/// A timestamp as the AWS CLI prints one: `2023-08-31T07:40:21.041000+00:00`.
+pub fn cli_timestamp(epoch_ms: u64) -> String {
+    let time = UNIX_EPOCH + Duration::from_millis(epoch_ms);
+    let text = humantime::format_rfc3339_micros(time).to_string();
+    match text.strip_suffix('Z') {
+        Some(stem) => format!("{stem}+00:00"),
+        None => text,
+    }
+}
+
+impl ExportDescription {
+    fn base(snapshot: &Snapshot, status: ExportStatus) -> Self {
+        Self {
+            export_arn: snapshot.export_arn.clone(),
+            export_status: status,
+            start_time: cli_timestamp(snapshot.start_time_ms),
+            end_time: None,
+            export_manifest: None,
+            table_arn: snapshot.table_arn.clone(),
+            table_id: snapshot.table_id.clone(),
+            export_time: cli_timestamp(snapshot.export_time_ms),
+            client_token: snapshot.client_token.clone(),
+            s3_bucket: snapshot.s3_bucket.clone(),
+            s3_bucket_owner: snapshot.s3_bucket_owner.clone(),
+            s3_prefix: snapshot.s3_prefix.clone(),
+            s3_sse_algorithm: snapshot.s3_sse_algorithm.aws_name().to_string(),
+            s3_sse_kms_key_id: snapshot.s3_sse_kms_key_id.clone(),
+            failure_code: None,
+            failure_message: None,
+            export_format: snapshot.export_format.aws_name().to_string(),
+            billed_size_bytes: None,
+            item_count: None,
+            export_type: "FULL_EXPORT".to_string(),
+        }
+    }
+
+    /// A finished export.
+    pub fn completed(snapshot: &Snapshot, end_time_ms: u64, item_count: u64, billed_size_bytes: u64) -> Self {
+        Self {
+            end_time: Some(cli_timestamp(end_time_ms)),
+            export_manifest: Some(snapshot.keys.manifest_summary.clone()),
+            billed_size_bytes: Some(billed_size_bytes),
+            item_count: Some(item_count),
+            ..Self::base(snapshot, ExportStatus::Completed)
+        }
+    }
+
+    /// An export that stopped: no manifest was written.
+    pub fn failed(snapshot: &Snapshot, end_time_ms: u64, error: &ExportError) -> Self {
+        Self {
+            end_time: Some(cli_timestamp(end_time_ms)),
+            failure_code: Some(error.code().to_string()),
+            failure_message: Some(format!("{error}")),
+            ..Self::base(snapshot, ExportStatus::Failed)
+        }
+    }
+
+    /// Wrapped as the CLI prints it.
+    pub fn into_output(self) -> DescribeExportOutput {
+        DescribeExportOutput { export_description: self }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_look_like_the_cli() {
+        assert_eq!(cli_timestamp(1_693_467_621_041), "2023-08-31T07:40:21.041000+00:00");
+    }
+}

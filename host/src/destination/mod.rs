@@ -1,0 +1,214 @@
+//! Where an export is written: an S3 bucket or a local directory, behind one interface.
+//!
+//! [`ObjectWriter`] streams an object of unknown length: it buffers up to [`PART_SIZE`] and
+//! stores a small object with one PUT, a larger one as a multipart upload, and computes the
+//! MD5 of everything it wrote on the way.
+
+mod dir;
+mod s3;
+mod target;
+
+pub use dir::Directory;
+pub use s3::S3Bucket;
+pub use target::Target;
+
+use crate::checksum::{self, RunningMd5};
+use crate::error::ExportError;
+
+/// Size of a multipart upload part (S3's minimum is 5 MiB for all but the last).
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// Settings of the objects written to S3.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Options {
+    /// `--s3-bucket-owner`: the account that must own the bucket.
+    pub expected_owner: Option<String>,
+    /// `--s3-sse-kms-key-id`: encrypt with this KMS key instead of the bucket's default.
+    pub kms_key_id: Option<String>,
+}
+
+/// An export's destination.
+#[derive(Clone, Debug)]
+pub enum Destination {
+    S3 { bucket: S3Bucket, prefix: Option<String> },
+    Dir(Directory),
+}
+
+/// The result of storing one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub key: String,
+    /// The ETag the store returned, without quotes.
+    pub etag: String,
+    /// base64 MD5 of the bytes written.
+    pub md5_base64: String,
+    pub size_bytes: u64,
+}
+
+enum Upload {
+    S3(s3::S3Upload),
+    Dir(dir::DirUpload),
+}
+
+impl Destination {
+    /// Opens the destination `target` names. A directory is created if missing.
+    pub async fn open(target: &Target, s3: &aws_sdk_s3::Client, options: &S3Options) -> Result<Self, ExportError> {
+        Ok(match target {
+            Target::S3 { bucket, prefix } => Destination::S3 {
+                bucket: S3Bucket {
+                    client: s3.clone(),
+                    bucket: bucket.clone(),
+                    expected_owner: options.expected_owner.clone(),
+                    kms_key_id: options.kms_key_id.clone(),
+                },
+                prefix: prefix.clone(),
+            },
+            Target::Dir(path) => Destination::Dir(Directory::create(path).await?),
+        })
+    }
+
+    /// The `s3Bucket` of the summary: the bucket, or the directory's absolute path.
+    pub fn bucket_name(&self) -> String {
+        match self {
+            Destination::S3 { bucket, .. } => bucket.bucket.clone(),
+            Destination::Dir(dir) => dir.root.display().to_string(),
+        }
+    }
+
+    /// The key prefix; a directory has none.
+    pub fn prefix(&self) -> Option<String> {
+        match self {
+            Destination::S3 { prefix, .. } => prefix.clone(),
+            Destination::Dir(_) => None,
+        }
+    }
+
+    /// Where a key ends up, for messages: `s3://bucket/key` or a path.
+    pub fn locate(&self, key: &str) -> String {
+        match self {
+            Destination::S3 { bucket, .. } => format!("s3://{}/{key}", bucket.bucket),
+            Destination::Dir(dir) => dir.root.join(key).display().to_string(),
+        }
+    }
+
+    /// Fails early, naming the problem, when the destination cannot be written.
+    pub async fn check(&self) -> Result<(), ExportError> {
+        match self {
+            Destination::S3 { bucket, .. } => bucket.check().await,
+            Destination::Dir(dir) => dir.check().await,
+        }
+    }
+
+    /// Stores a whole object.
+    pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<Written, ExportError> {
+        let md5_base64 = checksum::md5_base64(&body);
+        let size_bytes = body.len() as u64;
+        let etag = match self {
+            Destination::S3 { bucket, .. } => bucket.put(key, body).await?,
+            Destination::Dir(dir) => dir.put(key, body).await?,
+        };
+        Ok(Written { key: key.to_string(), etag, md5_base64, size_bytes })
+    }
+
+    /// Removes what a failed run left in the way (a directory's staging area).
+    pub async fn tidy(&self) {
+        if let Destination::Dir(dir) = self {
+            dir.tidy().await;
+        }
+    }
+}
+
+/// Streams one object of unknown length to a destination.
+pub struct ObjectWriter {
+    destination: Destination,
+    key: String,
+    buffer: Vec<u8>,
+    upload: Option<Upload>,
+    md5: RunningMd5,
+}
+
+impl ObjectWriter {
+    pub fn new(destination: Destination, key: String) -> Self {
+        Self { destination, key, buffer: Vec::new(), upload: None, md5: RunningMd5::default() }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.md5.len()
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.md5.is_empty()
+    }
+
+    /// base64 MD5 of the bytes written so far.
+    pub fn md5_base64(&self) -> String {
+        checksum::base64(&self.md5.clone().finish())
+    }
+
+    /// Appends bytes; uploads a part whenever a full one is buffered.
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ExportError> {
+        self.md5.update(bytes);
+        self.buffer.extend_from_slice(bytes);
+        while self.buffer.len() >= PART_SIZE {
+            let rest = self.buffer.split_off(PART_SIZE);
+            let part = std::mem::replace(&mut self.buffer, rest);
+            self.upload_part(part).await?;
+        }
+        Ok(())
+    }
+
+    async fn upload_part(&mut self, part: Vec<u8>) -> Result<(), ExportError> {
+        let mut upload = match self.upload.take() {
+            Some(upload) => upload,
+            None => match &self.destination {
+                Destination::S3 { bucket, .. } => Upload::S3(bucket.begin(&self.key).await?),
+                Destination::Dir(dir) => Upload::Dir(dir.begin(&self.key).await?),
+            },
+        };
+        let result = match (&self.destination, &mut upload) {
+            (Destination::S3 { bucket, .. }, Upload::S3(u)) => bucket.upload_part(u, part).await,
+            (Destination::Dir(dir), Upload::Dir(u)) => dir.upload_part(u, part).await,
+            _ => Err(ExportError::Internal("an upload does not match its destination".into())),
+        };
+        self.upload = Some(upload);
+        result
+    }
+
+    /// Stores what is left and makes the object visible under its key.
+    pub async fn finish(mut self) -> Result<Written, ExportError> {
+        if self.upload.is_none() {
+            let body = std::mem::take(&mut self.buffer);
+            return self.destination.put(&self.key, body).await;
+        }
+        if !self.buffer.is_empty() {
+            let last = std::mem::take(&mut self.buffer);
+            if let Err(e) = self.upload_part(last).await {
+                self.abort().await;
+                return Err(e);
+            }
+        }
+        let md5_base64 = self.md5_base64();
+        let size_bytes = self.md5.len();
+        let etag = match (&self.destination, self.upload.take()) {
+            (Destination::S3 { bucket, .. }, Some(Upload::S3(u))) => bucket.complete(u).await?,
+            (Destination::Dir(dir), Some(Upload::Dir(u))) => dir.complete(u).await?,
+            _ => return Err(ExportError::Internal("an upload does not match its destination".into())),
+        };
+        Ok(Written { key: self.key, etag, md5_base64, size_bytes })
+    }
+
+    /// Abandons the object: nothing appears under its key.
+    pub async fn abort(mut self) {
+        match (&self.destination, self.upload.take()) {
+            (Destination::S3 { bucket, .. }, Some(Upload::S3(u))) => bucket.abort(u).await,
+            (Destination::Dir(dir), Some(Upload::Dir(u))) => dir.abort(u).await,
+            _ => {}
+        }
+    }
+}

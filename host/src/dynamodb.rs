@@ -1,0 +1,106 @@
+//! Reading the table: DescribeTable and parallel Scan pages.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, ReturnConsumedCapacity};
+
+use crate::aws::SdkFailure;
+use crate::error::ExportError;
+use crate::model::{Billing, Shard, TableInfo};
+
+/// An item as the SDK returns it.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// One Scan page of one segment.
+#[derive(Debug, Default)]
+pub struct ScanPage {
+    pub items: Vec<Item>,
+    /// Where the next page starts; `None` when the segment is done.
+    pub last_evaluated_key: Option<Item>,
+    /// Read capacity units the page consumed, when the server reports it.
+    pub consumed_rcu: f64,
+}
+
+/// A table to export, by name or ARN.
+#[derive(Clone, Debug)]
+pub struct Table {
+    client: aws_sdk_dynamodb::Client,
+    region: String,
+    /// What the user named: a table name or a table ARN (DynamoDB accepts both).
+    name_or_arn: String,
+}
+
+impl Table {
+    pub fn new(client: aws_sdk_dynamodb::Client, region: String, name_or_arn: String) -> Self {
+        Self { client, region, name_or_arn }
+    }
+
+    /// What the user named.
+    pub fn name(&self) -> &str {
+        &self.name_or_arn
+    }
+
+    /// DescribeTable. A missing table is [`ExportError::TableNotFound`].
+    pub async fn describe(&self) -> Result<TableInfo, ExportError> {
+        let output = self.client.describe_table().table_name(&self.name_or_arn).send().await.map_err(|error| {
+            if matches!(error.as_service_error(), Some(DescribeTableError::ResourceNotFoundException(_))) {
+                return ExportError::TableNotFound { table: self.name_or_arn.clone(), region: self.region.clone() };
+            }
+            let failure = SdkFailure::of(&error);
+            failure.into_export_error(format!("dynamodb:DescribeTable on {}", self.name_or_arn), |message| {
+                ExportError::DynamoDb { operation: "DescribeTable", table: self.name_or_arn.clone(), message }
+            })
+        })?;
+        let table = output.table.ok_or_else(|| ExportError::DynamoDb {
+            operation: "DescribeTable",
+            table: self.name_or_arn.clone(),
+            message: "the response has no table description".into(),
+        })?;
+        let on_demand = table
+            .billing_mode_summary
+            .as_ref()
+            .and_then(|s| s.billing_mode.as_ref())
+            .is_some_and(|mode| *mode == BillingMode::PayPerRequest);
+        let provisioned_rcu = table.provisioned_throughput.as_ref().and_then(|t| t.read_capacity_units).unwrap_or(0);
+        let billing = if on_demand || provisioned_rcu <= 0 {
+            Billing::OnDemand
+        } else {
+            Billing::Provisioned(provisioned_rcu as u64)
+        };
+        let table_name = table.table_name.unwrap_or_else(|| self.name_or_arn.clone());
+        Ok(TableInfo {
+            table_arn: table.table_arn.unwrap_or_default(),
+            table_id: table.table_id,
+            item_count: table.item_count.unwrap_or(0).max(0) as u64,
+            table_size_bytes: table.table_size_bytes.unwrap_or(0).max(0) as u64,
+            billing,
+            table_name,
+        })
+    }
+
+    /// One Scan page of `shard`, starting after `start_key`.
+    pub async fn scan_page(&self, shard: &Shard, start_key: Option<Item>) -> Result<ScanPage, ExportError> {
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.name_or_arn)
+            .segment(shard.segment as i32)
+            .total_segments(shard.total_segments as i32)
+            .set_exclusive_start_key(start_key)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(|error| {
+                let failure = SdkFailure::of(&error);
+                failure.into_export_error(format!("dynamodb:Scan on {}", self.name_or_arn), |message| {
+                    ExportError::DynamoDb { operation: "Scan", table: self.name_or_arn.clone(), message }
+                })
+            })?;
+        Ok(ScanPage {
+            consumed_rcu: output.consumed_capacity.as_ref().and_then(|c| c.capacity_units).unwrap_or(0.0),
+            last_evaluated_key: output.last_evaluated_key.filter(|key| !key.is_empty()),
+            items: output.items.unwrap_or_default(),
+        })
+    }
+}

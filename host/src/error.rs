@@ -1,0 +1,54 @@
+//! The errors an export can end with, each in words a user can act on.
+
+use std::path::PathBuf;
+
+use crate::component::ComponentError;
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("invalid {what}: {message}")]
+    InvalidArgument { what: &'static str, message: String },
+    #[error("table {table:?} was not found (checked with DescribeTable in region {region})")]
+    TableNotFound { table: String, region: String },
+    #[error("bucket {bucket:?} does not exist or is not visible to these credentials")]
+    BucketNotFound { bucket: String },
+    #[error("access denied: {action}: {message}")]
+    AccessDenied { action: String, message: String },
+    #[error("AWS credentials are missing, invalid or expired: {message}")]
+    Credentials { message: String },
+    #[error("DynamoDB {operation} on {table:?} failed: {message}")]
+    DynamoDb { operation: &'static str, table: String, message: String },
+    #[error("S3 {operation} of {key:?} in bucket {bucket:?} failed: {message}")]
+    S3 { operation: &'static str, bucket: String, key: String, message: String },
+    #[error("{action} {}: {source}", path.display())]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Component(#[from] ComponentError),
+    #[error("{component} produced unusable output: {message}")]
+    BadOutput { component: String, message: String },
+    #[error("the export was stopped because another shard failed")]
+    Cancelled,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ExportError {
+    /// The short code for an ExportDescription's `FailureCode`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ExportError::InvalidArgument { .. } => "InvalidArgument",
+            ExportError::TableNotFound { .. } => "TableNotFoundException",
+            ExportError::BucketNotFound { .. } => "S3NoSuchBucket",
+            ExportError::AccessDenied { .. } => "AccessDenied",
+            ExportError::Credentials { .. } => "InvalidCredentials",
+            ExportError::DynamoDb { .. } => "DynamoDBError",
+            ExportError::S3 { .. } => "S3Error",
+            ExportError::Io { .. } => "IOError",
+            ExportError::Component(_) => "ComponentError",
+            ExportError::BadOutput { .. } => "ComponentContractViolation",
+            ExportError::Cancelled => "Cancelled",
+            ExportError::Internal(_) => "InternalError",
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! A full export, end to end: describe, snapshot, plan, shards in parallel, manifests.
+//!
+//! Order of writes, so that a reader can trust what it sees: `_started` first, data files as
+//! shards finish them, then `manifest-files.json` (+ `.md5`) and `manifest-summary.json`
+//! (+ `.md5`) last, and only when every shard succeeded. A failed export has no summary.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::aws::AwsClients;
+use crate::component::ComponentRuntime;
+use crate::description::ExportDescription;
+use crate::destination::{Destination, S3Options, Target};
+use crate::dynamodb::Table;
+use crate::error::ExportError;
+use crate::model::{ExportFormat, ExportTotals, ManifestEntry, ShardPlan, Snapshot, SnapshotRequest, SseAlgorithm};
+use crate::shard::{self, ShardContext, ShardOutcome};
+
+/// Most shards run at once.
+pub const MAX_PARALLELISM: u32 = 256;
+/// Default size at which a data file is closed and the next one begun (compressed bytes).
+pub const DEFAULT_TARGET_FILE_BYTES: u64 = 128 * 1024 * 1024;
+
+/// What to export and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRequest {
+    /// A table name or a table ARN.
+    pub table: String,
+    pub target: Target,
+    pub format: ExportFormat,
+    /// Exact Scan segments; `None` lets the component plan them.
+    pub segments: Option<u32>,
+    /// Shards run at once.
+    pub parallelism: u32,
+    /// Idempotency token; a random one when `None`.
+    pub client_token: Option<String>,
+    pub s3: S3Options,
+    /// A data file is closed once it holds at least this many (compressed) bytes; 0: never.
+    pub target_file_bytes: u64,
+    /// gzip level 0-9.
+    pub compression_level: u8,
+}
+
+impl ExportRequest {
+    /// An export of `table` to `target` with every other setting at its default.
+    pub fn new(table: impl Into<String>, target: Target) -> Self {
+        Self {
+            table: table.into(),
+            target,
+            format: ExportFormat::DynamodbJson,
+            segments: None,
+            parallelism: default_parallelism(),
+            client_token: None,
+            s3: S3Options::default(),
+            target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
+            compression_level: 6,
+        }
+    }
+
+    /// Checks what can be checked before any request is sent.
+    pub fn validate(&self) -> Result<(), ExportError> {
+        let invalid = |what, message: String| Err(ExportError::InvalidArgument { what, message });
+        check_table(&self.table).or_else(|m| invalid("--table", format!("{:?} {m}", self.table)))?;
+        if let Some(segments) = self.segments
+            && !(1..=1_000_000).contains(&segments)
+        {
+            return invalid("--segments", format!("{segments} is not between 1 and 1000000 (DynamoDB's limit)"));
+        }
+        if !(1..=MAX_PARALLELISM).contains(&self.parallelism) {
+            return invalid("--parallelism", format!("{} is not between 1 and {MAX_PARALLELISM}", self.parallelism));
+        }
+        if self.compression_level > 9 {
+            return invalid("--compression-level", format!("{} is not between 0 and 9", self.compression_level));
+        }
+        if let Some(token) = &self.client_token
+            && (token.is_empty() || token.len() > 64 || token.chars().any(char::is_control))
+        {
+            return invalid("--client-token", "must be 1 to 64 printable characters".into());
+        }
+        if let Some(owner) = &self.s3.expected_owner
+            && (owner.len() != 12 || !owner.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return invalid("--s3-bucket-owner", format!("{owner:?} is not a 12-digit AWS account id"));
+        }
+        if self.s3.kms_key_id.as_deref() == Some("") {
+            return invalid("--s3-sse-kms-key-id", "is empty".into());
+        }
+        if matches!(self.target, Target::Dir(_)) && (self.s3.expected_owner.is_some() || self.s3.kms_key_id.is_some()) {
+            return invalid("--to", "--s3-bucket-owner and --s3-sse-kms-key-id only apply to s3:// destinations".into());
+        }
+        if self.format == ExportFormat::Ion {
+            return invalid("--format", "ion is not supported yet; use dynamodb-json".into());
+        }
+        Ok(())
+    }
+}
+
+/// Lanes by default: Scan is I/O-bound, so a few per core.
+pub fn default_parallelism() -> u32 {
+    let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
+    (cores * 4).clamp(4, 32)
+}
+
+/// DynamoDB table names are 3-255 of `[A-Za-z0-9_.-]`; an ARN names `table/<name>`.
+fn check_table(table: &str) -> Result<(), &'static str> {
+    let name = match table.strip_prefix("arn:") {
+        Some(_) => match table.split_once(":table/") {
+            Some((head, name)) if head.split(':').nth(2) == Some("dynamodb") && !name.contains('/') => name,
+            _ => return Err("is not a table ARN (arn:<partition>:dynamodb:<region>:<account>:table/<name>)"),
+        },
+        None => table,
+    };
+    if !(3..=255).contains(&name.len()) {
+        return Err("is not a table name: names are 3 to 255 characters long");
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
+        return Err("is not a table name: names hold only letters, digits, '_', '-' and '.'");
+    }
+    Ok(())
+}
+
+/// Figures of a finished (or failed) export, for logs and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportStats {
+    pub items: u64,
+    pub data_files: u64,
+    pub data_bytes: u64,
+    pub scan_pages: u64,
+    pub consumed_rcu: f64,
+    pub seconds: f64,
+}
+
+/// A completed export.
+#[derive(Debug, Clone)]
+pub struct ExportReport {
+    pub description: ExportDescription,
+    pub snapshot: Snapshot,
+    pub plan: ShardPlan,
+    pub stats: ExportStats,
+    /// Where the summary was written (`s3://…` or a path).
+    pub summary_location: String,
+}
+
+/// A failed export: the error, and the FAILED description when the export had an identity.
+#[derive(Debug)]
+pub struct ExportFailure {
+    pub error: ExportError,
+    pub description: Option<ExportDescription>,
+}
+
+impl From<ExportError> for ExportFailure {
+    fn from(error: ExportError) -> Self {
+        Self { error, description: None }
+    }
+}
+
+impl From<crate::component::ComponentError> for ExportFailure {
+    fn from(error: crate::component::ComponentError) -> Self {
+        ExportError::from(error).into()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Runs a full export.
+pub async fn run(aws: &AwsClients, runtime: &ComponentRuntime, request: &ExportRequest) -> Result<ExportReport, ExportFailure> {
+    request.validate()?;
+    let started = Instant::now();
+    let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone());
+    let info = table.describe().await?;
+    let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
+    destination.check().await?;
+
+    let snapshot_request = SnapshotRequest {
+        s3_bucket: destination.bucket_name(),
+        s3_prefix: destination.prefix(),
+        s3_bucket_owner: request.s3.expected_owner.clone(),
+        s3_sse_algorithm: if request.s3.kms_key_id.is_some() { SseAlgorithm::Kms } else { SseAlgorithm::Aes256 },
+        s3_sse_kms_key_id: request.s3.kms_key_id.clone(),
+        export_format: request.format,
+        client_token: request.client_token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        start_time_ms: now_ms(),
+        region: aws.region.clone(),
+    };
+    let (snapshot, plan) = {
+        let mut session = runtime.session()?;
+        let snapshot = session.snapshot(&info, &snapshot_request)?;
+        let plan = session.shard_plan(&info, request.segments, request.parallelism)?;
+        (snapshot, plan)
+    };
+    tracing::info!(
+        export = %snapshot.export_arn,
+        segments = plan.shards.len(),
+        "exporting {} to {}: {}",
+        info.table_name,
+        destination.locate(&snapshot.keys.root),
+        plan.rationale
+    );
+
+    let snapshot = Arc::new(snapshot);
+    match write(&table, &destination, runtime, &snapshot, &plan, request).await {
+        Ok((end_time_ms, mut stats)) => {
+            stats.seconds = started.elapsed().as_secs_f64();
+            let description = ExportDescription::completed(&snapshot, end_time_ms, stats.items, 0);
+            Ok(ExportReport {
+                description,
+                summary_location: destination.locate(&snapshot.keys.manifest_summary),
+                snapshot: Arc::unwrap_or_clone(snapshot),
+                plan,
+                stats,
+            })
+        }
+        Err(error) => {
+            destination.tidy().await;
+            let description = ExportDescription::failed(&snapshot, now_ms(), &error);
+            Err(ExportFailure { error, description: Some(description) })
+        }
+    }
+}
+
+/// Everything after the snapshot: `_started`, the shards, the manifests.
+async fn write(
+    table: &Table,
+    destination: &Destination,
+    runtime: &ComponentRuntime,
+    snapshot: &Arc<Snapshot>,
+    plan: &ShardPlan,
+    request: &ExportRequest,
+) -> Result<(u64, ExportStats), ExportError> {
+    destination.put(&snapshot.keys.started, Vec::new()).await?;
+    let ctx = ShardContext {
+        table: table.clone(),
+        destination: destination.clone(),
+        runtime: runtime.clone(),
+        snapshot: snapshot.clone(),
+        target_file_bytes: request.target_file_bytes,
+        compression_level: request.compression_level,
+        cancelled: Arc::new(AtomicBool::new(false)),
+    };
+    let outcomes = run_shards(&ctx, plan, request.parallelism).await?;
+
+    let mut files: Vec<ManifestEntry> = Vec::new();
+    let mut stats = ExportStats::default();
+    for outcome in &outcomes {
+        files.extend(outcome.files.iter().cloned());
+        stats.items += outcome.items;
+        stats.scan_pages += outcome.pages;
+        stats.consumed_rcu += outcome.consumed_rcu;
+    }
+    let mut keys = HashSet::new();
+    if let Some(dup) = files.iter().find(|f| !keys.insert(f.data_file_s3_key.as_str())) {
+        return Err(ExportError::BadOutput {
+            component: runtime.name().to_string(),
+            message: format!("two shards wrote the data file {:?}", dup.data_file_s3_key),
+        });
+    }
+    stats.data_files = files.len() as u64;
+
+    let end_time_ms = now_ms().max(snapshot.start_time_ms);
+    let totals = ExportTotals { end_time_ms, item_count: stats.items, billed_size_bytes: 0 };
+    let manifests = runtime.session()?.manifests(snapshot, &files, &totals)?;
+    for object in manifests {
+        destination.put(&object.key, object.body).await?;
+    }
+    Ok((end_time_ms, stats))
+}
+
+/// Runs every shard, `parallelism` at a time. The first failure stops the others; its error
+/// is returned.
+async fn run_shards(ctx: &ShardContext, plan: &ShardPlan, parallelism: u32) -> Result<Vec<ShardOutcome>, ExportError> {
+    let lanes = Arc::new(Semaphore::new(parallelism as usize));
+    let mut tasks = JoinSet::new();
+    for &shard in &plan.shards {
+        let ctx = ctx.clone();
+        let lanes = lanes.clone();
+        tasks.spawn(async move {
+            let _lane = lanes.acquire_owned().await.map_err(|_| ExportError::Cancelled)?;
+            if ctx.cancelled.load(Ordering::Relaxed) {
+                return Err(ExportError::Cancelled);
+            }
+            let result = shard::run(ctx.clone(), shard).await;
+            match &result {
+                Ok(outcome) => tracing::debug!(shard = shard.id, items = outcome.items, files = outcome.files.len(), "shard done"),
+                Err(_) => ctx.cancelled.store(true, Ordering::Relaxed),
+            }
+            result.map(|outcome| (shard.id, outcome))
+        });
+    }
+    let mut outcomes: Vec<Option<ShardOutcome>> = vec![None; plan.shards.len()];
+    let mut first_error: Option<ExportError> = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok((id, outcome))) => outcomes[id as usize] = Some(outcome),
+            Ok(Err(error)) => {
+                if first_error.as_ref().is_none_or(|e| matches!(e, ExportError::Cancelled)) {
+                    first_error = Some(error);
+                }
+            }
+            Err(join_error) => {
+                ctx.cancelled.store(true, Ordering::Relaxed);
+                first_error.get_or_insert(ExportError::Internal(format!("a shard task failed: {join_error}")));
+            }
+        }
+    }
+    if let Some(error) = first_error {
+        return Err(error);
+    }
+    outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(id, outcome)| outcome.ok_or_else(|| ExportError::Internal(format!("shard {id} reported nothing"))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> ExportRequest {
+        ExportRequest::new("orders", Target::S3 { bucket: "b".repeat(3), prefix: None })
+    }
+
+    #[test]
+    fn accepts_names_and_arns() {
+        assert!(request().validate().is_ok());
+        let arn = ExportRequest { table: "arn:aws:dynamodb:us-east-1:123456789012:table/orders".into(), ..request() };
+        assert!(arn.validate().is_ok());
+    }
+
+    #[test]
+    fn names_the_bad_flag() {
+        let cases = [
+            (ExportRequest { table: "x".into(), ..request() }, "--table"),
+            (ExportRequest { table: "bad name!".into(), ..request() }, "--table"),
+            (ExportRequest { table: "arn:aws:s3:::bucket".into(), ..request() }, "--table"),
+            (ExportRequest { segments: Some(0), ..request() }, "--segments"),
+            (ExportRequest { segments: Some(1_000_001), ..request() }, "--segments"),
+            (ExportRequest { parallelism: 0, ..request() }, "--parallelism"),
+            (ExportRequest { compression_level: 10, ..request() }, "--compression-level"),
+            (ExportRequest { client_token: Some(String::new()), ..request() }, "--client-token"),
+            (ExportRequest { format: ExportFormat::Ion, ..request() }, "--format"),
+        ];
+        for (request, flag) in cases {
+            let message = request.validate().unwrap_err().to_string();
+            assert!(message.contains(flag), "{message}");
+        }
+    }
+}

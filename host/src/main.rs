@@ -1,0 +1,113 @@
+//! The `ddb-export` command.
+
+mod cli;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use tracing_subscriber::EnvFilter;
+
+use ddb_export::component::LoadedFrom;
+use ddb_export::{AwsClients, CacheDir, ComponentRuntime, ComponentSource, ExportRequest, GuestLimits, S3Options, Target};
+
+use cli::{Cli, Command, ExportArgs};
+
+/// Exit code of a failed export (clap uses 2 for usage errors).
+const EXIT_FAILED: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Export(args) => export(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "info,aws_config=warn,aws_smithy_runtime=warn",
+        (false, 1) => "debug,aws_config=info,aws_smithy_runtime=info,hyper=info,h2=info,rustls=info",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let request = ExportRequest {
+        table: args.table,
+        target: Target::parse(&args.to)?,
+        format: args.format.into(),
+        segments: args.segments,
+        parallelism: args.parallelism.unwrap_or_else(ddb_export::export::default_parallelism),
+        client_token: args.client_token,
+        s3: S3Options { expected_owner: args.s3_bucket_owner, kms_key_id: args.s3_sse_kms_key_id },
+        target_file_bytes: args.file_size,
+        compression_level: args.compression_level,
+    };
+    request.validate()?;
+    let source = match args.component {
+        Some(path) => ComponentSource::File(path),
+        None => ComponentSource::Default,
+    };
+    let limits = GuestLimits {
+        memory_bytes: args.component_memory_mib.saturating_mul(1024 * 1024),
+        call_timeout: Duration::from_secs(args.component_timeout_secs.max(1)),
+    };
+    let cache = if args.no_cache { CacheDir::Disabled } else { CacheDir::from_env() };
+    let runtime = tokio::task::spawn_blocking(move || ComponentRuntime::load(&source, limits, &cache))
+        .await
+        .context("loading the component")??;
+    let (from, took) = runtime.load_stats();
+    let how = if from == LoadedFrom::Cache { "from the cache" } else { "compiled" };
+    tracing::debug!("{} loaded ({how}) in {took:.2?}", runtime.name());
+
+    let aws = AwsClients::from_env().await?;
+    match ddb_export::export::run(&aws, &runtime, &request).await {
+        Ok(report) => {
+            print_json(&report.description.clone().into_output())?;
+            let s = &report.stats;
+            tracing::info!(
+                "exported {} items in {} data files ({} scan pages, {:.1} RCU) in {:.2}s; summary: {}",
+                s.items,
+                s.data_files,
+                s.scan_pages,
+                s.consumed_rcu,
+                s.seconds,
+                report.summary_location
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            if let Some(description) = failure.description {
+                print_json(&description.into_output())?;
+            }
+            Err(anyhow::Error::new(failure.error).context("the export failed; no manifest was written"))
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("encoding the export description")?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! The host's own view of an export: plain data, serializable, independent of the generated
+//! WIT bindings (which stay inside [`crate::component`]).
+
+use serde::{Deserialize, Serialize};
+
+/// The file format of the data files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExportFormat {
+    DynamodbJson,
+    Ion,
+}
+
+impl ExportFormat {
+    /// The name AWS uses: `DYNAMODB_JSON` or `ION`.
+    pub fn aws_name(self) -> &'static str {
+        match self {
+            ExportFormat::DynamodbJson => "DYNAMODB_JSON",
+            ExportFormat::Ion => "ION",
+        }
+    }
+}
+
+/// Server-side encryption of written objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SseAlgorithm {
+    #[serde(rename = "AES256")]
+    Aes256,
+    #[serde(rename = "KMS")]
+    Kms,
+}
+
+impl SseAlgorithm {
+    /// The name AWS uses: `AES256` or `KMS`.
+    pub fn aws_name(self) -> &'static str {
+        match self {
+            SseAlgorithm::Aes256 => "AES256",
+            SseAlgorithm::Kms => "KMS",
+        }
+    }
+}
+
+/// How the table is billed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Billing {
+    OnDemand,
+    /// Provisioned read capacity units per second.
+    Provisioned(u64),
+}
+
+/// What DescribeTable said about the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableInfo {
+    pub table_name: String,
+    pub table_arn: String,
+    pub table_id: Option<String>,
+    pub item_count: u64,
+    pub table_size_bytes: u64,
+    pub billing: Billing,
+}
+
+/// The validated parameters that identify an export (see `snapshot.export-request` in the WIT).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRequest {
+    pub s3_bucket: String,
+    pub s3_prefix: Option<String>,
+    pub s3_bucket_owner: Option<String>,
+    pub s3_sse_algorithm: SseAlgorithm,
+    pub s3_sse_kms_key_id: Option<String>,
+    pub export_format: ExportFormat,
+    pub client_token: String,
+    pub start_time_ms: u64,
+    pub region: String,
+}
+
+/// Every key a full export writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportKeys {
+    pub root: String,
+    pub started: String,
+    pub data_prefix: String,
+    pub manifest_files: String,
+    pub manifest_files_md5: String,
+    pub manifest_summary: String,
+    pub manifest_summary_md5: String,
+}
+
+/// The identity of one export, as the component fixed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub export_id: String,
+    pub export_arn: String,
+    pub table_arn: String,
+    pub table_id: String,
+    pub table_name: String,
+    pub start_time_ms: u64,
+    pub export_time_ms: u64,
+    pub s3_bucket: String,
+    pub s3_prefix: Option<String>,
+    pub s3_bucket_owner: Option<String>,
+    pub s3_sse_algorithm: SseAlgorithm,
+    pub s3_sse_kms_key_id: Option<String>,
+    pub export_format: ExportFormat,
+    pub client_token: String,
+    pub keys: ExportKeys,
+    pub data_file_extension: String,
+}
+
+/// One Scan segment to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub id: u32,
+    pub segment: u32,
+    pub total_segments: u32,
+}
+
+/// The segments of an export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardPlan {
+    pub shards: Vec<Shard>,
+    pub rationale: String,
+}
+
+/// How a shard's encoder lays out its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncoderOptions {
+    pub shard_id: u32,
+    pub target_file_bytes: u64,
+    pub compression_level: u8,
+}
+
+/// A data file as its encoder described it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFileFacts {
+    pub key: String,
+    pub item_count: u64,
+    pub md5: String,
+    pub size_bytes: u64,
+}
+
+/// One step of an encoder's output, applied in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncoderEvent {
+    FileStarted(String),
+    Bytes(Vec<u8>),
+    FileFinished(DataFileFacts),
+}
+
+/// A stored data file, as listed in `manifest-files.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub data_file_s3_key: String,
+    pub item_count: u64,
+    pub md5_checksum: String,
+    pub etag: String,
+}
+
+/// What the host knows when every shard is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportTotals {
+    pub end_time_ms: u64,
+    pub item_count: u64,
+    pub billed_size_bytes: u64,
+}
+
+/// An object to store whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub key: String,
+    pub body: Vec<u8>,
+}

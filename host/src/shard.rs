@@ -1,0 +1,235 @@
+//! One shard of an export, as a pipeline of three overlapping stages:
+//!
+//! ```text
+//! scan (tokio task) --pages--> encode (blocking thread, component) --events--> store (this task)
+//! ```
+//!
+//! The queues between the stages are short, so memory stays flat whatever the table's size.
+//! Any stage that fails closes its queues, and the others stop at their next step; a data file
+//! that was being written is abandoned, never completed.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::mpsc;
+
+use crate::component::{ComponentRuntime, Encoder};
+use crate::destination::{Destination, ObjectWriter};
+use crate::dynamodb::{Item, Table};
+use crate::error::ExportError;
+use crate::model::{DataFileFacts, EncoderEvent, EncoderOptions, ManifestEntry, Shard, Snapshot};
+
+/// Scan pages allowed to wait for the encoder (a page is at most 1 MB of items).
+const PAGE_QUEUE: usize = 2;
+/// Encoder outputs allowed to wait for storage.
+const EVENT_QUEUE: usize = 4;
+
+/// What every shard of one export shares.
+#[derive(Clone)]
+pub struct ShardContext {
+    pub table: Table,
+    pub destination: Destination,
+    pub runtime: ComponentRuntime,
+    pub snapshot: Arc<Snapshot>,
+    pub target_file_bytes: u64,
+    pub compression_level: u8,
+    /// Set when any shard fails, so the others stop early.
+    pub cancelled: Arc<AtomicBool>,
+}
+
+/// What a finished shard wrote.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShardOutcome {
+    pub files: Vec<ManifestEntry>,
+    pub items: u64,
+    pub pages: u64,
+    pub consumed_rcu: f64,
+}
+
+enum ScanMessage {
+    Page(Vec<Item>),
+    /// The segment is done; without it, a closed queue means the scan failed.
+    End,
+}
+
+/// Exports one shard; returns the data files it stored.
+pub async fn run(ctx: ShardContext, shard: Shard) -> Result<ShardOutcome, ExportError> {
+    let (page_tx, page_rx) = mpsc::channel(PAGE_QUEUE);
+    let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
+
+    let scanner = tokio::spawn(scan(ctx.clone(), shard, page_tx));
+    let options = EncoderOptions {
+        shard_id: shard.id,
+        target_file_bytes: ctx.target_file_bytes,
+        compression_level: ctx.compression_level,
+    };
+    let runtime = ctx.runtime.clone();
+    let snapshot = ctx.snapshot.clone();
+    let encoder = tokio::task::spawn_blocking(move || -> Result<u64, ExportError> {
+        let encoder = runtime.session()?.open_encoder(&snapshot, &options)?;
+        encode(encoder, page_rx, event_tx)
+    });
+    let stored = store(&ctx, event_rx).await;
+
+    let scanned = scanner.await.map_err(|e| ExportError::Internal(format!("the scan task failed: {e}")))?;
+    let encoded = encoder.await.map_err(|e| ExportError::Internal(format!("the encoder thread failed: {e}")))?;
+    let (items, pages, consumed_rcu, encoded_items, files) = match (scanned, encoded, stored) {
+        (Ok((items, pages, rcu)), Ok(encoded), Ok(files)) => (items, pages, rcu, encoded, files),
+        // A stage that failed is the cause; the others only saw their queue close.
+        (scanned, encoded, stored) => {
+            let errors = [scanned.err(), encoded.err(), stored.err()].into_iter().flatten();
+            let cause = errors.reduce(|a, b| if matches!(a, ExportError::Cancelled) { b } else { a });
+            return Err(cause.unwrap_or(ExportError::Cancelled));
+        }
+    };
+    let stored_items: u64 = files.iter().map(|f| f.item_count).sum();
+    if encoded_items != items || stored_items != items {
+        return Err(ExportError::BadOutput {
+            component: ctx.runtime.name().to_string(),
+            message: format!(
+                "shard {} scanned {items} items but the encoder's files hold {stored_items}",
+                shard.id
+            ),
+        });
+    }
+    Ok(ShardOutcome { files, items, pages, consumed_rcu })
+}
+
+/// Stage 1: Scan pages of the segment into the queue.
+async fn scan(ctx: ShardContext, shard: Shard, pages: mpsc::Sender<ScanMessage>) -> Result<(u64, u64, f64), ExportError> {
+    let (mut items, mut count, mut rcu) = (0u64, 0u64, 0.0);
+    let mut start_key = None;
+    loop {
+        if ctx.cancelled.load(Ordering::Relaxed) {
+            return Err(ExportError::Cancelled);
+        }
+        let page = ctx.table.scan_page(&shard, start_key).await?;
+        items += page.items.len() as u64;
+        count += 1;
+        rcu += page.consumed_rcu;
+        start_key = page.last_evaluated_key;
+        if !page.items.is_empty() && pages.send(ScanMessage::Page(page.items)).await.is_err() {
+            return Err(ExportError::Cancelled);
+        }
+        if start_key.is_none() {
+            break;
+        }
+    }
+    pages.send(ScanMessage::End).await.map_err(|_| ExportError::Cancelled)?;
+    tracing::debug!(shard = shard.id, items, pages = count, "segment scanned");
+    Ok((items, count, rcu))
+}
+
+/// Stage 2 (on a blocking thread): pages through the component. Returns the items encoded.
+fn encode(
+    mut encoder: Encoder,
+    mut pages: mpsc::Receiver<ScanMessage>,
+    events: mpsc::Sender<Vec<EncoderEvent>>,
+) -> Result<u64, ExportError> {
+    let mut items = 0u64;
+    loop {
+        match pages.blocking_recv() {
+            Some(ScanMessage::Page(page)) => {
+                items += page.len() as u64;
+                let output = encoder.encode_page(page)?;
+                if events.blocking_send(output).is_err() {
+                    return Err(ExportError::Cancelled);
+                }
+            }
+            Some(ScanMessage::End) => break,
+            None => return Err(ExportError::Cancelled),
+        }
+    }
+    let output = encoder.finish()?;
+    events.blocking_send(output).map_err(|_| ExportError::Cancelled)?;
+    Ok(items)
+}
+
+/// Stage 3: applies encoder events to storage, checking them against the WIT's sequence
+/// rules and recomputing every size and MD5.
+async fn store(ctx: &ShardContext, mut events: mpsc::Receiver<Vec<EncoderEvent>>) -> Result<Vec<ManifestEntry>, ExportError> {
+    let mut files = Vec::new();
+    let mut open: Option<ObjectWriter> = None;
+    let mut seen_keys = HashSet::new();
+    let result = async {
+        while let Some(batch) = events.recv().await {
+            for event in batch {
+                match event {
+                    EncoderEvent::FileStarted(key) => {
+                        if open.is_some() {
+                            return Err(bad_output(ctx, "a data file started while another was open".into()));
+                        }
+                        check_data_key(&ctx.snapshot, &key).map_err(|m| bad_output(ctx, m))?;
+                        if !seen_keys.insert(key.clone()) {
+                            return Err(bad_output(ctx, format!("data file {key:?} was started twice")));
+                        }
+                        open = Some(ObjectWriter::new(ctx.destination.clone(), key));
+                    }
+                    EncoderEvent::Bytes(bytes) => match open.as_mut() {
+                        Some(writer) => writer.write(&bytes).await?,
+                        None => return Err(bad_output(ctx, "bytes arrived outside a data file".into())),
+                    },
+                    EncoderEvent::FileFinished(facts) => {
+                        let writer = open.take().ok_or_else(|| bad_output(ctx, "a data file finished that never started".into()))?;
+                        if let Err(message) = check_facts(&writer, &facts) {
+                            writer.abort().await;
+                            return Err(bad_output(ctx, message));
+                        }
+                        let written = writer.finish().await?;
+                        files.push(ManifestEntry {
+                            data_file_s3_key: written.key,
+                            item_count: facts.item_count,
+                            md5_checksum: written.md5_base64,
+                            etag: written.etag,
+                        });
+                    }
+                }
+            }
+        }
+        if open.is_some() {
+            // The encoder stopped mid-file: it failed, and says so through its own result.
+            return Err(ExportError::Cancelled);
+        }
+        Ok(())
+    }
+    .await;
+    if let Some(writer) = open.take() {
+        writer.abort().await;
+    }
+    result.map(|()| files)
+}
+
+fn bad_output(ctx: &ShardContext, message: String) -> ExportError {
+    ExportError::BadOutput { component: ctx.runtime.name().to_string(), message }
+}
+
+/// A data file's key must be `<data-prefix><name>.<extension>`, the name a plain file name.
+fn check_data_key(snapshot: &Snapshot, key: &str) -> Result<(), String> {
+    let name = key
+        .strip_prefix(&snapshot.keys.data_prefix)
+        .and_then(|rest| rest.strip_suffix(&format!(".{}", snapshot.data_file_extension)))
+        .ok_or_else(|| format!("data file key {key:?} is not <data-prefix><name>.{}", snapshot.data_file_extension))?;
+    let plain = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if plain { Ok(()) } else { Err(format!("data file name {name:?} is not a plain file name")) }
+}
+
+/// The encoder's facts must match what the host counted itself.
+fn check_facts(writer: &ObjectWriter, facts: &DataFileFacts) -> Result<(), String> {
+    if facts.key != writer.key() {
+        return Err(format!("finished {:?} while {:?} was open", facts.key, writer.key()));
+    }
+    if facts.size_bytes != writer.len() {
+        return Err(format!("{} claims {} bytes, {} were written", facts.key, facts.size_bytes, writer.len()));
+    }
+    if facts.md5 != writer.md5_base64() {
+        return Err(format!("{} claims MD5 {}, the bytes written have {}", facts.key, facts.md5, writer.md5_base64()));
+    }
+    if facts.item_count == 0 {
+        return Err(format!("{} holds no items; an encoder opens a file only for items", facts.key));
+    }
+    Ok(())
+}
