@@ -8,8 +8,9 @@ use std::fmt;
 
 use crate::wit::{AttrNode, Item};
 
-/// DynamoDB's nesting limit for `M` and `L` values.
-pub const MAX_DEPTH: usize = 32;
+/// DynamoDB nests `M` and `L` values at most 32 levels deep; the values inside the deepest
+/// container are one level further.
+pub const MAX_DEPTH: usize = 33;
 
 /// Why an item's arena is not a valid tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,14 +129,15 @@ mod tests {
     }
 
     #[test]
-    fn limits_depth_to_32_levels() {
-        let chain = |levels: u32| {
-            let mut nodes: Vec<AttrNode> = (1..levels).map(|i| AttrNode::L(vec![i])).collect();
+    fn limits_containers_to_32_levels() {
+        // `containers` nested lists with a NULL inside the innermost one.
+        let chain = |containers: u32| {
+            let mut nodes: Vec<AttrNode> = (1..=containers).map(|i| AttrNode::L(vec![i])).collect();
             nodes.push(AttrNode::Null);
             item(vec![("a", 0)], nodes)
         };
         assert_eq!(check(&chain(32)), Ok(()));
-        assert!(check(&chain(33)).unwrap_err().0.contains("deeper than 32"));
+        assert!(check(&chain(33)).unwrap_err().0.contains("deeper than 33"));
     }
 
     #[test]

@@ -80,7 +80,11 @@ impl ShardEncoder {
                 OpenFile { key, gzip: GzEncoder::new(Vec::new(), level), md5: Md5::new(), size_bytes: 0, item_count: 0 }
             }
         };
+        // A sync flush per page: the page's bytes leave the component now (the host uploads
+        // them while the next page is read), and the file's size is exact for the roll-over
+        // check. It costs a few bytes per page of up to 1 MB.
         file.gzip.write_all(&self.lines).map_err(|e| Error::Other(format!("gzip: {e}")))?;
+        file.gzip.flush().map_err(|e| Error::Other(format!("gzip: {e}")))?;
         file.item_count += items.len() as u64;
         let bytes = std::mem::take(file.gzip.get_mut());
         if !bytes.is_empty() {

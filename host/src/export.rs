@@ -205,7 +205,9 @@ pub async fn run(aws: &AwsClients, runtime: &ComponentRuntime, request: &ExportR
     );
 
     let snapshot = Arc::new(snapshot);
-    match write(&table, &destination, runtime, &snapshot, &plan, request).await {
+    let written = write(&table, &destination, runtime, &snapshot, &plan, request).await;
+    destination.tidy().await;
+    match written {
         Ok((end_time_ms, mut stats)) => {
             stats.seconds = started.elapsed().as_secs_f64();
             let description = ExportDescription::completed(&snapshot, end_time_ms, stats.items, 0);
@@ -218,7 +220,6 @@ pub async fn run(aws: &AwsClients, runtime: &ComponentRuntime, request: &ExportR
             })
         }
         Err(error) => {
-            destination.tidy().await;
             let description = ExportDescription::failed(&snapshot, now_ms(), &error);
             Err(ExportFailure { error, description: Some(description) })
         }

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""An independent check of a full export against ../shared/FORMAT.md (AWS's "Export to S3").
+
+Written apart from the Rust code on purpose: it shares no code with the exporter, so the two
+agreeing means something. Standard library only.
+
+    check_export.py BUCKET_DIR SUMMARY_KEY [--part-size BYTES] [--dump-items FILE]
+
+BUCKET_DIR is a directory holding the bucket's objects as files (an s3s-fs bucket, or a
+`ddb-export --to DIR` directory); SUMMARY_KEY is the key of manifest-summary.json in it.
+Exits 0 when every rule holds, else 1 with the first broken rule on stderr. --dump-items writes
+every exported item as one JSON line (sets sorted), for comparison with the table.
+"""
+
+import argparse
+import base64
+import binascii
+import gzip
+import hashlib
+import json
+import os
+import re
+import sys
+
+SUMMARY_KEYS = [
+    "version", "exportArn", "startTime", "endTime", "tableArn", "tableId", "exportTime",
+    "s3Bucket", "s3Prefix", "s3SseAlgorithm", "s3SseKmsKeyId", "manifestFilesS3Key",
+    "billedSizeBytes", "itemCount", "outputFormat",
+]
+FILE_KEYS = ["itemCount", "md5Checksum", "etag", "dataFileS3Key"]
+EXPORT_ID = re.compile(r"^\d{14}-[0-9a-f]{8}$")
+TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+TABLE_ARN = re.compile(r"^arn:[a-z-]+:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{3,255}$")
+DATA_NAME = re.compile(r"^[a-z2-7]{26}\.json\.gz$")
+NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+class Broken(Exception):
+    pass
+
+
+def need(condition, message):
+    if not condition:
+        raise Broken(message)
+
+
+def compact(value):
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def md5_b64(data):
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def strict_b64(text, where):
+    need(isinstance(text, str), f"{where}: binary is not a string")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error as e:
+        raise Broken(f"{where}: invalid base64 ({e})")
+    need(base64.b64encode(raw).decode() == text, f"{where}: base64 is not canonical with padding")
+    return raw
+
+
+def check_value(value, where, depth=1):
+    need(isinstance(value, dict) and len(value) == 1, f"{where}: an AttributeValue has exactly one type key")
+    need(depth <= 33, f"{where}: nested deeper than DynamoDB allows")
+    (kind, body), = value.items()
+    if kind == "S":
+        need(isinstance(body, str), f"{where}: S is not a string")
+    elif kind == "N":
+        need(isinstance(body, str) and NUMBER.match(body), f"{where}: N {body!r} is not a number string")
+    elif kind == "B":
+        strict_b64(body, where)
+    elif kind == "BOOL":
+        need(isinstance(body, bool), f"{where}: BOOL is not a boolean")
+    elif kind == "NULL":
+        need(body is True, f"{where}: NULL is not true")
+    elif kind in ("SS", "NS", "BS"):
+        need(isinstance(body, list), f"{where}: {kind} is not a list")
+        for i, element in enumerate(body):
+            check_value({kind[0]: element}, f"{where}.{kind}[{i}]", depth)
+        return {kind: sorted(body)}
+    elif kind == "L":
+        need(isinstance(body, list), f"{where}: L is not a list")
+        return {"L": [check_value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(body)]}
+    elif kind == "M":
+        need(isinstance(body, dict), f"{where}: M is not an object")
+        return {"M": {k: check_value(v, f"{where}.{k}", depth + 1) for k, v in body.items()}}
+    else:
+        raise Broken(f"{where}: unknown AttributeValue type {kind!r}")
+    return value
+
+
+def multipart_etag(data, part_size):
+    digests = [hashlib.md5(data[i:i + part_size]).digest() for i in range(0, len(data), part_size)]
+    return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
+
+
+def check(bucket_dir, summary_key, part_size, dump):
+    def read(key):
+        path = os.path.join(bucket_dir, key)
+        need(os.path.isfile(path), f"object {key} is missing")
+        with open(path, "rb") as f:
+            return f.read()
+
+    m = re.match(r"^(?:(.+)/)?AWSDynamoDB/([^/]+)/manifest-summary\.json$", summary_key)
+    need(m, f"{summary_key} is not <prefix>/AWSDynamoDB/<export-id>/manifest-summary.json")
+    prefix, export_id = m.group(1), m.group(2)
+    need(EXPORT_ID.match(export_id), f"export id {export_id} is not <14 digits>-<8 hex>")
+    root = summary_key[: -len("/manifest-summary.json")]
+
+    need(read(f"{root}/_started") == b"", "_started is not an empty object")
+
+    summary_bytes = read(summary_key)
+    need(b"\n" not in summary_bytes.rstrip(b"\n"), "manifest-summary.json is not one line")
+    summary = json.loads(summary_bytes)
+    need(list(summary) == SUMMARY_KEYS, f"summary keys are {list(summary)}, expected {SUMMARY_KEYS}")
+    need(compact(summary).encode() == summary_bytes.rstrip(b"\n"), "manifest-summary.json is not compact JSON")
+    need(read(f"{root}/manifest-summary.md5").decode() == md5_b64(summary_bytes), "manifest-summary.md5 is wrong")
+    need(summary["version"] == "2020-06-30", "version is not 2020-06-30")
+    need(TABLE_ARN.match(summary["tableArn"]), f"tableArn {summary['tableArn']} is malformed")
+    need(summary["exportArn"] == f"{summary['tableArn']}/export/{export_id}", "exportArn is not <tableArn>/export/<id>")
+    for field in ("startTime", "endTime", "exportTime"):
+        need(TIME.match(summary[field]), f"{field} {summary[field]} is not ISO-8601 with milliseconds and Z")
+    need(summary["startTime"] <= summary["endTime"], "the export ends before it starts")
+    need(int(export_id[:14]) >= 0 and summary["startTime"] <= summary["endTime"], "times are inconsistent")
+    need(UUID.match(summary["tableId"]), f"tableId {summary['tableId']} is not a UUID")
+    need(summary["s3Prefix"] == prefix, f"s3Prefix {summary['s3Prefix']!r} does not match the key's prefix {prefix!r}")
+    need(summary["s3SseAlgorithm"] in ("AES256", "KMS"), "s3SseAlgorithm is not AES256 or KMS")
+    need(summary["s3SseKmsKeyId"] is None or isinstance(summary["s3SseKmsKeyId"], str), "s3SseKmsKeyId is not null or a string")
+    need(summary["manifestFilesS3Key"] == f"{root}/manifest-files.json", "manifestFilesS3Key is not the full key")
+    need(isinstance(summary["billedSizeBytes"], int), "billedSizeBytes is not an integer")
+    need(summary["outputFormat"] == "DYNAMODB_JSON", "outputFormat is not DYNAMODB_JSON")
+
+    listing = read(f"{root}/manifest-files.json")
+    need(read(f"{root}/manifest-files.md5").decode() == md5_b64(listing), "manifest-files.md5 is wrong")
+    listed = set()
+    total = 0
+    items = []
+    for number, line in enumerate(listing.decode().splitlines(), 1):
+        entry = json.loads(line)
+        need(list(entry) == FILE_KEYS, f"manifest-files.json line {number}: keys {list(entry)}, expected {FILE_KEYS}")
+        need(compact(entry) == line, f"manifest-files.json line {number} is not compact")
+        key = entry["dataFileS3Key"]
+        need(key.startswith(f"{root}/data/") and DATA_NAME.match(key[len(root) + 6:]), f"data file key {key} is malformed")
+        need(key not in listed, f"{key} is listed twice")
+        listed.add(key)
+        data = read(key)
+        need(entry["md5Checksum"] == md5_b64(data), f"{key}: md5Checksum does not match the object")
+        etag = entry["etag"]
+        expected_etag = hashlib.md5(data).hexdigest() if "-" not in etag else multipart_etag(data, part_size)
+        need(etag == expected_etag, f"{key}: etag {etag} should be {expected_etag}")
+        lines = gzip.decompress(data).decode("utf-8").split("\n")
+        need(lines[-1] == "", f"{key}: the last line does not end with a newline")
+        lines = lines[:-1]
+        need(len(lines) == entry["itemCount"], f"{key}: {len(lines)} lines but itemCount {entry['itemCount']}")
+        for i, text in enumerate(lines):
+            record = json.loads(text)
+            need(list(record) == ["Item"], f"{key} line {i + 1}: not a {{\"Item\":…}} line")
+            need(isinstance(record["Item"], dict) and record["Item"], f"{key} line {i + 1}: Item is not a non-empty map")
+            items.append({k: check_value(v, f"{key} line {i + 1}: {k}") for k, v in record["Item"].items()})
+        total += entry["itemCount"]
+    need(total == summary["itemCount"], f"the data files hold {total} items, the summary says {summary['itemCount']}")
+
+    data_dir = os.path.join(bucket_dir, root, "data")
+    if os.path.isdir(data_dir):
+        for name in os.listdir(data_dir):
+            need(f"{root}/data/{name}" in listed, f"data/{name} is not listed in manifest-files.json")
+
+    if dump:
+        with open(dump, "w", encoding="utf-8") as f:
+            for item in items:
+                f.write(json.dumps(item, sort_keys=True, ensure_ascii=False) + "\n")
+    return summary, len(listed)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bucket_dir")
+    parser.add_argument("summary_key")
+    parser.add_argument("--part-size", type=int, default=8 * 1024 * 1024)
+    parser.add_argument("--dump-items")
+    args = parser.parse_args()
+    try:
+        summary, files = check(args.bucket_dir, args.summary_key, args.part_size, args.dump_items)
+    except (Broken, ValueError, KeyError, OSError) as e:
+        print(f"export check failed: {e}", file=sys.stderr)
+        return 1
+    print(f"export ok: {summary['itemCount']} items in {files} data files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+//! `ddb-export export`, through the real binary, against the stand-ins.
+
+use std::path::Path;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+
+use crate::items;
+use crate::util::{self, Standins};
+
+/// The summary key named by an ExportDescription on stdout, after checking its shape.
+fn completed(output: &std::process::Output, expected_items: usize) -> (Value, String) {
+    assert!(output.status.success(), "the export failed: {}", String::from_utf8_lossy(&output.stderr));
+    let json = util::stdout_json(output);
+    let d = &json["ExportDescription"];
+    assert_eq!(d["ExportStatus"], "COMPLETED");
+    assert_eq!(d["ExportFormat"], "DYNAMODB_JSON");
+    assert_eq!(d["ExportType"], "FULL_EXPORT");
+    assert_eq!(d["ItemCount"].as_u64(), Some(expected_items as u64));
+    let arn = d["ExportArn"].as_str().expect("ExportArn");
+    let table_arn = d["TableArn"].as_str().expect("TableArn");
+    let export_id = arn.rsplit('/').next().expect("an export id");
+    assert_eq!(arn, format!("{table_arn}/export/{export_id}"));
+    let manifest = d["ExportManifest"].as_str().expect("ExportManifest").to_string();
+    assert!(manifest.ends_with(&format!("AWSDynamoDB/{export_id}/manifest-summary.json")), "{manifest}");
+    (json, manifest)
+}
+
+fn table_items_canonical(items: &[items::Item]) -> Vec<String> {
+    util::sorted_canonical(items.iter().map(util::canonical))
+}
+
+#[tokio::test]
+async fn every_attribute_type_exports_exactly_to_s3_and_to_a_directory() {
+    let standins = Standins::start();
+    let dynamodb = standins.dynamodb();
+    let mut seeded = items::edge_cases();
+    // ~3 MB: each of the two segments spans several Scan pages, so files roll over.
+    seeded.extend(items::ordinary(6000));
+    util::create_table(&dynamodb, "edge-cases", &seeded).await;
+    standins.create_bucket("exports").await;
+    let table = util::scan_all(&dynamodb, "edge-cases").await;
+    assert_eq!(table.len(), seeded.len());
+    let expected = table_items_canonical(&table);
+
+    // The number edge cases come back from the server exactly as written.
+    let numbers = table.iter().find(|i| i.get("pk") == Some(&AttributeValue::S("numbers".into()))).expect("numbers item");
+    assert_eq!(numbers["digits38"], AttributeValue::N("12345678901234567890123456789012345678".into()));
+
+    // To S3, under a prefix, in several segments, with files rolled over small.
+    let output = util::run(standins.command().args([
+        "export", "--table", "edge-cases", "--to", "s3://exports/daily/backups/", "--segments", "2", "--file-size", "4096",
+    ]));
+    let (json, summary_key) = completed(&output, table.len());
+    assert_eq!(json["ExportDescription"]["S3Bucket"], "exports");
+    assert_eq!(json["ExportDescription"]["S3Prefix"], "daily/backups");
+    assert!(summary_key.starts_with("daily/backups/AWSDynamoDB/"));
+    let bucket_dir = standins.bucket_dir("exports");
+    assert_eq!(util::independent_check(&bucket_dir, &summary_key), expected, "the S3 export differs from the table");
+
+    // The manifests the host wrote agree with the objects S3 stored.
+    let root = summary_key.trim_end_matches("/manifest-summary.json");
+    let listing = std::fs::read_to_string(bucket_dir.join(root).join("manifest-files.json")).unwrap();
+    assert!(listing.lines().count() > 2, "expected roll-over into more files than segments:\n{listing}");
+    let s3 = standins.s3();
+    for line in listing.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        let key = entry["dataFileS3Key"].as_str().unwrap();
+        let head = s3.head_object().bucket("exports").key(key).send().await.expect("the data file exists in S3");
+        assert_eq!(head.e_tag().map(|e| e.trim_matches('"')), entry["etag"].as_str(), "{key}");
+    }
+
+    // To a directory: the same layout, the same items.
+    let out_dir = tempfile::tempdir().unwrap();
+    let output = util::run(standins.command().args(["export", "--table", "edge-cases", "--to"]).arg(out_dir.path()));
+    let (json, summary_key) = completed(&output, table.len());
+    let canonical_dir = out_dir.path().canonicalize().unwrap();
+    assert_eq!(json["ExportDescription"]["S3Bucket"].as_str(), canonical_dir.to_str());
+    assert!(json["ExportDescription"].get("S3Prefix").is_none());
+    assert_eq!(util::independent_check(out_dir.path(), &summary_key), expected, "the directory export differs from the table");
+    let leftovers: Vec<String> = util::keys_under(out_dir.path()).into_iter().filter(|k| !k.starts_with("AWSDynamoDB/")).collect();
+    assert!(leftovers.is_empty(), "files outside the export: {leftovers:?}");
+}
+
+#[tokio::test]
+async fn large_data_files_go_up_as_multipart_uploads_with_s3_etags() {
+    let standins = Standins::start();
+    let dynamodb = standins.dynamodb();
+    // ~11 MB of incompressible bytes in one segment: more than one 8 MiB part.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let items: Vec<items::Item> = (0..28)
+        .map(|i| {
+            let bytes: Vec<u8> = (0..390 * 1024)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            std::collections::HashMap::from([
+                ("pk".to_string(), AttributeValue::S(format!("big#{i}"))),
+                ("noise".to_string(), AttributeValue::B(Blob::new(bytes))),
+            ])
+        })
+        .collect();
+    util::create_table(&dynamodb, "large", &items).await;
+    standins.create_bucket("exports").await;
+    let expected = table_items_canonical(&util::scan_all(&dynamodb, "large").await);
+
+    let output = util::run(standins.command().args(["export", "--table", "large", "--to", "s3://exports", "--segments", "1", "--file-size", "0"]));
+    let (_, summary_key) = completed(&output, items.len());
+    let bucket_dir = standins.bucket_dir("exports");
+    assert_eq!(util::independent_check(&bucket_dir, &summary_key), expected);
+    let root = summary_key.trim_end_matches("/manifest-summary.json");
+    let listing = std::fs::read_to_string(bucket_dir.join(root).join("manifest-files.json")).unwrap();
+    let entry: Value = serde_json::from_str(listing.lines().next().expect("one data file")).unwrap();
+    assert!(entry["etag"].as_str().unwrap().ends_with("-2"), "expected a two-part upload: {entry}");
+}
+
+#[tokio::test]
+async fn an_empty_table_exports_a_complete_manifest_without_data_files() {
+    let standins = Standins::start();
+    util::create_table(&standins.dynamodb(), "empty", &[]).await;
+    let out_dir = tempfile::tempdir().unwrap();
+    let output = util::run(standins.command().args(["export", "--table", "empty", "--to"]).arg(out_dir.path()));
+    let (_, summary_key) = completed(&output, 0);
+    assert!(util::independent_check(out_dir.path(), &summary_key).is_empty());
+    let root = summary_key.trim_end_matches("/manifest-summary.json");
+    assert_eq!(std::fs::read(out_dir.path().join(root).join("manifest-files.json")).unwrap(), b"");
+}
+
+/// A failed run: non-zero exit, a message naming `names`, and no summary anywhere.
+fn assert_failed_cleanly(output: &std::process::Output, names: &[&str], searched: &Path) {
+    assert!(!output.status.success(), "expected a failure");
+    assert_eq!(output.status.code(), Some(1), "a failed export exits with 1");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for name in names {
+        assert!(stderr.contains(name), "stderr should name {name:?}:\n{stderr}");
+    }
+    let summaries: Vec<String> =
+        util::keys_under(searched).into_iter().filter(|k| k.ends_with("manifest-summary.json")).collect();
+    assert!(summaries.is_empty(), "a failed export left a summary: {summaries:?}");
+}
+
+#[tokio::test]
+async fn a_missing_table_fails_naming_it_and_writes_nothing() {
+    let standins = Standins::start();
+    standins.create_bucket("exports").await;
+    let output = util::run(standins.command().args(["export", "--table", "no-such-table", "--to", "s3://exports/p"]));
+    assert_failed_cleanly(&output, &["no-such-table", "not found"], &standins.bucket_dir("exports"));
+    assert!(util::keys_under(&standins.bucket_dir("exports")).is_empty(), "nothing may be written");
+    assert!(output.stdout.is_empty(), "no description without an export");
+}
+
+#[tokio::test]
+async fn a_missing_bucket_or_an_unwritable_directory_fails_naming_it() {
+    let standins = Standins::start();
+    util::create_table(&standins.dynamodb(), "t1x", &items::ordinary(3)).await;
+    let output = util::run(standins.command().args(["export", "--table", "t1x", "--to", "s3://no-such-bucket/x"]));
+    assert_failed_cleanly(&output, &["no-such-bucket", "does not exist"], &standins.bucket_dir("no-such-bucket"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let output = util::run(standins.command().args(["export", "--table", "t1x", "--to"]).arg(file.join("sub")));
+    assert_failed_cleanly(&output, &["a-file/sub", "destination directory"], dir.path());
+}
+
+#[test]
+fn bad_arguments_are_refused_before_any_request() {
+    // Nothing listens on these endpoints: a request would fail differently.
+    let run = |args: &[&str]| {
+        let output = util::run(
+            std::process::Command::new(env!("CARGO_BIN_EXE_ddb-export"))
+                .args(args)
+                .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+                .env("AWS_REGION", util::REGION),
+        );
+        assert!(!output.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let cases: &[(&[&str], &str)] = &[
+        (&["export", "--table", "t1x", "--to", "s3://Bad_Bucket"], "bucket name"),
+        (&["export", "--table", "t1x", "--to", "s3://bucket/a//b"], "prefix"),
+        (&["export", "--table", "t1x", "--to", "gs://bucket"], "unsupported scheme"),
+        (&["export", "--table", "x", "--to", "s3://bucket"], "--table"),
+        (&["export", "--table", "t1x", "--to", "s3://bucket", "--segments", "0"], "--segments"),
+        (&["export", "--table", "t1x", "--to", "s3://bucket", "--parallelism", "0"], "--parallelism"),
+        (&["export", "--table", "t1x", "--to", "s3://bucket", "--format", "csv"], "--format"),
+        (&["export", "--table", "t1x", "--to", "s3://bucket", "--format", "ion"], "ion is not supported"),
+        (&["export", "--table", "t1x", "--to", "s3://bucket", "--s3-bucket-owner", "me"], "12-digit"),
+        (&["export", "--table", "t1x", "--to", "s3://bucket", "--component", "/nonexistent/c.wasm"], "/nonexistent/c.wasm"),
+    ];
+    for (args, expected) in cases {
+        let stderr = run(args);
+        assert!(stderr.contains(expected), "{args:?}: stderr should mention {expected:?}:\n{stderr}");
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_component_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake.wasm");
+    std::fs::write(&fake, b"\0asm not really").unwrap();
+    let output = util::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ddb-export"))
+            .args(["export", "--table", "t1x", "--to", "s3://bucket", "--no-cache", "--component"])
+            .arg(&fake)
+            .env("AWS_REGION", util::REGION),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("fake.wasm") && stderr.contains("not a usable component"), "{stderr}");
+}

@@ -1,0 +1,269 @@
+//! Shared helpers: real stand-in servers on 127.0.0.1, the real binary, an independent checker.
+
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+pub const ACCESS_KEY: &str = "ddbexporttest";
+pub const SECRET_KEY: &str = "ddbexporttestsecret";
+pub const REGION: &str = "us-east-1";
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
+}
+
+fn locate(env: &str, default: PathBuf, install_hint: &str) -> PathBuf {
+    let path = std::env::var_os(env).map(PathBuf::from).unwrap_or(default);
+    assert!(
+        path.is_file(),
+        "{} not found; run `scripts/install-standins` (or set {env}): {install_hint}",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port on 127.0.0.1").port()
+}
+
+fn wait_for(port: u16, child: &mut Child, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited before listening: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{name} did not listen on 127.0.0.1:{port} within 30s");
+}
+
+/// A DynamoDB stand-in (dynalite) and an S3 stand-in (s3s-fs), private to one test, stopped on drop.
+pub struct Standins {
+    dynalite: Child,
+    s3s: Child,
+    pub dynamodb_url: String,
+    pub s3_url: String,
+    s3_root: tempfile::TempDir,
+}
+
+impl Standins {
+    pub fn start() -> Self {
+        let root = workspace();
+        let dynalite_bin =
+            locate("DDB_EXPORT_DYNALITE", root.join("tests/standins/node_modules/.bin/dynalite"), "npm dynalite");
+        let s3s_bin = locate("DDB_EXPORT_S3S_FS", root.join(".standins/bin/s3s-fs"), "cargo install s3s-fs@0.14.1");
+        let s3_root = tempfile::tempdir().expect("a temporary directory");
+
+        let dynamodb_port = free_port();
+        let mut dynalite = Command::new(dynalite_bin)
+            .args(["--host", "127.0.0.1", "--port", &dynamodb_port.to_string(), "--createTableMs", "0", "--deleteTableMs", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dynalite starts");
+        let s3_port = free_port();
+        let mut s3s = Command::new(s3s_bin)
+            .args(["--host", "127.0.0.1", "--port", &s3_port.to_string(), "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(s3_root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s3s-fs starts");
+        wait_for(dynamodb_port, &mut dynalite, "dynalite");
+        wait_for(s3_port, &mut s3s, "s3s-fs");
+        Self {
+            dynalite,
+            s3s,
+            dynamodb_url: format!("http://127.0.0.1:{dynamodb_port}"),
+            s3_url: format!("http://127.0.0.1:{s3_port}"),
+            s3_root,
+        }
+    }
+
+    /// The real `ddb-export` binary, pointed at these servers.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ddb-export"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_REGION", REGION)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &self.dynamodb_url)
+            .env("AWS_ENDPOINT_URL_S3", &self.s3_url)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("DDB_EXPORT_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"));
+        command
+    }
+
+    fn sdk_config(&self, endpoint: &str) -> aws_config::SdkConfig {
+        let credentials = aws_sdk_dynamodb::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test");
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
+            .endpoint_url(endpoint)
+            .build()
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk_config(&self.dynamodb_url))
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config(&self.s3_url)).force_path_style(true).build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Where s3s-fs keeps a bucket's objects, as plain files named by key.
+    pub fn bucket_dir(&self, bucket: &str) -> PathBuf {
+        self.s3_root.path().join(bucket)
+    }
+
+    pub async fn create_bucket(&self, bucket: &str) {
+        self.s3().create_bucket().bucket(bucket).send().await.expect("bucket created");
+    }
+}
+
+impl Drop for Standins {
+    fn drop(&mut self) {
+        for child in [&mut self.dynalite, &mut self.s3s] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs a command and returns its output, with stderr echoed for failing tests.
+pub fn run(command: &mut Command) -> Output {
+    let output = command.output().expect("the command runs");
+    eprintln!("--- stderr of {command:?}:\n{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// The JSON printed on stdout.
+pub fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+/// Creates a table keyed by the string `pk` and writes `items` into it.
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str, items: &[HashMap<String, AttributeValue>]) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType, WriteRequest,
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap())
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .send()
+        .await
+        .expect("table created");
+    for chunk in items.chunks(25) {
+        let mut requests: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|item| WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item.clone())).build().unwrap()).build())
+            .collect();
+        while !requests.is_empty() {
+            let output = client.batch_write_item().request_items(table, requests).send().await.expect("items written");
+            requests = output.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
+        }
+    }
+}
+
+/// Every item of the table, read with a plain paginated Scan.
+pub async fn scan_all(client: &aws_sdk_dynamodb::Client, table: &str) -> Vec<HashMap<String, AttributeValue>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client.scan().table_name(table).set_exclusive_start_key(start).send().await.expect("scan");
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+/// DynamoDB JSON with sets sorted: the form `check_export.py --dump-items` writes.
+pub fn canonical(item: &HashMap<String, AttributeValue>) -> Value {
+    fn value(v: &AttributeValue) -> Value {
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        match v {
+            AttributeValue::S(s) => json!({ "S": s }),
+            AttributeValue::N(n) => json!({ "N": n }),
+            AttributeValue::B(b) => json!({ "B": STANDARD.encode(b.as_ref()) }),
+            AttributeValue::Bool(b) => json!({ "BOOL": b }),
+            AttributeValue::Null(_) => json!({ "NULL": true }),
+            AttributeValue::Ss(s) => json!({ "SS": sorted(s.clone()) }),
+            AttributeValue::Ns(s) => json!({ "NS": sorted(s.clone()) }),
+            AttributeValue::Bs(s) => json!({ "BS": sorted(s.iter().map(|b| STANDARD.encode(b.as_ref())).collect()) }),
+            AttributeValue::L(l) => json!({ "L": l.iter().map(value).collect::<Vec<_>>() }),
+            AttributeValue::M(m) => json!({ "M": m.iter().map(|(k, v)| (k.clone(), value(v))).collect::<serde_json::Map<_, _>>() }),
+            other => panic!("unexpected attribute value {other:?}"),
+        }
+    }
+    Value::Object(item.iter().map(|(k, v)| (k.clone(), value(v))).collect())
+}
+
+/// Items as sorted canonical strings, for a multiset comparison with a readable diff.
+pub fn sorted_canonical(items: impl IntoIterator<Item = Value>) -> Vec<String> {
+    let mut lines: Vec<String> = items.into_iter().map(|v| v.to_string()).collect();
+    lines.sort();
+    lines
+}
+
+/// Runs `tests/check_export.py` on an export and returns the items it read, canonical.
+pub fn independent_check(bucket_dir: &Path, summary_key: &str) -> Vec<String> {
+    let dump = tempfile::NamedTempFile::new().expect("a temporary file");
+    let output = Command::new("python3")
+        .arg(workspace().join("tests/check_export.py"))
+        .arg(bucket_dir)
+        .arg(summary_key)
+        .arg("--dump-items")
+        .arg(dump.path())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the independent format check failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(dump.path()).expect("the item dump");
+    sorted_canonical(text.lines().map(|line| serde_json::from_str::<Value>(line).expect("a JSON line")))
+}
+
+/// All files under `dir`, as keys relative to it.
+pub fn keys_under(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else if let Ok(rel) = path.strip_prefix(base) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
