@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType,
+    WriteRequest,
 };
 use clap::Parser;
 
@@ -66,7 +67,9 @@ async fn main() -> anyhow::Result<()> {
         .create_table()
         .table_name(&args.table)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build()?)
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build()?,
+        )
         .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build()?)
         .send()
         .await
@@ -77,7 +80,16 @@ async fn main() -> anyhow::Result<()> {
     for chunk in items.chunks(25) {
         let mut requests: Vec<WriteRequest> = chunk
             .iter()
-            .map(|&i| WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(sample_item(i, args.item_bytes))).build().expect("item is set")).build())
+            .map(|&i| {
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(sample_item(i, args.item_bytes)))
+                            .build()
+                            .expect("item is set"),
+                    )
+                    .build()
+            })
             .collect();
         while !requests.is_empty() {
             let output = dynamodb
@@ -96,7 +108,9 @@ async fn main() -> anyhow::Result<()> {
         let s3 = aws_sdk_s3::Client::from_conf(s3_config);
         match s3.create_bucket().bucket(&bucket).send().await {
             Ok(_) => eprintln!("bucket {bucket} created"),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) => {}
             Err(e) => return Err(anyhow::Error::new(e).context(format!("creating bucket {bucket}"))),
         }
     }

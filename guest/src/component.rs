@@ -5,7 +5,10 @@ use std::cell::RefCell;
 use crate::bindings::ddb_export::core::logging::{self, Level};
 use crate::bindings::exports::ddb_export::core::{shard_plan, snapshot, write};
 use crate::encoder::ShardEncoder;
-use crate::wit::{EncoderOptions, ExportSnapshot, ExportTotals, Item, ManifestEntry, Object, Output, Plan, PlanRequest, TableDescription};
+use crate::wit::{
+    EncoderOptions, ExportSnapshot, ExportTotals, Item, ManifestEntry, Object, Output, Plan, PlanRequest,
+    TableDescription,
+};
 use crate::{manifest, plan};
 
 /// The component: one value implements every exported interface.
@@ -28,7 +31,11 @@ impl shard_plan::Guest for Component {
 impl write::Guest for Component {
     type Encoder = EncoderResource;
 
-    fn manifests(snapshot: ExportSnapshot, files: Vec<ManifestEntry>, totals: ExportTotals) -> Result<Vec<Object>, write::Error> {
+    fn manifests(
+        snapshot: ExportSnapshot,
+        files: Vec<ManifestEntry>,
+        totals: ExportTotals,
+    ) -> Result<Vec<Object>, write::Error> {
         manifest::build(&snapshot, &files, &totals)
     }
 }

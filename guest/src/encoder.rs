@@ -121,7 +121,6 @@ impl ShardEncoder {
         self.next_sequence += 1;
         format!("{}{name}.{}", self.data_prefix, self.extension)
     }
-
 }
 
 /// Finishes the gzip stream and reports the file's facts.
@@ -206,7 +205,9 @@ mod tests {
 
     #[test]
     fn a_shard_without_items_writes_no_file() {
-        let mut enc = ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 }).unwrap();
+        let mut enc =
+            ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 })
+                .unwrap();
         assert!(enc.encode_page(&[]).unwrap().is_empty());
         assert!(enc.finish().unwrap().is_empty());
         assert!(matches!(enc.encode_page(&[]), Err(Error::Finished)));
@@ -215,7 +216,9 @@ mod tests {
     #[test]
     fn files_roll_over_and_keep_every_item_once_in_order() {
         let snap = snapshot();
-        let mut enc = ShardEncoder::open(&snap, EncoderOptions { shard_id: 3, target_file_bytes: 2_000, compression_level: 1 }).unwrap();
+        let mut enc =
+            ShardEncoder::open(&snap, EncoderOptions { shard_id: 3, target_file_bytes: 2_000, compression_level: 1 })
+                .unwrap();
         let mut events = Vec::new();
         for page in 0..20 {
             let items: Vec<Item> = (0..50).map(|i| item(page * 50 + i)).collect();
@@ -245,7 +248,9 @@ mod tests {
 
     #[test]
     fn a_bad_item_fails_the_whole_page_and_names_it() {
-        let mut enc = ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 }).unwrap();
+        let mut enc =
+            ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 })
+                .unwrap();
         let bad = Item { attrs: vec![("a".into(), 7)], nodes: vec![] };
         match enc.encode_page(&[item(0), bad]) {
             Err(Error::InvalidItem(message)) => assert!(message.contains("item 1"), "{message}"),

@@ -102,10 +102,7 @@ mod tests {
     fn table_arn_is_repaired_only_when_malformed() {
         let good = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders";
         assert_eq!(table_arn(good, "orders", "us-east-1"), good);
-        assert_eq!(
-            table_arn("orders", "orders", "us-east-1"),
-            "arn:aws:dynamodb:us-east-1:000000000000:table/orders"
-        );
+        assert_eq!(table_arn("orders", "orders", "us-east-1"), "arn:aws:dynamodb:us-east-1:000000000000:table/orders");
         assert_ne!(table_arn(good, "other", "us-east-1"), good);
     }
 

@@ -24,9 +24,7 @@ pub mod wit {
         AttrNode, Billing, ExportFormat, Item, SseAlgorithm, TableDescription,
     };
     pub use crate::bindings::exports::ddb_export::core::shard_plan::{Plan, PlanRequest, Shard};
-    pub use crate::bindings::exports::ddb_export::core::snapshot::{
-        ExportKeys, ExportRequest, ExportSnapshot,
-    };
+    pub use crate::bindings::exports::ddb_export::core::snapshot::{ExportKeys, ExportRequest, ExportSnapshot};
     pub use crate::bindings::exports::ddb_export::core::write::{
         DataFile, EncoderOptions, ExportTotals, ManifestEntry, Object, Output,
     };

@@ -109,10 +109,7 @@ fn check(snapshot: &ExportSnapshot, files: &[ManifestEntry], totals: &ExportTota
         sum = sum.saturating_add(entry.item_count);
     }
     if sum != totals.item_count {
-        return Err(Error::Other(format!(
-            "the data files hold {sum} items but the totals say {}",
-            totals.item_count
-        )));
+        return Err(Error::Other(format!("the data files hold {sum} items but the totals say {}", totals.item_count)));
     }
     if totals.end_time_ms < snapshot.start_time_ms {
         return Err(Error::Other("the export cannot end before it started".into()));
@@ -163,12 +160,20 @@ mod tests {
         let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(
             keys,
-            [&snap.keys.manifest_files, &snap.keys.manifest_files_md5, &snap.keys.manifest_summary, &snap.keys.manifest_summary_md5]
+            [
+                &snap.keys.manifest_files,
+                &snap.keys.manifest_files_md5,
+                &snap.keys.manifest_summary,
+                &snap.keys.manifest_summary_md5
+            ]
         );
         let listing = String::from_utf8(objects[0].body.clone()).unwrap();
         assert_eq!(
             listing,
-            format!("{{\"itemCount\":2,\"md5Checksum\":\"bWQ1\",\"etag\":\"e\",\"dataFileS3Key\":\"{}\"}}\n", entry.data_file_s3_key)
+            format!(
+                "{{\"itemCount\":2,\"md5Checksum\":\"bWQ1\",\"etag\":\"e\",\"dataFileS3Key\":\"{}\"}}\n",
+                entry.data_file_s3_key
+            )
         );
         assert_eq!(objects[1].body, md5_base64(listing.as_bytes()));
         let summary = String::from_utf8(objects[2].body.clone()).unwrap();
@@ -190,7 +195,12 @@ mod tests {
     #[test]
     fn refuses_entries_that_do_not_add_up_or_belong_elsewhere() {
         let snap = snapshot();
-        let entry = ManifestEntry { data_file_s3_key: format!("{}a.json.gz", snap.keys.data_prefix), item_count: 2, md5_checksum: String::new(), etag: String::new() };
+        let entry = ManifestEntry {
+            data_file_s3_key: format!("{}a.json.gz", snap.keys.data_prefix),
+            item_count: 2,
+            md5_checksum: String::new(),
+            etag: String::new(),
+        };
         let totals = ExportTotals { end_time_ms: snap.start_time_ms, item_count: 3, billed_size_bytes: 0 };
         assert!(build(&snap, &[entry.clone()], &totals).is_err());
         let stray = ManifestEntry { data_file_s3_key: "elsewhere/a.json.gz".into(), ..entry };

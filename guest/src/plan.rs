@@ -20,7 +20,9 @@ pub fn create(table: &TableDescription, request: &PlanRequest) -> Result<Plan, E
     let (total, rationale) = match request.segments {
         Some(0) => return Err(Error::InvalidRequest("segments must be at least 1".into())),
         Some(n) if n > MAX_SEGMENTS => {
-            return Err(Error::InvalidRequest(format!("segments must be at most {MAX_SEGMENTS} (DynamoDB's limit), not {n}")));
+            return Err(Error::InvalidRequest(format!(
+                "segments must be at most {MAX_SEGMENTS} (DynamoDB's limit), not {n}"
+            )));
         }
         Some(n) => (n, format!("{n} segments, as requested")),
         None => automatic(table, request.parallelism),

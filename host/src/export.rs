@@ -91,7 +91,10 @@ impl ExportRequest {
             return invalid("--s3-sse-kms-key-id", "is empty".into());
         }
         if matches!(self.target, Target::Dir(_)) && (self.s3.expected_owner.is_some() || self.s3.kms_key_id.is_some()) {
-            return invalid("--to", "--s3-bucket-owner and --s3-sse-kms-key-id only apply to s3:// destinations".into());
+            return invalid(
+                "--to",
+                "--s3-bucket-owner and --s3-sse-kms-key-id only apply to s3:// destinations".into(),
+            );
         }
         if self.format == ExportFormat::Ion {
             return invalid("--format", "ion is not supported yet; use dynamodb-json".into());
@@ -170,7 +173,11 @@ fn now_ms() -> u64 {
 }
 
 /// Runs a full export.
-pub async fn run(aws: &AwsClients, runtime: &ComponentRuntime, request: &ExportRequest) -> Result<ExportReport, ExportFailure> {
+pub async fn run(
+    aws: &AwsClients,
+    runtime: &ComponentRuntime,
+    request: &ExportRequest,
+) -> Result<ExportReport, ExportFailure> {
     request.validate()?;
     let started = Instant::now();
     let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone());
@@ -288,7 +295,9 @@ async fn run_shards(ctx: &ShardContext, plan: &ShardPlan, parallelism: u32) -> R
             }
             let result = shard::run(ctx.clone(), shard).await;
             match &result {
-                Ok(outcome) => tracing::debug!(shard = shard.id, items = outcome.items, files = outcome.files.len(), "shard done"),
+                Ok(outcome) => {
+                    tracing::debug!(shard = shard.id, items = outcome.items, files = outcome.files.len(), "shard done")
+                }
                 Err(_) => ctx.cancelled.store(true, Ordering::Relaxed),
             }
             result.map(|outcome| (shard.id, outcome))

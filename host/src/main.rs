@@ -10,7 +10,9 @@ use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
 use ddb_export::component::LoadedFrom;
-use ddb_export::{AwsClients, CacheDir, ComponentRuntime, ComponentSource, ExportRequest, GuestLimits, S3Options, Target};
+use ddb_export::{
+    AwsClients, CacheDir, ComponentRuntime, ComponentSource, ExportRequest, GuestLimits, S3Options, Target,
+};
 
 use cli::{Cli, Command, ExportArgs};
 

@@ -87,17 +87,18 @@ pub async fn run(ctx: ShardContext, shard: Shard) -> Result<ShardOutcome, Export
     if encoded_items != items || stored_items != items {
         return Err(ExportError::BadOutput {
             component: ctx.runtime.name().to_string(),
-            message: format!(
-                "shard {} scanned {items} items but the encoder's files hold {stored_items}",
-                shard.id
-            ),
+            message: format!("shard {} scanned {items} items but the encoder's files hold {stored_items}", shard.id),
         });
     }
     Ok(ShardOutcome { files, items, pages, consumed_rcu })
 }
 
 /// Stage 1: Scan pages of the segment into the queue.
-async fn scan(ctx: ShardContext, shard: Shard, pages: mpsc::Sender<ScanMessage>) -> Result<(u64, u64, f64), ExportError> {
+async fn scan(
+    ctx: ShardContext,
+    shard: Shard,
+    pages: mpsc::Sender<ScanMessage>,
+) -> Result<(u64, u64, f64), ExportError> {
     let (mut items, mut count, mut rcu) = (0u64, 0u64, 0.0);
     let mut start_key = None;
     loop {
@@ -148,7 +149,10 @@ fn encode(
 
 /// Stage 3: applies encoder events to storage, checking them against the WIT's sequence
 /// rules and recomputing every size and MD5.
-async fn store(ctx: &ShardContext, mut events: mpsc::Receiver<Vec<EncoderEvent>>) -> Result<Vec<ManifestEntry>, ExportError> {
+async fn store(
+    ctx: &ShardContext,
+    mut events: mpsc::Receiver<Vec<EncoderEvent>>,
+) -> Result<Vec<ManifestEntry>, ExportError> {
     let mut files = Vec::new();
     let mut open: Option<ObjectWriter> = None;
     let mut seen_keys = HashSet::new();
@@ -171,7 +175,9 @@ async fn store(ctx: &ShardContext, mut events: mpsc::Receiver<Vec<EncoderEvent>>
                         None => return Err(bad_output(ctx, "bytes arrived outside a data file".into())),
                     },
                     EncoderEvent::FileFinished(facts) => {
-                        let writer = open.take().ok_or_else(|| bad_output(ctx, "a data file finished that never started".into()))?;
+                        let writer = open
+                            .take()
+                            .ok_or_else(|| bad_output(ctx, "a data file finished that never started".into()))?;
                         if let Err(message) = check_facts(&writer, &facts) {
                             writer.abort().await;
                             return Err(bad_output(ctx, message));

@@ -4,7 +4,9 @@ use std::io::Read as _;
 use std::time::Duration;
 
 use ddb_export::component::Session;
-use ddb_export::model::{Billing, EncoderEvent, EncoderOptions, ExportFormat, SnapshotRequest, SseAlgorithm, TableInfo};
+use ddb_export::model::{
+    Billing, EncoderEvent, EncoderOptions, ExportFormat, SnapshotRequest, SseAlgorithm, TableInfo,
+};
 use ddb_export::{CacheDir, ComponentError, ComponentRuntime, ComponentSource, GuestLimits};
 
 use crate::items;
@@ -63,7 +65,9 @@ fn the_default_component_runs_every_step_under_the_default_limits() {
     flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).expect("gzip");
     assert_eq!(text.lines().count(), items::edge_cases().len());
     assert!(matches!(events.first(), Some(EncoderEvent::FileStarted(_))));
-    assert!(matches!(events.last(), Some(EncoderEvent::FileFinished(f)) if f.item_count == items::edge_cases().len() as u64));
+    assert!(
+        matches!(events.last(), Some(EncoderEvent::FileFinished(f)) if f.item_count == items::edge_cases().len() as u64)
+    );
 }
 
 #[test]

@@ -45,12 +45,21 @@ async fn every_attribute_type_exports_exactly_to_s3_and_to_a_directory() {
     let expected = table_items_canonical(&table);
 
     // The number edge cases come back from the server exactly as written.
-    let numbers = table.iter().find(|i| i.get("pk") == Some(&AttributeValue::S("numbers".into()))).expect("numbers item");
+    let numbers =
+        table.iter().find(|i| i.get("pk") == Some(&AttributeValue::S("numbers".into()))).expect("numbers item");
     assert_eq!(numbers["digits38"], AttributeValue::N("12345678901234567890123456789012345678".into()));
 
     // To S3, under a prefix, in several segments, with files rolled over small.
     let output = util::run(standins.command().args([
-        "export", "--table", "edge-cases", "--to", "s3://exports/daily/backups/", "--segments", "2", "--file-size", "4096",
+        "export",
+        "--table",
+        "edge-cases",
+        "--to",
+        "s3://exports/daily/backups/",
+        "--segments",
+        "2",
+        "--file-size",
+        "4096",
     ]));
     let (json, summary_key) = completed(&output, table.len());
     assert_eq!(json["ExportDescription"]["S3Bucket"], "exports");
@@ -78,8 +87,13 @@ async fn every_attribute_type_exports_exactly_to_s3_and_to_a_directory() {
     let canonical_dir = out_dir.path().canonicalize().unwrap();
     assert_eq!(json["ExportDescription"]["S3Bucket"].as_str(), canonical_dir.to_str());
     assert!(json["ExportDescription"].get("S3Prefix").is_none());
-    assert_eq!(util::independent_check(out_dir.path(), &summary_key), expected, "the directory export differs from the table");
-    let leftovers: Vec<String> = util::keys_under(out_dir.path()).into_iter().filter(|k| !k.starts_with("AWSDynamoDB/")).collect();
+    assert_eq!(
+        util::independent_check(out_dir.path(), &summary_key),
+        expected,
+        "the directory export differs from the table"
+    );
+    let leftovers: Vec<String> =
+        util::keys_under(out_dir.path()).into_iter().filter(|k| !k.starts_with("AWSDynamoDB/")).collect();
     assert!(leftovers.is_empty(), "files outside the export: {leftovers:?}");
 }
 
@@ -109,7 +123,17 @@ async fn large_data_files_go_up_as_multipart_uploads_with_s3_etags() {
     standins.create_bucket("exports").await;
     let expected = table_items_canonical(&util::scan_all(&dynamodb, "large").await);
 
-    let output = util::run(standins.command().args(["export", "--table", "large", "--to", "s3://exports", "--segments", "1", "--file-size", "0"]));
+    let output = util::run(standins.command().args([
+        "export",
+        "--table",
+        "large",
+        "--to",
+        "s3://exports",
+        "--segments",
+        "1",
+        "--file-size",
+        "0",
+    ]));
     let (_, summary_key) = completed(&output, items.len());
     let bucket_dir = standins.bucket_dir("exports");
     assert_eq!(util::independent_check(&bucket_dir, &summary_key), expected);
@@ -191,7 +215,10 @@ fn bad_arguments_are_refused_before_any_request() {
         (&["export", "--table", "t1x", "--to", "s3://bucket", "--format", "csv"], "--format"),
         (&["export", "--table", "t1x", "--to", "s3://bucket", "--format", "ion"], "ion is not supported"),
         (&["export", "--table", "t1x", "--to", "s3://bucket", "--s3-bucket-owner", "me"], "12-digit"),
-        (&["export", "--table", "t1x", "--to", "s3://bucket", "--component", "/nonexistent/c.wasm"], "/nonexistent/c.wasm"),
+        (
+            &["export", "--table", "t1x", "--to", "s3://bucket", "--component", "/nonexistent/c.wasm"],
+            "/nonexistent/c.wasm",
+        ),
     ];
     for (args, expected) in cases {
         let stderr = run(args);

@@ -66,7 +66,15 @@ pub fn edge_cases() -> Vec<Item> {
             "sets",
             vec![
                 ("strings", AttributeValue::Ss(vec!["a".into(), "b".into(), "ü".into(), "🎉".into()])),
-                ("numbers", AttributeValue::Ns(vec!["1".into(), "-2.5".into(), "1E+10".into(), "12345678901234567890123456789012345678".into()])),
+                (
+                    "numbers",
+                    AttributeValue::Ns(vec![
+                        "1".into(),
+                        "-2.5".into(),
+                        "1E+10".into(),
+                        "12345678901234567890123456789012345678".into(),
+                    ]),
+                ),
             ],
         ),
         item(
@@ -74,7 +82,10 @@ pub fn edge_cases() -> Vec<Item> {
             vec![
                 ("empty_list", AttributeValue::L(vec![])),
                 ("empty_map", AttributeValue::M(HashMap::new())),
-                ("list_of_empties", AttributeValue::L(vec![AttributeValue::L(vec![]), AttributeValue::M(HashMap::new())])),
+                (
+                    "list_of_empties",
+                    AttributeValue::L(vec![AttributeValue::L(vec![]), AttributeValue::M(HashMap::new())]),
+                ),
             ],
         ),
         item(

@@ -66,14 +66,32 @@ impl Standins {
 
         let dynamodb_port = free_port();
         let mut dynalite = Command::new(dynalite_bin)
-            .args(["--host", "127.0.0.1", "--port", &dynamodb_port.to_string(), "--createTableMs", "0", "--deleteTableMs", "0"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &dynamodb_port.to_string(),
+                "--createTableMs",
+                "0",
+                "--deleteTableMs",
+                "0",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("dynalite starts");
         let s3_port = free_port();
         let mut s3s = Command::new(s3s_bin)
-            .args(["--host", "127.0.0.1", "--port", &s3_port.to_string(), "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &s3_port.to_string(),
+                "--access-key",
+                ACCESS_KEY,
+                "--secret-key",
+                SECRET_KEY,
+            ])
             .arg(s3_root.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -166,7 +184,9 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str, items:
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap())
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
         .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
         .send()
         .await
@@ -174,7 +194,11 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str, items:
     for chunk in items.chunks(25) {
         let mut requests: Vec<WriteRequest> = chunk
             .iter()
-            .map(|item| WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item.clone())).build().unwrap()).build())
+            .map(|item| {
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item.clone())).build().unwrap())
+                    .build()
+            })
             .collect();
         while !requests.is_empty() {
             let output = client.batch_write_item().request_items(table, requests).send().await.expect("items written");
@@ -214,7 +238,9 @@ pub fn canonical(item: &HashMap<String, AttributeValue>) -> Value {
             AttributeValue::Ns(s) => json!({ "NS": sorted(s.clone()) }),
             AttributeValue::Bs(s) => json!({ "BS": sorted(s.iter().map(|b| STANDARD.encode(b.as_ref())).collect()) }),
             AttributeValue::L(l) => json!({ "L": l.iter().map(value).collect::<Vec<_>>() }),
-            AttributeValue::M(m) => json!({ "M": m.iter().map(|(k, v)| (k.clone(), value(v))).collect::<serde_json::Map<_, _>>() }),
+            AttributeValue::M(m) => {
+                json!({ "M": m.iter().map(|(k, v)| (k.clone(), value(v))).collect::<serde_json::Map<_, _>>() })
+            }
             other => panic!("unexpected attribute value {other:?}"),
         }
     }

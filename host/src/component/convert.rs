@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::bindings::{shard_plan, snapshot, types, write};
 use crate::model::{
-    Billing, DataFileFacts, EncoderEvent, EncoderOptions, ExportFormat, ExportKeys, ExportTotals, ManifestEntry,
-    Shard, ShardPlan, Snapshot, SnapshotRequest, SseAlgorithm, StoredObject, TableInfo,
+    Billing, DataFileFacts, EncoderEvent, EncoderOptions, ExportFormat, ExportKeys, ExportTotals, ManifestEntry, Shard,
+    ShardPlan, Snapshot, SnapshotRequest, SseAlgorithm, StoredObject, TableInfo,
 };
 
 /// An item the host cannot hand to a component.
@@ -255,7 +255,8 @@ mod tests {
             "l".to_string(),
             AttributeValue::L(vec![AttributeValue::N("1".into()), AttributeValue::B(Blob::new(vec![0u8, 255]))]),
         )]));
-        let item = item(HashMap::from([("m".to_string(), nested), ("s".to_string(), AttributeValue::S("x".into()))])).unwrap();
+        let item =
+            item(HashMap::from([("m".to_string(), nested), ("s".to_string(), AttributeValue::S("x".into()))])).unwrap();
         assert_eq!(item.nodes.len(), 5);
         let mut referenced = vec![0; item.nodes.len()];
         for (_, root) in &item.attrs {

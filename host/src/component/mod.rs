@@ -116,7 +116,8 @@ impl ComponentRuntime {
                 std::fs::read(path).map_err(|source| ComponentError::Read { component: name.clone(), source })?,
             ),
         };
-        let load_error = |e: wasmtime::Error| ComponentError::Load { component: name.clone(), message: format!("{e:#}") };
+        let load_error =
+            |e: wasmtime::Error| ComponentError::Load { component: name.clone(), message: format!("{e:#}") };
         let started = Instant::now();
         let mut config = Config::new();
         config.epoch_interruption(true);
@@ -293,18 +294,27 @@ impl Session {
         let exports = self.exports.clone();
         let wit_table = convert::table(table);
         let wit_request = convert::snapshot_request(request);
-        let result = self.call("snapshot.create", |store| exports.ddb_export_core_snapshot().call_create(store, &wit_table, &wit_request))?;
+        let result = self.call("snapshot.create", |store| {
+            exports.ddb_export_core_snapshot().call_create(store, &wit_table, &wit_request)
+        })?;
         let snapshot = convert::snapshot_from_wit(result.map_err(|e| self.refused("snapshot.create", e))?);
         validate::snapshot(table, request, &snapshot).map_err(|m| self.contract("snapshot.create", m))?;
         Ok(snapshot)
     }
 
     /// Step 2: the shard plan. The result is checked to cover every segment exactly once.
-    pub fn shard_plan(&mut self, table: &TableInfo, segments: Option<u32>, parallelism: u32) -> Result<ShardPlan, ComponentError> {
+    pub fn shard_plan(
+        &mut self,
+        table: &TableInfo,
+        segments: Option<u32>,
+        parallelism: u32,
+    ) -> Result<ShardPlan, ComponentError> {
         let exports = self.exports.clone();
         let wit_table = convert::table(table);
         let request = bindings::shard_plan::PlanRequest { segments, parallelism };
-        let result = self.call("shard-plan.create", |store| exports.ddb_export_core_shard_plan().call_create(store, &wit_table, request))?;
+        let result = self.call("shard-plan.create", |store| {
+            exports.ddb_export_core_shard_plan().call_create(store, &wit_table, request)
+        })?;
         let plan = convert::plan_from_wit(result.map_err(|e| self.refused("shard-plan.create", e))?);
         validate::plan(&plan, segments).map_err(|m| self.contract("shard-plan.create", m))?;
         Ok(plan)
@@ -361,7 +371,10 @@ impl Encoder {
     }
 
     /// Encodes one Scan page.
-    pub fn encode_page(&mut self, page: Vec<HashMap<String, AttributeValue>>) -> Result<Vec<EncoderEvent>, ComponentError> {
+    pub fn encode_page(
+        &mut self,
+        page: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<Vec<EncoderEvent>, ComponentError> {
         let handle = self.handle("encoder.encode-page")?;
         let items = page
             .into_iter()
@@ -380,7 +393,9 @@ impl Encoder {
     pub fn finish(&mut self) -> Result<Vec<EncoderEvent>, ComponentError> {
         let handle = self.handle("encoder.finish")?;
         let exports = self.session.exports.clone();
-        let result = self.session.call("encoder.finish", |store| exports.ddb_export_core_write().encoder().call_finish(store, handle))?;
+        let result = self
+            .session
+            .call("encoder.finish", |store| exports.ddb_export_core_write().encoder().call_finish(store, handle))?;
         let output = result.map_err(|e| self.session.refused("encoder.finish", e))?;
         self.handle = None;
         self.session.call("encoder.drop", |store| handle.resource_drop(store))?;

@@ -51,7 +51,10 @@ pub fn snapshot(table: &TableInfo, request: &SnapshotRequest, s: &Snapshot) -> R
         return Err(format!("key {got:?} should be {want:?}"));
     }
     let extension = &s.data_file_extension;
-    if extension.is_empty() || extension.len() > 32 || !extension.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') {
+    if extension.is_empty()
+        || extension.len() > 32
+        || !extension.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+    {
         return Err(format!("data file extension {extension:?} is not a short run of letters, digits and dots"));
     }
     Ok(())
@@ -68,7 +71,8 @@ fn is_export_id(id: &str) -> bool {
 /// `8-4-4-4-12` hex digits.
 fn is_uuid(id: &str) -> bool {
     let groups: Vec<&str> = id.split('-').collect();
-    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The plan must cover segments `0..total` exactly once, with dense ids, and honour an
@@ -89,7 +93,10 @@ pub fn plan(plan: &ShardPlan, requested: Option<u32>) -> Result<(), String> {
             return Err(format!("shard at position {position} has id {}", shard.id));
         }
         if shard.total_segments as usize != count {
-            return Err(format!("shard {} says {} total segments in a plan of {count}", shard.id, shard.total_segments));
+            return Err(format!(
+                "shard {} says {} total segments in a plan of {count}",
+                shard.id, shard.total_segments
+            ));
         }
         let segment = shard.segment as usize;
         if segment >= count || std::mem::replace(&mut seen[segment], true) {
@@ -131,7 +138,11 @@ pub fn manifests(
         listed.insert(key.to_string());
     }
     if listed.len() != files.len() || listing.lines().count() != files.len() {
-        return Err(format!("manifest-files.json lists {} files, but {} were stored", listing.lines().count(), files.len()));
+        return Err(format!(
+            "manifest-files.json lists {} files, but {} were stored",
+            listing.lines().count(),
+            files.len()
+        ));
     }
     let summary: serde_json::Value =
         serde_json::from_slice(&objects[2].body).map_err(|e| format!("manifest-summary.json is not JSON: {e}"))?;

@@ -88,7 +88,9 @@ impl Directory {
         if let Some(parent) = upload.target.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(io("cannot create", parent))?;
         }
-        tokio::fs::rename(&upload.staging, &upload.target).await.map_err(io("cannot move into place", &upload.target))?;
+        tokio::fs::rename(&upload.staging, &upload.target)
+            .await
+            .map_err(io("cannot move into place", &upload.target))?;
         Ok(checksum::hex(&upload.md5.finish()))
     }
 

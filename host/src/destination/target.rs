@@ -34,7 +34,9 @@ impl Target {
         }
         let path = text.strip_prefix("file://").unwrap_or(text);
         if let Some((scheme, _)) = path.split_once("://") {
-            return Err(invalid(format!("{text:?}: unsupported scheme {scheme:?}; use s3://bucket/prefix or a directory")));
+            return Err(invalid(format!(
+                "{text:?}: unsupported scheme {scheme:?}; use s3://bucket/prefix or a directory"
+            )));
         }
         if path.is_empty() {
             return Err(invalid("the destination is empty".into()));
