@@ -4,7 +4,7 @@
 Written apart from the Rust code on purpose: it shares no code with the exporter, so the two
 agreeing means something. Standard library only.
 
-    check_export.py BUCKET_DIR SUMMARY_KEY [--part-size BYTES] [--dump-items FILE]
+    check_export.py BUCKET_DIR SUMMARY_KEY [--bucket NAME] [--part-size BYTES] [--dump-items FILE]
 
 BUCKET_DIR is a directory holding the bucket's objects as files (an s3s-fs bucket, or a
 `ddb-export --to DIR` directory); SUMMARY_KEY is the key of manifest-summary.json in it.
@@ -14,6 +14,7 @@ every exported item as one JSON line (sets sorted), for comparison with the tabl
 
 import argparse
 import base64
+import datetime
 import binascii
 import gzip
 import hashlib
@@ -34,6 +35,12 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 TABLE_ARN = re.compile(r"^arn:[a-z-]+:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{3,255}$")
 DATA_NAME = re.compile(r"^[a-z2-7]{26}\.json\.gz$")
 NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+MAX_DIGITS = 38
+
+
+def significant_digits(number):
+    mantissa = re.split(r"[eE]", number.lstrip("-"))[0].replace(".", "")
+    return len(mantissa.strip("0")) or 1
 
 
 class Broken(Exception):
@@ -71,6 +78,7 @@ def check_value(value, where, depth=1):
         need(isinstance(body, str), f"{where}: S is not a string")
     elif kind == "N":
         need(isinstance(body, str) and NUMBER.match(body), f"{where}: N {body!r} is not a number string")
+        need(significant_digits(body) <= MAX_DIGITS, f"{where}: N {body!r} has more than {MAX_DIGITS} significant digits")
     elif kind == "B":
         strict_b64(body, where)
     elif kind == "BOOL":
@@ -78,7 +86,8 @@ def check_value(value, where, depth=1):
     elif kind == "NULL":
         need(body is True, f"{where}: NULL is not true")
     elif kind in ("SS", "NS", "BS"):
-        need(isinstance(body, list), f"{where}: {kind} is not a list")
+        need(isinstance(body, list) and body, f"{where}: {kind} is not a non-empty list")
+        need(len(set(body)) == len(body), f"{where}: {kind} holds duplicates")
         for i, element in enumerate(body):
             check_value({kind[0]: element}, f"{where}.{kind}[{i}]", depth)
         return {kind: sorted(body)}
@@ -98,7 +107,7 @@ def multipart_etag(data, part_size):
     return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
 
 
-def check(bucket_dir, summary_key, part_size, dump):
+def check(bucket_dir, summary_key, part_size, dump, bucket=None):
     def read(key):
         path = os.path.join(bucket_dir, key)
         need(os.path.isfile(path), f"object {key} is missing")
@@ -114,22 +123,29 @@ def check(bucket_dir, summary_key, part_size, dump):
     need(read(f"{root}/_started") == b"", "_started is not an empty object")
 
     summary_bytes = read(summary_key)
-    need(b"\n" not in summary_bytes.rstrip(b"\n"), "manifest-summary.json is not one line")
     summary = json.loads(summary_bytes)
     need(list(summary) == SUMMARY_KEYS, f"summary keys are {list(summary)}, expected {SUMMARY_KEYS}")
-    need(compact(summary).encode() == summary_bytes.rstrip(b"\n"), "manifest-summary.json is not compact JSON")
+    need(compact(summary).encode() == summary_bytes, "manifest-summary.json is not one line of compact JSON")
     need(read(f"{root}/manifest-summary.md5").decode() == md5_b64(summary_bytes), "manifest-summary.md5 is wrong")
     need(summary["version"] == "2020-06-30", "version is not 2020-06-30")
     need(TABLE_ARN.match(summary["tableArn"]), f"tableArn {summary['tableArn']} is malformed")
     need(summary["exportArn"] == f"{summary['tableArn']}/export/{export_id}", "exportArn is not <tableArn>/export/<id>")
     for field in ("startTime", "endTime", "exportTime"):
         need(TIME.match(summary[field]), f"{field} {summary[field]} is not ISO-8601 with milliseconds and Z")
-    need(summary["startTime"] <= summary["endTime"], "the export ends before it starts")
-    need(int(export_id[:14]) >= 0 and summary["startTime"] <= summary["endTime"], "times are inconsistent")
+    need(summary["startTime"] <= summary["exportTime"] <= summary["endTime"], "not startTime <= exportTime <= endTime")
+    started_ms = int(export_id[:14])
+    started = datetime.datetime.fromtimestamp(started_ms / 1000, datetime.timezone.utc)
+    need(started.strftime("%Y-%m-%dT%H:%M:%S.") + f"{started_ms % 1000:03d}Z" == summary["startTime"],
+         f"the export id's time {export_id[:14]} is not startTime {summary['startTime']}")
+    if bucket is not None:
+        need(summary["s3Bucket"] == bucket, f"s3Bucket {summary['s3Bucket']!r} is not {bucket!r}")
+    need(isinstance(summary["s3Bucket"], str) and summary["s3Bucket"], "s3Bucket is empty")
     need(UUID.match(summary["tableId"]), f"tableId {summary['tableId']} is not a UUID")
     need(summary["s3Prefix"] == prefix, f"s3Prefix {summary['s3Prefix']!r} does not match the key's prefix {prefix!r}")
     need(summary["s3SseAlgorithm"] in ("AES256", "KMS"), "s3SseAlgorithm is not AES256 or KMS")
-    need(summary["s3SseKmsKeyId"] is None or isinstance(summary["s3SseKmsKeyId"], str), "s3SseKmsKeyId is not null or a string")
+    kms = summary["s3SseAlgorithm"] == "KMS"
+    need((summary["s3SseKmsKeyId"] is not None) == kms, "s3SseKmsKeyId must be a key id exactly when s3SseAlgorithm is KMS")
+    need(summary["s3SseKmsKeyId"] is None or isinstance(summary["s3SseKmsKeyId"], str), "s3SseKmsKeyId is not a string")
     need(summary["manifestFilesS3Key"] == f"{root}/manifest-files.json", "manifestFilesS3Key is not the full key")
     need(isinstance(summary["billedSizeBytes"], int), "billedSizeBytes is not an integer")
     need(summary["outputFormat"] == "DYNAMODB_JSON", "outputFormat is not DYNAMODB_JSON")
@@ -150,8 +166,9 @@ def check(bucket_dir, summary_key, part_size, dump):
         data = read(key)
         need(entry["md5Checksum"] == md5_b64(data), f"{key}: md5Checksum does not match the object")
         etag = entry["etag"]
-        expected_etag = hashlib.md5(data).hexdigest() if "-" not in etag else multipart_etag(data, part_size)
-        need(etag == expected_etag, f"{key}: etag {etag} should be {expected_etag}")
+        if not kms:  # with SSE-KMS, S3's ETags are not MD5s
+            expected_etag = hashlib.md5(data).hexdigest() if "-" not in etag else multipart_etag(data, part_size)
+            need(etag == expected_etag, f"{key}: etag {etag} should be {expected_etag}")
         lines = gzip.decompress(data).decode("utf-8").split("\n")
         need(lines[-1] == "", f"{key}: the last line does not end with a newline")
         lines = lines[:-1]
@@ -159,6 +176,7 @@ def check(bucket_dir, summary_key, part_size, dump):
         for i, text in enumerate(lines):
             record = json.loads(text)
             need(list(record) == ["Item"], f"{key} line {i + 1}: not a {{\"Item\":…}} line")
+            need(compact(record) == text, f"{key} line {i + 1}: not compact JSON as the DynamoDB API writes it")
             need(isinstance(record["Item"], dict) and record["Item"], f"{key} line {i + 1}: Item is not a non-empty map")
             items.append({k: check_value(v, f"{key} line {i + 1}: {k}") for k, v in record["Item"].items()})
         total += entry["itemCount"]
@@ -180,11 +198,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bucket_dir")
     parser.add_argument("summary_key")
-    parser.add_argument("--part-size", type=int, default=8 * 1024 * 1024)
+    parser.add_argument("--bucket", help="the s3Bucket the summary must name")
+    parser.add_argument("--part-size", type=int, default=8 * 1024 * 1024,
+                        help="size of multipart parts, for ETags of files under 8 GB (ddb-export's first 1000 parts)")
     parser.add_argument("--dump-items")
     args = parser.parse_args()
     try:
-        summary, files = check(args.bucket_dir, args.summary_key, args.part_size, args.dump_items)
+        summary, files = check(args.bucket_dir, args.summary_key, args.part_size, args.dump_items, args.bucket)
     except (Broken, ValueError, KeyError, OSError) as e:
         print(f"export check failed: {e}", file=sys.stderr)
         return 1

@@ -43,6 +43,9 @@ pub fn check(item: &Item) -> Result<(), InvalidItem> {
         if own_depth == 0 {
             return Err(invalid(format!("node {index} is not referred to by any attribute or container")));
         }
+        if matches!(node, AttrNode::L(_) | AttrNode::M(_)) && usize::from(own_depth) >= MAX_DEPTH {
+            return Err(invalid(format!("containers nest deeper than {} levels at node {index}", MAX_DEPTH - 1)));
+        }
         match node {
             AttrNode::L(children) => {
                 for child in children {
@@ -137,7 +140,11 @@ mod tests {
             item(vec![("a", 0)], nodes)
         };
         assert_eq!(check(&chain(32)), Ok(()));
-        assert!(check(&chain(33)).unwrap_err().0.contains("deeper than 33"));
+        assert!(check(&chain(33)).unwrap_err().0.contains("deeper than"));
+        // An empty container at the 33rd level is as deep as a full one.
+        let mut nodes: Vec<AttrNode> = (1..=32).map(|i| AttrNode::L(vec![i])).collect();
+        nodes.push(AttrNode::M(vec![]));
+        assert!(check(&item(vec![("a", 0)], nodes)).unwrap_err().0.contains("containers nest deeper than 32"));
     }
 
     #[test]

@@ -71,9 +71,14 @@ fn is_well_formed_table_arn(arn: &str, table_name: &str) -> bool {
 }
 
 /// ISO-8601 UTC with milliseconds and `Z`, e.g. `2023-08-31T07:40:21.041Z`.
+/// Times past the year 9999 (which ISO-8601's four-digit years cannot hold) are clamped to its end.
 pub fn iso8601_millis(epoch_ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(epoch_ms)).to_string()
+    let time = UNIX_EPOCH + Duration::from_millis(epoch_ms.min(LAST_MS_OF_9999));
+    humantime::format_rfc3339_millis(time).to_string()
 }
+
+/// 9999-12-31T23:59:59.999Z.
+const LAST_MS_OF_9999: u64 = 253_402_300_799_999;
 
 #[cfg(test)]
 mod tests {
@@ -121,5 +126,6 @@ mod tests {
     fn times_have_milliseconds_and_z() {
         assert_eq!(iso8601_millis(1_693_467_621_041), "2023-08-31T07:40:21.041Z");
         assert_eq!(iso8601_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601_millis(u64::MAX), "9999-12-31T23:59:59.999Z");
     }
 }

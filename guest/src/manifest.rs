@@ -43,7 +43,8 @@ struct Summary<'a> {
     output_format: &'a str,
 }
 
-/// The four manifest objects, in the order they must be written.
+/// The four manifest objects, in the order they must be written: the summary last, after its
+/// `.md5`, so that a summary is never there unless everything else is.
 pub fn build(snapshot: &ExportSnapshot, files: &[ManifestEntry], totals: &ExportTotals) -> Result<Vec<Object>, Error> {
     check(snapshot, files, totals)?;
     let mut listing = Vec::new();
@@ -87,8 +88,8 @@ pub fn build(snapshot: &ExportSnapshot, files: &[ManifestEntry], totals: &Export
     Ok(vec![
         Object { key: keys.manifest_files.clone(), body: listing },
         Object { key: keys.manifest_files_md5.clone(), body: listing_md5 },
-        Object { key: keys.manifest_summary.clone(), body: summary },
         Object { key: keys.manifest_summary_md5.clone(), body: summary_md5 },
+        Object { key: keys.manifest_summary.clone(), body: summary },
     ])
 }
 
@@ -163,8 +164,8 @@ mod tests {
             [
                 &snap.keys.manifest_files,
                 &snap.keys.manifest_files_md5,
-                &snap.keys.manifest_summary,
-                &snap.keys.manifest_summary_md5
+                &snap.keys.manifest_summary_md5,
+                &snap.keys.manifest_summary
             ]
         );
         let listing = String::from_utf8(objects[0].body.clone()).unwrap();
@@ -176,7 +177,7 @@ mod tests {
             )
         );
         assert_eq!(objects[1].body, md5_base64(listing.as_bytes()));
-        let summary = String::from_utf8(objects[2].body.clone()).unwrap();
+        let summary = String::from_utf8(objects[3].body.clone()).unwrap();
         let expected = format!(
             concat!(
                 r#"{{"version":"2020-06-30","exportArn":"{arn}","startTime":"2023-08-31T07:40:21.041Z","#,
@@ -189,7 +190,7 @@ mod tests {
             files = snap.keys.manifest_files
         );
         assert_eq!(summary, expected);
-        assert_eq!(objects[3].body, md5_base64(summary.as_bytes()));
+        assert_eq!(objects[2].body, md5_base64(summary.as_bytes()));
     }
 
     #[test]

@@ -33,11 +33,8 @@ pub fn create(table: &TableDescription, request: &PlanRequest) -> Result<Plan, E
 
 fn automatic(table: &TableDescription, parallelism: u32) -> (u32, String) {
     let size = table.table_size_bytes;
-    if size == 0 && table.item_count == 0 {
-        return (
-            parallelism,
-            format!("{parallelism} segments (one per lane): the server reports no size or item count"),
-        );
+    if size == 0 {
+        return (parallelism, format!("{parallelism} segments (one per lane): the server reports no table size"));
     }
     // Enough segments to keep every lane busy, unless the table is so small that most of them
     // would scan nothing; more on a large table so no segment is much slower than the rest.
@@ -81,8 +78,9 @@ mod tests {
     }
 
     #[test]
-    fn falls_back_to_parallelism_when_the_server_reports_nothing() {
+    fn falls_back_to_parallelism_when_the_server_reports_no_size() {
         assert_eq!(total(0, 0, None, 6), 6);
+        assert_eq!(total(0, 5_000, None, 6), 6);
     }
 
     #[test]

@@ -39,7 +39,13 @@ impl AwsClients {
         }
         let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| FALLBACK_REGION.to_string());
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-        let s3_config = aws_sdk_s3::config::Builder::from(&config).force_path_style(custom_s3_endpoint).build();
+        // Bodies carry Content-MD5, which S3 checks. The SDK's default extra CRC32 on
+        // UploadPart would have to be repeated in CompleteMultipartUpload, which some
+        // S3-compatible servers (and SDK versions) get wrong.
+        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(custom_s3_endpoint)
+            .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+            .build();
         let s3 = aws_sdk_s3::Client::from_conf(s3_config);
         Ok(Self { dynamodb, s3, region })
     }

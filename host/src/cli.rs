@@ -92,12 +92,12 @@ pub struct ExportArgs {
     #[arg(long, value_name = "PATH")]
     pub component: Option<PathBuf>,
 
-    /// Memory cap of the component, in MiB.
-    #[arg(long, default_value_t = 512)]
-    pub component_memory_mib: usize,
+    /// Memory cap of each component instance (all its linear memories together), in MiB.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub component_memory_mib: u32,
 
     /// Time limit of one call into the component, in seconds.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub component_timeout_secs: u64,
 
     /// Do not read or write the compiled-component cache.

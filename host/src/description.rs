@@ -59,8 +59,10 @@ pub struct DescribeExportOutput {
 }
 
 /// A timestamp as the AWS CLI prints one: `2023-08-31T07:40:21.041000+00:00`.
+/// Times past the year 9999 are clamped to its end rather than fail.
 pub fn cli_timestamp(epoch_ms: u64) -> String {
-    let time = UNIX_EPOCH + Duration::from_millis(epoch_ms);
+    const LAST_MS_OF_9999: u64 = 253_402_300_799_999;
+    let time = UNIX_EPOCH + Duration::from_millis(epoch_ms.min(LAST_MS_OF_9999));
     let text = humantime::format_rfc3339_micros(time).to_string();
     match text.strip_suffix('Z') {
         Some(stem) => format!("{stem}+00:00"),
@@ -128,5 +130,6 @@ mod tests {
     #[test]
     fn timestamps_look_like_the_cli() {
         assert_eq!(cli_timestamp(1_693_467_621_041), "2023-08-31T07:40:21.041000+00:00");
+        assert_eq!(cli_timestamp(u64::MAX), "9999-12-31T23:59:59.999000+00:00");
     }
 }

@@ -29,6 +29,8 @@ pub enum ExportError {
     BadOutput { component: String, message: String },
     #[error("the export was stopped because another shard failed")]
     Cancelled,
+    #[error("the export was interrupted")]
+    Interrupted,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -48,6 +50,7 @@ impl ExportError {
             ExportError::Component(_) => "ComponentError",
             ExportError::BadOutput { .. } => "ComponentContractViolation",
             ExportError::Cancelled => "Cancelled",
+            ExportError::Interrupted => "Interrupted",
             ExportError::Internal(_) => "InternalError",
         }
     }

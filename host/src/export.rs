@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::aws::AwsClients;
@@ -73,6 +72,16 @@ impl ExportRequest {
         }
         if !(1..=MAX_PARALLELISM).contains(&self.parallelism) {
             return invalid("--parallelism", format!("{} is not between 1 and {MAX_PARALLELISM}", self.parallelism));
+        }
+        if self.target_file_bytes > crate::destination::MAX_OBJECT_BYTES {
+            return invalid(
+                "--file-size",
+                format!(
+                    "{} is more than one object can hold ({})",
+                    self.target_file_bytes,
+                    crate::destination::MAX_OBJECT_BYTES
+                ),
+            );
         }
         if self.compression_level > 9 {
             return invalid("--compression-level", format!("{} is not between 0 and 9", self.compression_level));
@@ -178,6 +187,17 @@ pub async fn run(
     runtime: &ComponentRuntime,
     request: &ExportRequest,
 ) -> Result<ExportReport, ExportFailure> {
+    run_until_stopped(aws, runtime, request, Arc::new(AtomicBool::new(false))).await
+}
+
+/// Runs a full export that stops, cleanly and without a manifest, once `stop` is set (by a
+/// Ctrl-C handler, say): shards finish their current page, abort their open uploads and end.
+pub async fn run_until_stopped(
+    aws: &AwsClients,
+    runtime: &ComponentRuntime,
+    request: &ExportRequest,
+    stop: Arc<AtomicBool>,
+) -> Result<ExportReport, ExportFailure> {
     request.validate()?;
     let started = Instant::now();
     let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone());
@@ -212,7 +232,7 @@ pub async fn run(
     );
 
     let snapshot = Arc::new(snapshot);
-    let written = write(&table, &destination, runtime, &snapshot, &plan, request).await;
+    let written = write(&table, &destination, runtime, &snapshot, &plan, request, stop).await;
     destination.tidy().await;
     match written {
         Ok((end_time_ms, mut stats)) => {
@@ -241,6 +261,7 @@ async fn write(
     snapshot: &Arc<Snapshot>,
     plan: &ShardPlan,
     request: &ExportRequest,
+    stop: Arc<AtomicBool>,
 ) -> Result<(u64, ExportStats), ExportError> {
     destination.put(&snapshot.keys.started, Vec::new()).await?;
     let ctx = ShardContext {
@@ -250,7 +271,7 @@ async fn write(
         snapshot: snapshot.clone(),
         target_file_bytes: request.target_file_bytes,
         compression_level: request.compression_level,
-        cancelled: Arc::new(AtomicBool::new(false)),
+        cancelled: stop,
     };
     let outcomes = run_shards(&ctx, plan, request.parallelism).await?;
 
@@ -280,32 +301,35 @@ async fn write(
     Ok((end_time_ms, stats))
 }
 
-/// Runs every shard, `parallelism` at a time. The first failure stops the others; its error
-/// is returned.
+/// Runs every shard, `parallelism` at a time (a shard's task is only spawned when a lane is
+/// free, so a plan of many segments costs no more memory than one of `parallelism`). The first
+/// failure stops the others and is returned; a stop with no failure is [`ExportError::Interrupted`].
 async fn run_shards(ctx: &ShardContext, plan: &ShardPlan, parallelism: u32) -> Result<Vec<ShardOutcome>, ExportError> {
-    let lanes = Arc::new(Semaphore::new(parallelism as usize));
     let mut tasks = JoinSet::new();
-    for &shard in &plan.shards {
-        let ctx = ctx.clone();
-        let lanes = lanes.clone();
-        tasks.spawn(async move {
-            let _lane = lanes.acquire_owned().await.map_err(|_| ExportError::Cancelled)?;
-            if ctx.cancelled.load(Ordering::Relaxed) {
-                return Err(ExportError::Cancelled);
-            }
-            let result = shard::run(ctx.clone(), shard).await;
-            match &result {
-                Ok(outcome) => {
-                    tracing::debug!(shard = shard.id, items = outcome.items, files = outcome.files.len(), "shard done")
-                }
-                Err(_) => ctx.cancelled.store(true, Ordering::Relaxed),
-            }
-            result.map(|outcome| (shard.id, outcome))
-        });
-    }
+    let mut pending = plan.shards.iter().copied();
     let mut outcomes: Vec<Option<ShardOutcome>> = vec![None; plan.shards.len()];
     let mut first_error: Option<ExportError> = None;
-    while let Some(joined) = tasks.join_next().await {
+    loop {
+        while tasks.len() < parallelism as usize && !ctx.cancelled.load(Ordering::Relaxed) {
+            let Some(shard) = pending.next() else { break };
+            let ctx = ctx.clone();
+            tasks.spawn(async move {
+                let result = shard::run(ctx.clone(), shard).await;
+                match &result {
+                    Ok(outcome) => {
+                        tracing::debug!(
+                            shard = shard.id,
+                            items = outcome.items,
+                            files = outcome.files.len(),
+                            "shard done"
+                        )
+                    }
+                    Err(_) => ctx.cancelled.store(true, Ordering::Relaxed),
+                }
+                result.map(|outcome| (shard.id, outcome))
+            });
+        }
+        let Some(joined) = tasks.join_next().await else { break };
         match joined {
             Ok(Ok((id, outcome))) => outcomes[id as usize] = Some(outcome),
             Ok(Err(error)) => {
@@ -319,8 +343,11 @@ async fn run_shards(ctx: &ShardContext, plan: &ShardPlan, parallelism: u32) -> R
             }
         }
     }
-    if let Some(error) = first_error {
-        return Err(error);
+    match first_error {
+        Some(ExportError::Cancelled) => return Err(ExportError::Interrupted),
+        Some(error) => return Err(error),
+        None if ctx.cancelled.load(Ordering::Relaxed) => return Err(ExportError::Interrupted),
+        None => {}
     }
     outcomes
         .into_iter()

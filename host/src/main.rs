@@ -3,6 +3,8 @@
 mod cli;
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -72,8 +74,8 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         None => ComponentSource::Default,
     };
     let limits = GuestLimits {
-        memory_bytes: args.component_memory_mib.saturating_mul(1024 * 1024),
-        call_timeout: Duration::from_secs(args.component_timeout_secs.max(1)),
+        memory_bytes: (args.component_memory_mib as usize).saturating_mul(1024 * 1024),
+        call_timeout: Duration::from_secs(args.component_timeout_secs),
     };
     let cache = if args.no_cache { CacheDir::Disabled } else { CacheDir::from_env() };
     let runtime = tokio::task::spawn_blocking(move || ComponentRuntime::load(&source, limits, &cache))
@@ -84,7 +86,21 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     tracing::debug!("{} loaded ({how}) in {took:.2?}", runtime.name());
 
     let aws = AwsClients::from_env().await?;
-    match ddb_export::export::run(&aws, &runtime, &request).await {
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_interrupt = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!("interrupted: stopping the export (press Ctrl-C again to quit at once)");
+            on_interrupt.store(true, Ordering::Relaxed);
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "error: interrupted twice; unfinished multipart uploads are left to the bucket's lifecycle rules"
+            );
+            std::process::exit(130);
+        }
+    });
+    match ddb_export::export::run_until_stopped(&aws, &runtime, &request, stop).await {
         Ok(report) => {
             print_json(&report.description.clone().into_output())?;
             let s = &report.stats;
@@ -103,7 +119,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             if let Some(description) = failure.description {
                 print_json(&description.into_output())?;
             }
-            Err(anyhow::Error::new(failure.error).context("the export failed; no manifest was written"))
+            Err(anyhow::Error::new(failure.error).context("the export failed"))
         }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::mpsc;
 
-use crate::component::{ComponentRuntime, Encoder};
+use crate::component::{self, ComponentRuntime, Encoder};
 use crate::destination::{Destination, ObjectWriter};
 use crate::dynamodb::{Item, Table};
 use crate::error::ExportError;
@@ -74,6 +74,13 @@ pub async fn run(ctx: ShardContext, shard: Shard) -> Result<ShardOutcome, Export
 
     let scanned = scanner.await.map_err(|e| ExportError::Internal(format!("the scan task failed: {e}")))?;
     let encoded = encoder.await.map_err(|e| ExportError::Internal(format!("the encoder thread failed: {e}")))?;
+    // An encoder that ended without closing its file broke the contract, whatever the store saw.
+    let stored = match (&encoded, stored) {
+        (Ok(_), Err(ExportError::Cancelled)) => {
+            Err(bad_output(&ctx, "the encoder finished with a data file still open".into()))
+        }
+        (_, stored) => stored,
+    };
     let (items, pages, consumed_rcu, encoded_items, files) = match (scanned, encoded, stored) {
         (Ok((items, pages, rcu)), Ok(encoded), Ok(files)) => (items, pages, rcu, encoded, files),
         // A stage that failed is the cause; the others only saw their queue close.
@@ -164,7 +171,7 @@ async fn store(
                         if open.is_some() {
                             return Err(bad_output(ctx, "a data file started while another was open".into()));
                         }
-                        check_data_key(&ctx.snapshot, &key).map_err(|m| bad_output(ctx, m))?;
+                        component::check_data_file_key(&ctx.snapshot, &key).map_err(|m| bad_output(ctx, m))?;
                         if !seen_keys.insert(key.clone()) {
                             return Err(bad_output(ctx, format!("data file {key:?} was started twice")));
                         }
@@ -208,19 +215,6 @@ async fn store(
 
 fn bad_output(ctx: &ShardContext, message: String) -> ExportError {
     ExportError::BadOutput { component: ctx.runtime.name().to_string(), message }
-}
-
-/// A data file's key must be `<data-prefix><name>.<extension>`, the name a plain file name.
-fn check_data_key(snapshot: &Snapshot, key: &str) -> Result<(), String> {
-    let name = key
-        .strip_prefix(&snapshot.keys.data_prefix)
-        .and_then(|rest| rest.strip_suffix(&format!(".{}", snapshot.data_file_extension)))
-        .ok_or_else(|| format!("data file key {key:?} is not <data-prefix><name>.{}", snapshot.data_file_extension))?;
-    let plain = !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if plain { Ok(()) } else { Err(format!("data file name {name:?} is not a plain file name")) }
 }
 
 /// The encoder's facts must match what the host counted itself.

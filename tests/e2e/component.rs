@@ -105,3 +105,21 @@ fn a_trapped_instance_refuses_further_calls_and_the_runtime_makes_fresh_ones() {
     let mut fresh = runtime.session().expect("a fresh instance");
     assert!(fresh.snapshot(&table(), &request()).is_ok());
 }
+
+#[test]
+fn the_compiled_component_is_cached_and_a_corrupt_cache_entry_is_recompiled() {
+    use ddb_export::component::LoadedFrom;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CacheDir::At(dir.path().join("cache"));
+    let load = || ComponentRuntime::load(&ComponentSource::Default, GuestLimits::default(), &cache).expect("loads");
+    assert_eq!(load().load_stats().0, LoadedFrom::Compiled);
+    assert_eq!(load().load_stats().0, LoadedFrom::Cache);
+
+    let entries: Vec<_> = std::fs::read_dir(dir.path().join("cache")).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1, "one artifact, no temporary files left");
+    std::fs::write(entries[0].path(), b"garbage").unwrap();
+    let runtime = load();
+    assert_eq!(runtime.load_stats().0, LoadedFrom::Compiled, "a corrupt artifact is not trusted");
+    assert!(runtime.session().expect("instantiates").snapshot(&table(), &request()).is_ok());
+    assert_eq!(load().load_stats().0, LoadedFrom::Cache, "the artifact was rewritten");
+}

@@ -155,6 +155,32 @@ async fn an_empty_table_exports_a_complete_manifest_without_data_files() {
     assert_eq!(std::fs::read(out_dir.path().join(root).join("manifest-files.json")).unwrap(), b"");
 }
 
+#[tokio::test]
+async fn moto_serves_dynamodb_and_s3_on_the_one_endpoint_aws_endpoint_url_names() {
+    let moto = util::Moto::start();
+    let dynamodb = util::dynamodb_client(&moto.url);
+    let mut seeded = items::edge_cases();
+    seeded.extend(items::ordinary(100));
+    util::create_table(&dynamodb, "moto-table", &seeded).await;
+    let s3 = util::s3_client(&moto.url);
+    s3.create_bucket().bucket("moto-bucket").send().await.expect("bucket created");
+    let expected = table_items_canonical(&util::scan_all(&dynamodb, "moto-table").await);
+
+    let output = util::run(util::ddb_export(&[("AWS_ENDPOINT_URL", &moto.url)]).args([
+        "export",
+        "--table",
+        "moto-table",
+        "--to",
+        "s3://moto-bucket/exports",
+        "--segments",
+        "3",
+    ]));
+    let (_, summary_key) = completed(&output, seeded.len());
+    let copy = tempfile::tempdir().unwrap();
+    util::download(&s3, "moto-bucket", "exports/", copy.path()).await;
+    assert_eq!(util::independent_check(copy.path(), &summary_key), expected, "the export differs from the table");
+}
+
 /// A failed run: non-zero exit, a message naming `names`, and no summary anywhere.
 fn assert_failed_cleanly(output: &std::process::Output, names: &[&str], searched: &Path) {
     assert!(!output.status.success(), "expected a failure");

@@ -110,37 +110,15 @@ impl Standins {
 
     /// The real `ddb-export` binary, pointed at these servers.
     pub fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ddb-export"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("AWS_REGION", REGION)
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &self.dynamodb_url)
-            .env("AWS_ENDPOINT_URL_S3", &self.s3_url)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("DDB_EXPORT_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"));
-        command
-    }
-
-    fn sdk_config(&self, endpoint: &str) -> aws_config::SdkConfig {
-        let credentials = aws_sdk_dynamodb::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test");
-        aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(REGION))
-            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
-            .endpoint_url(endpoint)
-            .build()
+        ddb_export(&[("AWS_ENDPOINT_URL_DYNAMODB", &self.dynamodb_url), ("AWS_ENDPOINT_URL_S3", &self.s3_url)])
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.sdk_config(&self.dynamodb_url))
+        dynamodb_client(&self.dynamodb_url)
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config(&self.s3_url)).force_path_style(true).build();
-        aws_sdk_s3::Client::from_conf(config)
+        s3_client(&self.s3_url)
     }
 
     /// Where s3s-fs keeps a bucket's objects, as plain files named by key.
@@ -158,6 +136,96 @@ impl Drop for Standins {
         for child in [&mut self.dynalite, &mut self.s3s] {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// moto in server mode: DynamoDB and S3 on one endpoint, private to one test, stopped on drop.
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        let bin =
+            locate("DDB_EXPORT_MOTO", workspace().join(".standins/moto/bin/moto_server"), "pip install moto[server]");
+        let port = free_port();
+        let mut child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        wait_for(port, &mut child, "moto_server");
+        Self { child, url: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The real `ddb-export` binary with test credentials, no ambient AWS configuration, and `env`.
+pub fn ddb_export(env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ddb-export"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("DDB_EXPORT_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
+        .envs(env.iter().copied());
+    command
+}
+
+fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    let credentials = aws_sdk_dynamodb::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test");
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
+        .endpoint_url(endpoint)
+        .build()
+}
+
+pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config(endpoint))
+}
+
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(&sdk_config(endpoint)).force_path_style(true).build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Downloads every object under `prefix` into `dir`, as files named by key.
+pub async fn download(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, dir: &Path) {
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .expect("list objects");
+        for object in page.contents() {
+            let key = object.key().expect("a key");
+            let body = s3.get_object().bucket(bucket).key(key).send().await.expect("get object").body;
+            let bytes = body.collect().await.expect("object body").into_bytes();
+            let path = dir.join(key);
+            std::fs::create_dir_all(path.parent().expect("a parent")).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        token = page.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            return;
         }
     }
 }

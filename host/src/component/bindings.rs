@@ -5,6 +5,6 @@ wasmtime::component::bindgen!({
     path: "../wit",
 });
 
-pub use ddb_export::core::logging;
-pub use ddb_export::core::types;
-pub use exports::ddb_export::core::{shard_plan, snapshot, write};
+pub use self::ddb_export::core::logging;
+pub use self::ddb_export::core::types;
+pub use self::exports::ddb_export::core::{shard_plan, snapshot, write};

@@ -81,7 +81,7 @@ pub fn load(engine: &Engine, wasm: &[u8], cache: &CacheDir) -> wasmtime::Result<
         return Ok((Component::new(engine, wasm)?, LoadedFrom::Compiled));
     };
     let path = dir.join(artifact_name(engine, wasm));
-    if path.is_file() {
+    if path.is_file() && is_private(dir) {
         // SAFETY: the file is in the user's private cache directory, was written by `store`
         // below from `Component::serialize` of this engine configuration (the name says so),
         // and is only ever replaced by rename. wasmtime checks its header and engine settings.
@@ -102,8 +102,36 @@ pub fn load(engine: &Engine, wasm: &[u8], cache: &CacheDir) -> wasmtime::Result<
     Ok((component, LoadedFrom::Compiled))
 }
 
+/// Whether `dir` belongs to this user and nobody else may write to it: only then is native
+/// code in it trusted. (Elsewhere than Unix, the platform's defaults are relied on.)
+fn is_private(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let Ok(meta) = std::fs::metadata(dir) else { return false };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        let private = meta.uid() == me && meta.mode() & 0o022 == 0;
+        if !private {
+            tracing::warn!(
+                "not using the component cache {}: it must be owned by you and not writable by others",
+                dir.display()
+            );
+        }
+        private
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        true
+    }
+}
+
 fn store(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     create_private_dir(dir)?;
+    if !is_private(dir) {
+        return Ok(());
+    }
     let temp = dir.join(format!(".{}.{}.tmp", std::process::id(), uuid::Uuid::new_v4()));
     let result = (|| {
         let mut file = std::fs::File::create(&temp)?;

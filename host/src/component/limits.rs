@@ -7,7 +7,7 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 /// Bounds applied to every component instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuestLimits {
-    /// Largest linear memory, in bytes.
+    /// Most bytes of linear memory an instance may hold, all its memories together.
     pub memory_bytes: usize,
     /// Longest a single call into the component may run.
     pub call_timeout: Duration,
@@ -19,10 +19,13 @@ impl Default for GuestLimits {
     }
 }
 
-/// A [`ResourceLimiter`] that remembers whether the memory cap refused a growth, so a trap that
+/// A [`ResourceLimiter`] that caps the total of all of an instance's linear memories (a
+/// component may hold several), and remembers whether it refused a growth, so a trap that
 /// follows (Rust guests abort when allocation fails) is reported as the memory limit it was.
 pub(crate) struct Limiter {
     inner: StoreLimits,
+    memory_limit: usize,
+    memory_in_use: usize,
     pub(crate) memory_refused: bool,
 }
 
@@ -32,18 +35,22 @@ impl Limiter {
         let inner = StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes)
             .instances(64)
-            .memories(64)
+            .memories(16)
             .tables(64)
             .table_elements(1_000_000)
             .build();
-        Self { inner, memory_refused: false }
+        Self { inner, memory_limit: limits.memory_bytes, memory_in_use: 0, memory_refused: false }
     }
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let allowed = self.inner.memory_growing(current, desired, maximum)?;
-        if !allowed {
+        let growth = desired.saturating_sub(current);
+        let total = self.memory_in_use.saturating_add(growth);
+        let allowed = total <= self.memory_limit && self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.memory_in_use = total;
+        } else {
             self.memory_refused = true;
         }
         Ok(allowed)

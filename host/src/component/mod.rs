@@ -3,8 +3,9 @@
 //! [`ComponentRuntime`] compiles a component once (through the [`cache`]) and keeps one
 //! `InstancePre`; every unit of work gets a fresh [`Session`]: its own `Store`, WASI context,
 //! memory cap and per-call deadline. A component gets no files, no network, no environment
-//! and no clock it could use to tell one run from another; its stderr is captured so a panic
-//! message reaches the error report.
+//! variables and no arguments (WASI's clocks and random numbers stay available: the contract's
+//! functions are deterministic by their WIT, and the default component uses neither); its
+//! stderr is captured so a panic message reaches the error report.
 //!
 //! Everything a component returns is checked here before the rest of the host sees it.
 
@@ -191,6 +192,12 @@ fn guarded<R>(
         let message = if stderr.is_empty() { format!("{error:#}") } else { format!("{error:#}; its stderr: {stderr}") };
         ComponentError::Trap { component, call, message }
     })
+}
+
+/// Checks that an encoder's data file key follows AWS's layout for this export (the shard
+/// pipeline applies it to every `file-started` event).
+pub fn check_data_file_key(snapshot: &Snapshot, key: &str) -> Result<(), String> {
+    validate::data_file_key(snapshot, key)
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.

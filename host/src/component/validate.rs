@@ -1,9 +1,11 @@
 //! Checks of what a component hands back. A component is code we did not necessarily write
 //! (`--component`): nothing it returns reaches storage unchecked.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use crate::model::{ExportTotals, ManifestEntry, ShardPlan, Snapshot, SnapshotRequest, StoredObject, TableInfo};
+use crate::model::{
+    ExportFormat, ExportTotals, ManifestEntry, ShardPlan, Snapshot, SnapshotRequest, StoredObject, TableInfo,
+};
 
 /// Most segments DynamoDB accepts.
 const MAX_SEGMENTS: usize = 1_000_000;
@@ -24,8 +26,20 @@ pub fn snapshot(table: &TableInfo, request: &SnapshotRequest, s: &Snapshot) -> R
     if let Some((field, _)) = echoes.iter().find(|(_, same)| !same) {
         return Err(format!("the snapshot's {field} differs from the request's"));
     }
-    if !is_export_id(&s.export_id) {
-        return Err(format!("export id {:?} is not `<14 digits>-<8 lowercase hex>`", s.export_id));
+    if !is_export_id(&s.export_id) || s.export_id[..14] != format!("{:014}", s.start_time_ms) {
+        return Err(format!("export id {:?} is not `<start time: 14 digits>-<8 lowercase hex>`", s.export_id));
+    }
+    if !(s.start_time_ms..=s.start_time_ms + MAX_EXPORT_TIME_LAG_MS).contains(&s.export_time_ms) {
+        return Err(format!(
+            "export time {} is not within a day after the start {}",
+            s.export_time_ms, s.start_time_ms
+        ));
+    }
+    if !is_table_arn(&s.table_arn, &s.table_name) {
+        return Err(format!(
+            "table ARN {:?} is not arn:<partition>:dynamodb:<region>:<account>:table/<name>",
+            s.table_arn
+        ));
     }
     if !is_uuid(&s.table_id) {
         return Err(format!("table id {:?} is not a UUID", s.table_id));
@@ -50,14 +64,38 @@ pub fn snapshot(table: &TableInfo, request: &SnapshotRequest, s: &Snapshot) -> R
     if let Some((got, want)) = expected.iter().find(|(got, want)| *got != want) {
         return Err(format!("key {got:?} should be {want:?}"));
     }
-    let extension = &s.data_file_extension;
-    if extension.is_empty()
-        || extension.len() > 32
-        || !extension.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
-    {
-        return Err(format!("data file extension {extension:?} is not a short run of letters, digits and dots"));
+    let expected_extension = match s.export_format {
+        ExportFormat::DynamodbJson => "json.gz",
+        ExportFormat::Ion => "ion.gz",
+    };
+    if s.data_file_extension != expected_extension {
+        return Err(format!("data file extension {:?} should be {expected_extension:?}", s.data_file_extension));
     }
     Ok(())
+}
+
+/// How far after the start an export's point in time may be (a consistent snapshot's cut).
+const MAX_EXPORT_TIME_LAG_MS: u64 = 24 * 60 * 60 * 1000;
+
+fn is_table_arn(arn: &str, table_name: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "dynamodb", region, account, resource]
+        if !partition.is_empty() && !region.is_empty()
+            && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+            && resource.strip_prefix("table/") == Some(table_name))
+}
+
+/// A data file's key: `<data-prefix><26 characters of [a-z2-7]>.<extension>`.
+pub fn data_file_key(snapshot: &Snapshot, key: &str) -> Result<(), String> {
+    let name = key
+        .strip_prefix(&snapshot.keys.data_prefix)
+        .and_then(|rest| rest.strip_suffix(&format!(".{}", snapshot.data_file_extension)))
+        .ok_or_else(|| format!("data file key {key:?} is not <data-prefix><name>.{}", snapshot.data_file_extension))?;
+    if name.len() == 26 && name.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)) {
+        Ok(())
+    } else {
+        Err(format!("data file name {name:?} is not 26 characters of lowercase base32"))
+    }
 }
 
 fn is_export_id(id: &str) -> bool {
@@ -115,20 +153,19 @@ pub fn manifests(
 ) -> Result<(), String> {
     let k = &snapshot.keys;
     let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
-    let expected = [&k.manifest_files, &k.manifest_files_md5, &k.manifest_summary, &k.manifest_summary_md5];
+    let expected = [&k.manifest_files, &k.manifest_files_md5, &k.manifest_summary_md5, &k.manifest_summary];
     if keys != expected {
         return Err(format!("expected the objects {expected:?} in that order, got {keys:?}"));
     }
     let listing = std::str::from_utf8(&objects[0].body).map_err(|_| "manifest-files.json is not UTF-8".to_string())?;
+    let stored: HashMap<&str, &ManifestEntry> = files.iter().map(|f| (f.data_file_s3_key.as_str(), f)).collect();
     let mut listed = HashSet::new();
     for line in listing.lines() {
         let value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| format!("manifest-files.json has a line that is not JSON: {e}"))?;
         let key = value["dataFileS3Key"].as_str().ok_or("a manifest-files.json line has no dataFileS3Key")?;
-        let entry = files
-            .iter()
-            .find(|f| f.data_file_s3_key == key)
-            .ok_or_else(|| format!("manifest-files.json lists {key:?}, which was not stored"))?;
+        let entry =
+            stored.get(key).ok_or_else(|| format!("manifest-files.json lists {key:?}, which was not stored"))?;
         if value["itemCount"].as_u64() != Some(entry.item_count)
             || value["md5Checksum"].as_str() != Some(entry.md5_checksum.as_str())
             || value["etag"].as_str() != Some(entry.etag.as_str())
@@ -145,7 +182,7 @@ pub fn manifests(
         ));
     }
     let summary: serde_json::Value =
-        serde_json::from_slice(&objects[2].body).map_err(|e| format!("manifest-summary.json is not JSON: {e}"))?;
+        serde_json::from_slice(&objects[3].body).map_err(|e| format!("manifest-summary.json is not JSON: {e}"))?;
     let claims = [
         ("itemCount", summary["itemCount"].as_u64() == Some(totals.item_count)),
         ("exportArn", summary["exportArn"].as_str() == Some(snapshot.export_arn.as_str())),
@@ -155,7 +192,7 @@ pub fn manifests(
     if let Some((field, _)) = claims.iter().find(|(_, ok)| !ok) {
         return Err(format!("manifest-summary.json has a wrong {field}"));
     }
-    for (body, md5) in [(&objects[0].body, &objects[1].body), (&objects[2].body, &objects[3].body)] {
+    for (body, md5) in [(&objects[0].body, &objects[1].body), (&objects[3].body, &objects[2].body)] {
         if *md5 != crate::checksum::md5_base64(body).into_bytes() {
             return Err("a .md5 file does not hold the base64 MD5 of its manifest".into());
         }

@@ -48,6 +48,7 @@ impl Directory {
         let probe = staging.join(format!("probe-{}", uuid::Uuid::new_v4()));
         tokio::fs::write(&probe, b"").await.map_err(io("cannot write to the destination directory", &probe))?;
         let _ = tokio::fs::remove_file(&probe).await;
+        self.tidy().await;
         Ok(())
     }
 
@@ -63,7 +64,10 @@ impl Directory {
     /// Writes a whole object; returns its ETag as S3 would compute it for a single PUT.
     pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<String, ExportError> {
         let mut upload = self.begin(key).await?;
-        self.upload_part(&mut upload, body).await?;
+        if let Err(e) = self.upload_part(&mut upload, body).await {
+            self.abort(upload).await;
+            return Err(e);
+        }
         self.complete(upload).await
     }
 
@@ -82,16 +86,26 @@ impl Directory {
         upload.file.write_all(&body).await.map_err(io("cannot write", &upload.staging))
     }
 
+    /// Moves the file into place; on failure the staging file is removed.
     pub async fn complete(&self, mut upload: DirUpload) -> Result<String, ExportError> {
-        upload.file.flush().await.map_err(io("cannot write", &upload.staging))?;
-        upload.file.sync_all().await.map_err(io("cannot sync", &upload.staging))?;
-        if let Some(parent) = upload.target.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io("cannot create", parent))?;
+        let placed = async {
+            upload.file.flush().await.map_err(io("cannot write", &upload.staging))?;
+            upload.file.sync_all().await.map_err(io("cannot sync", &upload.staging))?;
+            if let Some(parent) = upload.target.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(io("cannot create", parent))?;
+            }
+            tokio::fs::rename(&upload.staging, &upload.target)
+                .await
+                .map_err(io("cannot move into place", &upload.target))
         }
-        tokio::fs::rename(&upload.staging, &upload.target)
-            .await
-            .map_err(io("cannot move into place", &upload.target))?;
-        Ok(checksum::hex(&upload.md5.finish()))
+        .await;
+        match placed {
+            Ok(()) => Ok(checksum::hex(&upload.md5.finish())),
+            Err(e) => {
+                self.abort(upload).await;
+                Err(e)
+            }
+        }
     }
 
     pub async fn abort(&self, upload: DirUpload) {

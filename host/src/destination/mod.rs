@@ -17,6 +17,19 @@ use crate::error::ExportError;
 
 /// Size of a multipart upload part (S3's minimum is 5 MiB for all but the last).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// S3's limit on the parts of one upload.
+const MAX_PARTS: usize = 10_000;
+/// Parts per size tier: parts 1-1000 are 8 MiB, 1001-2000 16 MiB, 2001-3000 32 MiB, the rest
+/// 64 MiB, so one object can reach [`MAX_OBJECT_BYTES`] while a writer buffers at most 64 MiB.
+const PARTS_PER_TIER: usize = 1_000;
+/// The largest object an [`ObjectWriter`] can store (about 492 GiB).
+pub const MAX_OBJECT_BYTES: u64 =
+    (PARTS_PER_TIER * (8 + 16 + 32) + (MAX_PARTS - 3 * PARTS_PER_TIER) * 64) as u64 * 1024 * 1024;
+
+/// The size of the part after `parts_done` parts.
+fn part_size(parts_done: usize) -> usize {
+    PART_SIZE << (parts_done / PARTS_PER_TIER).min(3)
+}
 
 /// Settings of the objects written to S3.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,12 +137,13 @@ pub struct ObjectWriter {
     key: String,
     buffer: Vec<u8>,
     upload: Option<Upload>,
+    parts: usize,
     md5: RunningMd5,
 }
 
 impl ObjectWriter {
     pub fn new(destination: Destination, key: String) -> Self {
-        Self { destination, key, buffer: Vec::new(), upload: None, md5: RunningMd5::default() }
+        Self { destination, key, buffer: Vec::new(), upload: None, parts: 0, md5: RunningMd5::default() }
     }
 
     pub fn key(&self) -> &str {
@@ -153,10 +167,16 @@ impl ObjectWriter {
 
     /// Appends bytes; uploads a part whenever a full one is buffered.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ExportError> {
+        if self.md5.len() + bytes.len() as u64 > MAX_OBJECT_BYTES {
+            return Err(ExportError::InvalidArgument {
+                what: "--file-size",
+                message: format!("{} would exceed {MAX_OBJECT_BYTES} bytes, the most one object can hold", self.key),
+            });
+        }
         self.md5.update(bytes);
         self.buffer.extend_from_slice(bytes);
-        while self.buffer.len() >= PART_SIZE {
-            let rest = self.buffer.split_off(PART_SIZE);
+        while self.buffer.len() >= part_size(self.parts) {
+            let rest = self.buffer.split_off(part_size(self.parts));
             let part = std::mem::replace(&mut self.buffer, rest);
             self.upload_part(part).await?;
         }
@@ -177,6 +197,7 @@ impl ObjectWriter {
             _ => Err(ExportError::Internal("an upload does not match its destination".into())),
         };
         self.upload = Some(upload);
+        self.parts += 1;
         result
     }
 
@@ -196,7 +217,13 @@ impl ObjectWriter {
         let md5_base64 = self.md5_base64();
         let size_bytes = self.md5.len();
         let etag = match (&self.destination, self.upload.take()) {
-            (Destination::S3 { bucket, .. }, Some(Upload::S3(u))) => bucket.complete(u).await?,
+            (Destination::S3 { bucket, .. }, Some(Upload::S3(u))) => match bucket.complete(&u).await {
+                Ok(etag) => etag,
+                Err(e) => {
+                    bucket.abort(u).await;
+                    return Err(e);
+                }
+            },
             (Destination::Dir(dir), Some(Upload::Dir(u))) => dir.complete(u).await?,
             _ => return Err(ExportError::Internal("an upload does not match its destination".into())),
         };
@@ -210,5 +237,22 @@ impl ObjectWriter {
             (Destination::Dir(dir), Some(Upload::Dir(u))) => dir.abort(u).await,
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_grow_so_one_object_fits_in_the_part_limit() {
+        assert_eq!(part_size(0), 8 << 20);
+        assert_eq!(part_size(999), 8 << 20);
+        assert_eq!(part_size(1000), 16 << 20);
+        assert_eq!(part_size(2000), 32 << 20);
+        assert_eq!(part_size(9999), 64 << 20);
+        let total: u64 = (0..MAX_PARTS).map(|p| part_size(p) as u64).sum();
+        assert_eq!(total, MAX_OBJECT_BYTES);
+        assert!(MAX_OBJECT_BYTES > 400 << 30);
     }
 }

@@ -63,8 +63,12 @@ impl S3Bucket {
             })
     }
 
+    /// Always explicit, so the summary's `s3SseAlgorithm` is true whatever the bucket's default.
     fn sse(&self) -> Option<ServerSideEncryption> {
-        self.kms_key_id.as_ref().map(|_| ServerSideEncryption::AwsKms)
+        Some(match self.kms_key_id {
+            Some(_) => ServerSideEncryption::AwsKms,
+            None => ServerSideEncryption::Aes256,
+        })
     }
 
     /// PutObject; returns the ETag without quotes.
@@ -125,7 +129,7 @@ impl S3Bucket {
         Ok(())
     }
 
-    pub async fn complete(&self, upload: S3Upload) -> Result<String, ExportError> {
+    pub async fn complete(&self, upload: &S3Upload) -> Result<String, ExportError> {
         let output = self
             .client
             .complete_multipart_upload()
@@ -133,7 +137,7 @@ impl S3Bucket {
             .key(&upload.key)
             .upload_id(&upload.upload_id)
             .set_expected_bucket_owner(self.expected_owner.clone())
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(upload.parts)).build())
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(upload.parts.clone())).build())
             .send()
             .await
             .map_err(|e| self.error("CompleteMultipartUpload", &upload.key, SdkFailure::of(&e)))?;
