@@ -146,29 +146,11 @@ mod tests {
 
     use super::*;
     use crate::snapshot;
-    use crate::wit::{AttrNode, Billing, ExportRequest, SseAlgorithm, TableDescription};
+    use crate::wit::{AttrNode, ExportRequest};
 
     fn snapshot() -> ExportSnapshot {
-        let table = TableDescription {
-            table_name: "t".into(),
-            table_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/t".into(),
-            table_id: None,
-            item_count: 0,
-            table_size_bytes: 0,
-            billing: Billing::OnDemand,
-        };
-        let request = ExportRequest {
-            s3_bucket: "b".into(),
-            s3_prefix: None,
-            s3_bucket_owner: None,
-            s3_sse_algorithm: SseAlgorithm::Aes256,
-            s3_sse_kms_key_id: None,
-            export_format: ExportFormat::DynamodbJson,
-            client_token: "c".into(),
-            start_time_ms: 1,
-            region: "us-east-1".into(),
-        };
-        snapshot::create(table, request).unwrap()
+        let request = ExportRequest { s3_prefix: None, ..snapshot::tests::request() };
+        snapshot::create(snapshot::tests::table(), request).unwrap()
     }
 
     fn item(i: u32) -> Item {

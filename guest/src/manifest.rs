@@ -122,28 +122,14 @@ fn check(snapshot: &ExportSnapshot, files: &[ManifestEntry], totals: &ExportTota
 mod tests {
     use super::*;
     use crate::snapshot;
-    use crate::wit::{Billing, ExportRequest, TableDescription};
+    use crate::wit::{ExportRequest, TableDescription};
 
     fn snapshot() -> ExportSnapshot {
         let table = TableDescription {
-            table_name: "t".into(),
-            table_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/t".into(),
             table_id: Some("3f9c1a2e-0000-4000-8000-000000000001".into()),
-            item_count: 0,
-            table_size_bytes: 0,
-            billing: Billing::OnDemand,
+            ..snapshot::tests::table()
         };
-        let request = ExportRequest {
-            s3_bucket: "bucket".into(),
-            s3_prefix: Some("p".into()),
-            s3_bucket_owner: None,
-            s3_sse_algorithm: SseAlgorithm::Aes256,
-            s3_sse_kms_key_id: None,
-            export_format: ExportFormat::DynamodbJson,
-            client_token: "c".into(),
-            start_time_ms: 1_693_467_621_041,
-            region: "us-east-1".into(),
-        };
+        let request = ExportRequest { s3_prefix: Some("p".into()), ..snapshot::tests::request() };
         snapshot::create(table, request).unwrap()
     }
 
@@ -181,7 +167,7 @@ mod tests {
         let expected = format!(
             concat!(
                 r#"{{"version":"2020-06-30","exportArn":"{arn}","startTime":"2023-08-31T07:40:21.041Z","#,
-                r#""endTime":"2023-08-31T07:40:22.000Z","tableArn":"arn:aws:dynamodb:us-east-1:123456789012:table/t","#,
+                r#""endTime":"2023-08-31T07:40:22.000Z","tableArn":"arn:aws:dynamodb:us-east-1:123456789012:table/orders","#,
                 r#""tableId":"3f9c1a2e-0000-4000-8000-000000000001","exportTime":"2023-08-31T07:40:21.041Z","#,
                 r#""s3Bucket":"bucket","s3Prefix":"p","s3SseAlgorithm":"AES256","s3SseKmsKeyId":null,"#,
                 r#""manifestFilesS3Key":"{files}","billedSizeBytes":0,"itemCount":2,"outputFormat":"DYNAMODB_JSON"}}"#

@@ -76,7 +76,9 @@ fn validate(table: &TableDescription, request: &ExportRequest) -> Result<(), Err
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    //! Fixtures shared by the crate's unit tests.
+
     use super::*;
     use crate::wit::Billing;
 
