@@ -1,0 +1,213 @@
+//! What the sandbox costs: the same encoder (`guest/`) run natively and as the component, on
+//! the same pages, in one run, reported as ratios.
+//!
+//! ```sh
+//! cargo run --release -p ddb-export --example encoder_cost -- --pages 40 --items-per-page 1000
+//! ```
+//!
+//! Native: AttributeValue maps -> the guest's item arena -> `ShardEncoder::encode_page`.
+//! Component: the host's `Encoder::encode_page` on the same maps: conversion, the canonical ABI
+//! crossing (the typed node arena of `wit/types.wit`), the guest's work, and the output back.
+//! The difference between the two at gzip level 0 is mostly the crossing; at levels 1 and 6,
+//! compression dominates and the ratio is the sandbox's cost for the export's CPU work.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use clap::Parser;
+
+use ddb_export::model::{EncoderOptions, ExportFormat, SnapshotRequest, SseAlgorithm, TableInfo};
+use ddb_export::{CacheDir, ComponentRuntime, ComponentSource, GuestLimits};
+use ddb_export_guest::encoder::ShardEncoder;
+use ddb_export_guest::wit;
+
+#[derive(Parser)]
+struct Args {
+    /// Pages per measurement.
+    #[arg(long, default_value_t = 40)]
+    pages: usize,
+    /// Items per page (a DynamoDB Scan page holds up to 1 MB).
+    #[arg(long, default_value_t = 1000)]
+    items_per_page: usize,
+    /// Repetitions; the fastest is reported.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+}
+
+/// A ~1 KB item with every common attribute type.
+fn item(i: usize) -> HashMap<String, AttributeValue> {
+    let s = |v: String| AttributeValue::S(v);
+    HashMap::from([
+        ("pk".to_string(), s(format!("customer#{i:08}"))),
+        ("sk".to_string(), s(format!("order#{:06}", i * 7 % 100_000))),
+        ("total".to_string(), AttributeValue::N(format!("{}.{:02}", i % 10_000, i % 100))),
+        ("status".to_string(), s(["NEW", "PAID", "SHIPPED"][i % 3].to_string())),
+        ("paid".to_string(), AttributeValue::Bool(i % 2 == 0)),
+        ("digest".to_string(), AttributeValue::B(Blob::new((0..16).map(|b| (i * 31 + b) as u8).collect::<Vec<u8>>()))),
+        ("tags".to_string(), AttributeValue::Ss(vec!["retail".into(), format!("region-{}", i % 12)])),
+        (
+            "lines".to_string(),
+            AttributeValue::L(
+                (0..4)
+                    .map(|l| {
+                        AttributeValue::M(HashMap::from([
+                            ("sku".to_string(), s(format!("sku-{:05}", (i + l) % 50_000))),
+                            ("qty".to_string(), AttributeValue::N(((i + l) % 9 + 1).to_string())),
+                            ("note".to_string(), s(format!("line {l} of order {i}: {}", "lorem ipsum ".repeat(12)))),
+                        ]))
+                    })
+                    .collect(),
+            ),
+        ),
+    ])
+}
+
+/// The guest's arena for a map, built as the host builds it (parents before children).
+fn to_guest_item(attributes: &HashMap<String, AttributeValue>) -> wit::Item {
+    fn push(nodes: &mut Vec<wit::AttrNode>, value: &AttributeValue) -> u32 {
+        let index = nodes.len() as u32;
+        let node = match value {
+            AttributeValue::S(s) => wit::AttrNode::S(s.clone()),
+            AttributeValue::N(n) => wit::AttrNode::N(n.clone()),
+            AttributeValue::B(b) => wit::AttrNode::B(b.as_ref().to_vec()),
+            AttributeValue::Bool(b) => wit::AttrNode::Bool(*b),
+            AttributeValue::Ss(v) => wit::AttrNode::Ss(v.clone()),
+            AttributeValue::Ns(v) => wit::AttrNode::Ns(v.clone()),
+            AttributeValue::Bs(v) => wit::AttrNode::Bs(v.iter().map(|b| b.as_ref().to_vec()).collect()),
+            AttributeValue::L(values) => {
+                nodes.push(wit::AttrNode::Null);
+                let children = values.iter().map(|v| push(nodes, v)).collect();
+                nodes[index as usize] = wit::AttrNode::L(children);
+                return index;
+            }
+            AttributeValue::M(map) => {
+                nodes.push(wit::AttrNode::Null);
+                let entries = map.iter().map(|(k, v)| (k.clone(), push(nodes, v))).collect();
+                nodes[index as usize] = wit::AttrNode::M(entries);
+                return index;
+            }
+            _ => wit::AttrNode::Null,
+        };
+        nodes.push(node);
+        index
+    }
+    let mut nodes = Vec::new();
+    let attrs = attributes.iter().map(|(k, v)| (k.clone(), push(&mut nodes, v))).collect();
+    wit::Item { attrs, nodes }
+}
+
+fn best(repeat: usize, mut run: impl FnMut() -> Duration) -> Duration {
+    (0..repeat).map(|_| run()).min().unwrap_or_default()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let pages: Vec<Vec<HashMap<String, AttributeValue>>> = (0..args.pages)
+        .map(|p| (0..args.items_per_page).map(|i| item(p * args.items_per_page + i)).collect())
+        .collect();
+    let items = (args.pages * args.items_per_page) as f64;
+    let raw_bytes: usize = {
+        let mut line = Vec::new();
+        pages
+            .iter()
+            .flatten()
+            .map(|i| {
+                line.clear();
+                ddb_export_guest::dynamodb_json::write_line(&mut line, &to_guest_item(i))
+                    .map(|()| line.len())
+                    .unwrap_or(0)
+            })
+            .sum()
+    };
+
+    let table = TableInfo {
+        table_name: "bench".into(),
+        table_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/bench".into(),
+        table_id: None,
+        item_count: 0,
+        table_size_bytes: 0,
+        billing: ddb_export::model::Billing::OnDemand,
+    };
+    let request = SnapshotRequest {
+        s3_bucket: "bench".into(),
+        s3_prefix: None,
+        s3_bucket_owner: None,
+        s3_sse_algorithm: SseAlgorithm::Aes256,
+        s3_sse_kms_key_id: None,
+        export_format: ExportFormat::DynamodbJson,
+        client_token: "bench".into(),
+        start_time_ms: 1_700_000_000_000,
+        region: "us-east-1".into(),
+    };
+    let runtime = ComponentRuntime::load(&ComponentSource::Default, GuestLimits::default(), &CacheDir::from_env())?;
+    let snapshot = runtime.session()?.snapshot(&table, &request)?;
+    let guest_snapshot = ddb_export_guest::snapshot::create(
+        wit::TableDescription {
+            table_name: table.table_name.clone(),
+            table_arn: table.table_arn.clone(),
+            table_id: None,
+            item_count: 0,
+            table_size_bytes: 0,
+            billing: wit::Billing::OnDemand,
+        },
+        wit::ExportRequest {
+            s3_bucket: "bench".into(),
+            s3_prefix: None,
+            s3_bucket_owner: None,
+            s3_sse_algorithm: wit::SseAlgorithm::Aes256,
+            s3_sse_kms_key_id: None,
+            export_format: wit::ExportFormat::DynamodbJson,
+            client_token: "bench".into(),
+            start_time_ms: 1_700_000_000_000,
+            region: "us-east-1".into(),
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+
+    println!(
+        "{} pages x {} items ({:.0} bytes of JSON per item), best of {}",
+        args.pages,
+        args.items_per_page,
+        raw_bytes as f64 / items,
+        args.repeat
+    );
+    println!("{:>6} {:>16} {:>16} {:>18}", "gzip", "native items/s", "component items/s", "component/native");
+    for level in [0u8, 1, 6] {
+        let native = best(args.repeat, || {
+            let options = wit::EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: level };
+            let Ok(mut encoder) = ShardEncoder::open(&guest_snapshot, options) else { return Duration::MAX };
+            let started = Instant::now();
+            for page in &pages {
+                let items: Vec<wit::Item> = page.iter().map(to_guest_item).collect();
+                let _ = encoder.encode_page(&items);
+            }
+            let _ = encoder.finish();
+            started.elapsed()
+        });
+        let component = best(args.repeat, || {
+            let options = EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: level };
+            let Ok(session) = runtime.session() else { return Duration::MAX };
+            let Ok(mut encoder) = session.open_encoder(&snapshot, &options) else { return Duration::MAX };
+            let pages = pages.clone();
+            let started = Instant::now();
+            for page in pages {
+                if encoder.encode_page(page).is_err() {
+                    return Duration::MAX;
+                }
+            }
+            let _ = encoder.finish();
+            started.elapsed()
+        });
+        println!(
+            "{:>6} {:>16.0} {:>17.0} {:>18.2}",
+            level,
+            items / native.as_secs_f64(),
+            items / component.as_secs_f64(),
+            native.as_secs_f64() / component.as_secs_f64()
+        );
+    }
+    println!("component/native is the component's throughput as a share of native (1.00 = no cost).");
+    Ok(())
+}
