@@ -46,6 +46,14 @@ impl From<FormatArg> for ExportFormat {
     }
 }
 
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Lines,
+    Off,
+}
+
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The table: a name, or a table ARN.
@@ -87,6 +95,27 @@ pub struct ExportArgs {
     /// gzip level, 0-9.
     #[arg(long, default_value_t = 6)]
     pub compression_level: u8,
+
+    /// Read at most this many read capacity units per second (shared by all segments).
+    #[arg(long, value_name = "RCU", group = "read_limit")]
+    pub max_rcu: Option<f64>,
+
+    /// Read at most this percentage of a provisioned table's read capacity. Default: 50 on a
+    /// provisioned table; on an on-demand table, 500 RCU/s unless --max-rcu says otherwise.
+    #[arg(long, value_name = "PERCENT", group = "read_limit")]
+    pub read_percent: Option<f64>,
+
+    /// Read as fast as the table serves (throttling still slows the export down, never fails it).
+    #[arg(long, group = "read_limit")]
+    pub no_read_limit: bool,
+
+    /// Progress on stderr: a live bar on a terminal (auto), periodic log lines, or none.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+
+    /// Seconds between progress lines when there is no live bar.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub progress_interval_secs: u64,
 
     /// Run this component instead of the built-in one.
     #[arg(long, value_name = "PATH")]

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::error::ExportError;
 use crate::model::Snapshot;
+use crate::progress::ProgressFigures;
 
 /// `IN_PROGRESS`, `COMPLETED` or `FAILED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,7 +18,7 @@ pub enum ExportStatus {
 }
 
 /// AWS's ExportDescription, field for field (absent fields are omitted, as the AWS CLI does).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ExportDescription {
     pub export_arn: String,
@@ -49,10 +50,13 @@ pub struct ExportDescription {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item_count: Option<u64>,
     pub export_type: String,
+    /// ddb-export's own figures (not in AWS's shape; consumers of it ignore unknown keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ddb_export_statistics: Option<ProgressFigures>,
 }
 
 /// `{"ExportDescription": …}`, as the CLI wraps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeExportOutput {
     pub export_description: ExportDescription,
@@ -93,12 +97,20 @@ impl ExportDescription {
             billed_size_bytes: None,
             item_count: None,
             export_type: "FULL_EXPORT".to_string(),
+            ddb_export_statistics: None,
         }
     }
 
     /// A finished export.
-    pub fn completed(snapshot: &Snapshot, end_time_ms: u64, item_count: u64, billed_size_bytes: u64) -> Self {
+    pub fn completed(
+        snapshot: &Snapshot,
+        end_time_ms: u64,
+        item_count: u64,
+        billed_size_bytes: u64,
+        statistics: ProgressFigures,
+    ) -> Self {
         Self {
+            ddb_export_statistics: Some(statistics),
             end_time: Some(cli_timestamp(end_time_ms)),
             export_manifest: Some(snapshot.keys.manifest_summary.clone()),
             billed_size_bytes: Some(billed_size_bytes),
@@ -108,8 +120,9 @@ impl ExportDescription {
     }
 
     /// An export that stopped: no manifest was written.
-    pub fn failed(snapshot: &Snapshot, end_time_ms: u64, error: &ExportError) -> Self {
+    pub fn failed(snapshot: &Snapshot, end_time_ms: u64, error: &ExportError, statistics: ProgressFigures) -> Self {
         Self {
+            ddb_export_statistics: Some(statistics),
             end_time: Some(cli_timestamp(end_time_ms)),
             failure_code: Some(error.code().to_string()),
             failure_message: Some(format!("{error}")),

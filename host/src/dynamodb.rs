@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+use aws_sdk_dynamodb::operation::scan::ScanError;
 use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, ReturnConsumedCapacity};
 
 use crate::aws::SdkFailure;
@@ -92,7 +93,19 @@ impl Table {
             .send()
             .await
             .map_err(|error| {
+                let throttled = matches!(
+                    error.as_service_error(),
+                    Some(
+                        ScanError::ProvisionedThroughputExceededException(_)
+                            | ScanError::ThrottlingException(_)
+                            | ScanError::RequestLimitExceeded(_)
+                    )
+                );
                 let failure = SdkFailure::of(&error);
+                if throttled {
+                    let table = self.name_or_arn.clone();
+                    return ExportError::Throttled { operation: "Scan", table, message: failure.message };
+                }
                 failure.into_export_error(format!("dynamodb:Scan on {}", self.name_or_arn), |message| {
                     ExportError::DynamoDb { operation: "Scan", table: self.name_or_arn.clone(), message }
                 })

@@ -17,6 +17,8 @@ pub enum ExportError {
     AccessDenied { action: String, message: String },
     #[error("AWS credentials are missing, invalid or expired: {message}")]
     Credentials { message: String },
+    #[error("DynamoDB throttled {operation} on {table:?}: {message}")]
+    Throttled { operation: &'static str, table: String, message: String },
     #[error("DynamoDB {operation} on {table:?} failed: {message}")]
     DynamoDb { operation: &'static str, table: String, message: String },
     #[error("S3 {operation} of {key:?} in bucket {bucket:?} failed: {message}")]
@@ -44,6 +46,7 @@ impl ExportError {
             ExportError::BucketNotFound { .. } => "S3NoSuchBucket",
             ExportError::AccessDenied { .. } => "AccessDenied",
             ExportError::Credentials { .. } => "InvalidCredentials",
+            ExportError::Throttled { .. } => "ProvisionedThroughputExceeded",
             ExportError::DynamoDb { .. } => "DynamoDBError",
             ExportError::S3 { .. } => "S3Error",
             ExportError::Io { .. } => "IOError",

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::task::JoinSet;
 
@@ -17,7 +17,11 @@ use crate::description::ExportDescription;
 use crate::destination::{Destination, S3Options, Target};
 use crate::dynamodb::Table;
 use crate::error::ExportError;
-use crate::model::{ExportFormat, ExportTotals, ManifestEntry, ShardPlan, Snapshot, SnapshotRequest, SseAlgorithm};
+use crate::model::{
+    Billing, ExportFormat, ExportTotals, ManifestEntry, ShardPlan, Snapshot, SnapshotRequest, SseAlgorithm, TableInfo,
+};
+use crate::progress::{self, Progress, ProgressFigures, ProgressStyle};
+use crate::read_budget::ReadBudget;
 use crate::shard::{self, ShardContext, ShardOutcome};
 
 /// Most shards run at once.
@@ -26,7 +30,7 @@ pub const MAX_PARALLELISM: u32 = 256;
 pub const DEFAULT_TARGET_FILE_BYTES: u64 = 128 * 1024 * 1024;
 
 /// What to export and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExportRequest {
     /// A table name or a table ARN.
     pub table: String,
@@ -43,6 +47,61 @@ pub struct ExportRequest {
     pub target_file_bytes: u64,
     /// gzip level 0-9.
     pub compression_level: u8,
+    /// How fast the export may read the table.
+    pub read_limit: ReadLimit,
+    /// How progress is shown on stderr.
+    pub progress: ProgressStyle,
+    /// How often a progress line is logged when there is no live bar.
+    pub progress_interval: Duration,
+}
+
+/// How fast an export may read, in read capacity units (RCU) per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReadLimit {
+    /// [`DEFAULT_READ_PERCENT`] of a provisioned table's read capacity; on an on-demand table,
+    /// [`DEFAULT_ON_DEMAND_RCU`] (with a note on stderr).
+    Default,
+    /// At most this many RCU per second (`--max-rcu`).
+    MaxRcu(f64),
+    /// This percentage of the table's provisioned read capacity (`--read-percent`).
+    ReadPercent(f64),
+    /// As fast as the table serves (`--no-read-limit`).
+    Unlimited,
+}
+
+/// Share of a provisioned table's read capacity an export uses by default, leaving the rest
+/// to the application.
+pub const DEFAULT_READ_PERCENT: f64 = 50.0;
+/// Reads per second on an on-demand table when no budget is given (about 4 MB/s of items).
+pub const DEFAULT_ON_DEMAND_RCU: f64 = 500.0;
+
+impl ReadLimit {
+    /// The budget in RCU per second for this table; `None` for no limit.
+    pub fn budget(self, table: &TableInfo) -> Result<Option<f64>, ExportError> {
+        Ok(match (self, table.billing) {
+            (ReadLimit::Unlimited, _) => None,
+            (ReadLimit::MaxRcu(rcu), _) => Some(rcu),
+            (ReadLimit::ReadPercent(percent), Billing::Provisioned(rcu)) => Some(rcu as f64 * percent / 100.0),
+            (ReadLimit::ReadPercent(_), Billing::OnDemand) => {
+                return Err(ExportError::InvalidArgument {
+                    what: "--read-percent",
+                    message: format!(
+                        "table {} is on-demand and has no provisioned read capacity; use --max-rcu",
+                        table.table_name
+                    ),
+                });
+            }
+            (ReadLimit::Default, Billing::Provisioned(rcu)) => Some(rcu as f64 * DEFAULT_READ_PERCENT / 100.0),
+            (ReadLimit::Default, Billing::OnDemand) => {
+                tracing::warn!(
+                    "table {} is on-demand: reading at most {DEFAULT_ON_DEMAND_RCU} RCU/s; \
+                     use --max-rcu N or --no-read-limit to change that",
+                    table.table_name
+                );
+                Some(DEFAULT_ON_DEMAND_RCU)
+            }
+        })
+    }
 }
 
 impl ExportRequest {
@@ -58,6 +117,9 @@ impl ExportRequest {
             s3: S3Options::default(),
             target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
             compression_level: 6,
+            read_limit: ReadLimit::Default,
+            progress: ProgressStyle::Off,
+            progress_interval: Duration::from_secs(10),
         }
     }
 
@@ -82,6 +144,15 @@ impl ExportRequest {
                     crate::destination::MAX_OBJECT_BYTES
                 ),
             );
+        }
+        match self.read_limit {
+            ReadLimit::MaxRcu(rcu) if !(rcu.is_finite() && rcu >= 1.0) => {
+                return invalid("--max-rcu", format!("{rcu} is not a number of at least 1"));
+            }
+            ReadLimit::ReadPercent(p) if !(p.is_finite() && p > 0.0 && p <= 100.0) => {
+                return invalid("--read-percent", format!("{p} is not a percentage above 0 and at most 100"));
+            }
+            _ => {}
         }
         if self.compression_level > 9 {
             return invalid("--compression-level", format!("{} is not between 0 and 9", self.compression_level));
@@ -136,24 +207,16 @@ fn check_table(table: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Figures of a finished (or failed) export, for logs and benchmarks.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ExportStats {
-    pub items: u64,
-    pub data_files: u64,
-    pub data_bytes: u64,
-    pub scan_pages: u64,
-    pub consumed_rcu: f64,
-    pub seconds: f64,
-}
-
 /// A completed export.
 #[derive(Debug, Clone)]
 pub struct ExportReport {
     pub description: ExportDescription,
     pub snapshot: Snapshot,
     pub plan: ShardPlan,
-    pub stats: ExportStats,
+    /// What the export did; also in the description's `DdbExportStatistics`.
+    pub stats: ProgressFigures,
+    /// Data files written.
+    pub data_files: u64,
     /// Where the summary was written (`s3://…` or a path).
     pub summary_location: String,
 }
@@ -199,9 +262,9 @@ pub async fn run_until_stopped(
     stop: Arc<AtomicBool>,
 ) -> Result<ExportReport, ExportFailure> {
     request.validate()?;
-    let started = Instant::now();
     let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone());
     let info = table.describe().await?;
+    let budget = request.read_limit.budget(&info)?.map(|rcu| Arc::new(ReadBudget::new(rcu)));
     let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
     destination.check().await?;
 
@@ -232,38 +295,8 @@ pub async fn run_until_stopped(
     );
 
     let snapshot = Arc::new(snapshot);
-    let written = write(&table, &destination, runtime, &snapshot, &plan, request, stop).await;
-    destination.tidy().await;
-    match written {
-        Ok((end_time_ms, mut stats)) => {
-            stats.seconds = started.elapsed().as_secs_f64();
-            let description = ExportDescription::completed(&snapshot, end_time_ms, stats.items, 0);
-            Ok(ExportReport {
-                description,
-                summary_location: destination.locate(&snapshot.keys.manifest_summary),
-                snapshot: Arc::unwrap_or_clone(snapshot),
-                plan,
-                stats,
-            })
-        }
-        Err(error) => {
-            let description = ExportDescription::failed(&snapshot, now_ms(), &error);
-            Err(ExportFailure { error, description: Some(description) })
-        }
-    }
-}
-
-/// Everything after the snapshot: `_started`, the shards, the manifests.
-async fn write(
-    table: &Table,
-    destination: &Destination,
-    runtime: &ComponentRuntime,
-    snapshot: &Arc<Snapshot>,
-    plan: &ShardPlan,
-    request: &ExportRequest,
-    stop: Arc<AtomicBool>,
-) -> Result<(u64, ExportStats), ExportError> {
-    destination.put(&snapshot.keys.started, Vec::new()).await?;
+    let progress = Arc::new(Progress::new(plan.shards.len() as u64, Some(info.item_count)));
+    let shown = progress::show(progress.clone(), request.progress, request.progress_interval);
     let ctx = ShardContext {
         table: table.clone(),
         destination: destination.clone(),
@@ -272,33 +305,56 @@ async fn write(
         target_file_bytes: request.target_file_bytes,
         compression_level: request.compression_level,
         cancelled: stop,
+        budget,
+        progress: progress.clone(),
     };
-    let outcomes = run_shards(&ctx, plan, request.parallelism).await?;
-
-    let mut files: Vec<ManifestEntry> = Vec::new();
-    let mut stats = ExportStats::default();
-    for outcome in &outcomes {
-        files.extend(outcome.files.iter().cloned());
-        stats.items += outcome.items;
-        stats.scan_pages += outcome.pages;
-        stats.consumed_rcu += outcome.consumed_rcu;
+    let written = write(&ctx, &plan, request.parallelism).await;
+    drop(shown);
+    destination.tidy().await;
+    let stats = progress.figures();
+    match written {
+        Ok((end_time_ms, data_files)) => {
+            let description = ExportDescription::completed(&snapshot, end_time_ms, stats.items, 0, stats.clone());
+            Ok(ExportReport {
+                description,
+                summary_location: destination.locate(&snapshot.keys.manifest_summary),
+                snapshot: Arc::unwrap_or_clone(snapshot),
+                plan,
+                stats,
+                data_files,
+            })
+        }
+        Err(error) => {
+            let description = ExportDescription::failed(&snapshot, now_ms(), &error, stats);
+            Err(ExportFailure { error, description: Some(description) })
+        }
     }
+}
+
+/// Everything after the snapshot: `_started`, the shards, the manifests. Returns the end time
+/// and the number of data files.
+async fn write(ctx: &ShardContext, plan: &ShardPlan, parallelism: u32) -> Result<(u64, u64), ExportError> {
+    let snapshot = &ctx.snapshot;
+    ctx.destination.put(&snapshot.keys.started, Vec::new()).await?;
+    let outcomes = run_shards(ctx, plan, parallelism).await?;
+
+    let files: Vec<ManifestEntry> = outcomes.iter().flat_map(|o| o.files.iter().cloned()).collect();
+    let items: u64 = outcomes.iter().map(|o| o.items).sum();
     let mut keys = HashSet::new();
     if let Some(dup) = files.iter().find(|f| !keys.insert(f.data_file_s3_key.as_str())) {
         return Err(ExportError::BadOutput {
-            component: runtime.name().to_string(),
+            component: ctx.runtime.name().to_string(),
             message: format!("two shards wrote the data file {:?}", dup.data_file_s3_key),
         });
     }
-    stats.data_files = files.len() as u64;
 
     let end_time_ms = now_ms().max(snapshot.start_time_ms);
-    let totals = ExportTotals { end_time_ms, item_count: stats.items, billed_size_bytes: 0 };
-    let manifests = runtime.session()?.manifests(snapshot, &files, &totals)?;
+    let totals = ExportTotals { end_time_ms, item_count: items, billed_size_bytes: 0 };
+    let manifests = ctx.runtime.session()?.manifests(snapshot, &files, &totals)?;
     for object in manifests {
-        destination.put(&object.key, object.body).await?;
+        ctx.destination.put(&object.key, object.body).await?;
     }
-    Ok((end_time_ms, stats))
+    Ok((end_time_ms, files.len() as u64))
 }
 
 /// Runs every shard, `parallelism` at a time (a shard's task is only spawned when a lane is

@@ -25,6 +25,8 @@ pub mod dynamodb;
 pub mod error;
 pub mod export;
 pub mod model;
+pub mod progress;
+pub mod read_budget;
 mod shard;
 
 pub use aws::AwsClients;

@@ -16,7 +16,9 @@ use ddb_export::{
     AwsClients, CacheDir, ComponentRuntime, ComponentSource, ExportRequest, GuestLimits, S3Options, Target,
 };
 
-use cli::{Cli, Command, ExportArgs};
+use cli::{Cli, Command, ExportArgs, ProgressArg};
+use ddb_export::export::ReadLimit;
+use ddb_export::progress::ProgressStyle;
 
 /// Exit code of a failed export (clap uses 2 for usage errors).
 const EXIT_FAILED: u8 = 1;
@@ -33,7 +35,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Export(args) => export(args).await,
+            Command::Export(args) => export(args, cli.quiet).await,
         }
     });
     match result {
@@ -56,7 +58,7 @@ fn init_logging(cli: &Cli) {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 
-async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+async fn export(args: ExportArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let request = ExportRequest {
         table: args.table,
         target: Target::parse(&args.to)?,
@@ -67,6 +69,19 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         s3: S3Options { expected_owner: args.s3_bucket_owner, kms_key_id: args.s3_sse_kms_key_id },
         target_file_bytes: args.file_size,
         compression_level: args.compression_level,
+        read_limit: match (args.max_rcu, args.read_percent, args.no_read_limit) {
+            (Some(rcu), _, _) => ReadLimit::MaxRcu(rcu),
+            (_, Some(percent), _) => ReadLimit::ReadPercent(percent),
+            (_, _, true) => ReadLimit::Unlimited,
+            _ => ReadLimit::Default,
+        },
+        progress: match args.progress {
+            ProgressArg::Auto if quiet => ProgressStyle::Off,
+            ProgressArg::Auto => ProgressStyle::Auto,
+            ProgressArg::Lines => ProgressStyle::Lines,
+            ProgressArg::Off => ProgressStyle::Off,
+        },
+        progress_interval: Duration::from_secs(args.progress_interval_secs),
     };
     request.validate()?;
     let source = match args.component {
@@ -105,11 +120,12 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             print_json(&report.description.clone().into_output())?;
             let s = &report.stats;
             tracing::info!(
-                "exported {} items in {} data files ({} scan pages, {:.1} RCU) in {:.2}s; summary: {}",
+                "exported {} items in {} data files ({} scan pages, {:.1} RCU, {} throttled) in {:.2}s; summary: {}",
                 s.items,
-                s.data_files,
+                report.data_files,
                 s.scan_pages,
-                s.consumed_rcu,
+                s.consumed_read_capacity_units,
+                s.throttles,
                 s.seconds,
                 report.summary_location
             );

@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -19,6 +20,8 @@ use crate::destination::{Destination, ObjectWriter};
 use crate::dynamodb::{Item, Table};
 use crate::error::ExportError;
 use crate::model::{DataFileFacts, EncoderEvent, EncoderOptions, ManifestEntry, Shard, Snapshot};
+use crate::progress::Progress;
+use crate::read_budget::ReadBudget;
 
 /// Scan pages allowed to wait for the encoder (a page is at most 1 MB of items).
 const PAGE_QUEUE: usize = 2;
@@ -34,17 +37,22 @@ pub struct ShardContext {
     pub snapshot: Arc<Snapshot>,
     pub target_file_bytes: u64,
     pub compression_level: u8,
-    /// Set when any shard fails, so the others stop early.
+    /// Set when any shard fails (or the user stops the export), so the others stop early.
     pub cancelled: Arc<AtomicBool>,
+    /// The shared read budget; `None` reads as fast as the table allows.
+    pub budget: Option<Arc<ReadBudget>>,
+    pub progress: Arc<Progress>,
 }
+
+/// Backoff after the first throttling error of a page, doubled per retry up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(20);
 
 /// What a finished shard wrote.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ShardOutcome {
     pub files: Vec<ManifestEntry>,
     pub items: u64,
-    pub pages: u64,
-    pub consumed_rcu: f64,
 }
 
 enum ScanMessage {
@@ -97,10 +105,13 @@ pub async fn run(ctx: ShardContext, shard: Shard) -> Result<ShardOutcome, Export
             message: format!("shard {} scanned {items} items but the encoder's files hold {stored_items}", shard.id),
         });
     }
-    Ok(ShardOutcome { files, items, pages, consumed_rcu })
+    ctx.progress.segment_done();
+    tracing::debug!(shard = shard.id, items, pages, consumed_rcu, "segment done");
+    Ok(ShardOutcome { files, items })
 }
 
-/// Stage 1: Scan pages of the segment into the queue.
+/// Stage 1: Scan pages of the segment into the queue, within the read budget. Throttling
+/// never fails the export: the page is retried after a jittered backoff, and the budget slows.
 async fn scan(
     ctx: ShardContext,
     shard: Shard,
@@ -108,11 +119,34 @@ async fn scan(
 ) -> Result<(u64, u64, f64), ExportError> {
     let (mut items, mut count, mut rcu) = (0u64, 0u64, 0.0);
     let mut start_key = None;
+    let mut backoff = FIRST_BACKOFF;
     loop {
         if ctx.cancelled.load(Ordering::Relaxed) {
             return Err(ExportError::Cancelled);
         }
-        let page = ctx.table.scan_page(&shard, start_key).await?;
+        if let Some(budget) = &ctx.budget {
+            budget.acquire().await;
+        }
+        let page = match ctx.table.scan_page(&shard, start_key.clone()).await {
+            Ok(page) => page,
+            Err(ExportError::Throttled { message, .. }) => {
+                if let Some(budget) = &ctx.budget {
+                    budget.throttled();
+                }
+                ctx.progress.throttled();
+                let pause = backoff.mul_f64(fastrand::f64());
+                tracing::debug!(shard = shard.id, "throttled ({message}); retrying in {pause:.2?}");
+                tokio::time::sleep(pause).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        backoff = FIRST_BACKOFF;
+        if let Some(budget) = &ctx.budget {
+            budget.consume(page.consumed_rcu);
+        }
+        ctx.progress.page(page.items.len() as u64, page.consumed_rcu);
         items += page.items.len() as u64;
         count += 1;
         rcu += page.consumed_rcu;
@@ -178,7 +212,10 @@ async fn store(
                         open = Some(ObjectWriter::new(ctx.destination.clone(), key));
                     }
                     EncoderEvent::Bytes(bytes) => match open.as_mut() {
-                        Some(writer) => writer.write(&bytes).await?,
+                        Some(writer) => {
+                            writer.write(&bytes).await?;
+                            ctx.progress.bytes_written(bytes.len() as u64);
+                        }
                         None => return Err(bad_output(ctx, "bytes arrived outside a data file".into())),
                     },
                     EncoderEvent::FileFinished(facts) => {

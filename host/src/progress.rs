@@ -1,0 +1,189 @@
+//! What an export has done so far, shared by its shards, and how it is shown: a live bar on a
+//! terminal, a log line every few seconds otherwise.
+
+use std::io::IsTerminal as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Counters updated by the shards as they go.
+#[derive(Debug)]
+pub struct Progress {
+    started: Instant,
+    items: AtomicU64,
+    bytes: AtomicU64,
+    pages: AtomicU64,
+    /// Consumed read capacity, in thousandths of an RCU.
+    milli_rcu: AtomicU64,
+    throttles: AtomicU64,
+    segments_done: AtomicU64,
+    segments: u64,
+    /// The table's (approximate) item count, when the server reports one.
+    expected_items: Option<u64>,
+}
+
+/// A snapshot of the counters; also the `Statistics` of the final description.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProgressFigures {
+    pub items: u64,
+    /// Compressed bytes of data files written.
+    pub bytes: u64,
+    pub scan_pages: u64,
+    pub consumed_read_capacity_units: f64,
+    pub throttles: u64,
+    pub segments_done: u64,
+    pub segments: u64,
+    pub seconds: f64,
+    pub items_per_second: f64,
+}
+
+impl Progress {
+    pub fn new(segments: u64, expected_items: Option<u64>) -> Self {
+        Self {
+            started: Instant::now(),
+            items: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            pages: AtomicU64::new(0),
+            milli_rcu: AtomicU64::new(0),
+            throttles: AtomicU64::new(0),
+            segments_done: AtomicU64::new(0),
+            segments,
+            expected_items: expected_items.filter(|&n| n > 0),
+        }
+    }
+
+    pub fn page(&self, items: u64, rcu: f64) {
+        self.items.fetch_add(items, Ordering::Relaxed);
+        self.pages.fetch_add(1, Ordering::Relaxed);
+        self.milli_rcu.fetch_add((rcu.max(0.0) * 1000.0) as u64, Ordering::Relaxed);
+    }
+
+    pub fn bytes_written(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn throttled(&self) {
+        self.throttles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn segment_done(&self) {
+        self.segments_done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn figures(&self) -> ProgressFigures {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let items = self.items.load(Ordering::Relaxed);
+        ProgressFigures {
+            items,
+            bytes: self.bytes.load(Ordering::Relaxed),
+            scan_pages: self.pages.load(Ordering::Relaxed),
+            consumed_read_capacity_units: self.milli_rcu.load(Ordering::Relaxed) as f64 / 1000.0,
+            throttles: self.throttles.load(Ordering::Relaxed),
+            segments_done: self.segments_done.load(Ordering::Relaxed),
+            segments: self.segments,
+            seconds,
+            items_per_second: if seconds > 0.0 { items as f64 / seconds } else { 0.0 },
+        }
+    }
+
+    /// One line: items, bytes, rate, RCU, throttles, segments, ETA when the count is known.
+    pub fn summary_line(&self) -> String {
+        let f = self.figures();
+        let eta = match self.expected_items {
+            Some(expected) if f.items_per_second > 0.0 && expected > f.items => {
+                format!(", ETA {}s", ((expected - f.items) as f64 / f.items_per_second).round())
+            }
+            _ => String::new(),
+        };
+        format!(
+            "{} items, {:.1} MiB written, {:.0} items/s, {:.1} RCU, {} throttled, {}/{} segments{eta}",
+            f.items,
+            f.bytes as f64 / (1024.0 * 1024.0),
+            f.items_per_second,
+            f.consumed_read_capacity_units,
+            f.throttles,
+            f.segments_done,
+            f.segments
+        )
+    }
+
+    pub fn expected_items(&self) -> Option<u64> {
+        self.expected_items
+    }
+
+    pub fn items(&self) -> u64 {
+        self.items.load(Ordering::Relaxed)
+    }
+}
+
+/// How progress is shown while an export runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressStyle {
+    /// A live bar when stderr is a terminal, log lines otherwise.
+    Auto,
+    /// Log lines every `interval`.
+    Lines,
+    /// Nothing.
+    Off,
+}
+
+/// Shows `progress` until the returned guard is dropped.
+pub fn show(progress: Arc<Progress>, style: ProgressStyle, interval: Duration) -> ShowGuard {
+    let bar = style == ProgressStyle::Auto && std::io::stderr().is_terminal();
+    let task = match style {
+        ProgressStyle::Off => None,
+        _ if bar => Some(tokio::spawn(live_bar(progress))),
+        _ => Some(tokio::spawn(log_lines(progress, interval))),
+    };
+    ShowGuard { task }
+}
+
+/// Stops the display when dropped.
+pub struct ShowGuard {
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for ShowGuard {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+async fn log_lines(progress: Arc<Progress>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        tracing::info!("progress: {}", progress.summary_line());
+    }
+}
+
+async fn live_bar(progress: Arc<Progress>) {
+    let bar = match progress.expected_items() {
+        Some(total) => indicatif::ProgressBar::new(total),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    let template = if progress.expected_items().is_some() { "{wide_bar} {msg}" } else { "{spinner} {msg}" };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    let _clear = ClearOnDrop(bar.clone());
+    loop {
+        bar.set_position(progress.items());
+        bar.set_message(progress.summary_line());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+struct ClearOnDrop(indicatif::ProgressBar);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}

@@ -1,0 +1,141 @@
+//! How fast an export may read: a token bucket of read capacity units, shared by every shard
+//! and fed by the `ConsumedCapacity` each Scan page reports.
+//!
+//! A page's cost is only known once it is read, so the bucket may go into debt; the next
+//! Scan of any shard waits until it is paid off. Over any window longer than a second the
+//! export reads at most `rate` RCU per second, whichever segments are still running (a lone
+//! slow segment at the end gets the whole budget). Throttling halves the rate; each page read
+//! without throttling wins back 5% of it, up to the configured budget.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The lowest the rate falls after throttling, in RCU per second.
+const MIN_RATE: f64 = 1.0;
+
+/// A shared read-capacity budget.
+#[derive(Debug)]
+pub struct ReadBudget {
+    /// The configured budget, RCU per second.
+    limit: f64,
+    state: Mutex<Bucket>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    /// The current rate (at most `limit`), RCU per second.
+    rate: f64,
+    /// RCU available now; negative while in debt.
+    tokens: f64,
+    last_refill: Instant,
+}
+
+impl ReadBudget {
+    /// A budget of `rcu_per_second`, starting with one second's worth.
+    pub fn new(rcu_per_second: f64) -> Self {
+        let limit = rcu_per_second.max(MIN_RATE);
+        Self { limit, state: Mutex::new(Bucket { rate: limit, tokens: limit, last_refill: Instant::now() }) }
+    }
+
+    /// The configured budget, RCU per second.
+    pub fn limit(&self) -> f64 {
+        self.limit
+    }
+
+    /// The current rate, after throttling adjustments.
+    pub fn rate(&self) -> f64 {
+        self.lock().rate
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {
+        // A panic while holding this lock leaves plain numbers behind: still usable.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits until the bucket is out of debt.
+    pub async fn acquire(&self) {
+        loop {
+            let wait = {
+                let mut bucket = self.lock();
+                bucket.refill(Instant::now());
+                if bucket.tokens >= 0.0 {
+                    return;
+                }
+                Duration::from_secs_f64(-bucket.tokens / bucket.rate)
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Records what a page consumed, and that it was not throttled.
+    pub fn consume(&self, rcu: f64) {
+        let mut bucket = self.lock();
+        bucket.refill(Instant::now());
+        bucket.tokens -= rcu.max(0.0);
+        bucket.rate = (bucket.rate * 1.05).min(self.limit);
+    }
+
+    /// Records a throttling error: halves the rate.
+    pub fn throttled(&self) {
+        let mut bucket = self.lock();
+        bucket.refill(Instant::now());
+        bucket.rate = (bucket.rate / 2.0).max(MIN_RATE);
+        bucket.tokens = bucket.tokens.min(0.0);
+    }
+}
+
+impl Bucket {
+    /// Adds what accrued since the last refill, up to one second's worth.
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last_refill).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+        self.last_refill = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn debt_is_paid_off_at_the_rate() {
+        let budget = ReadBudget::new(100.0);
+        let started = Instant::now();
+        budget.acquire().await; // one second's worth to start with
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        budget.consume(300.0); // 200 RCU in debt
+        budget.acquire().await;
+        let waited = started.elapsed().as_secs_f64();
+        assert!((1.99..=2.01).contains(&waited), "waited {waited}s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throughput_over_time_stays_under_the_limit() {
+        let budget = ReadBudget::new(50.0);
+        let started = Instant::now();
+        let mut consumed = 0.0;
+        for _ in 0..100 {
+            budget.acquire().await;
+            budget.consume(20.0);
+            consumed += 20.0;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        // The first second's allowance comes free; after that, 50 RCU/s.
+        assert!(consumed <= 50.0 * seconds + 50.0 + 20.0, "{consumed} RCU in {seconds}s");
+        assert!(consumed >= 50.0 * seconds - 20.0, "too slow: {consumed} RCU in {seconds}s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_halves_the_rate_and_success_wins_it_back() {
+        let budget = ReadBudget::new(80.0);
+        budget.throttled();
+        budget.throttled();
+        assert_eq!(budget.rate(), 20.0);
+        for _ in 0..100 {
+            budget.consume(0.0);
+        }
+        assert_eq!(budget.rate(), 80.0, "never above the limit");
+    }
+}
