@@ -81,7 +81,13 @@ impl Table {
     }
 
     /// One Scan page of `shard`, starting after `start_key`.
-    pub async fn scan_page(&self, shard: &Shard, start_key: Option<Item>) -> Result<ScanPage, ExportError> {
+    /// With `limit`, the page holds at most that many items (a page stops at 1 MB anyway).
+    pub async fn scan_page(
+        &self,
+        shard: &Shard,
+        start_key: Option<Item>,
+        limit: Option<u32>,
+    ) -> Result<ScanPage, ExportError> {
         let output = self
             .client
             .scan()
@@ -89,6 +95,7 @@ impl Table {
             .segment(shard.segment as i32)
             .total_segments(shard.total_segments as i32)
             .set_exclusive_start_key(start_key)
+            .set_limit(limit.map(|n| n.min(i32::MAX as u32) as i32))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await

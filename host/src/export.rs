@@ -306,6 +306,7 @@ pub async fn run_until_stopped(
         compression_level: request.compression_level,
         cancelled: stop,
         budget,
+        lanes: request.parallelism.min(plan.shards.len() as u32).max(1),
         progress: progress.clone(),
     };
     let written = write(&ctx, &plan, request.parallelism).await;

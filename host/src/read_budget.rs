@@ -54,6 +54,16 @@ impl ReadBudget {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The most items a Scan page should ask for so that it costs about one second of one
+    /// lane's share of the budget, given what an item has cost so far (`rcu_per_item`, or a
+    /// guess of 1 KB items read eventually consistent: 1/8 RCU each). Keeps a small budget from
+    /// being spent in a few bursts of 1 MB pages.
+    pub fn page_limit(&self, lanes: u32, rcu_per_item: Option<f64>) -> u32 {
+        let share = self.rate() / f64::from(lanes.max(1));
+        let per_item = rcu_per_item.filter(|r| *r > 0.0).unwrap_or(0.125);
+        (share / per_item).clamp(1.0, 1_000_000.0) as u32
+    }
+
     /// Waits until the bucket is out of debt.
     pub async fn acquire(&self) {
         loop {
@@ -125,6 +135,14 @@ mod tests {
         // The first second's allowance comes free; after that, 50 RCU/s.
         assert!(consumed <= 50.0 * seconds + 50.0 + 20.0, "{consumed} RCU in {seconds}s");
         assert!(consumed >= 50.0 * seconds - 20.0, "too slow: {consumed} RCU in {seconds}s");
+    }
+
+    #[test]
+    fn pages_are_sized_to_a_lanes_share() {
+        let budget = ReadBudget::new(100.0);
+        assert_eq!(budget.page_limit(4, Some(0.5)), 50);
+        assert_eq!(budget.page_limit(4, None), 200);
+        assert_eq!(budget.page_limit(1000, Some(10.0)), 1, "at least one item");
     }
 
     #[tokio::test(start_paused = true)]

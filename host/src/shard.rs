@@ -41,6 +41,8 @@ pub struct ShardContext {
     pub cancelled: Arc<AtomicBool>,
     /// The shared read budget; `None` reads as fast as the table allows.
     pub budget: Option<Arc<ReadBudget>>,
+    /// Shards running at once (pages are sized to a lane's share of the budget).
+    pub lanes: u32,
     pub progress: Arc<Progress>,
 }
 
@@ -124,10 +126,14 @@ async fn scan(
         if ctx.cancelled.load(Ordering::Relaxed) {
             return Err(ExportError::Cancelled);
         }
-        if let Some(budget) = &ctx.budget {
-            budget.acquire().await;
-        }
-        let page = match ctx.table.scan_page(&shard, start_key.clone()).await {
+        let limit = match &ctx.budget {
+            Some(budget) => {
+                budget.acquire().await;
+                Some(budget.page_limit(ctx.lanes, (items > 0).then(|| rcu / items as f64)))
+            }
+            None => None,
+        };
+        let page = match ctx.table.scan_page(&shard, start_key.clone(), limit).await {
             Ok(page) => page,
             Err(ExportError::Throttled { message, .. }) => {
                 if let Some(budget) = &ctx.budget {

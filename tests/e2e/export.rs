@@ -181,6 +181,60 @@ async fn moto_serves_dynamodb_and_s3_on_the_one_endpoint_aws_endpoint_url_names(
     assert_eq!(util::independent_check(copy.path(), &summary_key), expected, "the export differs from the table");
 }
 
+/// The `DdbExportStatistics` of a description.
+fn statistics(json: &Value) -> &Value {
+    &json["ExportDescription"]["DdbExportStatistics"]
+}
+
+#[tokio::test]
+async fn the_read_budget_holds_and_throttling_slows_the_export_without_failing_it() {
+    let standins = Standins::start();
+    let dynamodb = standins.dynamodb();
+    let seeded = items::ordinary(4000);
+    util::create_table(&dynamodb, "budget", &seeded).await;
+    standins.create_bucket("exports").await;
+    let expected = table_items_canonical(&util::scan_all(&dynamodb, "budget").await);
+
+    // A budget well below what the table costs to read: the export takes as long as it must.
+    let limit = 60.0;
+    let output = util::run(standins.command().args([
+        "export",
+        "--table",
+        "budget",
+        "--to",
+        "s3://exports/budget",
+        "--segments",
+        "4",
+        "--max-rcu",
+        "60",
+    ]));
+    let (json, summary_key) = completed(&output, seeded.len());
+    assert_eq!(util::independent_check(&standins.bucket_dir("exports"), &summary_key), expected);
+    let stats = statistics(&json);
+    let rcu = stats["ConsumedReadCapacityUnits"].as_f64().expect("consumed RCU");
+    let seconds = stats["Seconds"].as_f64().expect("seconds");
+    let pages = stats["ScanPages"].as_u64().expect("pages");
+    assert!(rcu > 3.0 * limit, "the table must cost several seconds of budget, not {rcu} RCU");
+    assert!(pages > 8, "a small budget should mean small pages, not {pages}");
+    // One second's allowance up front, and each of the 4 lanes may be one page into debt.
+    let largest_page = rcu / pages as f64 * 4.0;
+    assert!(
+        rcu <= limit * seconds + limit + largest_page,
+        "read {rcu} RCU in {seconds}s, over the budget of {limit} RCU/s"
+    );
+
+    // Every Scan request throttled, 12 times over: more than the SDK's own retries absorb.
+    let proxy = util::ThrottleProxy::start(&standins.dynamodb_url, 12);
+    let output = util::run(
+        util::ddb_export(&[("AWS_ENDPOINT_URL_DYNAMODB", &proxy.url), ("AWS_ENDPOINT_URL_S3", &standins.s3_url)]).args(
+            ["export", "--table", "budget", "--to", "s3://exports/throttled", "--segments", "2", "--no-read-limit"],
+        ),
+    );
+    let (json, summary_key) = completed(&output, seeded.len());
+    assert_eq!(util::independent_check(&standins.bucket_dir("exports"), &summary_key), expected);
+    assert!(statistics(&json)["Throttles"].as_u64().expect("throttles") >= 1, "{json}");
+}
+
 /// A failed run: non-zero exit, a message naming `names`, and no summary anywhere.
 fn assert_failed_cleanly(output: &std::process::Output, names: &[&str], searched: &Path) {
     assert!(!output.status.success(), "expected a failure");

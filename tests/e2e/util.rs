@@ -169,6 +169,35 @@ impl Drop for Moto {
     }
 }
 
+/// `tests/throttle_proxy.py` in front of a DynamoDB endpoint, stopped on drop.
+pub struct ThrottleProxy {
+    child: Child,
+    pub url: String,
+}
+
+impl ThrottleProxy {
+    /// Throttles the first `scans` Scan requests, forwards everything else to `upstream`.
+    pub fn start(upstream: &str, scans: u32) -> Self {
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .arg(workspace().join("tests/throttle_proxy.py"))
+            .args([&port.to_string(), upstream, &scans.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the throttling proxy starts");
+        wait_for(port, &mut child, "throttle_proxy.py");
+        Self { child, url: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for ThrottleProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The real `ddb-export` binary with test credentials, no ambient AWS configuration, and `env`.
 pub fn ddb_export(env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ddb-export"));
