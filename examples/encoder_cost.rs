@@ -34,6 +34,10 @@ struct Args {
     /// Repetitions; the fastest is reported.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
+    /// Measure this build of the component instead of the built-in one (e.g. one built with
+    /// `-C target-feature=+simd128`).
+    #[arg(long)]
+    component: Option<std::path::PathBuf>,
 }
 
 /// A ~1 KB item with every common attribute type.
@@ -141,7 +145,11 @@ fn main() -> anyhow::Result<()> {
         start_time_ms: 1_700_000_000_000,
         region: "us-east-1".into(),
     };
-    let runtime = ComponentRuntime::load(&ComponentSource::Default, GuestLimits::default(), &CacheDir::from_env())?;
+    let source = match &args.component {
+        Some(path) => ComponentSource::File(path.clone()),
+        None => ComponentSource::Default,
+    };
+    let runtime = ComponentRuntime::load(&source, GuestLimits::default(), &CacheDir::from_env())?;
     let snapshot = runtime.session()?.snapshot(&table, &request)?;
     let guest_snapshot = ddb_export_guest::snapshot::create(
         wit::TableDescription {
@@ -215,7 +223,7 @@ fn main() -> anyhow::Result<()> {
     let cache = CacheDir::At(cache_dir.path().join("cache"));
     let timed_load = || -> anyhow::Result<Duration> {
         let started = Instant::now();
-        let runtime = ComponentRuntime::load(&ComponentSource::Default, GuestLimits::default(), &cache)?;
+        let runtime = ComponentRuntime::load(&source, GuestLimits::default(), &cache)?;
         runtime.session()?;
         Ok(started.elapsed())
     };
