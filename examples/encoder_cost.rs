@@ -5,11 +5,10 @@
 //! cargo run --release -p ddb-export --example encoder_cost -- --pages 40 --items-per-page 1000
 //! ```
 //!
-//! Native: AttributeValue maps -> the guest's item arena -> `ShardEncoder::encode_page`.
-//! Component: the host's `Encoder::encode_page` on the same maps: conversion, the canonical ABI
-//! crossing (the typed node arena of `wit/types.wit`), the guest's work, and the output back.
-//! The difference between the two at gzip level 0 is mostly the crossing; at levels 1 and 6,
-//! compression dominates and the ratio is the sandbox's cost for the export's CPU work.
+//! Native: AttributeValue maps -> packed page (`wit/page-format.md`) -> the guest's
+//! `ShardEncoder::encode_page`, compiled natively. Component: the host's `Encoder::encode_page`
+//! on the same maps: the same packing, the crossing into the component, the guest's work in
+//! wasm, and the output back. The ratio is the sandbox's cost for the export's CPU work.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use clap::Parser;
 
+use ddb_export::component::pack_page;
 use ddb_export::model::{EncoderOptions, ExportFormat, SnapshotRequest, SseAlgorithm, TableInfo};
 use ddb_export::{CacheDir, ComponentRuntime, ComponentSource, GuestLimits};
 use ddb_export_guest::encoder::ShardEncoder;
@@ -68,40 +68,6 @@ fn item(i: usize) -> HashMap<String, AttributeValue> {
     ])
 }
 
-/// The guest's arena for a map, built as the host builds it (parents before children).
-fn to_guest_item(attributes: &HashMap<String, AttributeValue>) -> wit::Item {
-    fn push(nodes: &mut Vec<wit::AttrNode>, value: &AttributeValue) -> u32 {
-        let index = nodes.len() as u32;
-        let node = match value {
-            AttributeValue::S(s) => wit::AttrNode::S(s.clone()),
-            AttributeValue::N(n) => wit::AttrNode::N(n.clone()),
-            AttributeValue::B(b) => wit::AttrNode::B(b.as_ref().to_vec()),
-            AttributeValue::Bool(b) => wit::AttrNode::Bool(*b),
-            AttributeValue::Ss(v) => wit::AttrNode::Ss(v.clone()),
-            AttributeValue::Ns(v) => wit::AttrNode::Ns(v.clone()),
-            AttributeValue::Bs(v) => wit::AttrNode::Bs(v.iter().map(|b| b.as_ref().to_vec()).collect()),
-            AttributeValue::L(values) => {
-                nodes.push(wit::AttrNode::Null);
-                let children = values.iter().map(|v| push(nodes, v)).collect();
-                nodes[index as usize] = wit::AttrNode::L(children);
-                return index;
-            }
-            AttributeValue::M(map) => {
-                nodes.push(wit::AttrNode::Null);
-                let entries = map.iter().map(|(k, v)| (k.clone(), push(nodes, v))).collect();
-                nodes[index as usize] = wit::AttrNode::M(entries);
-                return index;
-            }
-            _ => wit::AttrNode::Null,
-        };
-        nodes.push(node);
-        index
-    }
-    let mut nodes = Vec::new();
-    let attrs = attributes.iter().map(|(k, v)| (k.clone(), push(&mut nodes, v))).collect();
-    wit::Item { attrs, nodes }
-}
-
 fn best(repeat: usize, mut run: impl FnMut() -> Duration) -> Duration {
     (0..repeat).map(|_| run()).min().unwrap_or_default()
 }
@@ -113,17 +79,15 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let items = (args.pages * args.items_per_page) as f64;
     let raw_bytes: usize = {
-        let mut line = Vec::new();
-        pages
-            .iter()
-            .flatten()
-            .map(|i| {
-                line.clear();
-                ddb_export_guest::dynamodb_json::write_line(&mut line, &to_guest_item(i))
-                    .map(|()| line.len())
-                    .unwrap_or(0)
-            })
-            .sum()
+        let mut packed = Vec::new();
+        let mut lines = Vec::new();
+        for page in &pages {
+            pack_page(page, &mut packed)?;
+            for item in ddb_export_guest::page::read(&packed).map_err(|e| anyhow::anyhow!("{e}"))? {
+                ddb_export_guest::dynamodb_json::write_line(&mut lines, &item).map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+        }
+        lines.len()
     };
 
     let table = TableInfo {
@@ -187,9 +151,11 @@ fn main() -> anyhow::Result<()> {
             let options = wit::EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: level };
             let Ok(mut encoder) = ShardEncoder::open(&guest_snapshot, options) else { return Duration::MAX };
             let started = Instant::now();
+            let mut packed = Vec::new();
             for page in &pages {
-                let items: Vec<wit::Item> = page.iter().map(to_guest_item).collect();
-                let _ = encoder.encode_page(&items);
+                if pack_page(page, &mut packed).is_err() || encoder.encode_page(&packed).is_err() {
+                    return Duration::MAX;
+                }
             }
             let _ = encoder.finish();
             started.elapsed()

@@ -6,8 +6,7 @@ use crate::bindings::ddb_export::core::logging::{self, Level};
 use crate::bindings::exports::ddb_export::core::{shard_plan, snapshot, write};
 use crate::encoder::ShardEncoder;
 use crate::wit::{
-    EncoderOptions, ExportSnapshot, ExportTotals, Item, ManifestEntry, Object, Output, Plan, PlanRequest,
-    TableDescription,
+    EncoderOptions, ExportSnapshot, ExportTotals, ManifestEntry, Object, Output, Plan, PlanRequest, TableDescription,
 };
 use crate::{manifest, plan};
 
@@ -50,8 +49,8 @@ impl write::GuestEncoder for EncoderResource {
         Ok(write::Encoder::new(EncoderResource(RefCell::new(encoder))))
     }
 
-    fn encode_page(&self, items: Vec<Item>) -> Result<Vec<Output>, write::Error> {
-        self.0.borrow_mut().encode_page(&items)
+    fn encode_page(&self, page: Vec<u8>) -> Result<Vec<Output>, write::Error> {
+        self.0.borrow_mut().encode_page(&page)
     }
 
     fn finish(&self) -> Result<Vec<Output>, write::Error> {

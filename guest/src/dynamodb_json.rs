@@ -4,59 +4,63 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::arena::{self, InvalidItem};
-use crate::wit::{AttrNode, Item};
+use crate::page::{InvalidPage, Value};
 
-/// Appends `{"Item":{...}}\n` for `item` to `out`. Map keys are written sorted by name.
+/// Appends `{"Item":{...}}\n` for an item to `out`. Map keys are written sorted by name, so
+/// the output does not depend on the order the host's SDK happened to use, and the same table
+/// yields the same bytes (and MD5s) on every run.
 ///
 /// On error `out` may hold part of the line; callers encode into a scratch buffer.
-pub fn write_line(out: &mut Vec<u8>, item: &Item) -> Result<(), InvalidItem> {
-    arena::check(item)?;
+pub fn write_line(out: &mut Vec<u8>, item: &[(&str, Value<'_>)]) -> Result<(), InvalidPage> {
     out.extend_from_slice(b"{\"Item\":");
-    write_map(out, item, &item.attrs)?;
+    write_map(out, item)?;
     out.extend_from_slice(b"}\n");
     Ok(())
 }
 
-fn write_map(out: &mut Vec<u8>, item: &Item, entries: &[(String, u32)]) -> Result<(), InvalidItem> {
+fn write_map(out: &mut Vec<u8>, entries: &[(&str, Value<'_>)]) -> Result<(), InvalidPage> {
+    let mut sorted: Vec<&(&str, Value<'_>)> = entries.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if let Some(pair) = sorted.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        return Err(InvalidPage(format!("attribute name {:?} appears twice in one map", pair[0].0)));
+    }
     out.push(b'{');
-    for (position, (name, index)) in arena::sorted_entries(entries)?.into_iter().enumerate() {
+    for (position, (name, value)) in sorted.into_iter().enumerate() {
         if position > 0 {
             out.push(b',');
         }
         write_str(out, name);
         out.push(b':');
-        write_value(out, item, *index)?;
+        write_value(out, value)?;
     }
     out.push(b'}');
     Ok(())
 }
 
-/// Writes one AttributeValue object, e.g. `{"S":"x"}`. `arena::check` has bounded the index
-/// and the recursion depth.
-fn write_value(out: &mut Vec<u8>, item: &Item, index: u32) -> Result<(), InvalidItem> {
-    match &item.nodes[index as usize] {
-        AttrNode::S(s) => tagged(out, "S", |out| write_str(out, s)),
-        AttrNode::N(n) => tagged(out, "N", |out| write_str(out, n)),
-        AttrNode::B(b) => tagged(out, "B", |out| write_base64(out, b)),
-        AttrNode::Bool(b) => tagged(out, "BOOL", |out| out.extend_from_slice(if *b { b"true" } else { b"false" })),
-        AttrNode::Null => out.extend_from_slice(b"{\"NULL\":true}"),
-        AttrNode::Ss(set) => tagged(out, "SS", |out| write_array(out, set, |out, s| write_str(out, s))),
-        AttrNode::Ns(set) => tagged(out, "NS", |out| write_array(out, set, |out, n| write_str(out, n))),
-        AttrNode::Bs(set) => tagged(out, "BS", |out| write_array(out, set, |out, b| write_base64(out, b))),
-        AttrNode::L(children) => {
+/// Writes one AttributeValue object, e.g. `{"S":"x"}`. The page reader bounded the depth.
+fn write_value(out: &mut Vec<u8>, value: &Value<'_>) -> Result<(), InvalidPage> {
+    match value {
+        Value::S(s) => tagged(out, "S", |out| write_str(out, s)),
+        Value::N(n) => tagged(out, "N", |out| write_str(out, n)),
+        Value::B(b) => tagged(out, "B", |out| write_base64(out, b)),
+        Value::Bool(b) => tagged(out, "BOOL", |out| out.extend_from_slice(if *b { b"true" } else { b"false" })),
+        Value::Null => out.extend_from_slice(b"{\"NULL\":true}"),
+        Value::Ss(set) => tagged(out, "SS", |out| write_array(out, set, |out, s| write_str(out, s))),
+        Value::Ns(set) => tagged(out, "NS", |out| write_array(out, set, |out, n| write_str(out, n))),
+        Value::Bs(set) => tagged(out, "BS", |out| write_array(out, set, |out, b| write_base64(out, b))),
+        Value::L(values) => {
             out.extend_from_slice(b"{\"L\":[");
-            for (position, child) in children.iter().enumerate() {
+            for (position, value) in values.iter().enumerate() {
                 if position > 0 {
                     out.push(b',');
                 }
-                write_value(out, item, *child)?;
+                write_value(out, value)?;
             }
             out.extend_from_slice(b"]}");
         }
-        AttrNode::M(entries) => {
+        Value::M(entries) => {
             out.extend_from_slice(b"{\"M\":");
-            write_map(out, item, entries)?;
+            write_map(out, entries)?;
             out.push(b'}');
         }
     }
@@ -101,7 +105,7 @@ fn write_base64(out: &mut Vec<u8>, bytes: &[u8]) {
 mod tests {
     use super::*;
 
-    fn line(item: &Item) -> String {
+    fn line(item: &[(&str, Value<'_>)]) -> String {
         let mut out = Vec::new();
         write_line(&mut out, item).unwrap();
         String::from_utf8(out).unwrap()
@@ -109,35 +113,18 @@ mod tests {
 
     #[test]
     fn writes_every_attribute_kind_as_the_api_does() {
-        let item = Item {
-            attrs: vec![
-                ("s".into(), 0),
-                ("n".into(), 1),
-                ("b".into(), 2),
-                ("t".into(), 3),
-                ("z".into(), 4),
-                ("ss".into(), 5),
-                ("ns".into(), 6),
-                ("bs".into(), 7),
-                ("l".into(), 8),
-                ("m".into(), 9),
-            ],
-            nodes: vec![
-                AttrNode::S("é\"\n\u{1}".into()),
-                AttrNode::N("-1.5E+38".into()),
-                AttrNode::B(vec![0, 255, 128]),
-                AttrNode::Bool(false),
-                AttrNode::Null,
-                AttrNode::Ss(vec!["a".into(), "b".into()]),
-                AttrNode::Ns(vec!["1".into(), "99999999999999999999999999999999999999".into()]),
-                AttrNode::Bs(vec![vec![1], vec![]]),
-                AttrNode::L(vec![10]),
-                AttrNode::M(vec![("y".into(), 11), ("x".into(), 12)]),
-                AttrNode::L(vec![]),
-                AttrNode::M(vec![]),
-                AttrNode::S("".into()),
-            ],
-        };
+        let item = vec![
+            ("s", Value::S("é\"\n\u{1}")),
+            ("n", Value::N("-1.5E+38")),
+            ("b", Value::B(&[0, 255, 128])),
+            ("t", Value::Bool(false)),
+            ("z", Value::Null),
+            ("ss", Value::Ss(vec!["a", "b"])),
+            ("ns", Value::Ns(vec!["1", "99999999999999999999999999999999999999"])),
+            ("bs", Value::Bs(vec![&[1u8][..], &[][..]])),
+            ("l", Value::L(vec![Value::L(vec![])])),
+            ("m", Value::M(vec![("y", Value::M(vec![])), ("x", Value::S(""))])),
+        ];
         assert_eq!(
             line(&item),
             concat!(
@@ -153,15 +140,16 @@ mod tests {
     #[test]
     fn output_parses_back_with_every_byte_value() {
         let all_bytes: Vec<u8> = (0..=255).collect();
-        let item = Item { attrs: vec![("bin".into(), 0)], nodes: vec![AttrNode::B(all_bytes.clone())] };
-        let parsed: serde_json::Value = serde_json::from_str(&line(&item)).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&line(&[("bin", Value::B(&all_bytes))])).unwrap();
         let b64 = parsed["Item"]["bin"]["B"].as_str().unwrap();
         assert_eq!(STANDARD.decode(b64).unwrap(), all_bytes);
     }
 
     #[test]
-    fn refuses_duplicate_names() {
-        let item = Item { attrs: vec![("a".into(), 0), ("a".into(), 1)], nodes: vec![AttrNode::Null, AttrNode::Null] };
-        assert!(write_line(&mut Vec::new(), &item).unwrap_err().0.contains("twice"));
+    fn refuses_duplicate_names_at_any_depth() {
+        let top = [("a", Value::Null), ("a", Value::Null)];
+        assert!(write_line(&mut Vec::new(), &top).unwrap_err().0.contains("twice"));
+        let nested = [("m", Value::M(vec![("k", Value::Null), ("k", Value::Null)]))];
+        assert!(write_line(&mut Vec::new(), &nested).unwrap_err().0.contains("twice"));
     }
 }

@@ -11,7 +11,8 @@ use md5::{Digest, Md5};
 use crate::bindings::exports::ddb_export::core::write::Error;
 use crate::dynamodb_json;
 use crate::ids;
-use crate::wit::{DataFile, EncoderOptions, ExportFormat, ExportSnapshot, Item, Output};
+use crate::page;
+use crate::wit::{DataFile, EncoderOptions, ExportFormat, ExportSnapshot, Output};
 
 /// The data file being written.
 struct OpenFile {
@@ -59,13 +60,15 @@ impl ShardEncoder {
         })
     }
 
-    /// Encodes one page. All-or-nothing: every item is checked and encoded before any output.
-    pub fn encode_page(&mut self, items: &[Item]) -> Result<Vec<Output>, Error> {
+    /// Encodes one packed page (`wit/page-format.md`). All-or-nothing: the whole page is read
+    /// and encoded before any output.
+    pub fn encode_page(&mut self, page: &[u8]) -> Result<Vec<Output>, Error> {
         self.ensure_not_finished()?;
+        let items = page::read(page).map_err(|e| Error::InvalidPage(e.0))?;
         self.lines.clear();
         for (position, item) in items.iter().enumerate() {
             dynamodb_json::write_line(&mut self.lines, item)
-                .map_err(|e| Error::InvalidItem(format!("item {position} of the page: {e}")))?;
+                .map_err(|e| Error::InvalidPage(format!("item {position}: {e}")))?;
         }
         let mut output = Vec::new();
         if items.is_empty() {
@@ -145,16 +148,24 @@ mod tests {
     use std::io::Read as _;
 
     use super::*;
+    use crate::page::{Value, writer};
     use crate::snapshot;
-    use crate::wit::{AttrNode, ExportRequest};
+    use crate::wit::ExportRequest;
 
     fn snapshot() -> ExportSnapshot {
         let request = ExportRequest { s3_prefix: None, ..snapshot::tests::request() };
         snapshot::create(snapshot::tests::table(), request).unwrap()
     }
 
-    fn item(i: u32) -> Item {
-        Item { attrs: vec![("pk".into(), 0)], nodes: vec![AttrNode::S(format!("item-{i:08}-{}", "x".repeat(200)))] }
+    fn pk(i: u32) -> String {
+        format!("item-{i:08}-{}", "x".repeat(200))
+    }
+
+    /// A packed page of the items `range`.
+    fn page(range: std::ops::Range<u32>) -> Vec<u8> {
+        let keys: Vec<String> = range.map(pk).collect();
+        let items: Vec<Vec<(&str, Value)>> = keys.iter().map(|k| vec![("pk", Value::S(k))]).collect();
+        writer::page(&items)
     }
 
     /// Files as (key, bytes, facts), checking the event sequence on the way.
@@ -190,9 +201,9 @@ mod tests {
         let mut enc =
             ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 })
                 .unwrap();
-        assert!(enc.encode_page(&[]).unwrap().is_empty());
+        assert!(enc.encode_page(&page(0..0)).unwrap().is_empty());
         assert!(enc.finish().unwrap().is_empty());
-        assert!(matches!(enc.encode_page(&[]), Err(Error::Finished)));
+        assert!(matches!(enc.encode_page(&page(0..0)), Err(Error::Finished)));
     }
 
     #[test]
@@ -202,9 +213,8 @@ mod tests {
             ShardEncoder::open(&snap, EncoderOptions { shard_id: 3, target_file_bytes: 2_000, compression_level: 1 })
                 .unwrap();
         let mut events = Vec::new();
-        for page in 0..20 {
-            let items: Vec<Item> = (0..50).map(|i| item(page * 50 + i)).collect();
-            events.extend(enc.encode_page(&items).unwrap());
+        for n in 0..20 {
+            events.extend(enc.encode_page(&page(n * 50..n * 50 + 50)).unwrap());
         }
         events.extend(enc.finish().unwrap());
         let files = collect(events);
@@ -221,7 +231,8 @@ mod tests {
         let expected: Vec<String> = (0..1000)
             .map(|i| {
                 let mut line = Vec::new();
-                dynamodb_json::write_line(&mut line, &item(i)).unwrap();
+                let key = pk(i);
+                dynamodb_json::write_line(&mut line, &[("pk", Value::S(&key))]).unwrap();
                 String::from_utf8(line).unwrap().trim_end().to_string()
             })
             .collect();
@@ -233,13 +244,14 @@ mod tests {
         let mut enc =
             ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 })
                 .unwrap();
-        let bad = Item { attrs: vec![("a".into(), 7)], nodes: vec![] };
-        match enc.encode_page(&[item(0), bad]) {
-            Err(Error::InvalidItem(message)) => assert!(message.contains("item 1"), "{message}"),
-            other => panic!("expected invalid-item, got {other:?}"),
+        let key = pk(0);
+        let bad = writer::page(&[vec![("pk", Value::S(&key))], vec![("a", Value::Null), ("a", Value::Null)]]);
+        match enc.encode_page(&bad) {
+            Err(Error::InvalidPage(message)) => assert!(message.contains("item 1"), "{message}"),
+            other => panic!("expected invalid-page, got {other:?}"),
         }
         // Nothing of the failed page was emitted: the next page opens the first file.
-        let events = enc.encode_page(&[item(0)]).unwrap();
+        let events = enc.encode_page(&page(0..1)).unwrap();
         assert!(matches!(events.first(), Some(Output::FileStarted(_))));
     }
 

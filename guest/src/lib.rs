@@ -10,19 +10,17 @@
 mod bindings;
 mod component;
 
-pub mod arena;
 pub mod dynamodb_json;
 pub mod encoder;
 pub mod ids;
 pub mod manifest;
+pub mod page;
 pub mod plan;
 pub mod snapshot;
 
 /// The generated WIT types the public functions of this crate take and return.
 pub mod wit {
-    pub use crate::bindings::ddb_export::core::types::{
-        AttrNode, Billing, ExportFormat, Item, SseAlgorithm, TableDescription,
-    };
+    pub use crate::bindings::ddb_export::core::types::{Billing, ExportFormat, SseAlgorithm, TableDescription};
     pub use crate::bindings::exports::ddb_export::core::shard_plan::{Plan, PlanRequest, Shard};
     pub use crate::bindings::exports::ddb_export::core::snapshot::{ExportKeys, ExportRequest, ExportSnapshot};
     pub use crate::bindings::exports::ddb_export::core::write::{

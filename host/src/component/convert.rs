@@ -1,9 +1,5 @@
 //! Conversions between the host's model and the generated WIT types.
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use super::bindings::{shard_plan, snapshot, types, write};
 use crate::model::{
     Billing, DataFileFacts, EncoderEvent, EncoderOptions, ExportFormat, ExportKeys, ExportTotals, ManifestEntry, Shard,
@@ -16,61 +12,6 @@ use crate::model::{
 pub struct UnsupportedItem {
     pub path: String,
     pub reason: String,
-}
-
-/// Flattens a DynamoDB item into the node arena of `types.item`: each node is pushed before its
-/// children, so every child's index is greater than its parent's, as the WIT requires.
-pub fn item(attributes: HashMap<String, AttributeValue>) -> Result<types::Item, UnsupportedItem> {
-    let mut nodes = Vec::with_capacity(attributes.len());
-    let mut attrs = Vec::with_capacity(attributes.len());
-    for (name, value) in attributes {
-        let index = push(&mut nodes, value, &name)?;
-        attrs.push((name, index));
-    }
-    Ok(types::Item { attrs, nodes })
-}
-
-fn push(nodes: &mut Vec<types::AttrNode>, value: AttributeValue, path: &str) -> Result<u32, UnsupportedItem> {
-    use types::AttrNode;
-    let index = u32::try_from(nodes.len())
-        .map_err(|_| UnsupportedItem { path: path.to_string(), reason: "too many nested values".into() })?;
-    let node = match value {
-        AttributeValue::S(s) => AttrNode::S(s),
-        AttributeValue::N(n) => AttrNode::N(n),
-        AttributeValue::B(b) => AttrNode::B(b.into_inner()),
-        AttributeValue::Bool(b) => AttrNode::Bool(b),
-        AttributeValue::Null(_) => AttrNode::Null,
-        AttributeValue::Ss(set) => AttrNode::Ss(set),
-        AttributeValue::Ns(set) => AttrNode::Ns(set),
-        AttributeValue::Bs(set) => AttrNode::Bs(set.into_iter().map(|b| b.into_inner()).collect()),
-        AttributeValue::L(values) => {
-            nodes.push(AttrNode::Null); // placeholder until the children have indices
-            let mut children = Vec::with_capacity(values.len());
-            for (position, value) in values.into_iter().enumerate() {
-                children.push(push(nodes, value, &format!("{path}[{position}]"))?);
-            }
-            nodes[index as usize] = AttrNode::L(children);
-            return Ok(index);
-        }
-        AttributeValue::M(map) => {
-            nodes.push(AttrNode::Null);
-            let mut entries = Vec::with_capacity(map.len());
-            for (name, value) in map {
-                let child = push(nodes, value, &format!("{path}.{name}"))?;
-                entries.push((name, child));
-            }
-            nodes[index as usize] = AttrNode::M(entries);
-            return Ok(index);
-        }
-        other => {
-            return Err(UnsupportedItem {
-                path: path.to_string(),
-                reason: format!("an AttributeValue type this version does not know ({other:?})"),
-            });
-        }
-    };
-    nodes.push(node);
-    Ok(index)
 }
 
 pub fn table(info: &TableInfo) -> types::TableDescription {
@@ -241,38 +182,4 @@ pub fn totals(totals: &ExportTotals) -> write::ExportTotals {
 
 pub fn object_from_wit(object: write::Object) -> StoredObject {
     StoredObject { key: object.key, body: object.body }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_sdk_dynamodb::primitives::Blob;
-    use types::AttrNode;
-
-    #[test]
-    fn children_follow_their_parent_and_every_node_is_used_once() {
-        let nested = AttributeValue::M(HashMap::from([(
-            "l".to_string(),
-            AttributeValue::L(vec![AttributeValue::N("1".into()), AttributeValue::B(Blob::new(vec![0u8, 255]))]),
-        )]));
-        let item =
-            item(HashMap::from([("m".to_string(), nested), ("s".to_string(), AttributeValue::S("x".into()))])).unwrap();
-        assert_eq!(item.nodes.len(), 5);
-        let mut referenced = vec![0; item.nodes.len()];
-        for (_, root) in &item.attrs {
-            referenced[*root as usize] += 1;
-        }
-        for (index, node) in item.nodes.iter().enumerate() {
-            let children: Vec<u32> = match node {
-                AttrNode::L(c) => c.clone(),
-                AttrNode::M(e) => e.iter().map(|(_, c)| *c).collect(),
-                _ => vec![],
-            };
-            for child in children {
-                assert!(child as usize > index);
-                referenced[child as usize] += 1;
-            }
-        }
-        assert!(referenced.iter().all(|&n| n == 1), "{referenced:?}");
-    }
 }

@@ -13,6 +13,7 @@ mod bindings;
 mod cache;
 mod convert;
 mod limits;
+mod page;
 mod validate;
 
 use std::collections::HashMap;
@@ -29,8 +30,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use bindings::{Exporter, ExporterPre, logging};
 pub use cache::{CacheDir, LoadedFrom};
+pub use convert::UnsupportedItem;
 pub use limits::GuestLimits;
 use limits::Limiter;
+pub use page::pack as pack_page;
 
 use crate::model::{
     EncoderEvent, EncoderOptions, ExportTotals, ManifestEntry, ShardPlan, Snapshot, SnapshotRequest, StoredObject,
@@ -81,7 +84,7 @@ pub enum ComponentError {
     #[error("{component} broke the WIT contract in `{call}`: {message}")]
     Contract { component: String, call: &'static str, message: String },
     #[error("{component} cannot take this item: {source}")]
-    UnsupportedItem { component: String, source: convert::UnsupportedItem },
+    UnsupportedItem { component: String, source: UnsupportedItem },
 }
 
 /// A compiled component, ready to instantiate many times.
@@ -356,7 +359,7 @@ impl Session {
             exports.ddb_export_core_write().encoder().call_open(store, &wit_snapshot, wit_options)
         })?;
         let handle = result.map_err(|e| self.refused("encoder.open", e))?;
-        Ok(Encoder { session: self, handle: Some(handle) })
+        Ok(Encoder { session: self, handle: Some(handle), packed: Vec::new() })
     }
 }
 
@@ -365,6 +368,8 @@ impl Session {
 pub struct Encoder {
     session: Session,
     handle: Option<ResourceAny>,
+    /// The packed page, reused between calls.
+    packed: Vec<u8>,
 }
 
 impl Encoder {
@@ -383,14 +388,13 @@ impl Encoder {
         page: Vec<HashMap<String, AttributeValue>>,
     ) -> Result<Vec<EncoderEvent>, ComponentError> {
         let handle = self.handle("encoder.encode-page")?;
-        let items = page
-            .into_iter()
-            .map(convert::item)
-            .collect::<Result<Vec<_>, _>>()
+        page::pack(&page, &mut self.packed)
             .map_err(|source| ComponentError::UnsupportedItem { component: self.component(), source })?;
+        drop(page);
         let exports = self.session.exports.clone();
+        let packed = &self.packed;
         let result = self.session.call("encoder.encode-page", |store| {
-            exports.ddb_export_core_write().encoder().call_encode_page(store, handle, &items)
+            exports.ddb_export_core_write().encoder().call_encode_page(store, handle, packed)
         })?;
         let output = result.map_err(|e| self.session.refused("encoder.encode-page", e))?;
         Ok(convert::events_from_wit(output))
