@@ -183,6 +183,18 @@ impl ExportRequest {
     }
 }
 
+/// The least read capacity per second a lane should have: below it, pages shrink to a few
+/// items and the export spends its budget on request overhead.
+pub const MIN_LANE_RCU: f64 = 20.0;
+
+/// Segments run at once: `parallelism`, but no more than there are segments, nor than the read
+/// budget can give [`MIN_LANE_RCU`] each.
+fn lanes(parallelism: u32, segments: usize, budget: Option<&ReadBudget>) -> u32 {
+    let by_budget =
+        budget.map_or(u32::MAX, |b| (b.limit() / MIN_LANE_RCU).floor().clamp(1.0, f64::from(u32::MAX)) as u32);
+    parallelism.min(u32::try_from(segments).unwrap_or(u32::MAX)).min(by_budget).max(1)
+}
+
 /// Lanes by default: Scan is I/O-bound, so a few per core.
 pub fn default_parallelism() -> u32 {
     let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
@@ -295,6 +307,10 @@ pub async fn run_until_stopped(
     );
 
     let snapshot = Arc::new(snapshot);
+    let lanes = lanes(request.parallelism, plan.shards.len(), budget.as_deref());
+    if lanes < request.parallelism.min(plan.shards.len() as u32) {
+        tracing::info!("running {lanes} segments at a time: the read budget gives each at least {MIN_LANE_RCU} RCU/s");
+    }
     let progress = Arc::new(Progress::new(plan.shards.len() as u64, Some(info.item_count)));
     let shown = progress::show(progress.clone(), request.progress, request.progress_interval);
     let ctx = ShardContext {
@@ -306,10 +322,10 @@ pub async fn run_until_stopped(
         compression_level: request.compression_level,
         cancelled: stop,
         budget,
-        lanes: request.parallelism.min(plan.shards.len() as u32).max(1),
+        lanes,
         progress: progress.clone(),
     };
-    let written = write(&ctx, &plan, request.parallelism).await;
+    let written = write(&ctx, &plan, lanes).await;
     drop(shown);
     destination.tidy().await;
     let stats = progress.figures();
@@ -419,6 +435,15 @@ mod tests {
 
     fn request() -> ExportRequest {
         ExportRequest::new("orders", Target::S3 { bucket: "b".repeat(3), prefix: None })
+    }
+
+    #[test]
+    fn lanes_are_bounded_by_segments_and_by_the_budget() {
+        assert_eq!(lanes(8, 100, None), 8);
+        assert_eq!(lanes(8, 3, None), 3);
+        assert_eq!(lanes(8, 100, Some(&ReadBudget::new(60.0))), 3);
+        assert_eq!(lanes(8, 100, Some(&ReadBudget::new(5.0))), 1);
+        assert_eq!(lanes(8, 100, Some(&ReadBudget::new(10_000.0))), 8);
     }
 
     #[test]
