@@ -157,7 +157,7 @@ async fn an_empty_table_exports_a_complete_manifest_without_data_files() {
 
 #[tokio::test]
 async fn moto_serves_dynamodb_and_s3_on_the_one_endpoint_aws_endpoint_url_names() {
-    let moto = util::Moto::start();
+    let moto = util::moto();
     let dynamodb = util::dynamodb_client(&moto.url);
     let mut seeded = items::edge_cases();
     seeded.extend(items::ordinary(100));
@@ -224,11 +224,19 @@ async fn the_read_budget_holds_and_throttling_slows_the_export_without_failing_i
     );
 
     // Every Scan request throttled, 12 times over: more than the SDK's own retries absorb.
-    let proxy = util::ThrottleProxy::start(&standins.dynamodb_url, 12);
+    let proxy = util::throttle_proxy(standins.dynamodb_url(), 12);
     let output = util::run(
-        util::ddb_export(&[("AWS_ENDPOINT_URL_DYNAMODB", &proxy.url), ("AWS_ENDPOINT_URL_S3", &standins.s3_url)]).args(
-            ["export", "--table", "budget", "--to", "s3://exports/throttled", "--segments", "2", "--no-read-limit"],
-        ),
+        util::ddb_export(&[("AWS_ENDPOINT_URL_DYNAMODB", &proxy.url), ("AWS_ENDPOINT_URL_S3", standins.s3_url())])
+            .args([
+                "export",
+                "--table",
+                "budget",
+                "--to",
+                "s3://exports/throttled",
+                "--segments",
+                "2",
+                "--no-read-limit",
+            ]),
     );
     let (json, summary_key) = completed(&output, seeded.len());
     assert_eq!(util::independent_check(&standins.bucket_dir("exports"), &summary_key), expected);

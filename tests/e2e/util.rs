@@ -33,26 +33,48 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port on 127.0.0.1").port()
 }
 
-fn wait_for(port: u16, child: &mut Child, name: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{name} exited before listening: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{name} did not listen on 127.0.0.1:{port} within 30s");
+/// A server process on 127.0.0.1 for one test, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
 }
 
-/// A DynamoDB stand-in (dynalite) and an S3 stand-in (s3s-fs), private to one test, stopped on drop.
+impl Server {
+    /// Runs `command` (which must listen on `port`) and waits until it does.
+    fn spawn(name: &str, mut command: Command, port: u16) -> Self {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child, url: format!("http://127.0.0.1:{port}") };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{name} exited before listening: {status}");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{name} did not listen on 127.0.0.1:{port} within 30s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A DynamoDB stand-in (dynalite) and an S3 stand-in (s3s-fs), private to one test.
 pub struct Standins {
-    dynalite: Child,
-    s3s: Child,
-    pub dynamodb_url: String,
-    pub s3_url: String,
+    dynalite: Server,
+    s3s: Server,
     s3_root: tempfile::TempDir,
 }
 
@@ -64,61 +86,56 @@ impl Standins {
         let s3s_bin = locate("DDB_EXPORT_S3S_FS", root.join(".standins/bin/s3s-fs"), "cargo install s3s-fs@0.14.1");
         let s3_root = tempfile::tempdir().expect("a temporary directory");
 
-        let dynamodb_port = free_port();
-        let mut dynalite = Command::new(dynalite_bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &dynamodb_port.to_string(),
-                "--createTableMs",
-                "0",
-                "--deleteTableMs",
-                "0",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dynalite starts");
-        let s3_port = free_port();
-        let mut s3s = Command::new(s3s_bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &s3_port.to_string(),
-                "--access-key",
-                ACCESS_KEY,
-                "--secret-key",
-                SECRET_KEY,
-            ])
-            .arg(s3_root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("s3s-fs starts");
-        wait_for(dynamodb_port, &mut dynalite, "dynalite");
-        wait_for(s3_port, &mut s3s, "s3s-fs");
-        Self {
-            dynalite,
-            s3s,
-            dynamodb_url: format!("http://127.0.0.1:{dynamodb_port}"),
-            s3_url: format!("http://127.0.0.1:{s3_port}"),
-            s3_root,
-        }
+        let port = free_port();
+        let mut dynalite = Command::new(dynalite_bin);
+        dynalite.args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--createTableMs",
+            "0",
+            "--deleteTableMs",
+            "0",
+        ]);
+        let dynalite = Server::spawn("dynalite", dynalite, port);
+
+        let port = free_port();
+        let mut s3s = Command::new(s3s_bin);
+        s3s.args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--access-key",
+            ACCESS_KEY,
+            "--secret-key",
+            SECRET_KEY,
+        ])
+        .arg(s3_root.path());
+        let s3s = Server::spawn("s3s-fs", s3s, port);
+        Self { dynalite, s3s, s3_root }
+    }
+
+    pub fn dynamodb_url(&self) -> &str {
+        &self.dynalite.url
+    }
+
+    pub fn s3_url(&self) -> &str {
+        &self.s3s.url
     }
 
     /// The real `ddb-export` binary, pointed at these servers.
     pub fn command(&self) -> Command {
-        ddb_export(&[("AWS_ENDPOINT_URL_DYNAMODB", &self.dynamodb_url), ("AWS_ENDPOINT_URL_S3", &self.s3_url)])
+        ddb_export(&[("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb_url()), ("AWS_ENDPOINT_URL_S3", self.s3_url())])
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        dynamodb_client(&self.dynamodb_url)
+        dynamodb_client(self.dynamodb_url())
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        s3_client(&self.s3_url)
+        s3_client(self.s3_url())
     }
 
     /// Where s3s-fs keeps a bucket's objects, as plain files named by key.
@@ -131,71 +148,22 @@ impl Standins {
     }
 }
 
-impl Drop for Standins {
-    fn drop(&mut self) {
-        for child in [&mut self.dynalite, &mut self.s3s] {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// moto in server mode: DynamoDB and S3 on one endpoint, private to one test.
+pub fn moto() -> Server {
+    let bin = locate("DDB_EXPORT_MOTO", workspace().join(".standins/moto/bin/moto_server"), "pip install moto[server]");
+    let port = free_port();
+    let mut command = Command::new(bin);
+    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    Server::spawn("moto_server", command, port)
 }
 
-/// moto in server mode: DynamoDB and S3 on one endpoint, private to one test, stopped on drop.
-pub struct Moto {
-    child: Child,
-    pub url: String,
-}
-
-impl Moto {
-    pub fn start() -> Self {
-        let bin =
-            locate("DDB_EXPORT_MOTO", workspace().join(".standins/moto/bin/moto_server"), "pip install moto[server]");
-        let port = free_port();
-        let mut child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server starts");
-        wait_for(port, &mut child, "moto_server");
-        Self { child, url: format!("http://127.0.0.1:{port}") }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `tests/throttle_proxy.py` in front of a DynamoDB endpoint, stopped on drop.
-pub struct ThrottleProxy {
-    child: Child,
-    pub url: String,
-}
-
-impl ThrottleProxy {
-    /// Throttles the first `scans` Scan requests, forwards everything else to `upstream`.
-    pub fn start(upstream: &str, scans: u32) -> Self {
-        let port = free_port();
-        let mut child = Command::new("python3")
-            .arg(workspace().join("tests/throttle_proxy.py"))
-            .args([&port.to_string(), upstream, &scans.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the throttling proxy starts");
-        wait_for(port, &mut child, "throttle_proxy.py");
-        Self { child, url: format!("http://127.0.0.1:{port}") }
-    }
-}
-
-impl Drop for ThrottleProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `tests/throttle_proxy.py` in front of the DynamoDB endpoint `upstream`: throttles the first
+/// `scans` Scan requests and forwards everything else.
+pub fn throttle_proxy(upstream: &str, scans: u32) -> Server {
+    let port = free_port();
+    let mut command = Command::new("python3");
+    command.arg(workspace().join("tests/throttle_proxy.py")).args([&port.to_string(), upstream, &scans.to_string()]);
+    Server::spawn("throttle_proxy.py", command, port)
 }
 
 /// The real `ddb-export` binary with test credentials, no ambient AWS configuration, and `env`.
