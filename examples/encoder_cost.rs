@@ -68,8 +68,13 @@ fn item(i: usize) -> HashMap<String, AttributeValue> {
     ])
 }
 
-fn best(repeat: usize, mut run: impl FnMut() -> Duration) -> Duration {
-    (0..repeat).map(|_| run()).min().unwrap_or_default()
+/// The fastest of `repeat` runs; any failure fails the benchmark.
+fn best(repeat: usize, mut run: impl FnMut() -> anyhow::Result<Duration>) -> anyhow::Result<Duration> {
+    let mut best = Duration::MAX;
+    for _ in 0..repeat {
+        best = best.min(run()?);
+    }
+    Ok(best)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -84,7 +89,7 @@ fn main() -> anyhow::Result<()> {
         for page in &pages {
             pack_page(page, &mut packed)?;
             for item in ddb_export_guest::page::read(&packed).map_err(|e| anyhow::anyhow!("{e}"))? {
-                ddb_export_guest::dynamodb_json::write_line(&mut lines, &item).map_err(|e| anyhow::anyhow!("{e}"))?;
+                ddb_export_guest::dynamodb_json::write_line(&mut lines, &item);
             }
         }
         lines.len()
@@ -147,33 +152,29 @@ fn main() -> anyhow::Result<()> {
     );
     println!("{:>6} {:>16} {:>16} {:>18}", "gzip", "native items/s", "component items/s", "component/native");
     for level in [0u8, 1, 6] {
+        let guest_error = |e: wit::WriteError| anyhow::anyhow!("{e:?}");
         let native = best(args.repeat, || {
             let options = wit::EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: level };
-            let Ok(mut encoder) = ShardEncoder::open(&guest_snapshot, options) else { return Duration::MAX };
+            let mut encoder = ShardEncoder::open(&guest_snapshot, options).map_err(guest_error)?;
             let started = Instant::now();
             let mut packed = Vec::new();
             for page in &pages {
-                if pack_page(page, &mut packed).is_err() || encoder.encode_page(&packed).is_err() {
-                    return Duration::MAX;
-                }
+                pack_page(page, &mut packed)?;
+                encoder.encode_page(&packed).map_err(guest_error)?;
             }
-            let _ = encoder.finish();
-            started.elapsed()
-        });
+            encoder.finish().map_err(guest_error)?;
+            Ok(started.elapsed())
+        })?;
         let component = best(args.repeat, || {
             let options = EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: level };
-            let Ok(session) = runtime.session() else { return Duration::MAX };
-            let Ok(mut encoder) = session.open_encoder(&snapshot, &options) else { return Duration::MAX };
-            let pages = pages.clone();
+            let mut encoder = runtime.session()?.open_encoder(&snapshot, &options)?;
             let started = Instant::now();
-            for page in pages {
-                if encoder.encode_page(page).is_err() {
-                    return Duration::MAX;
-                }
+            for page in &pages {
+                encoder.encode_page(page)?;
             }
-            let _ = encoder.finish();
-            started.elapsed()
-        });
+            encoder.finish()?;
+            Ok(started.elapsed())
+        })?;
         println!(
             "{:>6} {:>16.0} {:>17.0} {:>18.2}",
             level,

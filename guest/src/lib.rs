@@ -24,6 +24,6 @@ pub mod wit {
     pub use crate::bindings::exports::ddb_export::core::shard_plan::{Plan, PlanRequest, Shard};
     pub use crate::bindings::exports::ddb_export::core::snapshot::{ExportKeys, ExportRequest, ExportSnapshot};
     pub use crate::bindings::exports::ddb_export::core::write::{
-        DataFile, EncoderOptions, ExportTotals, ManifestEntry, Object, Output,
+        DataFile, EncoderOptions, Error as WriteError, ExportTotals, ManifestEntry, Object, Output,
     };
 }

@@ -21,8 +21,12 @@ pub enum Value<'a> {
     M(Vec<(&'a str, Value<'a>)>),
 }
 
-/// An item: its top-level attributes in page order.
+/// An item: its top-level attributes, sorted by name (as every `M` is).
 pub type Item<'a> = Vec<(&'a str, Value<'a>)>;
+
+/// The most elements a count may reserve memory for up front; more grow as they are read, so
+/// a lying count costs nothing before the bytes run out.
+const MAX_PREALLOCATION: usize = 1024;
 
 /// Why a page cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +40,8 @@ impl fmt::Display for InvalidPage {
 
 impl std::error::Error for InvalidPage {}
 
-/// The items of a page, in order.
+/// The items of a page, in order. Every map's entries come back sorted by name, so encoders
+/// write the same bytes whatever order the host's SDK used; a name twice in one map is refused.
 pub fn read(page: &[u8]) -> Result<Vec<Item<'_>>, InvalidPage> {
     let mut reader = Reader { buf: page, pos: 0 };
     let count = reader.u32_le()? as usize;
@@ -44,7 +49,7 @@ pub fn read(page: &[u8]) -> Result<Vec<Item<'_>>, InvalidPage> {
     if count > reader.remaining() {
         return Err(reader.invalid(format!("the page claims {count} items in {} bytes", reader.remaining())));
     }
-    let mut items = Vec::with_capacity(count);
+    let mut items = Vec::with_capacity(count.min(MAX_PREALLOCATION));
     for index in 0..count {
         let item = reader.map(0).map_err(|e| InvalidPage(format!("item {index}: {}", e.0)))?;
         items.push(item);
@@ -124,11 +129,15 @@ impl<'a> Reader<'a> {
 
     fn map(&mut self, depth: usize) -> Result<Vec<(&'a str, Value<'a>)>, InvalidPage> {
         let count = self.count()?;
-        let mut entries = Vec::with_capacity(count);
+        let mut entries = Vec::with_capacity(count.min(MAX_PREALLOCATION));
         for _ in 0..count {
             let name = self.str()?;
             let value = self.value(depth)?;
             entries.push((name, value));
+        }
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(self.invalid(format!("attribute name {:?} appears twice in one map", pair[0].0)));
         }
         Ok(entries)
     }
@@ -145,6 +154,7 @@ impl<'a> Reader<'a> {
             7 | 8 => {
                 let count = self.count()?;
                 let elements = (0..count).map(|_| self.str()).collect::<Result<Vec<_>, _>>()?;
+                // (`collect` grows the vector as elements are read, without trusting `count`.)
                 if tag == 7 { Value::Ss(elements) } else { Value::Ns(elements) }
             }
             9 => {
@@ -264,7 +274,9 @@ mod tests {
             ("m", Value::M(vec![])),
         ];
         let page = writer::page(&[item.clone(), vec![]]);
-        assert_eq!(read(&page).unwrap(), vec![item, vec![]]);
+        let mut sorted = item;
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        assert_eq!(read(&page).unwrap(), vec![sorted, vec![]]);
     }
 
     fn nested(levels: usize) -> Value<'static> {
@@ -296,5 +308,7 @@ mod tests {
         }
         let err = read(&[&1u32.to_le_bytes()[..], &[1, 1, b'a', 99]].concat()).unwrap_err();
         assert!(err.0.starts_with("item 0:"), "{err}");
+        let twice = writer::page(&[vec![("m", Value::M(vec![("k", Value::Null), ("k", Value::Null)]))]]);
+        assert!(read(&twice).unwrap_err().0.contains("\"k\" appears twice"));
     }
 }

@@ -8,8 +8,6 @@ use crate::error::ExportError;
 /// Attempts per request (the SDK's standard retry mode: throttling and 5xx are retried with
 /// jittered exponential backoff).
 const MAX_ATTEMPTS: u32 = 8;
-/// Attempts per DynamoDB request before the error reaches the export's own handling.
-const DYNAMODB_MAX_ATTEMPTS: u32 = 3;
 /// First retry delay (then doubling, jittered, up to 20 s).
 const INITIAL_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
 /// Region used when none is configured but an endpoint is (local stand-ins don't care).
@@ -44,14 +42,10 @@ impl AwsClients {
             config = config.into_builder().region(Region::new(FALLBACK_REGION)).build();
         }
         let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| FALLBACK_REGION.to_string());
-        // Scan throttling is retried by the export itself, without limit and feeding the read
-        // budget; the SDK's own retries only smooth over brief errors.
-        let dynamodb_retry = aws_config::retry::RetryConfig::standard()
-            .with_max_attempts(DYNAMODB_MAX_ATTEMPTS)
-            .with_initial_backoff(INITIAL_BACKOFF);
-        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&config).retry_config(dynamodb_retry).build(),
-        );
+        // Scan turns the SDK's retries off per call and retries in the export itself (throttling
+        // without limit and feeding the read budget, other transient errors a bounded number
+        // of times): see `dynamodb::Table::scan_page` and `shard::scan`.
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         // Bodies carry Content-MD5, which S3 checks. The SDK's default extra CRC32 on
         // UploadPart would have to be repeated in CompleteMultipartUpload, which some
         // S3-compatible servers (and SDK versions) get wrong.

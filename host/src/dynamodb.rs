@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodb::operation::scan::ScanError;
 use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, ReturnConsumedCapacity};
@@ -97,6 +99,8 @@ impl Table {
             .set_exclusive_start_key(start_key)
             .set_limit(limit.map(|n| n.min(i32::MAX as u32) as i32))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .customize()
+            .config_override(aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled()))
             .send()
             .await
             .map_err(|error| {
@@ -108,10 +112,18 @@ impl Table {
                             | ScanError::RequestLimitExceeded(_)
                     )
                 );
+                let transient = matches!(
+                    error,
+                    SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+                ) || matches!(error.as_service_error(), Some(ScanError::InternalServerError(_)))
+                    || error.raw_response().is_some_and(|r| r.status().is_server_error());
                 let failure = SdkFailure::of(&error);
+                let table = self.name_or_arn.clone();
                 if throttled {
-                    let table = self.name_or_arn.clone();
                     return ExportError::Throttled { operation: "Scan", table, message: failure.message };
+                }
+                if transient {
+                    return ExportError::Transient { operation: "Scan", table, message: failure.message };
                 }
                 failure.into_export_error(format!("dynamodb:Scan on {}", self.name_or_arn), |message| {
                     ExportError::DynamoDb { operation: "Scan", table: self.name_or_arn.clone(), message }

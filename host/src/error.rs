@@ -19,6 +19,8 @@ pub enum ExportError {
     Credentials { message: String },
     #[error("DynamoDB throttled {operation} on {table:?}: {message}")]
     Throttled { operation: &'static str, table: String, message: String },
+    #[error("DynamoDB {operation} on {table:?} failed, and may succeed if tried again: {message}")]
+    Transient { operation: &'static str, table: String, message: String },
     #[error("DynamoDB {operation} on {table:?} failed: {message}")]
     DynamoDb { operation: &'static str, table: String, message: String },
     #[error("S3 {operation} of {key:?} in bucket {bucket:?} failed: {message}")]
@@ -47,6 +49,7 @@ impl ExportError {
             ExportError::AccessDenied { .. } => "AccessDenied",
             ExportError::Credentials { .. } => "InvalidCredentials",
             ExportError::Throttled { .. } => "ProvisionedThroughputExceeded",
+            ExportError::Transient { .. } => "DynamoDBUnavailable",
             ExportError::DynamoDb { .. } => "DynamoDBError",
             ExportError::S3 { .. } => "S3Error",
             ExportError::Io { .. } => "IOError",

@@ -352,6 +352,10 @@ pub async fn run_until_stopped(
 /// and the number of data files.
 async fn write(ctx: &ShardContext, plan: &ShardPlan, parallelism: u32) -> Result<(u64, u64), ExportError> {
     let snapshot = &ctx.snapshot;
+    let stopped = || ctx.cancelled.load(Ordering::Relaxed);
+    if stopped() {
+        return Err(ExportError::Interrupted);
+    }
     ctx.destination.put(&snapshot.keys.started, Vec::new()).await?;
     let outcomes = run_shards(ctx, plan, parallelism).await?;
 
@@ -365,6 +369,10 @@ async fn write(ctx: &ShardContext, plan: &ShardPlan, parallelism: u32) -> Result
         });
     }
 
+    // The last moment a stop is honoured: after this the manifests are written.
+    if stopped() {
+        return Err(ExportError::Interrupted);
+    }
     let end_time_ms = now_ms().max(snapshot.start_time_ms);
     let totals = ExportTotals { end_time_ms, item_count: items, billed_size_bytes: 0 };
     let manifests = ctx.runtime.session()?.manifests(snapshot, &files, &totals)?;

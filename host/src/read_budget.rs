@@ -1,11 +1,12 @@
 //! How fast an export may read: a token bucket of read capacity units, shared by every shard
 //! and fed by the `ConsumedCapacity` each Scan page reports.
 //!
-//! A page's cost is only known once it is read, so the bucket may go into debt; the next
-//! Scan of any shard waits until it is paid off. Over any window longer than a second the
-//! export reads at most `rate` RCU per second, whichever segments are still running (a lone
-//! slow segment at the end gets the whole budget). Throttling halves the rate; each page read
-//! without throttling wins back 5% of it, up to the configured budget.
+//! A page's cost is only known once it is read, so the bucket may go into debt (at most one
+//! second of the budget); the next Scan of any shard waits until it is paid off. On average the
+//! export reads at most `rate` RCU per second, plus a burst of one second's worth and of the
+//! pages in flight, whichever segments are still running (a lone slow segment at the end gets
+//! the whole budget). Throttling halves the rate, at most once a second however many lanes
+//! see it; each page read without throttling wins back 5%, up to the configured budget.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -30,13 +31,19 @@ struct Bucket {
     /// RCU available now; negative while in debt.
     tokens: f64,
     last_refill: Instant,
+    /// When throttling last halved the rate.
+    last_cut: Option<Instant>,
 }
+
+/// Throttling reported within this long of the last cut is the same episode.
+const CUT_INTERVAL: Duration = Duration::from_secs(1);
 
 impl ReadBudget {
     /// A budget of `rcu_per_second`, starting with one second's worth.
     pub fn new(rcu_per_second: f64) -> Self {
         let limit = rcu_per_second.max(MIN_RATE);
-        Self { limit, state: Mutex::new(Bucket { rate: limit, tokens: limit, last_refill: Instant::now() }) }
+        let bucket = Bucket { rate: limit, tokens: limit, last_refill: Instant::now(), last_cut: None };
+        Self { limit, state: Mutex::new(bucket) }
     }
 
     /// The configured budget, RCU per second.
@@ -73,7 +80,7 @@ impl ReadBudget {
                 if bucket.tokens >= 0.0 {
                     return;
                 }
-                Duration::from_secs_f64(-bucket.tokens / bucket.rate)
+                Duration::try_from_secs_f64(-bucket.tokens / bucket.rate).unwrap_or(Duration::from_secs(1))
             };
             tokio::time::sleep(wait).await;
         }
@@ -83,14 +90,21 @@ impl ReadBudget {
     pub fn consume(&self, rcu: f64) {
         let mut bucket = self.lock();
         bucket.refill(Instant::now());
-        bucket.tokens -= rcu.max(0.0);
+        // A server's odd report (negative, NaN, infinite) must not stall the export.
+        let rcu = if rcu.is_finite() { rcu.max(0.0) } else { 0.0 };
+        bucket.tokens = (bucket.tokens - rcu).max(-self.limit);
         bucket.rate = (bucket.rate * 1.05).min(self.limit);
     }
 
-    /// Records a throttling error: halves the rate.
+    /// Records a throttling error: halves the rate, once per [`CUT_INTERVAL`].
     pub fn throttled(&self) {
         let mut bucket = self.lock();
-        bucket.refill(Instant::now());
+        let now = Instant::now();
+        bucket.refill(now);
+        if bucket.last_cut.is_some_and(|cut| now.saturating_duration_since(cut) < CUT_INTERVAL) {
+            return;
+        }
+        bucket.last_cut = Some(now);
         bucket.rate = (bucket.rate / 2.0).max(MIN_RATE);
         bucket.tokens = bucket.tokens.min(0.0);
     }
@@ -110,15 +124,21 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn debt_is_paid_off_at_the_rate() {
+    async fn debt_is_paid_off_at_the_rate_and_capped_at_a_second() {
         let budget = ReadBudget::new(100.0);
         let started = Instant::now();
         budget.acquire().await; // one second's worth to start with
         assert_eq!(started.elapsed(), Duration::ZERO);
-        budget.consume(300.0); // 200 RCU in debt
+        budget.consume(180.0); // 80 RCU in debt
         budget.acquire().await;
         let waited = started.elapsed().as_secs_f64();
-        assert!((1.99..=2.01).contains(&waited), "waited {waited}s");
+        assert!((0.79..=0.81).contains(&waited), "waited {waited}s");
+        budget.consume(1_000_000.0); // debt is capped at one second of the budget
+        budget.consume(f64::INFINITY);
+        let started = Instant::now();
+        budget.acquire().await;
+        let waited = started.elapsed().as_secs_f64();
+        assert!((0.99..=1.01).contains(&waited), "waited {waited}s");
     }
 
     #[tokio::test(start_paused = true)]
@@ -149,6 +169,9 @@ mod tests {
     async fn throttling_halves_the_rate_and_success_wins_it_back() {
         let budget = ReadBudget::new(80.0);
         budget.throttled();
+        budget.throttled(); // the same episode: many lanes see one throttling
+        assert_eq!(budget.rate(), 40.0);
+        tokio::time::advance(Duration::from_secs(2)).await;
         budget.throttled();
         assert_eq!(budget.rate(), 20.0);
         for _ in 0..100 {

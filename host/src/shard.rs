@@ -49,6 +49,10 @@ pub struct ShardContext {
 /// Backoff after the first throttling error of a page, doubled per retry up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
+/// Transient (non-throttling) Scan errors tolerated in a row before the export fails.
+const MAX_TRANSIENT_RETRIES: u32 = 8;
+/// How often a waiting scan checks whether the export is stopping.
+const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// What a finished shard wrote.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -114,6 +118,8 @@ pub async fn run(ctx: ShardContext, shard: Shard) -> Result<ShardOutcome, Export
 
 /// Stage 1: Scan pages of the segment into the queue, within the read budget. Throttling
 /// never fails the export: the page is retried after a jittered backoff, and the budget slows.
+/// Other transient errors (5xx, timeouts, resets) are retried [`MAX_TRANSIENT_RETRIES`] times.
+/// Every wait gives way at once when the export stops or the encoder goes away.
 async fn scan(
     ctx: ShardContext,
     shard: Shard,
@@ -122,33 +128,48 @@ async fn scan(
     let (mut items, mut count, mut rcu) = (0u64, 0u64, 0.0);
     let mut start_key = None;
     let mut backoff = FIRST_BACKOFF;
+    let mut transient_failures = 0;
     loop {
-        if ctx.cancelled.load(Ordering::Relaxed) {
+        if stopping(&ctx, &pages) {
             return Err(ExportError::Cancelled);
         }
         let limit = match &ctx.budget {
             Some(budget) => {
-                budget.acquire().await;
+                tokio::select! {
+                    () = budget.acquire() => {}
+                    () = stopped(&ctx, &pages) => return Err(ExportError::Cancelled),
+                }
                 Some(budget.page_limit(ctx.lanes, (items > 0).then(|| rcu / items as f64)))
             }
             None => None,
         };
         let page = match ctx.table.scan_page(&shard, start_key.clone(), limit).await {
             Ok(page) => page,
-            Err(ExportError::Throttled { message, .. }) => {
-                if let Some(budget) = &ctx.budget {
-                    budget.throttled();
+            Err(error) => {
+                match &error {
+                    ExportError::Throttled { .. } => {
+                        if let Some(budget) = &ctx.budget {
+                            budget.throttled();
+                        }
+                        ctx.progress.throttled();
+                    }
+                    ExportError::Transient { .. } if transient_failures < MAX_TRANSIENT_RETRIES => {
+                        transient_failures += 1;
+                    }
+                    _ => return Err(error),
                 }
-                ctx.progress.throttled();
                 let pause = backoff.mul_f64(fastrand::f64());
-                tracing::debug!(shard = shard.id, "throttled ({message}); retrying in {pause:.2?}");
-                tokio::time::sleep(pause).await;
+                tracing::debug!(shard = shard.id, "{error}; retrying in {pause:.2?}");
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = stopped(&ctx, &pages) => return Err(ExportError::Cancelled),
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
-            Err(error) => return Err(error),
         };
         backoff = FIRST_BACKOFF;
+        transient_failures = 0;
         if let Some(budget) = &ctx.budget {
             budget.consume(page.consumed_rcu);
         }
@@ -169,6 +190,18 @@ async fn scan(
     Ok((items, count, rcu))
 }
 
+/// Whether the export is stopping or this shard's encoder has gone.
+fn stopping(ctx: &ShardContext, pages: &mpsc::Sender<ScanMessage>) -> bool {
+    ctx.cancelled.load(Ordering::Relaxed) || pages.is_closed()
+}
+
+/// Returns once [`stopping`] holds (checked every [`STOP_POLL`]).
+async fn stopped(ctx: &ShardContext, pages: &mpsc::Sender<ScanMessage>) {
+    while !stopping(ctx, pages) {
+        tokio::time::sleep(STOP_POLL).await;
+    }
+}
+
 /// Stage 2 (on a blocking thread): pages through the component. Returns the items encoded.
 fn encode(
     mut encoder: Encoder,
@@ -180,7 +213,8 @@ fn encode(
         match pages.blocking_recv() {
             Some(ScanMessage::Page(page)) => {
                 items += page.len() as u64;
-                let output = encoder.encode_page(page)?;
+                let output = encoder.encode_page(&page)?;
+                drop(page);
                 if events.blocking_send(output).is_err() {
                     return Err(ExportError::Cancelled);
                 }

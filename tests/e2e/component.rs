@@ -51,7 +51,7 @@ fn the_default_component_runs_every_step_under_the_default_limits() {
     let mut encoder = session
         .open_encoder(&snapshot, &EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 })
         .expect("encoder");
-    let mut events = encoder.encode_page(items::edge_cases()).expect("encode the edge cases");
+    let mut events = encoder.encode_page(&items::edge_cases()).expect("encode the edge cases");
     events.extend(encoder.finish().expect("finish"));
     let bytes: Vec<u8> = events
         .iter()
@@ -84,7 +84,7 @@ fn a_memory_cap_too_small_stops_the_component_with_an_error_naming_it() {
             let mut encoder = session
                 .open_encoder(&snapshot, &EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 })
                 .expect("encoder");
-            let error = encoder.encode_page(items::edge_cases()).expect_err("the page must not fit");
+            let error = encoder.encode_page(&items::edge_cases()).expect_err("the page must not fit");
             assert!(matches!(error, ComponentError::MemoryLimit { .. }), "{error}");
         }
     }
@@ -98,7 +98,7 @@ fn a_trapped_instance_refuses_further_calls_and_the_runtime_makes_fresh_ones() {
     let snapshot = session.snapshot(&table(), &request()).expect("snapshot");
     let options = EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 };
     let mut encoder = session.open_encoder(&snapshot, &options).expect("encoder");
-    let error = encoder.encode_page(items::edge_cases()).expect_err("a 390 KB item twice over does not fit in 2 MiB");
+    let error = encoder.encode_page(&items::edge_cases()).expect_err("a 390 KB item twice over does not fit in 2 MiB");
     assert!(matches!(error, ComponentError::MemoryLimit { .. }), "{error}");
     assert!(encoder.finish().is_err(), "the trapped instance must refuse further calls");
     // The runtime itself is unharmed.

@@ -385,12 +385,11 @@ impl Encoder {
     /// Encodes one Scan page.
     pub fn encode_page(
         &mut self,
-        page: Vec<HashMap<String, AttributeValue>>,
+        page: &[HashMap<String, AttributeValue>],
     ) -> Result<Vec<EncoderEvent>, ComponentError> {
         let handle = self.handle("encoder.encode-page")?;
-        page::pack(&page, &mut self.packed)
+        page::pack(page, &mut self.packed)
             .map_err(|source| ComponentError::UnsupportedItem { component: self.component(), source })?;
-        drop(page);
         let exports = self.session.exports.clone();
         let packed = &self.packed;
         let result = self.session.call("encoder.encode-page", |store| {
