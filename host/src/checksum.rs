@@ -6,7 +6,12 @@ use md5::{Digest, Md5};
 
 /// base64 of the MD5 of `bytes`: the `Content-MD5` header and the `.md5` manifest files.
 pub fn md5_base64(bytes: &[u8]) -> String {
-    STANDARD.encode(Md5::digest(bytes))
+    base64(&md5(bytes))
+}
+
+/// The raw 16-byte MD5 of `bytes`.
+pub fn md5(bytes: &[u8]) -> [u8; 16] {
+    Md5::digest(bytes).into()
 }
 
 /// An MD5 computed over bytes as they stream past.

@@ -325,7 +325,7 @@ pub async fn run_until_stopped(
         lanes,
         progress: progress.clone(),
     };
-    let written = write(&ctx, &plan, lanes).await;
+    let written = write(&ctx, &plan).await;
     drop(shown);
     destination.tidy().await;
     let stats = progress.figures();
@@ -350,14 +350,14 @@ pub async fn run_until_stopped(
 
 /// Everything after the snapshot: `_started`, the shards, the manifests. Returns the end time
 /// and the number of data files.
-async fn write(ctx: &ShardContext, plan: &ShardPlan, parallelism: u32) -> Result<(u64, u64), ExportError> {
+async fn write(ctx: &ShardContext, plan: &ShardPlan) -> Result<(u64, u64), ExportError> {
     let snapshot = &ctx.snapshot;
     let stopped = || ctx.cancelled.load(Ordering::Relaxed);
     if stopped() {
         return Err(ExportError::Interrupted);
     }
     ctx.destination.put(&snapshot.keys.started, Vec::new()).await?;
-    let outcomes = run_shards(ctx, plan, parallelism).await?;
+    let outcomes = run_shards(ctx, plan).await?;
 
     let files: Vec<ManifestEntry> = outcomes.iter().flat_map(|o| o.files.iter().cloned()).collect();
     let items: u64 = outcomes.iter().map(|o| o.items).sum();
@@ -382,16 +382,16 @@ async fn write(ctx: &ShardContext, plan: &ShardPlan, parallelism: u32) -> Result
     Ok((end_time_ms, files.len() as u64))
 }
 
-/// Runs every shard, `parallelism` at a time (a shard's task is only spawned when a lane is
-/// free, so a plan of many segments costs no more memory than one of `parallelism`). The first
+/// Runs every shard, `ctx.lanes` at a time (a shard's task is only spawned when a lane is
+/// free, so a plan of many segments costs no more memory than one of `ctx.lanes`). The first
 /// failure stops the others and is returned; a stop with no failure is [`ExportError::Interrupted`].
-async fn run_shards(ctx: &ShardContext, plan: &ShardPlan, parallelism: u32) -> Result<Vec<ShardOutcome>, ExportError> {
+async fn run_shards(ctx: &ShardContext, plan: &ShardPlan) -> Result<Vec<ShardOutcome>, ExportError> {
     let mut tasks = JoinSet::new();
     let mut pending = plan.shards.iter().copied();
     let mut outcomes: Vec<Option<ShardOutcome>> = vec![None; plan.shards.len()];
     let mut first_error: Option<ExportError> = None;
     loop {
-        while tasks.len() < parallelism as usize && !ctx.cancelled.load(Ordering::Relaxed) {
+        while tasks.len() < ctx.lanes as usize && !ctx.cancelled.load(Ordering::Relaxed) {
             let Some(shard) = pending.next() else { break };
             let ctx = ctx.clone();
             tasks.spawn(async move {

@@ -95,8 +95,8 @@ pub async fn run(ctx: ShardContext, shard: Shard) -> Result<ShardOutcome, Export
         }
         (_, stored) => stored,
     };
-    let (items, pages, consumed_rcu, encoded_items, files) = match (scanned, encoded, stored) {
-        (Ok((items, pages, rcu)), Ok(encoded), Ok(files)) => (items, pages, rcu, encoded, files),
+    let (items, encoded_items, files) = match (scanned, encoded, stored) {
+        (Ok(items), Ok(encoded), Ok(files)) => (items, encoded, files),
         // A stage that failed is the cause; the others only saw their queue close.
         (scanned, encoded, stored) => {
             let errors = [scanned.err(), encoded.err(), stored.err()].into_iter().flatten();
@@ -112,19 +112,15 @@ pub async fn run(ctx: ShardContext, shard: Shard) -> Result<ShardOutcome, Export
         });
     }
     ctx.progress.segment_done();
-    tracing::debug!(shard = shard.id, items, pages, consumed_rcu, "segment done");
     Ok(ShardOutcome { files, items })
 }
 
 /// Stage 1: Scan pages of the segment into the queue, within the read budget. Throttling
 /// never fails the export: the page is retried after a jittered backoff, and the budget slows.
 /// Other transient errors (5xx, timeouts, resets) are retried [`MAX_TRANSIENT_RETRIES`] times.
-/// Every wait gives way at once when the export stops or the encoder goes away.
-async fn scan(
-    ctx: ShardContext,
-    shard: Shard,
-    pages: mpsc::Sender<ScanMessage>,
-) -> Result<(u64, u64, f64), ExportError> {
+/// Every wait gives way at once when the export stops or the encoder goes away. Returns the
+/// items scanned.
+async fn scan(ctx: ShardContext, shard: Shard, pages: mpsc::Sender<ScanMessage>) -> Result<u64, ExportError> {
     let (mut items, mut count, mut rcu) = (0u64, 0u64, 0.0);
     let mut start_key = None;
     let mut backoff = FIRST_BACKOFF;
@@ -186,8 +182,8 @@ async fn scan(
         }
     }
     pages.send(ScanMessage::End).await.map_err(|_| ExportError::Cancelled)?;
-    tracing::debug!(shard = shard.id, items, pages = count, "segment scanned");
-    Ok((items, count, rcu))
+    tracing::debug!(shard = shard.id, items, pages = count, rcu, "segment scanned");
+    Ok(items)
 }
 
 /// Whether the export is stopping or this shard's encoder has gone.

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::AsyncWriteExt as _;
 
-use crate::checksum::{self, RunningMd5};
 use crate::error::ExportError;
 
 /// Staging directory for files being written, beside the export (same filesystem, so the
@@ -25,7 +24,6 @@ pub struct DirUpload {
     staging: PathBuf,
     target: PathBuf,
     file: tokio::fs::File,
-    md5: RunningMd5,
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ExportError {
@@ -61,8 +59,8 @@ impl Directory {
         Ok(self.root.join(key))
     }
 
-    /// Writes a whole object; returns its ETag as S3 would compute it for a single PUT.
-    pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<String, ExportError> {
+    /// Writes a whole object.
+    pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), ExportError> {
         let mut upload = self.begin(key).await?;
         if let Err(e) = self.upload_part(&mut upload, body).await {
             self.abort(upload).await;
@@ -78,16 +76,15 @@ impl Directory {
             tokio::fs::create_dir_all(parent).await.map_err(io("cannot create", parent))?;
         }
         let file = tokio::fs::File::create(&staging).await.map_err(io("cannot create", &staging))?;
-        Ok(DirUpload { staging, target, file, md5: RunningMd5::default() })
+        Ok(DirUpload { staging, target, file })
     }
 
     pub async fn upload_part(&self, upload: &mut DirUpload, body: Vec<u8>) -> Result<(), ExportError> {
-        upload.md5.update(&body);
         upload.file.write_all(&body).await.map_err(io("cannot write", &upload.staging))
     }
 
     /// Moves the file into place; on failure the staging file is removed.
-    pub async fn complete(&self, mut upload: DirUpload) -> Result<String, ExportError> {
+    pub async fn complete(&self, mut upload: DirUpload) -> Result<(), ExportError> {
         let placed = async {
             upload.file.flush().await.map_err(io("cannot write", &upload.staging))?;
             upload.file.sync_all().await.map_err(io("cannot sync", &upload.staging))?;
@@ -100,7 +97,7 @@ impl Directory {
         }
         .await;
         match placed {
-            Ok(()) => Ok(checksum::hex(&upload.md5.finish())),
+            Ok(()) => Ok(()),
             Err(e) => {
                 self.abort(upload).await;
                 Err(e)

@@ -112,13 +112,18 @@ impl Destination {
         }
     }
 
-    /// Stores a whole object.
+    /// Stores a whole object. Its MD5 is computed once: it is the `Content-MD5` sent to S3,
+    /// the `md5_base64` returned, and a directory's ETag (as S3 computes one for a single PUT).
     pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<Written, ExportError> {
-        let md5_base64 = checksum::md5_base64(&body);
+        let digest = checksum::md5(&body);
+        let md5_base64 = checksum::base64(&digest);
         let size_bytes = body.len() as u64;
         let etag = match self {
-            Destination::S3 { bucket, .. } => bucket.put(key, body).await?,
-            Destination::Dir(dir) => dir.put(key, body).await?,
+            Destination::S3 { bucket, .. } => bucket.put(key, body, md5_base64.clone()).await?,
+            Destination::Dir(dir) => {
+                dir.put(key, body).await?;
+                checksum::hex(&digest)
+            }
         };
         Ok(Written { key: key.to_string(), etag, md5_base64, size_bytes })
     }
@@ -214,8 +219,9 @@ impl ObjectWriter {
                 return Err(e);
             }
         }
-        let md5_base64 = self.md5_base64();
         let size_bytes = self.md5.len();
+        let digest = self.md5.clone().finish();
+        let md5_base64 = checksum::base64(&digest);
         let etag = match (&self.destination, self.upload.take()) {
             (Destination::S3 { bucket, .. }, Some(Upload::S3(u))) => match bucket.complete(&u).await {
                 Ok(etag) => etag,
@@ -224,7 +230,11 @@ impl ObjectWriter {
                     return Err(e);
                 }
             },
-            (Destination::Dir(dir), Some(Upload::Dir(u))) => dir.complete(u).await?,
+            // A directory's ETag is the single-PUT one: the MD5 of the whole file.
+            (Destination::Dir(dir), Some(Upload::Dir(u))) => {
+                dir.complete(u).await?;
+                checksum::hex(&digest)
+            }
             _ => return Err(ExportError::Internal("an upload does not match its destination".into())),
         };
         Ok(Written { key: self.key, etag, md5_base64, size_bytes })

@@ -71,14 +71,14 @@ impl S3Bucket {
         })
     }
 
-    /// PutObject; returns the ETag without quotes.
-    pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<String, ExportError> {
+    /// PutObject with the body's base64 MD5 as `Content-MD5`; returns the ETag without quotes.
+    pub async fn put(&self, key: &str, body: Vec<u8>, content_md5: String) -> Result<String, ExportError> {
         let output = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_md5(checksum::md5_base64(&body))
+            .content_md5(content_md5)
             .set_expected_bucket_owner(self.expected_owner.clone())
             .set_server_side_encryption(self.sse())
             .set_ssekms_key_id(self.kms_key_id.clone())
