@@ -154,7 +154,8 @@ fn main() -> anyhow::Result<()> {
     for level in [0u8, 1, 6] {
         let guest_error = |e: wit::WriteError| anyhow::anyhow!("{e:?}");
         let native = best(args.repeat, || {
-            let options = wit::EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: level };
+            let options =
+                wit::EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: level, first_sequence: 0 };
             let mut encoder = ShardEncoder::open(&guest_snapshot, options).map_err(guest_error)?;
             let started = Instant::now();
             let mut packed = Vec::new();
@@ -166,7 +167,8 @@ fn main() -> anyhow::Result<()> {
             Ok(started.elapsed())
         })?;
         let component = best(args.repeat, || {
-            let options = EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: level };
+            let options =
+                EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: level, first_sequence: 0 };
             let mut encoder = runtime.session()?.open_encoder(&snapshot, &options)?;
             let started = Instant::now();
             for page in &pages {

@@ -53,7 +53,7 @@ impl ShardEncoder {
             data_prefix: snapshot.keys.data_prefix.clone(),
             extension: snapshot.data_file_extension.clone(),
             options,
-            next_sequence: 0,
+            next_sequence: options.first_sequence,
             open: None,
             finished: false,
             lines: Vec::new(),
@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn a_shard_without_items_writes_no_file() {
         let mut enc =
-            ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 })
+            ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 })
                 .unwrap();
         assert!(enc.encode_page(&page(0..0)).unwrap().is_empty());
         assert!(enc.finish().unwrap().is_empty());
@@ -209,7 +209,7 @@ mod tests {
     fn files_roll_over_and_keep_every_item_once_in_order() {
         let snap = snapshot();
         let mut enc =
-            ShardEncoder::open(&snap, EncoderOptions { shard_id: 3, target_file_bytes: 2_000, compression_level: 1 })
+            ShardEncoder::open(&snap, EncoderOptions { shard_id: 3, target_file_bytes: 2_000, compression_level: 1, first_sequence: 0 })
                 .unwrap();
         let mut events = Vec::new();
         for n in 0..20 {
@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn a_bad_item_fails_the_whole_page_and_names_it() {
         let mut enc =
-            ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 })
+            ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 })
                 .unwrap();
         let key = pk(0);
         let bad = writer::page(&[vec![("pk", Value::S(&key))], vec![("a", Value::Null), ("a", Value::Null)]]);
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn refuses_a_compression_level_above_9() {
-        let options = EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 10 };
+        let options = EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 10, first_sequence: 0 };
         assert!(matches!(ShardEncoder::open(&snapshot(), options), Err(Error::InvalidOptions(_))));
     }
 }

@@ -76,9 +76,16 @@ pub struct ExportArgs {
     #[arg(long)]
     pub parallelism: Option<u32>,
 
-    /// Idempotency token recorded in the export (default: a random UUID).
+    /// Idempotency token (default: a random UUID). Run again with the same token and settings,
+    /// an export returns the completed export, or resumes it if it was interrupted; with other
+    /// settings it is refused.
     #[arg(long)]
     pub client_token: Option<String>,
+
+    /// Resume an interrupted export (its export id or ARN) at the destination, from its
+    /// checkpoints. The other settings must be the ones it was started with.
+    #[arg(long, value_name = "EXPORT_ID")]
+    pub resume: Option<String>,
 
     /// The 12-digit account id that must own the bucket.
     #[arg(long)]

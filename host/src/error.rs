@@ -35,6 +35,20 @@ pub enum ExportError {
     Cancelled,
     #[error("the export was interrupted")]
     Interrupted,
+    #[error(
+        "client token {client_token:?} already started export {export_id} with other settings \
+         (IdempotentParameterMismatch): {}; use another token, or the same settings",
+        differences.join("; ")
+    )]
+    TokenConflict { client_token: String, export_id: String, differences: Vec<String> },
+    #[error("export {export_id} cannot be resumed with these settings: {}", differences.join("; "))]
+    ResumeConflict { export_id: String, differences: Vec<String> },
+    #[error("there is no export {export_id} to resume at {location}: {message}")]
+    NotResumable { export_id: String, location: String, message: String },
+    #[error("the export's saved state at {location} is unreadable: {message}")]
+    CorruptState { location: String, message: String },
+    #[error("{location}: {message}")]
+    Verification { location: String, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -57,6 +71,11 @@ impl ExportError {
             ExportError::BadOutput { .. } => "ComponentContractViolation",
             ExportError::Cancelled => "Cancelled",
             ExportError::Interrupted => "Interrupted",
+            ExportError::TokenConflict { .. } => "IdempotentParameterMismatch",
+            ExportError::ResumeConflict { .. } => "ResumeConflict",
+            ExportError::NotResumable { .. } => "ExportNotFound",
+            ExportError::CorruptState { .. } => "CorruptState",
+            ExportError::Verification { .. } => "VerificationFailed",
             ExportError::Internal(_) => "InternalError",
         }
     }

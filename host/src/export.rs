@@ -1,10 +1,17 @@
 //! A full export, end to end: describe, snapshot, plan, shards in parallel, manifests.
 //!
-//! Order of writes, so that a reader can trust what it sees: `_started` first, data files as
-//! shards finish them, then `manifest-files.json` (+ `.md5`) and `manifest-summary.json`
-//! (+ `.md5`) last, and only when every shard succeeded. A failed export has no summary.
+//! Order of writes, so that a reader can trust what it sees: `_started` first, then the run's
+//! saved state (`crate::checkpoint`), data files as shards finish them, then
+//! `manifest-files.json` (+ `.md5`) and `manifest-summary.json` (+ `.md5`) last, and only when
+//! every shard succeeded and every listed data file was found in the store as written. A failed
+//! export has no summary.
+//!
+//! An export found again, by `--resume <id>` or by its client token, carries on from its
+//! checkpoints: finished shards are not read again, unfinished ones scan on from their last
+//! stored file, uploads the interrupted run left open are aborted, and data files it stored but
+//! never recorded are deleted before the manifests list what is there.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinSet;
 
 use crate::aws::AwsClients;
+use crate::checkpoint::{self, Fingerprint, RunState, ShardCheckpoint, TokenRecord};
 use crate::component::ComponentRuntime;
 use crate::description::ExportDescription;
 use crate::destination::{Destination, S3Options, Target};
@@ -40,8 +48,12 @@ pub struct ExportRequest {
     pub segments: Option<u32>,
     /// Shards run at once.
     pub parallelism: u32,
-    /// Idempotency token; a random one when `None`.
+    /// Idempotency token; a random one when `None`. An export this token started at the same
+    /// destination is returned when complete, resumed when not, and refused
+    /// ([`ExportError::TokenConflict`]) when its settings differ.
     pub client_token: Option<String>,
+    /// Resume this export (an export id or export ARN) at the destination, from its checkpoints.
+    pub resume: Option<String>,
     pub s3: S3Options,
     /// A data file is closed once it holds at least this many (compressed) bytes; 0: never.
     pub target_file_bytes: u64,
@@ -114,6 +126,7 @@ impl ExportRequest {
             segments: None,
             parallelism: default_parallelism(),
             client_token: None,
+            resume: None,
             s3: S3Options::default(),
             target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
             compression_level: 6,
@@ -176,6 +189,9 @@ impl ExportRequest {
                 "--s3-bucket-owner and --s3-sse-kms-key-id only apply to s3:// destinations".into(),
             );
         }
+        if let Some(resume) = &self.resume {
+            resume_export_id(resume).map_err(|message| ExportError::InvalidArgument { what: "--resume", message })?;
+        }
         if self.format == ExportFormat::Ion {
             return invalid("--format", "ion is not supported yet; use dynamodb-json".into());
         }
@@ -199,6 +215,23 @@ fn lanes(parallelism: u32, segments: usize, budget: Option<&ReadBudget>) -> u32 
 pub fn default_parallelism() -> u32 {
     let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
     (cores * 4).clamp(4, 32)
+}
+
+/// The export id `--resume` names: an id (`<14 digits>-<8 lowercase hex>`) or an export ARN.
+pub fn resume_export_id(text: &str) -> Result<&str, String> {
+    let id = match text.strip_prefix("arn:") {
+        Some(_) => text.rsplit_once("/export/").map(|(_, id)| id).ok_or_else(|| {
+            format!(
+                "{text:?} is not an export ARN (arn:<partition>:dynamodb:<region>:<account>:table/<name>/export/<id>)"
+            )
+        })?,
+        None => text,
+    };
+    let well_formed = id.len() == 23
+        && id.as_bytes()[14] == b'-'
+        && id[..14].bytes().all(|b| b.is_ascii_digit())
+        && id[15..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if well_formed { Ok(id) } else { Err(format!("{id:?} is not an export id (<14 digits>-<8 lowercase hex>)")) }
 }
 
 /// DynamoDB table names are 3-255 of `[A-Za-z0-9_.-]`; an ARN names `table/<name>`.
@@ -280,23 +313,29 @@ pub async fn run_until_stopped(
     let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
     destination.check().await?;
 
-    let snapshot_request = SnapshotRequest {
-        s3_bucket: destination.bucket_name(),
-        s3_prefix: destination.prefix(),
-        s3_bucket_owner: request.s3.expected_owner.clone(),
-        s3_sse_algorithm: if request.s3.kms_key_id.is_some() { SseAlgorithm::Kms } else { SseAlgorithm::Aes256 },
-        s3_sse_kms_key_id: request.s3.kms_key_id.clone(),
-        export_format: request.format,
-        client_token: request.client_token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-        start_time_ms: now_ms(),
-        region: aws.region.clone(),
+    let fingerprint = Fingerprint {
+        table_arn: info.table_arn.clone(),
+        format: request.format,
+        segments: request.segments,
+        target_file_bytes: request.target_file_bytes,
+        compression_level: request.compression_level,
+        bucket: destination.bucket_name(),
+        prefix: destination.prefix(),
+        bucket_owner: request.s3.expected_owner.clone(),
+        kms_key_id: request.s3.kms_key_id.clone(),
+        component: runtime.digest().to_string(),
     };
-    let (snapshot, plan) = {
-        let mut session = runtime.session()?;
-        let snapshot = session.snapshot(&info, &snapshot_request)?;
-        let plan = session.shard_plan(&info, request.segments, request.parallelism)?;
-        (snapshot, plan)
+    let (state, resume) = match find_earlier_run(&destination, request, &info, &fingerprint).await? {
+        EarlierRun::Complete(state) => return completed_earlier(&destination, state).await,
+        EarlierRun::Unfinished(state) => {
+            let resume = load_checkpoints(&destination, &state).await?;
+            (state, resume)
+        }
+        EarlierRun::None => {
+            (start_new(runtime, &destination, request, &info, fingerprint, &aws.region, &stop).await?, HashMap::new())
+        }
     };
+    let RunState { snapshot, plan, .. } = state;
     tracing::info!(
         export = %snapshot.export_arn,
         segments = plan.shards.len(),
@@ -325,13 +364,13 @@ pub async fn run_until_stopped(
         lanes,
         progress: progress.clone(),
     };
-    let written = write(&ctx, &plan).await;
+    let written = write(&ctx, &plan, resume).await;
     drop(shown);
     destination.tidy().await;
     let stats = progress.figures();
     match written {
-        Ok((end_time_ms, data_files)) => {
-            let description = ExportDescription::completed(&snapshot, end_time_ms, stats.items, 0, stats.clone());
+        Ok(Written { end_time_ms, data_files, items }) => {
+            let description = ExportDescription::completed(&snapshot, end_time_ms, items, 0, stats.clone());
             Ok(ExportReport {
                 description,
                 summary_location: destination.locate(&snapshot.keys.manifest_summary),
@@ -348,16 +387,231 @@ pub async fn run_until_stopped(
     }
 }
 
-/// Everything after the snapshot: `_started`, the shards, the manifests. Returns the end time
-/// and the number of data files.
-async fn write(ctx: &ShardContext, plan: &ShardPlan) -> Result<(u64, u64), ExportError> {
+/// An export found at the destination by `--resume` or by the client token.
+enum EarlierRun {
+    None,
+    Unfinished(RunState),
+    Complete(RunState),
+}
+
+/// Finds the export `--resume` names, or the one the client token started, and checks that
+/// it was made with the same settings.
+async fn find_earlier_run(
+    destination: &Destination,
+    request: &ExportRequest,
+    table: &TableInfo,
+    fingerprint: &Fingerprint,
+) -> Result<EarlierRun, ExportError> {
+    let prefix = destination.prefix();
+    let (export_id, export_prefix) = match (&request.resume, &request.client_token) {
+        (Some(resume), _) => {
+            let id = resume_export_id(resume)
+                .map_err(|message| ExportError::InvalidArgument { what: "--resume", message })?;
+            (id.to_string(), prefix)
+        }
+        (None, Some(token)) => {
+            let key = checkpoint::token_key(token);
+            match checkpoint::load::<TokenRecord>(destination, &key).await? {
+                Some(record) => {
+                    resume_export_id(&record.export_id)
+                        .map_err(|message| ExportError::CorruptState { location: destination.locate(&key), message })?;
+                    (record.export_id, record.prefix)
+                }
+                None => return Ok(EarlierRun::None),
+            }
+        }
+        (None, None) => return Ok(EarlierRun::None),
+    };
+    let by_token = request.resume.is_none();
+    let root = checkpoint::export_root(export_prefix.as_deref(), &export_id);
+    let run_key = checkpoint::run_key(&root);
+    let Some(state) = checkpoint::load::<RunState>(destination, &run_key).await? else {
+        if by_token {
+            tracing::warn!(
+                "client token's export {export_id} is gone from {}; starting a new export",
+                destination.locate(&root)
+            );
+            return Ok(EarlierRun::None);
+        }
+        return Err(ExportError::NotResumable {
+            export_id,
+            location: destination.locate(&root),
+            message: format!(
+                "{} does not exist (only exports written by ddb-export, at the same --to, can be resumed)",
+                destination.locate(&run_key)
+            ),
+        });
+    };
+    let corrupt = |message: String| ExportError::CorruptState { location: destination.locate(&run_key), message };
+    if state.version != checkpoint::STATE_VERSION {
+        return Err(corrupt(format!("state version {} is not {}", state.version, checkpoint::STATE_VERSION)));
+    }
+    if state.snapshot.export_id != export_id {
+        return Err(corrupt(format!("it describes export {}", state.snapshot.export_id)));
+    }
+    crate::component::check_saved_snapshot(table, &state.snapshot).map_err(corrupt)?;
+    crate::component::check_saved_plan(&state.plan, state.fingerprint.segments).map_err(corrupt)?;
+    let mut differences = state.fingerprint.differences(fingerprint);
+    if by_token {
+        if !differences.is_empty() {
+            return Err(ExportError::TokenConflict {
+                client_token: request.client_token.clone().unwrap_or_default(),
+                export_id,
+                differences,
+            });
+        }
+    } else {
+        if let Some(token) = &request.client_token
+            && *token != state.snapshot.client_token
+        {
+            differences.push(format!("--client-token: {:?} before, {token:?} now", state.snapshot.client_token));
+        }
+        if !differences.is_empty() {
+            return Err(ExportError::ResumeConflict { export_id, differences });
+        }
+    }
+    if destination.get(&state.snapshot.keys.manifest_summary).await?.is_some() {
+        return Ok(EarlierRun::Complete(state));
+    }
+    Ok(EarlierRun::Unfinished(state))
+}
+
+/// The report of an export that an earlier run completed: nothing is read or written again.
+async fn completed_earlier(destination: &Destination, state: RunState) -> Result<ExportReport, ExportFailure> {
+    let snapshot = state.snapshot;
+    let summary_key = &snapshot.keys.manifest_summary;
+    let corrupt = |message: String| ExportError::CorruptState { location: destination.locate(summary_key), message };
+    let summary = destination.get(summary_key).await?.ok_or_else(|| corrupt("it disappeared".into()))?;
+    let summary: serde_json::Value = serde_json::from_slice(&summary).map_err(|e| corrupt(e.to_string()))?;
+    let items = summary["itemCount"].as_u64().ok_or_else(|| corrupt("it has no itemCount".into()))?;
+    let end_time_ms = summary["endTime"]
+        .as_str()
+        .and_then(|t| humantime::parse_rfc3339(t).ok())
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64)
+        .ok_or_else(|| corrupt("its endTime is not an RFC 3339 time".into()))?;
+    let files = destination.get(&snapshot.keys.manifest_files).await?.unwrap_or_default();
+    let data_files = files.split(|b| *b == b'\n').filter(|line| !line.is_empty()).count() as u64;
+    tracing::info!("export {} is already complete; nothing to do", snapshot.export_arn);
+    let stats = ProgressFigures { items, segments: state.plan.shards.len() as u64, ..ProgressFigures::default() };
+    Ok(ExportReport {
+        description: ExportDescription::completed(&snapshot, end_time_ms, items, 0, stats.clone()),
+        summary_location: destination.locate(summary_key),
+        snapshot,
+        plan: state.plan,
+        stats,
+        data_files,
+    })
+}
+
+/// Fixes a new export's identity and plan through the component, and records them at the
+/// destination (`_started`, then the saved state, then the client token's record) before any
+/// data file is written.
+async fn start_new(
+    runtime: &ComponentRuntime,
+    destination: &Destination,
+    request: &ExportRequest,
+    info: &TableInfo,
+    fingerprint: Fingerprint,
+    region: &str,
+    stop: &AtomicBool,
+) -> Result<RunState, ExportFailure> {
+    let snapshot_request = SnapshotRequest {
+        s3_bucket: destination.bucket_name(),
+        s3_prefix: destination.prefix(),
+        s3_bucket_owner: request.s3.expected_owner.clone(),
+        s3_sse_algorithm: if request.s3.kms_key_id.is_some() { SseAlgorithm::Kms } else { SseAlgorithm::Aes256 },
+        s3_sse_kms_key_id: request.s3.kms_key_id.clone(),
+        export_format: request.format,
+        client_token: request.client_token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        start_time_ms: now_ms(),
+        region: region.to_string(),
+    };
+    let (snapshot, plan) = {
+        let mut session = runtime.session()?;
+        let snapshot = session.snapshot(info, &snapshot_request)?;
+        let plan = session.shard_plan(info, request.segments, request.parallelism)?;
+        (snapshot, plan)
+    };
+    if stop.load(Ordering::Relaxed) {
+        return Err(ExportError::Interrupted.into());
+    }
+    let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan };
+    destination.put(&state.snapshot.keys.started, Vec::new()).await?;
+    checkpoint::save(destination, &checkpoint::run_key(&state.snapshot.keys.root), &state).await?;
+    if let Some(token) = &request.client_token {
+        let record = TokenRecord {
+            version: checkpoint::STATE_VERSION,
+            export_id: state.snapshot.export_id.clone(),
+            prefix: state.snapshot.s3_prefix.clone(),
+        };
+        checkpoint::save(destination, &checkpoint::token_key(token), &record).await?;
+    }
+    Ok(state)
+}
+
+/// The checkpoints of an unfinished export, by shard id, after aborting the uploads its
+/// interrupted run left open.
+async fn load_checkpoints(
+    destination: &Destination,
+    state: &RunState,
+) -> Result<HashMap<u32, ShardCheckpoint>, ExportError> {
+    let snapshot = &state.snapshot;
+    let listed = destination.list(&checkpoint::shards_prefix(&snapshot.keys.root)).await?;
+    let mut checkpoints = HashMap::new();
+    for object in listed {
+        let Some(saved) = checkpoint::load::<ShardCheckpoint>(destination, &object.key).await? else { continue };
+        let corrupt =
+            |message: String| ExportError::CorruptState { location: destination.locate(&object.key), message };
+        if object.key != checkpoint::shard_key(&snapshot.keys.root, saved.shard)
+            || !state.plan.shards.iter().any(|s| s.id == saved.shard)
+        {
+            return Err(corrupt(format!("shard {} is not in the export's plan", saved.shard)));
+        }
+        for file in &saved.files {
+            crate::component::check_data_file_key(snapshot, &file.data_file_s3_key).map_err(corrupt)?;
+        }
+        if saved.items != saved.files.iter().map(|f| f.item_count).sum::<u64>() {
+            return Err(corrupt("its item count is not the sum of its files'".into()));
+        }
+        checkpoints.insert(saved.shard, saved);
+    }
+    let known: Vec<(String, String)> = checkpoints
+        .values()
+        .filter_map(|c| c.open_upload.as_ref().map(|u| (u.key.clone(), u.upload_id.clone())))
+        .collect();
+    let aborted = destination.abort_stale_uploads(&snapshot.keys.data_prefix, &known).await?;
+    let done = checkpoints.values().filter(|c| c.done).count();
+    let items: u64 = checkpoints.values().map(|c| c.items).sum();
+    tracing::info!(
+        "resuming export {}: {done} of {} segments done, {items} items already stored; \
+         {aborted} unfinished uploads aborted",
+        snapshot.export_id,
+        state.plan.shards.len()
+    );
+    Ok(checkpoints)
+}
+
+/// What [`write`] did.
+struct Written {
+    end_time_ms: u64,
+    data_files: u64,
+    items: u64,
+}
+
+/// Everything after the snapshot: the shards (from their checkpoints), a check of the stored
+/// data files, the manifests.
+async fn write(
+    ctx: &ShardContext,
+    plan: &ShardPlan,
+    resume: HashMap<u32, ShardCheckpoint>,
+) -> Result<Written, ExportError> {
     let snapshot = &ctx.snapshot;
     let stopped = || ctx.cancelled.load(Ordering::Relaxed);
     if stopped() {
         return Err(ExportError::Interrupted);
     }
-    ctx.destination.put(&snapshot.keys.started, Vec::new()).await?;
-    let outcomes = run_shards(ctx, plan).await?;
+    let outcomes = run_shards(ctx, plan, resume).await?;
 
     let files: Vec<ManifestEntry> = outcomes.iter().flat_map(|o| o.files.iter().cloned()).collect();
     let items: u64 = outcomes.iter().map(|o| o.items).sum();
@@ -369,6 +623,8 @@ async fn write(ctx: &ShardContext, plan: &ShardPlan) -> Result<(u64, u64), Expor
         });
     }
 
+    verify_data_files(ctx, &files).await?;
+
     // The last moment a stop is honoured: after this the manifests are written.
     if stopped() {
         return Err(ExportError::Interrupted);
@@ -379,13 +635,66 @@ async fn write(ctx: &ShardContext, plan: &ShardPlan) -> Result<(u64, u64), Expor
     for object in manifests {
         ctx.destination.put(&object.key, object.body).await?;
     }
-    Ok((end_time_ms, files.len() as u64))
+    remove_checkpoints(ctx).await;
+    Ok(Written { end_time_ms, data_files: files.len() as u64, items })
+}
+
+/// Lists the data folder and checks that each file the manifest will list is there, with the
+/// ETag its upload returned (a directory has none to compare); deletes any other file, which an
+/// interrupted run stored but never recorded, so that `data/` holds exactly what the manifest lists.
+async fn verify_data_files(ctx: &ShardContext, files: &[ManifestEntry]) -> Result<(), ExportError> {
+    let snapshot = &ctx.snapshot;
+    let listed = ctx.destination.list(&snapshot.keys.data_prefix).await?;
+    let stored: HashMap<&str, &crate::destination::Listed> = listed.iter().map(|o| (o.key.as_str(), o)).collect();
+    for file in files {
+        let key = file.data_file_s3_key.as_str();
+        let problem = match stored.get(key) {
+            None => "is missing from the store".to_string(),
+            Some(o) if !o.etag.is_empty() && o.etag != file.etag => {
+                format!("has ETag {} in the store, but its upload returned {}", o.etag, file.etag)
+            }
+            Some(_) => continue,
+        };
+        return Err(ExportError::Verification {
+            location: ctx.destination.locate(key),
+            message: format!("data file {problem}; was the export written by two runs at once?"),
+        });
+    }
+    let listed_keys: HashSet<&str> = files.iter().map(|f| f.data_file_s3_key.as_str()).collect();
+    let orphans: Vec<&str> = stored.keys().copied().filter(|key| !listed_keys.contains(key)).collect();
+    for key in &orphans {
+        ctx.destination.delete(key).await?;
+    }
+    if !orphans.is_empty() {
+        tracing::info!("removed {} data files an interrupted run stored but never recorded", orphans.len());
+    }
+    Ok(())
+}
+
+/// Best effort: the shard checkpoints of a complete export are of no more use (`run.json`
+/// stays, so that the client token and `--resume` still find the export).
+async fn remove_checkpoints(ctx: &ShardContext) {
+    let prefix = checkpoint::shards_prefix(&ctx.snapshot.keys.root);
+    let removed = async {
+        for object in ctx.destination.list(&prefix).await? {
+            ctx.destination.delete(&object.key).await?;
+        }
+        Ok::<(), ExportError>(())
+    }
+    .await;
+    if let Err(error) = removed {
+        tracing::warn!("could not remove the checkpoints under {}: {error}", ctx.destination.locate(&prefix));
+    }
 }
 
 /// Runs every shard, `ctx.lanes` at a time (a shard's task is only spawned when a lane is
 /// free, so a plan of many segments costs no more memory than one of `ctx.lanes`). The first
 /// failure stops the others and is returned; a stop with no failure is [`ExportError::Interrupted`].
-async fn run_shards(ctx: &ShardContext, plan: &ShardPlan) -> Result<Vec<ShardOutcome>, ExportError> {
+async fn run_shards(
+    ctx: &ShardContext,
+    plan: &ShardPlan,
+    mut resume: HashMap<u32, ShardCheckpoint>,
+) -> Result<Vec<ShardOutcome>, ExportError> {
     let mut tasks = JoinSet::new();
     let mut pending = plan.shards.iter().copied();
     let mut outcomes: Vec<Option<ShardOutcome>> = vec![None; plan.shards.len()];
@@ -394,8 +703,9 @@ async fn run_shards(ctx: &ShardContext, plan: &ShardPlan) -> Result<Vec<ShardOut
         while tasks.len() < ctx.lanes as usize && !ctx.cancelled.load(Ordering::Relaxed) {
             let Some(shard) = pending.next() else { break };
             let ctx = ctx.clone();
+            let from = resume.remove(&shard.id).unwrap_or_default();
             tasks.spawn(async move {
-                let result = shard::run(ctx.clone(), shard).await;
+                let result = shard::run(ctx.clone(), shard, from).await;
                 match &result {
                     Ok(outcome) => {
                         tracing::debug!(

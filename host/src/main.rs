@@ -66,6 +66,7 @@ async fn export(args: ExportArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         segments: args.segments,
         parallelism: args.parallelism.unwrap_or_else(ddb_export::export::default_parallelism),
         client_token: args.client_token,
+        resume: args.resume,
         s3: S3Options { expected_owner: args.s3_bucket_owner, kms_key_id: args.s3_sse_kms_key_id },
         target_file_bytes: args.file_size,
         compression_level: args.compression_level,

@@ -127,6 +127,8 @@ pub struct EncoderOptions {
     pub shard_id: u32,
     pub target_file_bytes: u64,
     pub compression_level: u8,
+    /// Sequence number of the encoder's first data file (non-zero when a shard resumes).
+    pub first_sequence: u32,
 }
 
 /// A data file as its encoder described it.

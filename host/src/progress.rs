@@ -69,6 +69,11 @@ impl Progress {
         self.throttles.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Items an interrupted run already stored, counted once when a resumed shard starts.
+    pub fn resumed(&self, items: u64) {
+        self.items.fetch_add(items, Ordering::Relaxed);
+    }
+
     pub fn segment_done(&self) {
         self.segments_done.fetch_add(1, Ordering::Relaxed);
     }

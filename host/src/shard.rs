@@ -7,6 +7,11 @@
 //! The queues between the stages are short, so memory stays flat whatever the table's size.
 //! Any stage that fails closes its queues, and the others stop at their next step; a data file
 //! that was being written is abandoned, never completed.
+//!
+//! Each time the store stage has stored a data file and no other is open, it saves a
+//! [`ShardCheckpoint`]: the files so far and the Scan key after the page that ended the last of
+//! them. A resumed shard scans on from that key, and its encoder numbers files on from there,
+//! so a file the interrupted run was writing is rewritten under the same name.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::checkpoint::{self, OpenUpload, ShardCheckpoint};
 use crate::component::{self, ComponentRuntime, Encoder};
 use crate::destination::{Destination, ObjectWriter};
 use crate::dynamodb::{Item, Table};
@@ -62,21 +68,44 @@ pub struct ShardOutcome {
 }
 
 enum ScanMessage {
-    Page(Vec<Item>),
+    /// A page of items and the Scan key after it (`None` after the segment's last page).
+    Page(Vec<Item>, Option<Item>),
     /// The segment is done; without it, a closed queue means the scan failed.
     End,
 }
 
-/// Exports one shard; returns the data files it stored.
-pub async fn run(ctx: ShardContext, shard: Shard) -> Result<ShardOutcome, ExportError> {
+/// Where in the segment a batch of encoder output leaves the shard.
+enum Position {
+    /// After a page; the Scan key after it (`None` after the segment's last page).
+    AfterPage(Option<Item>),
+    /// After `finish`: every item is encoded.
+    Finished,
+}
+
+/// Exports one shard, from where `resume` says it got to; returns every data file it stored
+/// (those of earlier runs included).
+pub async fn run(ctx: ShardContext, shard: Shard, resume: ShardCheckpoint) -> Result<ShardOutcome, ExportError> {
+    ctx.progress.resumed(resume.items);
+    if resume.done {
+        ctx.progress.segment_done();
+        return Ok(ShardOutcome { files: resume.files, items: resume.items });
+    }
+    let start_key = match &resume.resume_key {
+        Some(json) => Some(checkpoint::key_from_json(json).map_err(|message| ExportError::CorruptState {
+            location: ctx.destination.locate(&checkpoint::shard_key(&ctx.snapshot.keys.root, shard.id)),
+            message,
+        })?),
+        None => None,
+    };
     let (page_tx, page_rx) = mpsc::channel(PAGE_QUEUE);
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
 
-    let scanner = tokio::spawn(scan(ctx.clone(), shard, page_tx));
+    let scanner = tokio::spawn(scan(ctx.clone(), shard, start_key, page_tx));
     let options = EncoderOptions {
         shard_id: shard.id,
         target_file_bytes: ctx.target_file_bytes,
         compression_level: ctx.compression_level,
+        first_sequence: resume.next_sequence,
     };
     let runtime = ctx.runtime.clone();
     let snapshot = ctx.snapshot.clone();
@@ -84,7 +113,7 @@ pub async fn run(ctx: ShardContext, shard: Shard) -> Result<ShardOutcome, Export
         let encoder = runtime.session()?.open_encoder(&snapshot, &options)?;
         encode(encoder, page_rx, event_tx)
     });
-    let stored = store(&ctx, event_rx).await;
+    let stored = store(&ctx, shard, resume.clone(), event_rx).await;
 
     let scanned = scanner.await.map_err(|e| ExportError::Internal(format!("the scan task failed: {e}")))?;
     let encoded = encoder.await.map_err(|e| ExportError::Internal(format!("the encoder thread failed: {e}")))?;
@@ -95,8 +124,8 @@ pub async fn run(ctx: ShardContext, shard: Shard) -> Result<ShardOutcome, Export
         }
         (_, stored) => stored,
     };
-    let (items, encoded_items, files) = match (scanned, encoded, stored) {
-        (Ok(items), Ok(encoded), Ok(files)) => (items, encoded, files),
+    let (items, encoded_items, mut progress) = match (scanned, encoded, stored) {
+        (Ok(items), Ok(encoded), Ok(progress)) => (items, encoded, progress),
         // A stage that failed is the cause; the others only saw their queue close.
         (scanned, encoded, stored) => {
             let errors = [scanned.err(), encoded.err(), stored.err()].into_iter().flatten();
@@ -104,15 +133,19 @@ pub async fn run(ctx: ShardContext, shard: Shard) -> Result<ShardOutcome, Export
             return Err(cause.unwrap_or(ExportError::Cancelled));
         }
     };
-    let stored_items: u64 = files.iter().map(|f| f.item_count).sum();
+    let stored_items = progress.items - resume.items;
     if encoded_items != items || stored_items != items {
         return Err(ExportError::BadOutput {
             component: ctx.runtime.name().to_string(),
             message: format!("shard {} scanned {items} items but the encoder's files hold {stored_items}", shard.id),
         });
     }
+    progress.done = true;
+    progress.resume_key = None;
+    progress.open_upload = None;
+    checkpoint::save(&ctx.destination, &checkpoint::shard_key(&ctx.snapshot.keys.root, shard.id), &progress).await?;
     ctx.progress.segment_done();
-    Ok(ShardOutcome { files, items })
+    Ok(ShardOutcome { files: progress.files, items: progress.items })
 }
 
 /// Stage 1: Scan pages of the segment into the queue, within the read budget. Throttling
@@ -120,9 +153,13 @@ pub async fn run(ctx: ShardContext, shard: Shard) -> Result<ShardOutcome, Export
 /// Other transient errors (5xx, timeouts, resets) are retried [`MAX_TRANSIENT_RETRIES`] times.
 /// Every wait gives way at once when the export stops or the encoder goes away. Returns the
 /// items scanned.
-async fn scan(ctx: ShardContext, shard: Shard, pages: mpsc::Sender<ScanMessage>) -> Result<u64, ExportError> {
+async fn scan(
+    ctx: ShardContext,
+    shard: Shard,
+    mut start_key: Option<Item>,
+    pages: mpsc::Sender<ScanMessage>,
+) -> Result<u64, ExportError> {
     let (mut items, mut count, mut rcu) = (0u64, 0u64, 0.0);
-    let mut start_key = None;
     let mut backoff = FIRST_BACKOFF;
     let mut transient_failures = 0;
     loop {
@@ -174,7 +211,7 @@ async fn scan(ctx: ShardContext, shard: Shard, pages: mpsc::Sender<ScanMessage>)
         count += 1;
         rcu += page.consumed_rcu;
         start_key = page.last_evaluated_key;
-        if !page.items.is_empty() && pages.send(ScanMessage::Page(page.items)).await.is_err() {
+        if !page.items.is_empty() && pages.send(ScanMessage::Page(page.items, start_key.clone())).await.is_err() {
             return Err(ExportError::Cancelled);
         }
         if start_key.is_none() {
@@ -202,16 +239,16 @@ async fn stopped(ctx: &ShardContext, pages: &mpsc::Sender<ScanMessage>) {
 fn encode(
     mut encoder: Encoder,
     mut pages: mpsc::Receiver<ScanMessage>,
-    events: mpsc::Sender<Vec<EncoderEvent>>,
+    events: mpsc::Sender<(Vec<EncoderEvent>, Position)>,
 ) -> Result<u64, ExportError> {
     let mut items = 0u64;
     loop {
         match pages.blocking_recv() {
-            Some(ScanMessage::Page(page)) => {
+            Some(ScanMessage::Page(page, next_key)) => {
                 items += page.len() as u64;
                 let output = encoder.encode_page(&page)?;
                 drop(page);
-                if events.blocking_send(output).is_err() {
+                if events.blocking_send((output, Position::AfterPage(next_key))).is_err() {
                     return Err(ExportError::Cancelled);
                 }
             }
@@ -220,21 +257,26 @@ fn encode(
         }
     }
     let output = encoder.finish()?;
-    events.blocking_send(output).map_err(|_| ExportError::Cancelled)?;
+    events.blocking_send((output, Position::Finished)).map_err(|_| ExportError::Cancelled)?;
     Ok(items)
 }
 
 /// Stage 3: applies encoder events to storage, checking them against the WIT's sequence
-/// rules and recomputing every size and MD5.
+/// rules and recomputing every size and MD5, and checkpoints the shard after each file.
+/// Returns the shard's progress: `resume` plus what this run stored.
 async fn store(
     ctx: &ShardContext,
-    mut events: mpsc::Receiver<Vec<EncoderEvent>>,
-) -> Result<Vec<ManifestEntry>, ExportError> {
-    let mut files = Vec::new();
+    shard: Shard,
+    resume: ShardCheckpoint,
+    mut events: mpsc::Receiver<(Vec<EncoderEvent>, Position)>,
+) -> Result<ShardCheckpoint, ExportError> {
+    let checkpoint_key = checkpoint::shard_key(&ctx.snapshot.keys.root, shard.id);
+    let mut progress = ShardCheckpoint { shard: shard.id, open_upload: None, ..resume };
     let mut open: Option<ObjectWriter> = None;
-    let mut seen_keys = HashSet::new();
+    let mut seen_keys: HashSet<String> = progress.files.iter().map(|f| f.data_file_s3_key.clone()).collect();
     let result = async {
-        while let Some(batch) = events.recv().await {
+        while let Some((batch, position)) = events.recv().await {
+            let mut finished_a_file = false;
             for event in batch {
                 match event {
                     EncoderEvent::FileStarted(key) => {
@@ -245,12 +287,24 @@ async fn store(
                         if !seen_keys.insert(key.clone()) {
                             return Err(bad_output(ctx, format!("data file {key:?} was started twice")));
                         }
+                        progress.next_sequence = progress.next_sequence.saturating_add(1);
                         open = Some(ObjectWriter::new(ctx.destination.clone(), key));
                     }
                     EncoderEvent::Bytes(bytes) => match open.as_mut() {
                         Some(writer) => {
                             writer.write(&bytes).await?;
                             ctx.progress.bytes_written(bytes.len() as u64);
+                            // A multipart upload just began: record it, so that a resumed run
+                            // can abort it if this one never completes it.
+                            if let Some(upload_id) = writer.upload_id()
+                                && progress.open_upload.is_none()
+                            {
+                                progress.open_upload = Some(OpenUpload {
+                                    key: writer.key().to_string(),
+                                    upload_id: upload_id.to_string(),
+                                });
+                                checkpoint::save(&ctx.destination, &checkpoint_key, &progress).await?;
+                            }
                         }
                         None => return Err(bad_output(ctx, "bytes arrived outside a data file".into())),
                     },
@@ -263,14 +317,23 @@ async fn store(
                             return Err(bad_output(ctx, message));
                         }
                         let written = writer.finish().await?;
-                        files.push(ManifestEntry {
+                        progress.items += facts.item_count;
+                        progress.open_upload = None;
+                        progress.files.push(ManifestEntry {
                             data_file_s3_key: written.key,
                             item_count: facts.item_count,
                             md5_checksum: written.md5_base64,
                             etag: written.etag,
                         });
+                        finished_a_file = true;
                     }
                 }
+            }
+            // Checkpoint only between files, and only at a key the scan can resume from (after
+            // the segment's last page, `finish` follows and the shard's end is recorded instead).
+            if let (true, None, Position::AfterPage(Some(next_key))) = (finished_a_file, &open, &position) {
+                progress.resume_key = Some(checkpoint::key_to_json(next_key).map_err(ExportError::Internal)?);
+                checkpoint::save(&ctx.destination, &checkpoint_key, &progress).await?;
             }
         }
         if open.is_some() {
@@ -283,7 +346,7 @@ async fn store(
     if let Some(writer) = open.take() {
         writer.abort().await;
     }
-    result.map(|()| files)
+    result.map(|()| progress)
 }
 
 fn bad_output(ctx: &ShardContext, message: String) -> ExportError {

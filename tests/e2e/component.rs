@@ -49,7 +49,10 @@ fn the_default_component_runs_every_step_under_the_default_limits() {
     assert_eq!(plan.shards.len(), 3);
 
     let mut encoder = session
-        .open_encoder(&snapshot, &EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 })
+        .open_encoder(
+            &snapshot,
+            &EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 },
+        )
         .expect("encoder");
     let mut events = encoder.encode_page(&items::edge_cases()).expect("encode the edge cases");
     events.extend(encoder.finish().expect("finish"));
@@ -82,7 +85,10 @@ fn a_memory_cap_too_small_stops_the_component_with_an_error_naming_it() {
             // Instantiation fit; a 390 KB item cannot.
             let snapshot = session.snapshot(&table(), &request()).expect("a snapshot is small");
             let mut encoder = session
-                .open_encoder(&snapshot, &EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 })
+                .open_encoder(
+                    &snapshot,
+                    &EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 },
+                )
                 .expect("encoder");
             let error = encoder.encode_page(&items::edge_cases()).expect_err("the page must not fit");
             assert!(matches!(error, ComponentError::MemoryLimit { .. }), "{error}");
@@ -96,7 +102,7 @@ fn a_trapped_instance_refuses_further_calls_and_the_runtime_makes_fresh_ones() {
     let runtime = ComponentRuntime::load(&ComponentSource::Default, limits, &CacheDir::Disabled).expect("loads");
     let mut session = runtime.session().expect("an instance fits in 2 MiB");
     let snapshot = session.snapshot(&table(), &request()).expect("snapshot");
-    let options = EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6 };
+    let options = EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 };
     let mut encoder = session.open_encoder(&snapshot, &options).expect("encoder");
     let error = encoder.encode_page(&items::edge_cases()).expect_err("a 390 KB item twice over does not fit in 2 MiB");
     assert!(matches!(error, ComponentError::MemoryLimit { .. }), "{error}");

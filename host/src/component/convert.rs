@@ -144,6 +144,7 @@ pub fn encoder_options(options: &EncoderOptions) -> write::EncoderOptions {
         shard_id: options.shard_id,
         target_file_bytes: options.target_file_bytes,
         compression_level: options.compression_level,
+        first_sequence: options.first_sequence,
     }
 }
 

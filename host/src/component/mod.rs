@@ -100,6 +100,8 @@ struct RuntimeInner {
     limits: GuestLimits,
     loaded_from: LoadedFrom,
     load_time: Duration,
+    /// SHA-256 of the component's bytes, hex.
+    digest: String,
 }
 
 impl Drop for RuntimeInner {
@@ -123,6 +125,7 @@ impl ComponentRuntime {
         let load_error =
             |e: wasmtime::Error| ComponentError::Load { component: name.clone(), message: format!("{e:#}") };
         let started = Instant::now();
+        let digest = crate::checksum::hex(&<sha2::Sha256 as sha2::Digest>::digest(&wasm));
         let mut config = Config::new();
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(load_error)?;
@@ -134,12 +137,17 @@ impl ComponentRuntime {
         let pre = ExporterPre::new(pre).map_err(load_error)?;
         let load_time = started.elapsed();
         spawn_epoch_ticker(&engine);
-        Ok(Self { inner: Arc::new(RuntimeInner { engine, pre, name, limits, loaded_from, load_time }) })
+        Ok(Self { inner: Arc::new(RuntimeInner { engine, pre, name, limits, loaded_from, load_time, digest }) })
     }
 
     /// The component's name in messages.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// SHA-256 of the component's bytes (hex): a resumed export must run the same component.
+    pub fn digest(&self) -> &str {
+        &self.inner.digest
     }
 
     /// Whether the compiled code came from the cache, and how long loading took.
@@ -201,6 +209,28 @@ fn guarded<R>(
 /// pipeline applies it to every `file-started` event).
 pub fn check_data_file_key(snapshot: &Snapshot, key: &str) -> Result<(), String> {
     validate::data_file_key(snapshot, key)
+}
+
+/// Checks a snapshot read back from an export's saved state as strictly as one fresh from a
+/// component: it is data from the destination, which anyone with write access could change.
+pub fn check_saved_snapshot(table: &TableInfo, snapshot: &Snapshot) -> Result<(), String> {
+    let request = SnapshotRequest {
+        s3_bucket: snapshot.s3_bucket.clone(),
+        s3_prefix: snapshot.s3_prefix.clone(),
+        s3_bucket_owner: snapshot.s3_bucket_owner.clone(),
+        s3_sse_algorithm: snapshot.s3_sse_algorithm,
+        s3_sse_kms_key_id: snapshot.s3_sse_kms_key_id.clone(),
+        export_format: snapshot.export_format,
+        client_token: snapshot.client_token.clone(),
+        start_time_ms: snapshot.start_time_ms,
+        region: String::new(),
+    };
+    validate::snapshot(table, &request, snapshot)
+}
+
+/// Checks a shard plan read back from an export's saved state.
+pub fn check_saved_plan(plan: &ShardPlan, requested_segments: Option<u32>) -> Result<(), String> {
+    validate::plan(plan, requested_segments)
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.

@@ -13,6 +13,14 @@ use crate::error::ExportError;
 /// final rename is atomic).
 const STAGING_DIR: &str = ".ddb-export-staging";
 
+/// Ends the key part of a staging file's name (`<key, '/' as '!'>~<uuid>`), so the files an
+/// interrupted run left can be found by their key's prefix.
+const STAGING_SEPARATOR: char = '~';
+
+fn staging_name(key: &str) -> String {
+    key.replace('/', "!")
+}
+
 /// A directory that receives an export.
 #[derive(Clone, Debug)]
 pub struct Directory {
@@ -71,7 +79,8 @@ impl Directory {
 
     pub async fn begin(&self, key: &str) -> Result<DirUpload, ExportError> {
         let target = self.path_of(key)?;
-        let staging = self.root.join(STAGING_DIR).join(uuid::Uuid::new_v4().to_string());
+        let name = format!("{}{STAGING_SEPARATOR}{}", staging_name(key), uuid::Uuid::new_v4());
+        let staging = self.root.join(STAGING_DIR).join(name);
         if let Some(parent) = staging.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(io("cannot create", parent))?;
         }
@@ -108,6 +117,79 @@ impl Directory {
     pub async fn abort(&self, upload: DirUpload) {
         drop(upload.file);
         let _ = tokio::fs::remove_file(&upload.staging).await;
+    }
+
+    /// The file's bytes, or `None` when there is no such key.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ExportError> {
+        let path = self.path_of(key)?;
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("cannot read", &path)(e)),
+        }
+    }
+
+    /// Every file whose key starts with `prefix`, as (key, size). The staging area is not listed.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, ExportError> {
+        // Walk from the deepest directory the prefix names; filter on the rest.
+        let base = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let mut found = Vec::new();
+        let mut pending =
+            vec![(if base.is_empty() { self.root.clone() } else { self.path_of(base)? }, base.to_string())];
+        while let Some((dir, key_dir)) = pending.pop() {
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io("cannot list", &dir)(e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(io("cannot list", &dir))? {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if key_dir.is_empty() && name == STAGING_DIR {
+                    continue;
+                }
+                let key = if key_dir.is_empty() { name } else { format!("{key_dir}/{name}") };
+                let meta = entry.metadata().await.map_err(io("cannot inspect", &entry.path()))?;
+                if meta.is_dir() {
+                    if prefix.starts_with(&format!("{key}/")) || key.starts_with(prefix) {
+                        pending.push((entry.path(), key));
+                    }
+                } else if key.starts_with(prefix) {
+                    found.push((key, meta.len()));
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), ExportError> {
+        let path = self.path_of(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("cannot delete", &path)(e)),
+        }
+    }
+
+    /// Removes the staging files of objects under `prefix` that an interrupted run left behind.
+    pub async fn abort_stale(&self, prefix: &str) -> Result<usize, ExportError> {
+        let staging = self.root.join(STAGING_DIR);
+        let mut entries = match tokio::fs::read_dir(&staging).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io("cannot list", &staging)(e)),
+        };
+        let wanted = staging_name(prefix);
+        let mut removed = 0;
+        while let Some(entry) = entries.next_entry().await.map_err(io("cannot list", &staging))? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let key_part = name.rsplit_once(STAGING_SEPARATOR).map_or(name.as_str(), |(key, _)| key);
+            if key_part.starts_with(&wanted) {
+                tokio::fs::remove_file(entry.path()).await.map_err(io("cannot remove", &entry.path()))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes the staging directory if nothing is left in it.

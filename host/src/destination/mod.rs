@@ -9,7 +9,7 @@ mod s3;
 mod target;
 
 pub use dir::Directory;
-pub use s3::S3Bucket;
+pub use s3::{Listed, S3Bucket};
 pub use target::Target;
 
 use crate::checksum::{self, RunningMd5};
@@ -128,6 +128,54 @@ impl Destination {
         Ok(Written { key: key.to_string(), etag, md5_base64, size_bytes })
     }
 
+    /// The object's bytes, or `None` when there is no such key.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ExportError> {
+        match self {
+            Destination::S3 { bucket, .. } => bucket.get(key).await,
+            Destination::Dir(dir) => dir.get(key).await,
+        }
+    }
+
+    /// Every object whose key starts with `prefix`. A directory's listing has no ETags (empty).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, ExportError> {
+        match self {
+            Destination::S3 { bucket, .. } => bucket.list(prefix).await,
+            Destination::Dir(dir) => Ok(dir
+                .list(prefix)
+                .await?
+                .into_iter()
+                .map(|(key, size_bytes)| Listed { key, size_bytes, etag: String::new() })
+                .collect()),
+        }
+    }
+
+    /// Deletes an object; a missing one is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), ExportError> {
+        match self {
+            Destination::S3 { bucket, .. } => bucket.delete(key).await,
+            Destination::Dir(dir) => dir.delete(key).await,
+        }
+    }
+
+    /// Aborts the uploads an interrupted run left unfinished under `prefix`: the ones it
+    /// recorded (`known`, as key and upload id), and any others the store can list. Returns how
+    /// many were aborted.
+    pub async fn abort_stale_uploads(&self, prefix: &str, known: &[(String, String)]) -> Result<usize, ExportError> {
+        match self {
+            Destination::S3 { bucket, .. } => {
+                let mut uploads = bucket.uploads_in_progress(prefix).await?;
+                uploads.extend(known.iter().cloned());
+                uploads.sort();
+                uploads.dedup();
+                for (key, upload_id) in &uploads {
+                    bucket.abort_by_id(key, upload_id).await;
+                }
+                Ok(uploads.len())
+            }
+            Destination::Dir(dir) => dir.abort_stale(prefix).await,
+        }
+    }
+
     /// Removes what a failed run left in the way (a directory's staging area).
     pub async fn tidy(&self) {
         if let Destination::Dir(dir) = self {
@@ -153,6 +201,15 @@ impl ObjectWriter {
 
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// The S3 multipart upload this object is being written by, once one has begun; an
+    /// interrupted run's checkpoint records it so that a resumed run can abort it.
+    pub fn upload_id(&self) -> Option<&str> {
+        match &self.upload {
+            Some(Upload::S3(upload)) => Some(upload.id()),
+            _ => None,
+        }
     }
 
     /// Bytes written so far.

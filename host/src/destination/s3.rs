@@ -1,6 +1,7 @@
 //! Objects in an S3 (or S3-compatible) bucket. Every body is sent with `Content-MD5`, so the
 //! store refuses anything that was corrupted on the way.
 
+use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::head_bucket::HeadBucketError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
@@ -24,6 +25,12 @@ pub struct S3Upload {
     key: String,
     upload_id: String,
     parts: Vec<CompletedPart>,
+}
+
+impl S3Upload {
+    pub fn id(&self) -> &str {
+        &self.upload_id
+    }
 }
 
 impl S3Bucket {
@@ -146,19 +153,141 @@ impl S3Bucket {
 
     /// Best effort: an upload left behind is only storage, never a visible object.
     pub async fn abort(&self, upload: S3Upload) {
+        self.abort_by_id(&upload.key, &upload.upload_id).await;
+    }
+
+    /// Aborts a multipart upload, also one another (interrupted) run began. Best effort.
+    pub async fn abort_by_id(&self, key: &str, upload_id: &str) {
         let result = self
             .client
             .abort_multipart_upload()
             .bucket(&self.bucket)
-            .key(&upload.key)
-            .upload_id(&upload.upload_id)
+            .key(key)
+            .upload_id(upload_id)
             .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await;
         if let Err(e) = result {
-            tracing::warn!("could not abort the multipart upload of {}: {}", upload.key, SdkFailure::of(&e).message);
+            tracing::warn!("could not abort the multipart upload of {key}: {}", SdkFailure::of(&e).message);
         }
     }
+
+    /// The multipart uploads in progress under `prefix`, as (key, upload id). Stores that do
+    /// not implement ListMultipartUploads (some S3-compatible servers) give an empty list.
+    pub async fn uploads_in_progress(&self, prefix: &str) -> Result<Vec<(String, String)>, ExportError> {
+        let mut uploads = Vec::new();
+        let (mut key_marker, mut id_marker) = (None, None);
+        loop {
+            let output = match self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(id_marker.take())
+                .set_expected_bucket_owner(self.expected_owner.clone())
+                .send()
+                .await
+            {
+                Ok(output) => output,
+                Err(e) if e.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 400 | 405 | 501)) => {
+                    tracing::debug!("this store cannot list multipart uploads: {}", SdkFailure::of(&e).message);
+                    return Ok(uploads);
+                }
+                Err(e) => return Err(self.error("ListMultipartUploads", prefix, SdkFailure::of(&e))),
+            };
+            for upload in output.uploads() {
+                if let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) {
+                    uploads.push((key.to_string(), id.to_string()));
+                }
+            }
+            if output.is_truncated() != Some(true) {
+                return Ok(uploads);
+            }
+            key_marker = output.next_key_marker().map(str::to_string);
+            id_marker = output.next_upload_id_marker().map(str::to_string);
+            if key_marker.is_none() && id_marker.is_none() {
+                return Ok(uploads);
+            }
+        }
+    }
+
+    /// The object's bytes, or `None` when there is no such key.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ExportError> {
+        let output = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => return Ok(None),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(None),
+            Err(e) => return Err(self.error("GetObject", key, SdkFailure::of(&e))),
+        };
+        let body = output.body.collect().await.map_err(|e| ExportError::S3 {
+            operation: "GetObject",
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            message: format!("reading the body: {e}"),
+        })?;
+        Ok(Some(body.to_vec()))
+    }
+
+    /// Every object under `prefix`.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, ExportError> {
+        let mut objects = Vec::new();
+        let mut token = None;
+        loop {
+            let output = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .set_expected_bucket_owner(self.expected_owner.clone())
+                .send()
+                .await
+                .map_err(|e| self.error("ListObjectsV2", prefix, SdkFailure::of(&e)))?;
+            for object in output.contents() {
+                if let Some(key) = object.key() {
+                    objects.push(Listed {
+                        key: key.to_string(),
+                        size_bytes: object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                        etag: unquote(object.e_tag()),
+                    });
+                }
+            }
+            match output.next_continuation_token() {
+                Some(next) if output.is_truncated() == Some(true) => token = Some(next.to_string()),
+                _ => return Ok(objects),
+            }
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), ExportError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| self.error("DeleteObject", key, SdkFailure::of(&e)))
+    }
+}
+
+/// An object found by a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size_bytes: u64,
+    /// Without quotes.
+    pub etag: String,
 }
 
 fn unquote(etag: Option<&str>) -> String {
