@@ -580,7 +580,8 @@ async fn load_checkpoints(
         .values()
         .filter_map(|c| c.open_upload.as_ref().map(|u| (u.key.clone(), u.upload_id.clone())))
         .collect();
-    let aborted = destination.abort_stale_uploads(&snapshot.keys.data_prefix, &known).await?;
+    // The whole export's folder: a directory also stages checkpoints and state.
+    let aborted = destination.abort_stale_uploads(&format!("{}/", snapshot.keys.root), &known).await?;
     let done = checkpoints.values().filter(|c| c.done).count();
     let items: u64 = checkpoints.values().map(|c| c.items).sum();
     tracing::info!(

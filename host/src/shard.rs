@@ -76,8 +76,8 @@ enum ScanMessage {
 
 /// Where in the segment a batch of encoder output leaves the shard.
 enum Position {
-    /// After a page; the Scan key after it (`None` after the segment's last page).
-    AfterPage(Option<Item>),
+    /// After a page of `items` items; the Scan key after it (`None` after the segment's last page).
+    AfterPage { next_key: Option<Item>, items: u64 },
     /// After `finish`: every item is encoded.
     Finished,
 }
@@ -245,10 +245,11 @@ fn encode(
     loop {
         match pages.blocking_recv() {
             Some(ScanMessage::Page(page, next_key)) => {
-                items += page.len() as u64;
+                let count = page.len() as u64;
+                items += count;
                 let output = encoder.encode_page(&page)?;
                 drop(page);
-                if events.blocking_send((output, Position::AfterPage(next_key))).is_err() {
+                if events.blocking_send((output, Position::AfterPage { next_key, items: count })).is_err() {
                     return Err(ExportError::Cancelled);
                 }
             }
@@ -262,7 +263,8 @@ fn encode(
 }
 
 /// Stage 3: applies encoder events to storage, checking them against the WIT's sequence
-/// rules and recomputing every size and MD5, and checkpoints the shard after each file.
+/// rules (a page's items go to exactly one data file) and recomputing every size, MD5 and
+/// item count, and checkpoints the shard after each file.
 /// Returns the shard's progress: `resume` plus what this run stored.
 async fn store(
     ctx: &ShardContext,
@@ -275,7 +277,18 @@ async fn store(
     let mut open: Option<ObjectWriter> = None;
     let mut seen_keys: HashSet<String> = progress.files.iter().map(|f| f.data_file_s3_key.clone()).collect();
     let result = async {
+        // Items of the pages the open file received, to check the item count it ends with.
+        let mut file_items = 0u64;
         while let Some((batch, position)) = events.recv().await {
+            let page_items = match &position {
+                Position::AfterPage { items, .. } => *items,
+                Position::Finished => 0,
+            };
+            // The page goes to the file open when its output begins, or to the one it starts.
+            let mut page_placed = open.is_some();
+            if page_placed {
+                file_items += page_items;
+            }
             let mut finished_a_file = false;
             for event in batch {
                 match event {
@@ -283,6 +296,14 @@ async fn store(
                         if open.is_some() {
                             return Err(bad_output(ctx, "a data file started while another was open".into()));
                         }
+                        if page_placed && page_items > 0 {
+                            return Err(bad_output(
+                                ctx,
+                                format!("a page's items were split between two data files (at {key:?})"),
+                            ));
+                        }
+                        page_placed = true;
+                        file_items = page_items;
                         component::check_data_file_key(&ctx.snapshot, &key).map_err(|m| bad_output(ctx, m))?;
                         if !seen_keys.insert(key.clone()) {
                             return Err(bad_output(ctx, format!("data file {key:?} was started twice")));
@@ -312,7 +333,7 @@ async fn store(
                         let writer = open
                             .take()
                             .ok_or_else(|| bad_output(ctx, "a data file finished that never started".into()))?;
-                        if let Err(message) = check_facts(&writer, &facts) {
+                        if let Err(message) = check_facts(&writer, &facts, file_items) {
                             writer.abort().await;
                             return Err(bad_output(ctx, message));
                         }
@@ -326,12 +347,18 @@ async fn store(
                             etag: written.etag,
                         });
                         finished_a_file = true;
+                        file_items = 0;
                     }
                 }
             }
+            if !page_placed && page_items > 0 {
+                return Err(bad_output(ctx, format!("{page_items} items were encoded with no data file open")));
+            }
             // Checkpoint only between files, and only at a key the scan can resume from (after
             // the segment's last page, `finish` follows and the shard's end is recorded instead).
-            if let (true, None, Position::AfterPage(Some(next_key))) = (finished_a_file, &open, &position) {
+            if let (true, None, Position::AfterPage { next_key: Some(next_key), .. }) =
+                (finished_a_file, &open, &position)
+            {
                 progress.resume_key = Some(checkpoint::key_to_json(next_key).map_err(ExportError::Internal)?);
                 checkpoint::save(&ctx.destination, &checkpoint_key, &progress).await?;
             }
@@ -353,8 +380,9 @@ fn bad_output(ctx: &ShardContext, message: String) -> ExportError {
     ExportError::BadOutput { component: ctx.runtime.name().to_string(), message }
 }
 
-/// The encoder's facts must match what the host counted itself.
-fn check_facts(writer: &ObjectWriter, facts: &DataFileFacts) -> Result<(), String> {
+/// The encoder's facts must match what the host counted itself: the bytes it stored, and the
+/// items of the pages the file received.
+fn check_facts(writer: &ObjectWriter, facts: &DataFileFacts, items: u64) -> Result<(), String> {
     if facts.key != writer.key() {
         return Err(format!("finished {:?} while {:?} was open", facts.key, writer.key()));
     }
@@ -366,6 +394,9 @@ fn check_facts(writer: &ObjectWriter, facts: &DataFileFacts) -> Result<(), Strin
     }
     if facts.item_count == 0 {
         return Err(format!("{} holds no items; an encoder opens a file only for items", facts.key));
+    }
+    if facts.item_count != items {
+        return Err(format!("{} claims {} items, but the pages it received hold {items}", facts.key, facts.item_count));
     }
     Ok(())
 }

@@ -308,6 +308,14 @@ fn bad_arguments_are_refused_before_any_request() {
             &["export", "--table", "t1x", "--to", "s3://bucket", "--component", "/nonexistent/c.wasm"],
             "/nonexistent/c.wasm",
         ),
+        (&["export", "--table", "arn:aws:dynamodb:us-east-1:1:tab/t1x", "--to", "s3://bucket"], "not a table ARN"),
+        (&["export", "--table", "t1x", "--to", "s3://bucket", "--max-rcu", "5", "--no-read-limit"], "cannot be used"),
+        (&["export", "--table", "t1x", "--to", "s3://bucket", "--read-percent", "0"], "--read-percent"),
+        (&["export", "--table", "t1x", "--to", "s3://bucket", "--compression-level", "12"], "--compression-level"),
+        (&["export", "--table", "t1x", "--to", "s3://bucket", "--file-size", "999999999999999"], "--file-size"),
+        (&["export", "--table", "t1x", "--to", "/tmp/x", "--s3-sse-kms-key-id", "k"], "only apply to s3://"),
+        (&["export", "--table", "t1x", "--to", "s3://bucket", "--resume", "yesterday"], "--resume"),
+        (&["export", "--table", "t1x", "--to", "s3://bucket", "--client-token", &"t".repeat(65)], "--client-token"),
     ];
     for (args, expected) in cases {
         let stderr = run(args);
