@@ -58,5 +58,5 @@ impl write::GuestEncoder for EncoderResource {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 crate::bindings::export!(Component with_types_in crate::bindings);

@@ -197,9 +197,11 @@ mod tests {
 
     #[test]
     fn a_shard_without_items_writes_no_file() {
-        let mut enc =
-            ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 })
-                .unwrap();
+        let mut enc = ShardEncoder::open(
+            &snapshot(),
+            EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 },
+        )
+        .unwrap();
         assert!(enc.encode_page(&page(0..0)).unwrap().is_empty());
         assert!(enc.finish().unwrap().is_empty());
         assert!(matches!(enc.encode_page(&page(0..0)), Err(Error::Finished)));
@@ -208,9 +210,11 @@ mod tests {
     #[test]
     fn files_roll_over_and_keep_every_item_once_in_order() {
         let snap = snapshot();
-        let mut enc =
-            ShardEncoder::open(&snap, EncoderOptions { shard_id: 3, target_file_bytes: 2_000, compression_level: 1, first_sequence: 0 })
-                .unwrap();
+        let mut enc = ShardEncoder::open(
+            &snap,
+            EncoderOptions { shard_id: 3, target_file_bytes: 2_000, compression_level: 1, first_sequence: 0 },
+        )
+        .unwrap();
         let mut events = Vec::new();
         for n in 0..20 {
             events.extend(enc.encode_page(&page(n * 50..n * 50 + 50)).unwrap());
@@ -240,9 +244,11 @@ mod tests {
 
     #[test]
     fn a_bad_item_fails_the_whole_page_and_names_it() {
-        let mut enc =
-            ShardEncoder::open(&snapshot(), EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 })
-                .unwrap();
+        let mut enc = ShardEncoder::open(
+            &snapshot(),
+            EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 },
+        )
+        .unwrap();
         let key = pk(0);
         let bad = writer::page(&[vec![("pk", Value::S(&key))], vec![("a", Value::Null), ("a", Value::Null)]]);
         match enc.encode_page(&bad) {

@@ -5,10 +5,14 @@
 //! ([`encoder`], [`manifest`]). It performs no I/O; the host does all of it.
 //!
 //! Everything here also compiles natively, so the logic is unit-tested and benchmarked without
-//! a WebAssembly runtime; only the `export!` in [`component`] is specific to `wasm32`.
+//! a WebAssembly runtime; only the `export!` in [`component`] is specific to `wasm32` (and to
+//! the default `component` feature).
 
-mod bindings;
-mod component;
+// Public only for crates that wrap the default component (tests/hostile); not an API.
+#[doc(hidden)]
+pub mod bindings;
+#[doc(hidden)]
+pub mod component;
 
 pub mod dynamodb_json;
 pub mod encoder;
@@ -16,6 +20,8 @@ pub mod ids;
 pub mod manifest;
 pub mod page;
 pub mod plan;
+#[cfg(test)]
+mod roundtrip_tests;
 pub mod snapshot;
 
 /// The generated WIT types the public functions of this crate take and return.

@@ -73,9 +73,12 @@ pub enum ComponentError {
     Read { component: String, source: std::io::Error },
     #[error("{component} is not a usable component: {message}")]
     Load { component: String, message: String },
-    #[error("{component} exceeded its time limit of {limit:?} in `{call}`")]
+    #[error("{component} exceeded its time limit of {limit:?} per call (--component-timeout-secs) in `{call}`")]
     Timeout { component: String, call: &'static str, limit: Duration },
-    #[error("{component} exceeded its memory limit of {limit_bytes} bytes in `{call}`")]
+    #[error(
+        "{component} exceeded its memory limit of {} MiB (--component-memory-mib) in `{call}`",
+        limit_bytes / (1024 * 1024)
+    )]
     MemoryLimit { component: String, call: &'static str, limit_bytes: usize },
     #[error("{component} trapped in `{call}`: {message}")]
     Trap { component: String, call: &'static str, message: String },
@@ -199,10 +202,33 @@ fn guarded<R>(
         if store.data().limiter.memory_refused {
             return ComponentError::MemoryLimit { component, call, limit_bytes: runtime.limits.memory_bytes };
         }
-        let stderr = String::from_utf8_lossy(&stderr.contents()).trim().to_string();
+        // Not a trap: the host could not lift what the call returned (a string that is not
+        // UTF-8, a pointer out of bounds, a bad resource handle): the component's fault.
+        if call != "instantiate" && error.downcast_ref::<Trap>().is_none() {
+            let message = format!("its result could not be read: {error:#}");
+            return ComponentError::Contract { component, call, message };
+        }
+        let stderr = stderr_tail(&stderr.contents());
         let message = if stderr.is_empty() { format!("{error:#}") } else { format!("{error:#}; its stderr: {stderr}") };
         ComponentError::Trap { component, call, message }
     })
+}
+
+/// Bytes of a component's stderr quoted in an error: its end, where a panic message is.
+const STDERR_QUOTED: usize = 2048;
+
+/// The end of a component's stderr, trimmed, for an error message.
+fn stderr_tail(captured: &[u8]) -> String {
+    let text = String::from_utf8_lossy(captured);
+    let text = text.trim();
+    if text.len() <= STDERR_QUOTED {
+        return text.to_string();
+    }
+    let mut start = text.len() - STDERR_QUOTED;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &text[start..])
 }
 
 /// Checks that an encoder's data file key follows AWS's layout for this export (the shard
