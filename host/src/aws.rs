@@ -1,5 +1,8 @@
 //! AWS clients from the standard configuration chain, and SDK errors in plain words.
 
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 
@@ -9,7 +12,22 @@ use crate::error::ExportError;
 /// jittered exponential backoff).
 const MAX_ATTEMPTS: u32 = 8;
 /// First retry delay (then doubling, jittered, up to 20 s).
-const INITIAL_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
+const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+/// Limit on opening a connection to an endpoint (TCP and TLS).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Limit on one attempt of a DynamoDB request, response body included (a Scan page is at most
+/// 1 MB). A hung connection fails the attempt, which is then retried like any other transient
+/// error (a Scan's by the export itself: `dynamodb::Table::scan_page` reports it as
+/// [`ExportError::Transient`]).
+const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Limit on one attempt of an S3 request. The attempt includes sending the body, and a part can
+/// be 64 MiB: this allows for about 220 KiB/s.
+const S3_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(300);
+/// `DDB_EXPORT_IO_TIMEOUT_SECS=N` (1-86400): every attempt of every DynamoDB and S3 request,
+/// whatever its service, is limited to N seconds, and opening a connection to at most N (and
+/// 5) seconds, instead of [`DYNAMODB_ATTEMPT_TIMEOUT`] and [`S3_ATTEMPT_TIMEOUT`]. For slow
+/// links (raise it), and for tests (which lower it to see hung requests retried quickly).
+pub const IO_TIMEOUT_ENV: &str = "DDB_EXPORT_IO_TIMEOUT_SECS";
 /// Region used when none is configured but an endpoint is (local stand-ins don't care).
 const FALLBACK_REGION: &str = "us-east-1";
 
@@ -25,11 +43,19 @@ impl AwsClients {
     /// Loads profiles, credentials, `AWS_REGION` and the `AWS_ENDPOINT_URL*` variables the
     /// way every AWS tool does. With a custom S3 endpoint, S3 uses path-style addressing so any
     /// S3-compatible server works.
+    ///
+    /// Every request attempt has a time limit (see [`IO_TIMEOUT_ENV`]), so a connection that
+    /// hangs fails that attempt, which is retried, instead of stalling the export.
     pub async fn from_env() -> Result<Self, ExportError> {
+        let timeouts = IoTimeouts::from_env()?;
         let retry = aws_config::retry::RetryConfig::standard()
             .with_max_attempts(MAX_ATTEMPTS)
             .with_initial_backoff(INITIAL_BACKOFF);
-        let mut config = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry).load().await;
+        let mut config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .timeout_config(timeouts.config(timeouts.dynamodb_attempt))
+            .load()
+            .await;
         let custom_s3_endpoint = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         let custom_endpoint = custom_s3_endpoint || std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some();
         if config.region().is_none() {
@@ -52,9 +78,47 @@ impl AwsClients {
         let s3_config = aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(custom_s3_endpoint)
             .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+            .timeout_config(timeouts.config(timeouts.s3_attempt))
             .build();
         let s3 = aws_sdk_s3::Client::from_conf(s3_config);
         Ok(Self { dynamodb, s3, region })
+    }
+}
+
+/// The time limits of one run's requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct IoTimeouts {
+    connect: Duration,
+    dynamodb_attempt: Duration,
+    s3_attempt: Duration,
+}
+
+impl IoTimeouts {
+    fn from_env() -> Result<Self, ExportError> {
+        Self::parse(std::env::var_os(IO_TIMEOUT_ENV).as_deref().map(|v| v.to_string_lossy()).as_deref())
+    }
+
+    /// The defaults, or all limits set from the value of [`IO_TIMEOUT_ENV`].
+    fn parse(value: Option<&str>) -> Result<Self, ExportError> {
+        let Some(value) = value else {
+            return Ok(Self {
+                connect: CONNECT_TIMEOUT,
+                dynamodb_attempt: DYNAMODB_ATTEMPT_TIMEOUT,
+                s3_attempt: S3_ATTEMPT_TIMEOUT,
+            });
+        };
+        let seconds = value.trim().parse::<u64>().ok().filter(|s| (1..=86_400).contains(s)).ok_or_else(|| {
+            ExportError::InvalidArgument {
+                what: IO_TIMEOUT_ENV,
+                message: format!("{value:?} is not a number of seconds from 1 to 86400"),
+            }
+        })?;
+        let limit = Duration::from_secs(seconds);
+        Ok(Self { connect: CONNECT_TIMEOUT.min(limit), dynamodb_attempt: limit, s3_attempt: limit })
+    }
+
+    fn config(&self, attempt: Duration) -> TimeoutConfig {
+        TimeoutConfig::builder().connect_timeout(self.connect).operation_attempt_timeout(attempt).build()
     }
 }
 
@@ -107,6 +171,33 @@ impl SdkFailure {
             ExportError::Credentials { message: self.message }
         } else {
             otherwise(self.message)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_timeouts_default_per_service_and_the_variable_sets_them_all() {
+        let defaults = IoTimeouts::parse(None).unwrap();
+        assert_eq!(defaults.connect, CONNECT_TIMEOUT);
+        assert_eq!(defaults.dynamodb_attempt, DYNAMODB_ATTEMPT_TIMEOUT);
+        assert_eq!(defaults.s3_attempt, S3_ATTEMPT_TIMEOUT);
+        let two = IoTimeouts::parse(Some("2")).unwrap();
+        assert_eq!(
+            (two.connect, two.dynamodb_attempt, two.s3_attempt),
+            (Duration::from_secs(2), Duration::from_secs(2), Duration::from_secs(2))
+        );
+        let long = IoTimeouts::parse(Some(" 600 ")).unwrap();
+        assert_eq!((long.connect, long.s3_attempt), (CONNECT_TIMEOUT, Duration::from_secs(600)));
+        let config = long.config(long.dynamodb_attempt);
+        assert_eq!(config.operation_attempt_timeout(), Some(Duration::from_secs(600)));
+        assert_eq!(config.connect_timeout(), Some(CONNECT_TIMEOUT));
+        for bad in ["0", "-1", "1.5", "soon", "", "86401"] {
+            let error = IoTimeouts::parse(Some(bad)).unwrap_err().to_string();
+            assert!(error.contains(IO_TIMEOUT_ENV), "{bad:?}: {error}");
         }
     }
 }

@@ -7,5 +7,9 @@
 
 mod component;
 mod export;
+mod faults;
 mod items;
+mod resume;
+mod roundtrip;
+mod sandbox;
 mod util;

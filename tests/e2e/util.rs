@@ -166,6 +166,33 @@ pub fn throttle_proxy(upstream: &str, scans: u32) -> Server {
     Server::spawn("throttle_proxy.py", command, port)
 }
 
+/// `tests/fault_proxy.py` in front of `upstream` (a DynamoDB or S3 endpoint), with `args`
+/// choosing the faults (`--seed 7 --throttle 0.1 --drop 0.05 ...`, `--only s3-put --always ...`).
+pub fn fault_proxy(upstream: &str, args: &[&str]) -> Server {
+    let port = free_port();
+    let mut command = Command::new("python3");
+    command
+        .arg(workspace().join("tests/fault_proxy.py"))
+        .args(["--port", &port.to_string(), "--upstream", upstream])
+        .args(args);
+    Server::spawn("fault_proxy.py", command, port)
+}
+
+/// What a `fault_proxy` has done so far (its `GET /__faults` JSON): `requests`, `selected`,
+/// `forwarded`, a count per fault kind (`throttle`, `error500`, `drop`, `slow`, `hang`), and
+/// `by_operation`.
+pub fn fault_counts(proxy: &Server) -> Value {
+    use std::io::{Read, Write};
+    let address = proxy.url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).expect("the fault proxy accepts a connection");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET /__faults HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("the fault proxy answers");
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("the fault counts are not JSON ({e}): {response}"))
+}
+
 /// The real `ddb-export` binary with test credentials, no ambient AWS configuration, and `env`.
 pub fn ddb_export(env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ddb-export"));
@@ -256,6 +283,7 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str, items:
         .send()
         .await
         .expect("table created");
+    wait_until_active(client, table).await;
     for chunk in items.chunks(25) {
         let mut requests: Vec<WriteRequest> = chunk
             .iter()
@@ -269,6 +297,21 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str, items:
             let output = client.batch_write_item().request_items(table, requests).send().await.expect("items written");
             requests = output.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
         }
+    }
+}
+
+/// Waits for a new table to be ACTIVE: dynalite answers CreateTable with a table still
+/// CREATING and refuses writes to it (ResourceNotFoundException) until a moment later.
+async fn wait_until_active(client: &aws_sdk_dynamodb::Client, table: &str) {
+    use aws_sdk_dynamodb::types::TableStatus;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let described = client.describe_table().table_name(table).send().await.expect("table described");
+        if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "table {table} was not ACTIVE within 30s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -25,6 +25,8 @@ pub struct S3Upload {
     key: String,
     upload_id: String,
     parts: Vec<CompletedPart>,
+    /// Raw MD5 of each part, for the ETag the completed object must have.
+    part_md5s: Vec<[u8; 16]>,
 }
 
 impl S3Upload {
@@ -114,11 +116,12 @@ impl S3Bucket {
             key: key.to_string(),
             message: "the response has no UploadId".into(),
         })?;
-        Ok(S3Upload { key: key.to_string(), upload_id, parts: Vec::new() })
+        Ok(S3Upload { key: key.to_string(), upload_id, parts: Vec::new(), part_md5s: Vec::new() })
     }
 
     pub async fn upload_part(&self, upload: &mut S3Upload, body: Vec<u8>) -> Result<(), ExportError> {
         let part_number = upload.parts.len() as i32 + 1;
+        let digest = checksum::md5(&body);
         let output = self
             .client
             .upload_part()
@@ -126,18 +129,22 @@ impl S3Bucket {
             .key(&upload.key)
             .upload_id(&upload.upload_id)
             .part_number(part_number)
-            .content_md5(checksum::md5_base64(&body))
+            .content_md5(checksum::base64(&digest))
             .set_expected_bucket_owner(self.expected_owner.clone())
             .body(ByteStream::from(body))
             .send()
             .await
             .map_err(|e| self.error("UploadPart", &upload.key, SdkFailure::of(&e)))?;
         upload.parts.push(CompletedPart::builder().part_number(part_number).set_e_tag(output.e_tag).build());
+        upload.part_md5s.push(digest);
         Ok(())
     }
 
+    /// Completes the upload. When the request fails, the upload may still have completed (the
+    /// response was lost, and a retry found the upload gone: AWS repeats its answer, MinIO and
+    /// s3s-fs refuse): the object is then accepted if it has exactly the ETag these parts give.
     pub async fn complete(&self, upload: &S3Upload) -> Result<String, ExportError> {
-        let output = self
+        let completed = self
             .client
             .complete_multipart_upload()
             .bucket(&self.bucket)
@@ -146,9 +153,27 @@ impl S3Bucket {
             .set_expected_bucket_owner(self.expected_owner.clone())
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(upload.parts.clone())).build())
             .send()
-            .await
-            .map_err(|e| self.error("CompleteMultipartUpload", &upload.key, SdkFailure::of(&e)))?;
-        Ok(unquote(output.e_tag()))
+            .await;
+        let error = match completed {
+            Ok(output) => return Ok(unquote(output.e_tag())),
+            Err(e) => self.error("CompleteMultipartUpload", &upload.key, SdkFailure::of(&e)),
+        };
+        let expected = checksum::multipart_etag(&upload.part_md5s);
+        let stored = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&upload.key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await;
+        match stored {
+            Ok(head) if unquote(head.e_tag()) == expected => {
+                tracing::debug!("{} was completed although its CompleteMultipartUpload failed ({error})", upload.key);
+                Ok(expected)
+            }
+            _ => Err(error),
+        }
     }
 
     /// Best effort: an upload left behind is only storage, never a visible object.
