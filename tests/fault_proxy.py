@@ -6,6 +6,7 @@
                    [--hang R] [--hang-ms MS] [--lose R]
                    [--only all|dynamodb|scan|s3|s3-put] [--dynamodb-ops Scan,DescribeTable]
                    [--path-contains TEXT] [--method M] [--always]
+                   [--error-response STATUS:CODE]
 
 Forwards every request (any method, the body read by Content-Length or chunked) to URL with its
 headers unchanged, Host included: SigV4 signs the Host header and s3s-fs checks signatures, so
@@ -26,6 +27,8 @@ default; DescribeTable may be added), and every S3 request. --only narrows that 
 Scan, S3 or S3 PUT requests (PutObject, UploadPart); --path-contains to requests whose path
 (S3: /bucket/key?query) contains TEXT, e.g. "/data/" for data files or "uploadId" for parts;
 --method to requests of one HTTP method.
+--error-response STATUS:CODE makes error500 answer that status and error code instead (e.g.
+403:AccessDenied for S3, 400:ExpiredTokenException for DynamoDB), to test how errors are told.
 With --always every selected request gets a fault, the kind drawn in proportion to the rates
 (error500 when all are 0): a persistent outage.
 
@@ -66,7 +69,13 @@ def parse_args(argv):
     parser.add_argument("--path-contains", default="", help="only requests whose path contains this")
     parser.add_argument("--method", default="", help="only requests of this HTTP method")
     parser.add_argument("--always", action="store_true", help="every selected request fails")
+    parser.add_argument("--error-response", default="", metavar="STATUS:CODE", help="what error500 answers")
     args = parser.parse_args(argv)
+    if args.error_response:
+        status, _, code = args.error_response.partition(":")
+        if not status.isdigit() or not code:
+            parser.error("--error-response is STATUS:CODE, e.g. 403:AccessDenied")
+        args.error_response = (int(status), code)
     rates = [getattr(args, kind) for kind in KINDS]
     if any(r < 0 or r > 1 for r in rates):
         parser.error("rates are probabilities between 0 and 1")
@@ -169,7 +178,10 @@ def s3_operation(method, path):
     return method
 
 
-def dynamodb_error(kind):
+def dynamodb_error(kind, custom=None):
+    if custom:
+        status, code = custom
+        return status, {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": f"{code} (injected by fault_proxy.py)"}
     if kind == "throttle":
         return 400, {
             "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
@@ -181,8 +193,10 @@ def dynamodb_error(kind):
     }
 
 
-def s3_error(kind, path):
-    if kind == "throttle":
+def s3_error(kind, path, custom=None):
+    if kind == "error500" and custom:
+        (status, code), message = custom, custom[1]
+    elif kind == "throttle":
         status, code, message = 503, "SlowDown", "Please reduce your request rate."
     else:
         status, code, message = 500, "InternalError", "We encountered an internal error. Please try again."
@@ -230,10 +244,10 @@ def main(argv):
             kind = faults.pick(operation, self.command, self.path, label)
             if kind in ("throttle", "error500"):
                 if operation is not None:
-                    status, error = dynamodb_error(kind)
+                    status, error = dynamodb_error(kind, args.error_response if kind == "error500" else None)
                     self.reply(status, "application/x-amz-json-1.0", json.dumps(error).encode())
                 else:
-                    status, error = s3_error(kind, self.path)
+                    status, error = s3_error(kind, self.path, args.error_response)
                     self.reply(status, "application/xml", error.encode())
                 return
             if kind == "drop":

@@ -338,3 +338,57 @@ fn a_file_that_is_not_a_component_is_refused_with_its_name() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("fake.wasm") && stderr.contains("not a usable component"), "{stderr}");
 }
+
+/// AWS's refusals, told so a user knows what to fix: a wrong secret key (s3s-fs checks
+/// signatures), and AccessDenied / expired credentials answered through tests/fault_proxy.py
+/// in front of the real stand-ins.
+#[tokio::test]
+async fn aws_errors_are_reported_in_words_a_user_can_act_on() {
+    let standins = Standins::start();
+    util::create_table(&standins.dynamodb(), "orders", &items::ordinary(5)).await;
+    standins.create_bucket("exports").await;
+    let bucket_dir = standins.bucket_dir("exports");
+    let export = |dynamodb: &str, s3: &str, env: &[(&str, &str)]| {
+        let mut command = util::ddb_export(&[("AWS_ENDPOINT_URL_DYNAMODB", dynamodb), ("AWS_ENDPOINT_URL_S3", s3)]);
+        command.envs(env.iter().copied()).args(["export", "--table", "orders", "--to", "s3://exports/p"]);
+        util::run(&mut command)
+    };
+
+    let output = export(standins.dynamodb_url(), standins.s3_url(), &[("AWS_SECRET_ACCESS_KEY", "wrong")]);
+    assert_failed_cleanly(
+        &output,
+        &["credentials are missing, invalid or expired", "SignatureDoesNotMatch"],
+        &bucket_dir,
+    );
+
+    let denied =
+        util::fault_proxy(standins.s3_url(), &["--only", "s3-put", "--always", "--error-response", "403:AccessDenied"]);
+    let output = export(standins.dynamodb_url(), &denied.url, &[]);
+    assert_failed_cleanly(&output, &["access denied: s3:PutObject on s3://exports/p/AWSDynamoDB/"], &bucket_dir);
+
+    let expired = util::fault_proxy(
+        standins.dynamodb_url(),
+        &[
+            "--only",
+            "dynamodb",
+            "--dynamodb-ops",
+            "DescribeTable",
+            "--always",
+            "--error-response",
+            "400:ExpiredTokenException",
+        ],
+    );
+    let output = export(&expired.url, standins.s3_url(), &[]);
+    assert_failed_cleanly(
+        &output,
+        &["credentials are missing, invalid or expired", "ExpiredTokenException"],
+        &bucket_dir,
+    );
+
+    let scan_denied = util::fault_proxy(
+        standins.dynamodb_url(),
+        &["--only", "scan", "--always", "--error-response", "400:AccessDeniedException"],
+    );
+    let output = export(&scan_denied.url, standins.s3_url(), &[]);
+    assert_failed_cleanly(&output, &["access denied: dynamodb:Scan on orders"], &bucket_dir);
+}

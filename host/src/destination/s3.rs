@@ -48,28 +48,47 @@ impl S3Bucket {
 
     /// Fails early, and in words, when the bucket is missing or not ours to read.
     pub async fn check(&self) -> Result<(), ExportError> {
-        self.client
+        let error = match self
+            .client
             .head_bucket()
             .bucket(&self.bucket)
             .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await
-            .map(drop)
-            .map_err(|error| {
-                let not_found = matches!(error.as_service_error(), Some(HeadBucketError::NotFound(_)))
-                    || error.raw_response().is_some_and(|r| r.status().as_u16() == 404);
-                if not_found {
-                    return ExportError::BucketNotFound { bucket: self.bucket.clone() };
-                }
-                let forbidden = error.raw_response().is_some_and(|r| r.status().as_u16() == 403);
-                if forbidden {
-                    return ExportError::AccessDenied {
-                        action: format!("s3:ListBucket on s3://{}", self.bucket),
-                        message: "HeadBucket was refused (403); check the bucket policy and --s3-bucket-owner".into(),
-                    };
-                }
-                self.error("HeadBucket", "", SdkFailure::of(&error))
-            })
+        {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        let not_found = matches!(error.as_service_error(), Some(HeadBucketError::NotFound(_)))
+            || error.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+        if not_found {
+            return Err(ExportError::BucketNotFound { bucket: self.bucket.clone() });
+        }
+        if error.raw_response().is_some_and(|r| r.status().as_u16() == 403) {
+            return Err(self.why_forbidden().await);
+        }
+        Err(self.error("HeadBucket", "", SdkFailure::of(&error)))
+    }
+
+    /// A HEAD response has no body, so a 403 does not say whether the credentials are wrong or
+    /// only not allowed: a listing of no keys answers with an error code that does.
+    async fn why_forbidden(&self) -> ExportError {
+        let action = format!("s3:ListBucket on s3://{}", self.bucket);
+        let listed = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .max_keys(0)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .send()
+            .await;
+        let message = "HeadBucket was refused (403); check the bucket policy and --s3-bucket-owner";
+        match listed {
+            Err(e) if SdkFailure::of(&e).code.is_some() => SdkFailure::of(&e).into_export_error(action.clone(), |m| {
+                ExportError::AccessDenied { action, message: format!("{message} ({m})") }
+            }),
+            _ => ExportError::AccessDenied { action, message: message.into() },
+        }
     }
 
     /// Always explicit, so the summary's `s3SseAlgorithm` is true whatever the bucket's default.
