@@ -279,6 +279,8 @@ async fn store(
     let result = async {
         // Items of the pages the open file received, to check the item count it ends with.
         let mut file_items = 0u64;
+        // How many of `progress.files` the last saved checkpoint holds.
+        let mut files_saved = progress.files.len();
         while let Some((batch, position)) = events.recv().await {
             let page_items = match &position {
                 Position::AfterPage { items, .. } => *items,
@@ -317,8 +319,11 @@ async fn store(
                             ctx.progress.bytes_written(bytes.len() as u64);
                             // A multipart upload just began: record it, so that a resumed run
                             // can abort it if this one never completes it.
+                            // (Only while the files recorded match the saved resume key: after
+                            // the segment's last page they may not, and nothing is saved.)
                             if let Some(upload_id) = writer.upload_id()
                                 && progress.open_upload.is_none()
+                                && progress.files.len() == files_saved
                             {
                                 progress.open_upload = Some(OpenUpload {
                                     key: writer.key().to_string(),
@@ -361,6 +366,7 @@ async fn store(
             {
                 progress.resume_key = Some(checkpoint::key_to_json(next_key).map_err(ExportError::Internal)?);
                 checkpoint::save(&ctx.destination, &checkpoint_key, &progress).await?;
+                files_saved = progress.files.len();
             }
         }
         if open.is_some() {
