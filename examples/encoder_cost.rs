@@ -48,7 +48,7 @@ fn item(i: usize) -> HashMap<String, AttributeValue> {
         ("sk".to_string(), s(format!("order#{:06}", i * 7 % 100_000))),
         ("total".to_string(), AttributeValue::N(format!("{}.{:02}", i % 10_000, i % 100))),
         ("status".to_string(), s(["NEW", "PAID", "SHIPPED"][i % 3].to_string())),
-        ("paid".to_string(), AttributeValue::Bool(i % 2 == 0)),
+        ("paid".to_string(), AttributeValue::Bool(i.is_multiple_of(2))),
         ("digest".to_string(), AttributeValue::B(Blob::new((0..16).map(|b| (i * 31 + b) as u8).collect::<Vec<u8>>()))),
         ("tags".to_string(), AttributeValue::Ss(vec!["retail".into(), format!("region-{}", i % 12)])),
         (

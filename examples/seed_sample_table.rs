@@ -41,7 +41,7 @@ fn sample_item(i: u32, filler: usize) -> HashMap<String, AttributeValue> {
         ("pk".to_string(), s(&format!("item#{i:08}"))),
         ("price".to_string(), n(format!("{}.{:02}", i % 1000, i % 100))),
         ("name".to_string(), s(&format!("Ünïcode \"quoted\" item {i} ✓"))),
-        ("active".to_string(), AttributeValue::Bool(i % 2 == 0)),
+        ("active".to_string(), AttributeValue::Bool(i.is_multiple_of(2))),
         ("nothing".to_string(), AttributeValue::Null(true)),
         ("blob".to_string(), AttributeValue::B(Blob::new(i.to_be_bytes().to_vec()))),
         ("tags".to_string(), AttributeValue::Ss(vec!["a".into(), format!("t{}", i % 7)])),

@@ -143,7 +143,7 @@ mod tests {
             etag: "e".into(),
         };
         let totals = ExportTotals { end_time_ms: 1_693_467_622_000, item_count: 2, billed_size_bytes: 0 };
-        let objects = build(&snap, &[entry.clone()], &totals).unwrap();
+        let objects = build(&snap, std::slice::from_ref(&entry), &totals).unwrap();
         let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(
             keys,
@@ -189,7 +189,7 @@ mod tests {
             etag: String::new(),
         };
         let totals = ExportTotals { end_time_ms: snap.start_time_ms, item_count: 3, billed_size_bytes: 0 };
-        assert!(build(&snap, &[entry.clone()], &totals).is_err());
+        assert!(build(&snap, std::slice::from_ref(&entry), &totals).is_err());
         let stray = ManifestEntry { data_file_s3_key: "elsewhere/a.json.gz".into(), ..entry };
         let totals = ExportTotals { item_count: 2, ..totals };
         assert!(build(&snap, &[stray], &totals).is_err());

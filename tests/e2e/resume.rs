@@ -137,7 +137,11 @@ async fn exports_killed_at_random_points_resume_to_exactly_the_table() {
     let expected = util::sorted_canonical(util::scan_all(&dynamodb, "orders").await.iter().map(util::canonical));
     let dirs: Vec<tempfile::TempDir> = (0..10).map(|_| tempfile::tempdir().unwrap()).collect();
     let command = |run: usize| {
-        let to = if run % 2 == 0 { format!("s3://exports/run{run}") } else { dirs[run].path().display().to_string() };
+        let to = if run.is_multiple_of(2) {
+            format!("s3://exports/run{run}")
+        } else {
+            dirs[run % dirs.len()].path().display().to_string()
+        };
         let mut command = standins.command();
         command.args(["export", "--table", "orders", "--to", &to, "--client-token", &format!("kill-{run}")]);
         // Small files: a run stores dozens, so a kill lands between, during and after files.
@@ -170,14 +174,18 @@ async fn exports_killed_at_random_points_resume_to_exactly_the_table() {
         if stderr.contains("resuming export") {
             resumed += 1;
         }
-        let root = if run % 2 == 0 { standins.bucket_dir("exports") } else { dirs[run].path().to_path_buf() };
+        let root = if run.is_multiple_of(2) {
+            standins.bucket_dir("exports")
+        } else {
+            dirs[run % dirs.len()].path().to_path_buf()
+        };
         let items = util::independent_check(&root, &summary_key(&output));
         assert_eq!(items.len(), expected.len(), "run {run}, killed after {kill_after:?}: wrong item count");
         assert_eq!(items, expected, "run {run}, killed after {kill_after:?}: items differ from the table");
         // Nothing is left of the run's checkpoints, and no staging file of a directory.
         let export_root = Path::new(&summary_key(&output)).parent().unwrap().to_path_buf();
         assert!(dir_is_empty(&root.join(&export_root).join("_ddb-export/shards")), "run {run} left checkpoints");
-        if run % 2 == 1 {
+        if !run.is_multiple_of(2) {
             let staging = root.join(".ddb-export-staging");
             assert!(dir_is_empty(&staging), "run {run} left staging files: {:?}", util::keys_under(&staging));
         }

@@ -320,6 +320,6 @@ mod tests {
         assert_eq!(part_size(9999), 64 << 20);
         let total: u64 = (0..MAX_PARTS).map(|p| part_size(p) as u64).sum();
         assert_eq!(total, MAX_OBJECT_BYTES);
-        assert!(MAX_OBJECT_BYTES > 400 << 30);
+        const { assert!(MAX_OBJECT_BYTES > 400 << 30) };
     }
 }
