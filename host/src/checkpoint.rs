@@ -41,6 +41,9 @@ const STATE_DIR: &str = "_ddb-export";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprint {
     pub table_arn: String,
+    /// The server's `TableId`, when it reports one: a table deleted and created again under
+    /// the same name has another.
+    pub table_id: Option<String>,
     pub format: ExportFormat,
     /// `--segments` as given (`None`: planned).
     pub segments: Option<u32>,
@@ -58,8 +61,9 @@ impl Fingerprint {
     /// Each setting that differs from `now`, as `--flag: <then> before, <now> now`.
     pub fn differences(&self, now: &Fingerprint) -> Vec<String> {
         let show = |v: &dyn std::fmt::Debug| format!("{v:?}");
-        let fields: [(&str, String, String); 10] = [
+        let fields: [(&str, String, String); 11] = [
             ("--table", self.table_arn.clone(), now.table_arn.clone()),
+            ("the table's TableId (was it created again?)", show(&self.table_id), show(&now.table_id)),
             ("--format", show(&self.format), show(&now.format)),
             ("--segments", show(&self.segments), show(&now.segments)),
             ("--file-size", self.target_file_bytes.to_string(), now.target_file_bytes.to_string()),
@@ -228,6 +232,7 @@ mod tests {
     fn differences_name_each_flag() {
         let before = Fingerprint {
             table_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/t".into(),
+            table_id: None,
             format: ExportFormat::DynamodbJson,
             segments: None,
             target_file_bytes: 1000,

@@ -53,24 +53,9 @@ pub fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The ETag S3 gives an object stored by a multipart upload: the hex MD5 of the parts' raw
-/// MD5s, a dash, and the number of parts.
-pub fn multipart_etag(part_md5s: &[[u8; 16]]) -> String {
-    format!("{}-{}", hex(&md5(&part_md5s.concat())), part_md5s.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn multipart_etags_are_the_md5_of_the_part_md5s() {
-        let parts = [md5(b"first part"), md5(b"second")];
-        let mut joined = Vec::new();
-        joined.extend_from_slice(&parts[0]);
-        joined.extend_from_slice(&parts[1]);
-        assert_eq!(multipart_etag(&parts), format!("{}-2", hex(&md5(&joined))));
-    }
 
     #[test]
     fn matches_known_vectors() {

@@ -227,11 +227,11 @@ pub fn resume_export_id(text: &str) -> Result<&str, String> {
         })?,
         None => text,
     };
-    let well_formed = id.len() == 23
-        && id.as_bytes()[14] == b'-'
-        && id[..14].bytes().all(|b| b.is_ascii_digit())
-        && id[15..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if well_formed { Ok(id) } else { Err(format!("{id:?} is not an export id (<14 digits>-<8 lowercase hex>)")) }
+    if crate::component::is_export_id(id) {
+        Ok(id)
+    } else {
+        Err(format!("{id:?} is not an export id (<14 digits>-<8 lowercase hex>)"))
+    }
 }
 
 /// DynamoDB table names are 3-255 of `[A-Za-z0-9_.-]`; an ARN names `table/<name>`.
@@ -315,6 +315,7 @@ pub async fn run_until_stopped(
 
     let fingerprint = Fingerprint {
         table_arn: info.table_arn.clone(),
+        table_id: info.table_id.clone(),
         format: request.format,
         segments: request.segments,
         target_file_bytes: request.target_file_bytes,
@@ -325,8 +326,8 @@ pub async fn run_until_stopped(
         kms_key_id: request.s3.kms_key_id.clone(),
         component: runtime.digest().to_string(),
     };
-    let (state, resume) = match find_earlier_run(&destination, request, &info, &fingerprint).await? {
-        EarlierRun::Complete(state) => return completed_earlier(&destination, state).await,
+    let (state, resume) = match find_earlier_run(&destination, request, &info, &fingerprint, &aws.region).await? {
+        EarlierRun::Complete(state, summary) => return completed_earlier(&destination, state, &summary).await,
         EarlierRun::Unfinished(state) => {
             let resume = load_checkpoints(&destination, &state).await?;
             (state, resume)
@@ -391,16 +392,41 @@ pub async fn run_until_stopped(
 enum EarlierRun {
     None,
     Unfinished(RunState),
-    Complete(RunState),
+    /// With the bytes of its `manifest-summary.json`.
+    Complete(RunState, Vec<u8>),
+}
+
+/// What the component's snapshot step is asked for: the destination and settings of this run,
+/// and the export's token and start time.
+fn snapshot_request(
+    destination: &Destination,
+    request: &ExportRequest,
+    client_token: String,
+    start_time_ms: u64,
+    region: &str,
+) -> SnapshotRequest {
+    SnapshotRequest {
+        s3_bucket: destination.bucket_name(),
+        s3_prefix: destination.prefix(),
+        s3_bucket_owner: request.s3.expected_owner.clone(),
+        s3_sse_algorithm: if request.s3.kms_key_id.is_some() { SseAlgorithm::Kms } else { SseAlgorithm::Aes256 },
+        s3_sse_kms_key_id: request.s3.kms_key_id.clone(),
+        export_format: request.format,
+        client_token,
+        start_time_ms,
+        region: region.to_string(),
+    }
 }
 
 /// Finds the export `--resume` names, or the one the client token started, and checks that
-/// it was made with the same settings.
+/// it was made with the same settings (a conflict names each difference), then that its saved
+/// state is what those settings give (else the state is corrupt).
 async fn find_earlier_run(
     destination: &Destination,
     request: &ExportRequest,
     table: &TableInfo,
     fingerprint: &Fingerprint,
+    region: &str,
 ) -> Result<EarlierRun, ExportError> {
     let prefix = destination.prefix();
     let (export_id, export_prefix) = match (&request.resume, &request.client_token) {
@@ -449,8 +475,9 @@ async fn find_earlier_run(
     if state.snapshot.export_id != export_id {
         return Err(corrupt(format!("it describes export {}", state.snapshot.export_id)));
     }
-    crate::component::check_saved_snapshot(table, &state.snapshot).map_err(corrupt)?;
-    crate::component::check_saved_plan(&state.plan, state.fingerprint.segments).map_err(corrupt)?;
+    if by_token && request.client_token.as_deref() != Some(state.snapshot.client_token.as_str()) {
+        return Err(corrupt("the client token's record names an export another token started".into()));
+    }
     let mut differences = state.fingerprint.differences(fingerprint);
     if by_token {
         if !differences.is_empty() {
@@ -470,19 +497,36 @@ async fn find_earlier_run(
             return Err(ExportError::ResumeConflict { export_id, differences });
         }
     }
-    if destination.get(&state.snapshot.keys.manifest_summary).await?.is_some() {
-        return Ok(EarlierRun::Complete(state));
+    // The same settings: the saved snapshot must be exactly what they give.
+    if state.snapshot.keys.root != root {
+        return Err(corrupt(format!("its keys are under {:?}, not {root:?}", state.snapshot.keys.root)));
+    }
+    let expected = snapshot_request(
+        destination,
+        request,
+        state.snapshot.client_token.clone(),
+        state.snapshot.start_time_ms,
+        region,
+    );
+    crate::component::check_saved_snapshot(table, &expected, &state.snapshot).map_err(corrupt)?;
+    crate::component::check_saved_plan(&state.plan, state.fingerprint.segments).map_err(corrupt)?;
+    if let Some(summary) = destination.get(&state.snapshot.keys.manifest_summary).await? {
+        return Ok(EarlierRun::Complete(state, summary));
     }
     Ok(EarlierRun::Unfinished(state))
 }
 
-/// The report of an export that an earlier run completed: nothing is read or written again.
-async fn completed_earlier(destination: &Destination, state: RunState) -> Result<ExportReport, ExportFailure> {
+/// The report of an export that an earlier run completed: no item is read or written again
+/// (checkpoints a run killed just after the summary left are removed).
+async fn completed_earlier(
+    destination: &Destination,
+    state: RunState,
+    summary: &[u8],
+) -> Result<ExportReport, ExportFailure> {
     let snapshot = state.snapshot;
     let summary_key = &snapshot.keys.manifest_summary;
     let corrupt = |message: String| ExportError::CorruptState { location: destination.locate(summary_key), message };
-    let summary = destination.get(summary_key).await?.ok_or_else(|| corrupt("it disappeared".into()))?;
-    let summary: serde_json::Value = serde_json::from_slice(&summary).map_err(|e| corrupt(e.to_string()))?;
+    let summary: serde_json::Value = serde_json::from_slice(summary).map_err(|e| corrupt(e.to_string()))?;
     let items = summary["itemCount"].as_u64().ok_or_else(|| corrupt("it has no itemCount".into()))?;
     let end_time_ms = summary["endTime"]
         .as_str()
@@ -493,6 +537,7 @@ async fn completed_earlier(destination: &Destination, state: RunState) -> Result
     let files = destination.get(&snapshot.keys.manifest_files).await?.unwrap_or_default();
     let data_files = files.split(|b| *b == b'\n').filter(|line| !line.is_empty()).count() as u64;
     tracing::info!("export {} is already complete; nothing to do", snapshot.export_arn);
+    remove_checkpoints(destination, &snapshot.keys.root).await;
     let stats = ProgressFigures { items, segments: state.plan.shards.len() as u64, ..ProgressFigures::default() };
     Ok(ExportReport {
         description: ExportDescription::completed(&snapshot, end_time_ms, items, 0, stats.clone()),
@@ -516,17 +561,8 @@ async fn start_new(
     region: &str,
     stop: &AtomicBool,
 ) -> Result<RunState, ExportFailure> {
-    let snapshot_request = SnapshotRequest {
-        s3_bucket: destination.bucket_name(),
-        s3_prefix: destination.prefix(),
-        s3_bucket_owner: request.s3.expected_owner.clone(),
-        s3_sse_algorithm: if request.s3.kms_key_id.is_some() { SseAlgorithm::Kms } else { SseAlgorithm::Aes256 },
-        s3_sse_kms_key_id: request.s3.kms_key_id.clone(),
-        export_format: request.format,
-        client_token: request.client_token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-        start_time_ms: now_ms(),
-        region: region.to_string(),
-    };
+    let client_token = request.client_token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let snapshot_request = snapshot_request(destination, request, client_token, now_ms(), region);
     let (snapshot, plan) = {
         let mut session = runtime.session()?;
         let snapshot = session.snapshot(info, &snapshot_request)?;
@@ -559,21 +595,18 @@ async fn load_checkpoints(
     let snapshot = &state.snapshot;
     let listed = destination.list(&checkpoint::shards_prefix(&snapshot.keys.root)).await?;
     let mut checkpoints = HashMap::new();
+    let mut file_keys = HashSet::new();
     for object in listed {
         let Some(saved) = checkpoint::load::<ShardCheckpoint>(destination, &object.key).await? else { continue };
         let corrupt =
             |message: String| ExportError::CorruptState { location: destination.locate(&object.key), message };
-        if object.key != checkpoint::shard_key(&snapshot.keys.root, saved.shard)
-            || !state.plan.shards.iter().any(|s| s.id == saved.shard)
-        {
+        if !state.plan.shards.iter().any(|s| s.id == saved.shard) {
             return Err(corrupt(format!("shard {} is not in the export's plan", saved.shard)));
         }
-        for file in &saved.files {
-            crate::component::check_data_file_key(snapshot, &file.data_file_s3_key).map_err(corrupt)?;
+        if object.key != checkpoint::shard_key(&snapshot.keys.root, saved.shard) {
+            return Err(corrupt(format!("it holds the checkpoint of shard {}, under another name", saved.shard)));
         }
-        if saved.items != saved.files.iter().map(|f| f.item_count).sum::<u64>() {
-            return Err(corrupt("its item count is not the sum of its files'".into()));
-        }
+        check_checkpoint(snapshot, &saved, &mut file_keys).map_err(corrupt)?;
         checkpoints.insert(saved.shard, saved);
     }
     let known: Vec<(String, String)> = checkpoints
@@ -591,6 +624,36 @@ async fn load_checkpoints(
         state.plan.shards.len()
     );
     Ok(checkpoints)
+}
+
+/// A checkpoint must hold together: what a resumed shard does with it must neither lose nor
+/// repeat an item. `file_keys` collects the data files of the checkpoints checked so far.
+fn check_checkpoint(
+    snapshot: &Snapshot,
+    saved: &ShardCheckpoint,
+    file_keys: &mut HashSet<String>,
+) -> Result<(), String> {
+    for file in &saved.files {
+        crate::component::check_data_file_key(snapshot, &file.data_file_s3_key)?;
+        if !file_keys.insert(file.data_file_s3_key.clone()) {
+            return Err(format!("data file {:?} is recorded twice", file.data_file_s3_key));
+        }
+    }
+    if let Some(upload) = &saved.open_upload {
+        crate::component::check_data_file_key(snapshot, &upload.key)?;
+    }
+    if saved.items != saved.files.iter().map(|f| f.item_count).sum::<u64>() {
+        return Err("its item count is not the sum of its files'".into());
+    }
+    if (saved.next_sequence as usize) < saved.files.len() {
+        return Err(format!("its next file sequence {} is below its {} files", saved.next_sequence, saved.files.len()));
+    }
+    match (saved.done, &saved.resume_key) {
+        (true, Some(_)) => Err("a finished shard has a resume key".into()),
+        (true, None) if saved.open_upload.is_some() => Err("a finished shard has an open upload".into()),
+        (false, None) if !saved.files.is_empty() => Err("it records files but no key to resume after them".into()),
+        _ => Ok(()),
+    }
 }
 
 /// What [`write`] did.
@@ -636,7 +699,7 @@ async fn write(
     for object in manifests {
         ctx.destination.put(&object.key, object.body).await?;
     }
-    remove_checkpoints(ctx).await;
+    remove_checkpoints(&ctx.destination, &snapshot.keys.root).await;
     Ok(Written { end_time_ms, data_files: files.len() as u64, items })
 }
 
@@ -674,17 +737,17 @@ async fn verify_data_files(ctx: &ShardContext, files: &[ManifestEntry]) -> Resul
 
 /// Best effort: the shard checkpoints of a complete export are of no more use (`run.json`
 /// stays, so that the client token and `--resume` still find the export).
-async fn remove_checkpoints(ctx: &ShardContext) {
-    let prefix = checkpoint::shards_prefix(&ctx.snapshot.keys.root);
+async fn remove_checkpoints(destination: &Destination, export_root: &str) {
+    let prefix = checkpoint::shards_prefix(export_root);
     let removed = async {
-        for object in ctx.destination.list(&prefix).await? {
-            ctx.destination.delete(&object.key).await?;
+        for object in destination.list(&prefix).await? {
+            destination.delete(&object.key).await?;
         }
         Ok::<(), ExportError>(())
     }
     .await;
     if let Err(error) = removed {
-        tracing::warn!("could not remove the checkpoints under {}: {error}", ctx.destination.locate(&prefix));
+        tracing::warn!("could not remove the checkpoints under {}: {error}", destination.locate(&prefix));
     }
 }
 

@@ -310,7 +310,6 @@ async fn store(
                         if !seen_keys.insert(key.clone()) {
                             return Err(bad_output(ctx, format!("data file {key:?} was started twice")));
                         }
-                        progress.next_sequence = progress.next_sequence.saturating_add(1);
                         open = Some(ObjectWriter::new(ctx.destination.clone(), key));
                     }
                     EncoderEvent::Bytes(bytes) => match open.as_mut() {
@@ -344,6 +343,9 @@ async fn store(
                         }
                         let written = writer.finish().await?;
                         progress.items += facts.item_count;
+                        // Counted once stored: a file still open when the run stops is rewritten
+                        // under its own sequence by the resumed run.
+                        progress.next_sequence = progress.next_sequence.saturating_add(1);
                         progress.open_upload = None;
                         progress.files.push(ManifestEntry {
                             data_file_s3_key: written.key,

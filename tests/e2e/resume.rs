@@ -83,6 +83,12 @@ async fn a_client_token_returns_its_export_and_refuses_other_settings() {
     let stderr = failed_with(&export("s3://exports/b", &[]), &["IdempotentParameterMismatch", "prefix of --to"]);
     assert!(stderr.contains(arn.rsplit('/').next().unwrap()), "the conflict names the export: {stderr}");
     failed_with(&export("s3://exports/a", &["--file-size", "1000"]), &["IdempotentParameterMismatch", "--file-size"]);
+    // Or another table: a conflict naming --table, not a complaint about the saved state.
+    util::create_table(&dynamodb, "returns", &sized_items(3, 20, 9)).await;
+    let mut command = standins.command();
+    command.args(["export", "--table", "returns", "--to", "s3://exports/a", "--client-token", "nightly-2026-11-25"]);
+    let output = util::run(command.args(["--segments", "3"]));
+    failed_with(&output, &["IdempotentParameterMismatch", "--table: arn:", "table/orders before"]);
     assert_eq!(files_under(&bucket_dir), before, "a refused token changed the bucket");
 
     // The same token at a directory is another store: a new export there.
@@ -246,6 +252,7 @@ async fn a_multipart_upload_left_by_a_killed_run_is_aborted_on_resume() {
     assert!(!upload_files().is_empty(), "the killed run left no upload behind to abort");
     let json: serde_json::Value = serde_json::from_str(&recorded).unwrap();
     let upload_id = json["open_upload"]["upload_id"].as_str().unwrap().to_string();
+    let upload_key = json["open_upload"]["key"].as_str().unwrap().to_string();
 
     let output = util::run(&mut command());
     export_arn(&output);
@@ -258,4 +265,74 @@ async fn a_multipart_upload_left_by_a_killed_run_is_aborted_on_resume() {
     );
     assert!(upload_files().is_empty(), "uploads left in the store: {:?}", upload_files());
     assert_eq!(util::independent_check(&standins.bucket_dir("exports"), &summary_key(&output)), expected);
+    // The file the killed run was writing was rewritten under its own name.
+    let root = summary_key(&output).trim_end_matches("manifest-summary.json").to_string();
+    let listing =
+        std::fs::read_to_string(standins.bucket_dir("exports").join(root).join("manifest-files.json")).unwrap();
+    assert!(listing.contains(&upload_key), "{upload_key} is not in the manifest:\n{listing}");
+}
+
+/// The saved state lives where others can write: what does not hold together is refused with
+/// the file named, never acted on.
+#[tokio::test]
+async fn tampered_saved_state_is_refused_not_trusted() {
+    let standins = Standins::start();
+    util::create_table(&standins.dynamodb(), "orders", &sized_items(50, 100, 5)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = || {
+        let mut command = standins.command();
+        command.args(["export", "--table", "orders", "--to"]).arg(dir.path());
+        command.args(["--client-token", "tamper", "--segments", "2"]);
+        util::run(&mut command)
+    };
+    let first = export();
+    export_arn(&first);
+    let root = dir.path().join(Path::new(&summary_key(&first)).parent().unwrap());
+    // Make it look interrupted: no manifests, and a checkpoint of shard 0.
+    for name in ["manifest-summary.json", "manifest-summary.md5", "manifest-files.json", "manifest-files.md5"] {
+        std::fs::remove_file(root.join(name)).unwrap();
+    }
+    let data_file = util::keys_under(&root.join("data")).into_iter().next().expect("a data file");
+    let key = Path::new(&summary_key(&first)).parent().unwrap().join("data").join(&data_file);
+    let checkpoint = |shard: u32, resume_key: serde_json::Value| {
+        serde_json::json!({
+            "shard": shard, "done": false, "items": 1, "next_sequence": 1, "resume_key": resume_key, "open_upload": null,
+            "files": [{"data_file_s3_key": key.to_str().unwrap(), "item_count": 1, "md5_checksum": "x", "etag": "y"}],
+        })
+    };
+    let shards = root.join("_ddb-export/shards");
+    std::fs::create_dir_all(&shards).unwrap();
+    std::fs::write(shards.join("0000000.json"), checkpoint(0, serde_json::Value::Null).to_string()).unwrap();
+    failed_with(&export(), &["0000000.json", "is unreadable", "records files but no key to resume after them"]);
+
+    std::fs::write(
+        shards.join("0000000.json"),
+        checkpoint(0, serde_json::json!({"pk": {"S": "item-000001"}})).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        shards.join("0000001.json"),
+        checkpoint(1, serde_json::json!({"pk": {"S": "item-000002"}})).to_string(),
+    )
+    .unwrap();
+    failed_with(&export(), &["is recorded twice"]);
+    std::fs::remove_file(shards.join("0000001.json")).unwrap();
+
+    // run.json whose snapshot says another prefix than its settings.
+    let run = root.join("_ddb-export/run.json");
+    let original = std::fs::read_to_string(&run).unwrap();
+    let mut state: serde_json::Value = serde_json::from_str(&original).unwrap();
+    state["snapshot"]["s3_prefix"] = serde_json::json!("elsewhere");
+    std::fs::write(&run, state.to_string()).unwrap();
+    failed_with(&export(), &["run.json", "is unreadable", "s3-prefix"]);
+    std::fs::write(&run, original).unwrap();
+
+    // Without the bogus checkpoint the export resumes: both shards from the start, rewriting
+    // the same file names.
+    std::fs::remove_file(shards.join("0000000.json")).unwrap();
+    let output = export();
+    export_arn(&output);
+    let expected =
+        util::sorted_canonical(util::scan_all(&standins.dynamodb(), "orders").await.iter().map(util::canonical));
+    assert_eq!(util::independent_check(dir.path(), &summary_key(&output)), expected);
 }

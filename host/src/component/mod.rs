@@ -204,13 +204,14 @@ fn guarded<R>(
         }
         // Not a trap: the host could not lift what the call returned (a string that is not
         // UTF-8, a pointer out of bounds, a bad resource handle): the component's fault.
+        let stderr = stderr_tail(&stderr.contents());
+        let stderr = if stderr.is_empty() { stderr } else { format!("; its stderr: {stderr}") };
         if call != "instantiate" && error.downcast_ref::<Trap>().is_none() {
-            let message = format!("its result could not be read: {error:#}");
+            let message =
+                format!("it failed without a trap (its result could not be read, or it exited): {error:#}{stderr}");
             return ComponentError::Contract { component, call, message };
         }
-        let stderr = stderr_tail(&stderr.contents());
-        let message = if stderr.is_empty() { format!("{error:#}") } else { format!("{error:#}; its stderr: {stderr}") };
-        ComponentError::Trap { component, call, message }
+        ComponentError::Trap { component, call, message: format!("{error:#}{stderr}") }
     })
 }
 
@@ -238,21 +239,13 @@ pub fn check_data_file_key(snapshot: &Snapshot, key: &str) -> Result<(), String>
 }
 
 /// Checks a snapshot read back from an export's saved state as strictly as one fresh from a
-/// component: it is data from the destination, which anyone with write access could change.
-pub fn check_saved_snapshot(table: &TableInfo, snapshot: &Snapshot) -> Result<(), String> {
-    let request = SnapshotRequest {
-        s3_bucket: snapshot.s3_bucket.clone(),
-        s3_prefix: snapshot.s3_prefix.clone(),
-        s3_bucket_owner: snapshot.s3_bucket_owner.clone(),
-        s3_sse_algorithm: snapshot.s3_sse_algorithm,
-        s3_sse_kms_key_id: snapshot.s3_sse_kms_key_id.clone(),
-        export_format: snapshot.export_format,
-        client_token: snapshot.client_token.clone(),
-        start_time_ms: snapshot.start_time_ms,
-        region: String::new(),
-    };
-    validate::snapshot(table, &request, snapshot)
+/// component, against what this run was asked for (`request`, with the saved export's token
+/// and start time): it is data from the destination, which anyone with write access could change.
+pub fn check_saved_snapshot(table: &TableInfo, request: &SnapshotRequest, snapshot: &Snapshot) -> Result<(), String> {
+    validate::snapshot(table, request, snapshot)
 }
+
+pub use validate::is_export_id;
 
 /// Checks a shard plan read back from an export's saved state.
 pub fn check_saved_plan(plan: &ShardPlan, requested_segments: Option<u32>) -> Result<(), String> {

@@ -98,7 +98,8 @@ pub fn data_file_key(snapshot: &Snapshot, key: &str) -> Result<(), String> {
     }
 }
 
-fn is_export_id(id: &str) -> bool {
+/// `<14 digits>-<8 lowercase hex>`.
+pub fn is_export_id(id: &str) -> bool {
     let bytes = id.as_bytes();
     bytes.len() == 23
         && bytes[..14].iter().all(u8::is_ascii_digit)

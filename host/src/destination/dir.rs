@@ -102,7 +102,14 @@ impl Directory {
             }
             tokio::fs::rename(&upload.staging, &upload.target)
                 .await
-                .map_err(io("cannot move into place", &upload.target))
+                .map_err(io("cannot move into place", &upload.target))?;
+            // The rename lasts only once its directory is synced: a checkpoint written later
+            // must never outlive the file it records.
+            if let Some(parent) = upload.target.parent() {
+                let dir = tokio::fs::File::open(parent).await.map_err(io("cannot open", parent))?;
+                dir.sync_all().await.map_err(io("cannot sync", parent))?;
+            }
+            Ok(())
         }
         .await;
         match placed {
@@ -129,8 +136,8 @@ impl Directory {
         }
     }
 
-    /// Every file whose key starts with `prefix`, as (key, size). The staging area is not listed.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, ExportError> {
+    /// Every file whose key starts with `prefix`. The staging area is not listed.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, ExportError> {
         // Walk from the deepest directory the prefix names; filter on the rest.
         let base = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
         let mut found = Vec::new();
@@ -154,7 +161,7 @@ impl Directory {
                         pending.push((entry.path(), key));
                     }
                 } else if key.starts_with(prefix) {
-                    found.push((key, meta.len()));
+                    found.push(key);
                 }
             }
         }

@@ -9,7 +9,7 @@ mod s3;
 mod target;
 
 pub use dir::Directory;
-pub use s3::{Listed, S3Bucket};
+pub use s3::S3Bucket;
 pub use target::Target;
 
 use crate::checksum::{self, RunningMd5};
@@ -45,6 +45,14 @@ pub struct S3Options {
 pub enum Destination {
     S3 { bucket: S3Bucket, prefix: Option<String> },
     Dir(Directory),
+}
+
+/// An object found by a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    /// Without quotes; empty where the store has none (a directory).
+    pub etag: String,
 }
 
 /// The result of storing one object.
@@ -136,16 +144,13 @@ impl Destination {
         }
     }
 
-    /// Every object whose key starts with `prefix`. A directory's listing has no ETags (empty).
+    /// Every object whose key starts with `prefix`.
     pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, ExportError> {
         match self {
             Destination::S3 { bucket, .. } => bucket.list(prefix).await,
-            Destination::Dir(dir) => Ok(dir
-                .list(prefix)
-                .await?
-                .into_iter()
-                .map(|(key, size_bytes)| Listed { key, size_bytes, etag: String::new() })
-                .collect()),
+            Destination::Dir(dir) => {
+                Ok(dir.list(prefix).await?.into_iter().map(|key| Listed { key, etag: String::new() }).collect())
+            }
         }
     }
 
@@ -167,10 +172,11 @@ impl Destination {
                 uploads.extend(known.iter().cloned());
                 uploads.sort();
                 uploads.dedup();
+                let mut aborted = 0;
                 for (key, upload_id) in &uploads {
-                    bucket.abort_by_id(key, upload_id).await;
+                    aborted += usize::from(bucket.abort_by_id(key, upload_id).await);
                 }
-                Ok(uploads.len())
+                Ok(aborted)
             }
             Destination::Dir(dir) => dir.abort_stale(prefix).await,
         }

@@ -8,6 +8,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncry
 
 use crate::aws::SdkFailure;
 use crate::checksum;
+use crate::destination::Listed;
 use crate::error::ExportError;
 
 /// A bucket and how objects are written to it.
@@ -25,8 +26,6 @@ pub struct S3Upload {
     key: String,
     upload_id: String,
     parts: Vec<CompletedPart>,
-    /// Raw MD5 of each part, for the ETag the completed object must have.
-    part_md5s: Vec<[u8; 16]>,
 }
 
 impl S3Upload {
@@ -135,12 +134,11 @@ impl S3Bucket {
             key: key.to_string(),
             message: "the response has no UploadId".into(),
         })?;
-        Ok(S3Upload { key: key.to_string(), upload_id, parts: Vec::new(), part_md5s: Vec::new() })
+        Ok(S3Upload { key: key.to_string(), upload_id, parts: Vec::new() })
     }
 
     pub async fn upload_part(&self, upload: &mut S3Upload, body: Vec<u8>) -> Result<(), ExportError> {
         let part_number = upload.parts.len() as i32 + 1;
-        let digest = checksum::md5(&body);
         let output = self
             .client
             .upload_part()
@@ -148,20 +146,21 @@ impl S3Bucket {
             .key(&upload.key)
             .upload_id(&upload.upload_id)
             .part_number(part_number)
-            .content_md5(checksum::base64(&digest))
+            .content_md5(checksum::md5_base64(&body))
             .set_expected_bucket_owner(self.expected_owner.clone())
             .body(ByteStream::from(body))
             .send()
             .await
             .map_err(|e| self.error("UploadPart", &upload.key, SdkFailure::of(&e)))?;
         upload.parts.push(CompletedPart::builder().part_number(part_number).set_e_tag(output.e_tag).build());
-        upload.part_md5s.push(digest);
         Ok(())
     }
 
     /// Completes the upload. When the request fails, the upload may still have completed (the
     /// response was lost, and a retry found the upload gone: AWS repeats its answer, MinIO and
-    /// s3s-fs refuse): the object is then accepted if it has exactly the ETag these parts give.
+    /// s3s-fs refuse): the object is then accepted if it has exactly the ETag the parts' ETags
+    /// give (an object the store stored some other way does not), and the upload is aborted in
+    /// case it is still pending.
     pub async fn complete(&self, upload: &S3Upload) -> Result<String, ExportError> {
         let completed = self
             .client
@@ -177,7 +176,7 @@ impl S3Bucket {
             Ok(output) => return Ok(unquote(output.e_tag())),
             Err(e) => self.error("CompleteMultipartUpload", &upload.key, SdkFailure::of(&e)),
         };
-        let expected = checksum::multipart_etag(&upload.part_md5s);
+        let Some(expected) = multipart_etag(&upload.parts) else { return Err(error) };
         let stored = self
             .client
             .head_object()
@@ -189,6 +188,7 @@ impl S3Bucket {
         match stored {
             Ok(head) if unquote(head.e_tag()) == expected => {
                 tracing::debug!("{} was completed although its CompleteMultipartUpload failed ({error})", upload.key);
+                self.abort_by_id(&upload.key, &upload.upload_id).await;
                 Ok(expected)
             }
             _ => Err(error),
@@ -200,8 +200,9 @@ impl S3Bucket {
         self.abort_by_id(&upload.key, &upload.upload_id).await;
     }
 
-    /// Aborts a multipart upload, also one another (interrupted) run began. Best effort.
-    pub async fn abort_by_id(&self, key: &str, upload_id: &str) {
+    /// Aborts a multipart upload, also one another (interrupted) run began. Best effort:
+    /// returns whether the store confirmed it.
+    pub async fn abort_by_id(&self, key: &str, upload_id: &str) -> bool {
         let result = self
             .client
             .abort_multipart_upload()
@@ -211,8 +212,12 @@ impl S3Bucket {
             .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await;
-        if let Err(e) = result {
-            tracing::warn!("could not abort the multipart upload of {key}: {}", SdkFailure::of(&e).message);
+        match result {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!("could not abort the multipart upload of {key}: {}", SdkFailure::of(&e).message);
+                false
+            }
         }
     }
 
@@ -236,6 +241,15 @@ impl S3Bucket {
                 Ok(output) => output,
                 Err(e) if e.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 400 | 405 | 501)) => {
                     tracing::debug!("this store cannot list multipart uploads: {}", SdkFailure::of(&e).message);
+                    return Ok(uploads);
+                }
+                // Only a clean-up: the uploads a run recorded are aborted by their ids anyway.
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
+                    tracing::warn!(
+                        "not allowed to list the multipart uploads under s3://{}/{prefix} \
+                         (s3:ListBucketMultipartUploads); only the ones the interrupted run recorded are aborted",
+                        self.bucket
+                    );
                     return Ok(uploads);
                 }
                 Err(e) => return Err(self.error("ListMultipartUploads", prefix, SdkFailure::of(&e))),
@@ -298,11 +312,7 @@ impl S3Bucket {
                 .map_err(|e| self.error("ListObjectsV2", prefix, SdkFailure::of(&e)))?;
             for object in output.contents() {
                 if let Some(key) = object.key() {
-                    objects.push(Listed {
-                        key: key.to_string(),
-                        size_bytes: object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-                        etag: unquote(object.e_tag()),
-                    });
+                    objects.push(Listed { key: key.to_string(), etag: unquote(object.e_tag()) });
                 }
             }
             match output.next_continuation_token() {
@@ -325,15 +335,42 @@ impl S3Bucket {
     }
 }
 
-/// An object found by a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    pub key: String,
-    pub size_bytes: u64,
-    /// Without quotes.
-    pub etag: String,
+/// The ETag S3 gives the object a multipart upload of these parts completes: the MD5 of the
+/// parts' binary ETags, a dash, and the number of parts. `None` if a part's ETag is not hex.
+fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
+    let mut digests = Vec::with_capacity(parts.len() * 16);
+    for part in parts {
+        let hex = part.e_tag()?.trim_matches('"');
+        if hex.len() % 2 != 0 {
+            return None;
+        }
+        for pair in hex.as_bytes().chunks(2) {
+            digests.push(u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?);
+        }
+    }
+    Some(format!("{}-{}", checksum::hex(&checksum::md5(&digests)), parts.len()))
 }
 
 fn unquote(etag: Option<&str>) -> String {
     etag.unwrap_or_default().trim_matches('"').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_etags_are_the_md5_of_the_parts_binary_etags() {
+        let part = |n: i32, body: &[u8]| {
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(format!("\"{}\"", checksum::hex(&checksum::md5(body))))
+                .build()
+        };
+        let parts = [part(1, b"first"), part(2, b"second")];
+        let mut joined = checksum::md5(b"first").to_vec();
+        joined.extend_from_slice(&checksum::md5(b"second"));
+        assert_eq!(multipart_etag(&parts), Some(format!("{}-2", checksum::hex(&checksum::md5(&joined)))));
+        assert_eq!(multipart_etag(&[CompletedPart::builder().e_tag("not hex").build()]), None);
+    }
 }
