@@ -11,7 +11,8 @@ use ddb_export::{CacheDir, ComponentError, ComponentRuntime, ComponentSource, Gu
 
 use crate::items;
 
-fn table() -> TableInfo {
+/// A table description for driving the component without a server (also used by `roundtrip`).
+pub(crate) fn table() -> TableInfo {
     TableInfo {
         table_name: "orders".into(),
         table_arn: "arn:aws:dynamodb:eu-west-1:123456789012:table/orders".into(),
@@ -22,7 +23,7 @@ fn table() -> TableInfo {
     }
 }
 
-fn request() -> SnapshotRequest {
+pub(crate) fn request() -> SnapshotRequest {
     SnapshotRequest {
         s3_bucket: "bucket".into(),
         s3_prefix: Some("p".into()),

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
@@ -102,23 +101,7 @@ async fn large_data_files_go_up_as_multipart_uploads_with_s3_etags() {
     let standins = Standins::start();
     let dynamodb = standins.dynamodb();
     // ~11 MB of incompressible bytes in one segment: more than one 8 MiB part.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let items: Vec<items::Item> = (0..28)
-        .map(|i| {
-            let bytes: Vec<u8> = (0..390 * 1024)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    state as u8
-                })
-                .collect();
-            std::collections::HashMap::from([
-                ("pk".to_string(), AttributeValue::S(format!("big#{i}"))),
-                ("noise".to_string(), AttributeValue::B(Blob::new(bytes))),
-            ])
-        })
-        .collect();
+    let items = items::incompressible(28, 0x2545_f491_4f6c_dd1d);
     util::create_table(&dynamodb, "large", &items).await;
     standins.create_bucket("exports").await;
     let expected = table_items_canonical(&util::scan_all(&dynamodb, "large").await);

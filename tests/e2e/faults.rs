@@ -10,8 +10,6 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
 use crate::items;
@@ -120,33 +118,12 @@ async fn random_faults_on_both_services_still_export_every_item_exactly() {
     assert!(s3_counts["by_operation"]["s3:PutObject"].is_object(), "PutObject got faults: {s3_counts}");
 }
 
-/// `count` items of ~390 KiB of incompressible bytes each.
-fn incompressible(count: usize) -> Vec<items::Item> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..count)
-        .map(|i| {
-            let bytes: Vec<u8> = (0..390 * 1024)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    state as u8
-                })
-                .collect();
-            std::collections::HashMap::from([
-                ("pk".to_string(), AttributeValue::S(format!("big#{i}"))),
-                ("noise".to_string(), AttributeValue::B(Blob::new(bytes))),
-            ])
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn multipart_uploads_survive_faults_on_their_parts() {
     let standins = Standins::start();
     let dynamodb = standins.dynamodb();
     // ~9.5 MB in one data file: a two-part upload (8 MiB parts).
-    let seeded = incompressible(25);
+    let seeded = items::incompressible(25, 0x9e37_79b9_7f4a_7c15);
     util::create_table(&dynamodb, "large", &seeded).await;
     standins.create_bucket("exports").await;
     let expected = util::sorted_canonical(util::scan_all(&dynamodb, "large").await.iter().map(util::canonical));
@@ -292,7 +269,7 @@ async fn persistent_scan_errors_fail_the_export_without_a_summary() {
 async fn a_lost_complete_multipart_upload_response_is_not_fatal() {
     let standins = Standins::start();
     let dynamodb = standins.dynamodb();
-    let seeded = incompressible(25);
+    let seeded = items::incompressible(25, 0x9e37_79b9_7f4a_7c15);
     util::create_table(&dynamodb, "large", &seeded).await;
     standins.create_bucket("exports").await;
     let expected = util::sorted_canonical(util::scan_all(&dynamodb, "large").await.iter().map(util::canonical));

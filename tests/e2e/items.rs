@@ -126,3 +126,25 @@ pub fn ordinary(count: usize) -> Vec<Item> {
         })
         .collect()
 }
+
+/// `count` items of ~390 KiB of incompressible bytes each (xorshift from `seed`): data files
+/// that gzip cannot shrink below a multipart upload's part size.
+pub fn incompressible(count: usize, seed: u64) -> Vec<Item> {
+    let mut state = seed;
+    (0..count)
+        .map(|i| {
+            let bytes: Vec<u8> = (0..390 * 1024)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            HashMap::from([
+                ("pk".to_string(), AttributeValue::S(format!("big#{i}"))),
+                ("noise".to_string(), AttributeValue::B(Blob::new(bytes))),
+            ])
+        })
+        .collect()
+}

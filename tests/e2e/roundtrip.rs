@@ -16,9 +16,7 @@ use std::time::Instant;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ddb_export::component::{Session, check_data_file_key, pack_page};
-use ddb_export::model::{
-    Billing, EncoderEvent, EncoderOptions, ExportFormat, Snapshot, SnapshotRequest, SseAlgorithm, TableInfo,
-};
+use ddb_export::model::{EncoderEvent, EncoderOptions, Snapshot};
 use ddb_export::{CacheDir, ComponentRuntime, ComponentSource, GuestLimits};
 use ddb_export_guest::encoder::ShardEncoder;
 use ddb_export_guest::wit as guest;
@@ -138,30 +136,7 @@ fn roundtrip_packed_pages_through_the_native_encoder() {
 // ---------------------------------------------------------------------------------------------
 // (b) the real component under the host's limits
 
-fn table() -> TableInfo {
-    TableInfo {
-        table_name: "orders".into(),
-        table_arn: "arn:aws:dynamodb:eu-west-1:123456789012:table/orders".into(),
-        table_id: None,
-        item_count: 0,
-        table_size_bytes: 0,
-        billing: Billing::OnDemand,
-    }
-}
-
-fn request() -> SnapshotRequest {
-    SnapshotRequest {
-        s3_bucket: "bucket".into(),
-        s3_prefix: Some("p".into()),
-        s3_bucket_owner: None,
-        s3_sse_algorithm: SseAlgorithm::Aes256,
-        s3_sse_kms_key_id: None,
-        export_format: ExportFormat::DynamodbJson,
-        client_token: "token".into(),
-        start_time_ms: 1_700_000_000_000,
-        region: "eu-west-1".into(),
-    }
-}
+use crate::component::{request, table};
 
 fn through_component(session: Session, snapshot: &Snapshot, case: &Case) -> Result<Vec<Event>, String> {
     let options = EncoderOptions {
