@@ -8,6 +8,8 @@
 //! - `shards/<id>.json`: a [`ShardCheckpoint`] per shard, rewritten whenever the shard has
 //!   stored a data file: the files stored so far and the Scan key after their last item.
 //!   Deleted once the export is complete.
+//! - `failed.json`: a [`FailureRecord`], when a run ended with an error (not when it was
+//!   killed); removed when a run resumes the export.
 //!
 //! and, at the bucket's (or directory's) root, `_ddb-export/client-tokens/<sha256 of the
 //! token>.json`: a [`TokenRecord`] naming the export a client token started. A token is scoped
@@ -115,6 +117,14 @@ pub struct ShardCheckpoint {
     pub open_upload: Option<OpenUpload>,
 }
 
+/// `<root>/_ddb-export/failed.json`: why the last run of an export failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    pub failure_code: String,
+    pub failure_message: String,
+    pub end_time_ms: u64,
+}
+
 /// `_ddb-export/client-tokens/<sha256>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
@@ -126,6 +136,10 @@ pub struct TokenRecord {
 
 pub fn run_key(snapshot_root: &str) -> String {
     format!("{snapshot_root}/{STATE_DIR}/run.json")
+}
+
+pub fn failure_key(snapshot_root: &str) -> String {
+    format!("{snapshot_root}/{STATE_DIR}/failed.json")
 }
 
 pub fn shards_prefix(snapshot_root: &str) -> String {

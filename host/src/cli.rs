@@ -26,6 +26,28 @@ pub struct Cli {
 pub enum Command {
     /// Export a table; prints the ExportDescription as JSON on stdout.
     Export(ExportArgs),
+    /// Describe an export found at a destination (written by ddb-export or by AWS), as
+    /// `aws dynamodb describe-export` prints it.
+    Describe(DescribeArgs),
+    /// List the exports under a destination's prefix, as `aws dynamodb list-exports` prints them.
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// Where the export is: s3://bucket[/prefix] or a directory (with --export-id), or the
+    /// export's own folder (…/AWSDynamoDB/<export id>).
+    pub location: String,
+
+    /// The export's id (or its ARN), when LOCATION is the destination rather than the export.
+    #[arg(long)]
+    pub export_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The destination: s3://bucket[/prefix] or a directory.
+    pub location: String,
 }
 
 /// Data file format.

@@ -30,8 +30,12 @@ pub struct ExportDescription {
     pub export_manifest: Option<String>,
     pub table_arn: String,
     pub table_id: String,
-    pub export_time: String,
-    pub client_token: String,
+    /// Absent for an incremental export.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_time: Option<String>,
+    /// Absent when unknown (an export AWS wrote, read back from its files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
     pub s3_bucket: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub s3_bucket_owner: Option<String>,
@@ -84,8 +88,8 @@ impl ExportDescription {
             export_manifest: None,
             table_arn: snapshot.table_arn.clone(),
             table_id: snapshot.table_id.clone(),
-            export_time: cli_timestamp(snapshot.export_time_ms),
-            client_token: snapshot.client_token.clone(),
+            export_time: Some(cli_timestamp(snapshot.export_time_ms)),
+            client_token: Some(snapshot.client_token.clone()),
             s3_bucket: snapshot.s3_bucket.clone(),
             s3_bucket_owner: snapshot.s3_bucket_owner.clone(),
             s3_prefix: snapshot.s3_prefix.clone(),
@@ -98,6 +102,22 @@ impl ExportDescription {
             item_count: None,
             export_type: "FULL_EXPORT".to_string(),
             ddb_export_statistics: None,
+        }
+    }
+
+    /// An export without a summary and without a recorded failure: running, or stopped
+    /// without a word (killed), and resumable.
+    pub fn in_progress(snapshot: &Snapshot) -> Self {
+        Self::base(snapshot, ExportStatus::InProgress)
+    }
+
+    /// An export whose last run recorded its failure.
+    pub fn failed_as_recorded(snapshot: &Snapshot, failure: &crate::checkpoint::FailureRecord) -> Self {
+        Self {
+            end_time: Some(cli_timestamp(failure.end_time_ms)),
+            failure_code: Some(failure.failure_code.clone()),
+            failure_message: Some(failure.failure_message.clone()),
+            ..Self::base(snapshot, ExportStatus::Failed)
         }
     }
 

@@ -45,6 +45,8 @@ pub enum ExportError {
     ResumeConflict { export_id: String, differences: Vec<String> },
     #[error("there is no export {export_id} to resume at {location}: {message}")]
     NotResumable { export_id: String, location: String, message: String },
+    #[error("there is no export {export_id} at {location}: {message}")]
+    NoSuchExport { export_id: String, location: String, message: String },
     #[error("the export's saved state at {location} is unreadable: {message}")]
     CorruptState { location: String, message: String },
     #[error("{location}: {message}")]
@@ -74,6 +76,7 @@ impl ExportError {
             ExportError::TokenConflict { .. } => "IdempotentParameterMismatch",
             ExportError::ResumeConflict { .. } => "ResumeConflict",
             ExportError::NotResumable { .. } => "ExportNotFound",
+            ExportError::NoSuchExport { .. } => "ExportNotFound",
             ExportError::CorruptState { .. } => "CorruptState",
             ExportError::Verification { .. } => "VerificationFailed",
             ExportError::Internal(_) => "InternalError",

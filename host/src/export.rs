@@ -382,7 +382,18 @@ pub async fn run_until_stopped(
             })
         }
         Err(error) => {
-            let description = ExportDescription::failed(&snapshot, now_ms(), &error, stats);
+            let end_time_ms = now_ms();
+            let record = checkpoint::FailureRecord {
+                failure_code: error.code().to_string(),
+                failure_message: error.to_string(),
+                end_time_ms,
+            };
+            // Best effort, for `ddb-export describe`: the destination may be what failed.
+            let failure_key = checkpoint::failure_key(&snapshot.keys.root);
+            if let Err(e) = checkpoint::save(&destination, &failure_key, &record).await {
+                tracing::debug!("could not record the failure: {e}");
+            }
+            let description = ExportDescription::failed(&snapshot, end_time_ms, &error, stats);
             Err(ExportFailure { error, description: Some(description) })
         }
     }
@@ -525,22 +536,18 @@ async fn completed_earlier(
 ) -> Result<ExportReport, ExportFailure> {
     let snapshot = state.snapshot;
     let summary_key = &snapshot.keys.manifest_summary;
-    let corrupt = |message: String| ExportError::CorruptState { location: destination.locate(summary_key), message };
-    let summary: serde_json::Value = serde_json::from_slice(summary).map_err(|e| corrupt(e.to_string()))?;
-    let items = summary["itemCount"].as_u64().ok_or_else(|| corrupt("it has no itemCount".into()))?;
-    let end_time_ms = summary["endTime"]
-        .as_str()
-        .and_then(|t| humantime::parse_rfc3339(t).ok())
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as u64)
-        .ok_or_else(|| corrupt("its endTime is not an RFC 3339 time".into()))?;
+    let mut description =
+        crate::catalog::from_summary(summary, summary_key, Some(&snapshot.client_token), destination)?;
+    let items = description.item_count.unwrap_or_default();
     let files = destination.get(&snapshot.keys.manifest_files).await?.unwrap_or_default();
     let data_files = files.split(|b| *b == b'\n').filter(|line| !line.is_empty()).count() as u64;
     tracing::info!("export {} is already complete; nothing to do", snapshot.export_arn);
     remove_checkpoints(destination, &snapshot.keys.root).await;
     let stats = ProgressFigures { items, segments: state.plan.shards.len() as u64, ..ProgressFigures::default() };
+    description.s3_bucket_owner = snapshot.s3_bucket_owner.clone();
+    description.ddb_export_statistics = Some(stats.clone());
     Ok(ExportReport {
-        description: ExportDescription::completed(&snapshot, end_time_ms, items, 0, stats.clone()),
+        description,
         summary_location: destination.locate(summary_key),
         snapshot,
         plan: state.plan,
@@ -615,6 +622,7 @@ async fn load_checkpoints(
         .collect();
     // The whole export's folder: a directory also stages checkpoints and state.
     let aborted = destination.abort_stale_uploads(&format!("{}/", snapshot.keys.root), &known).await?;
+    destination.delete(&checkpoint::failure_key(&snapshot.keys.root)).await?;
     let done = checkpoints.values().filter(|c| c.done).count();
     let items: u64 = checkpoints.values().map(|c| c.items).sum();
     tracing::info!(

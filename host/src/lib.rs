@@ -17,6 +17,7 @@
 //! ```
 
 pub mod aws;
+pub mod catalog;
 pub mod checkpoint;
 mod checksum;
 pub mod component;

@@ -12,11 +12,12 @@ use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
 use ddb_export::component::LoadedFrom;
+use ddb_export::destination::Destination;
 use ddb_export::{
     AwsClients, CacheDir, ComponentRuntime, ComponentSource, ExportRequest, GuestLimits, S3Options, Target,
 };
 
-use cli::{Cli, Command, ExportArgs, ProgressArg};
+use cli::{Cli, Command, DescribeArgs, ExportArgs, ListArgs, ProgressArg};
 use ddb_export::export::ReadLimit;
 use ddb_export::progress::ProgressStyle;
 
@@ -36,6 +37,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Export(args) => export(args, cli.quiet).await,
+            Command::Describe(args) => describe(args).await,
+            Command::List(args) => list(args).await,
         }
     });
     match result {
@@ -139,6 +142,29 @@ async fn export(args: ExportArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             Err(anyhow::Error::new(failure.error).context("the export failed"))
         }
     }
+}
+
+async fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {
+    let (target, id_in_location) = Target::parse_export_location(&args.location)?;
+    let id = match (args.export_id.as_deref(), id_in_location.as_deref()) {
+        (Some(given), _) => ddb_export::export::resume_export_id(given)
+            .map_err(|message| ddb_export::ExportError::InvalidArgument { what: "--export-id", message })?,
+        (None, Some(id)) => id,
+        (None, None) => anyhow::bail!(
+            "which export? give --export-id, or a location ending in AWSDynamoDB/<export id> (see `ddb-export list`)"
+        ),
+    };
+    let destination = Destination::open_for_reading(&target).await?;
+    let description = ddb_export::catalog::describe(&destination, id).await?;
+    print_json(&description.into_output())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let destination = Destination::open_for_reading(&Target::parse(&args.location)?).await?;
+    let export_summaries = ddb_export::catalog::list(&destination).await?;
+    print_json(&ddb_export::catalog::ListExportsOutput { export_summaries })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

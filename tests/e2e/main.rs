@@ -5,6 +5,7 @@
 //! independent checker (`tests/check_export.py`). `component` runs the real component under
 //! the host's limits through the library API. `scripts/install-standins` installs the servers.
 
+mod catalog;
 mod component;
 mod export;
 mod faults;

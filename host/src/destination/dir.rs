@@ -47,6 +47,12 @@ impl Directory {
         Ok(Self { root })
     }
 
+    /// A directory that must exist already (to read an export from).
+    pub async fn existing(root: &Path) -> Result<Self, ExportError> {
+        let root = tokio::fs::canonicalize(root).await.map_err(io("cannot open the directory", root))?;
+        Ok(Self { root })
+    }
+
     /// Fails early when the directory is not writable.
     pub async fn check(&self) -> Result<(), ExportError> {
         let staging = self.root.join(STAGING_DIR);
@@ -167,6 +173,26 @@ impl Directory {
         }
         found.sort();
         Ok(found)
+    }
+
+    /// The names of the directories right under `prefix` (which ends with `/`).
+    pub async fn folders(&self, prefix: &str) -> Result<Vec<String>, ExportError> {
+        let dir = match prefix.trim_end_matches('/') {
+            "" => self.root.clone(),
+            key => self.path_of(key)?,
+        };
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io("cannot list", &dir)(e)),
+        };
+        let mut folders = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(io("cannot list", &dir))? {
+            if entry.file_type().await.map_err(io("cannot inspect", &entry.path()))?.is_dir() {
+                folders.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        Ok(folders)
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), ExportError> {

@@ -88,6 +88,20 @@ impl Destination {
         })
     }
 
+    /// Opens `target` to read exports from: a directory must exist, and AWS clients are
+    /// only made for a bucket.
+    pub async fn open_for_reading(target: &Target) -> Result<Self, ExportError> {
+        match target {
+            Target::Dir(path) => Ok(Destination::Dir(Directory::existing(path).await?)),
+            Target::S3 { .. } => {
+                let aws = crate::aws::AwsClients::from_env().await?;
+                let destination = Self::open(target, &aws.s3, &S3Options::default()).await?;
+                destination.check().await?;
+                Ok(destination)
+            }
+        }
+    }
+
     /// The `s3Bucket` of the summary: the bucket, or the directory's absolute path.
     pub fn bucket_name(&self) -> String {
         match self {
@@ -152,6 +166,16 @@ impl Destination {
                 Ok(dir.list(prefix).await?.into_iter().map(|key| Listed { key, etag: String::new() }).collect())
             }
         }
+    }
+
+    /// The names of the folders right under `prefix` (which ends with `/`), sorted.
+    pub async fn folders(&self, prefix: &str) -> Result<Vec<String>, ExportError> {
+        let mut folders = match self {
+            Destination::S3 { bucket, .. } => bucket.folders(prefix).await?,
+            Destination::Dir(dir) => dir.folders(prefix).await?,
+        };
+        folders.sort();
+        Ok(folders)
     }
 
     /// Deletes an object; a missing one is not an error.

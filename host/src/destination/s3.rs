@@ -322,6 +322,34 @@ impl S3Bucket {
         }
     }
 
+    /// The names of the "folders" right under `prefix` (which ends with `/`).
+    pub async fn folders(&self, prefix: &str) -> Result<Vec<String>, ExportError> {
+        let mut folders = Vec::new();
+        let mut token = None;
+        loop {
+            let output = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .delimiter("/")
+                .set_continuation_token(token.take())
+                .set_expected_bucket_owner(self.expected_owner.clone())
+                .send()
+                .await
+                .map_err(|e| self.error("ListObjectsV2", prefix, SdkFailure::of(&e)))?;
+            for common in output.common_prefixes() {
+                if let Some(name) = common.prefix().and_then(|p| p.strip_prefix(prefix)) {
+                    folders.push(name.trim_end_matches('/').to_string());
+                }
+            }
+            match output.next_continuation_token() {
+                Some(next) if output.is_truncated() == Some(true) => token = Some(next.to_string()),
+                _ => return Ok(folders),
+            }
+        }
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), ExportError> {
         self.client
             .delete_object()

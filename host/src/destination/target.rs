@@ -45,6 +45,26 @@ impl Target {
     }
 }
 
+impl Target {
+    /// Splits `…/AWSDynamoDB/<export id>` into the destination and the export id; anything else
+    /// is the destination alone.
+    pub fn parse_export_location(text: &str) -> Result<(Self, Option<String>), ExportError> {
+        let trimmed = text.trim_end_matches('/');
+        if let Some((head, id)) = trimmed.rsplit_once('/')
+            && let Some(destination) = head.strip_suffix("AWSDynamoDB")
+            && crate::component::is_export_id(id)
+        {
+            let destination = match destination.trim_end_matches('/') {
+                "" if text.starts_with('/') => "/",
+                "" => ".",
+                destination => destination,
+            };
+            return Ok((Self::parse(destination)?, Some(id.to_string())));
+        }
+        Ok((Self::parse(text)?, None))
+    }
+}
+
 /// S3's bucket naming rules (general purpose buckets).
 fn check_bucket(bucket: &str) -> Result<(), &'static str> {
     if !(3..=63).contains(&bucket.len()) {
@@ -96,6 +116,24 @@ mod tests {
         );
         assert_eq!(Target::parse("out/dir").unwrap(), Target::Dir("out/dir".into()));
         assert_eq!(Target::parse("file:///tmp/x").unwrap(), Target::Dir("/tmp/x".into()));
+    }
+
+    #[test]
+    fn an_export_folder_names_its_destination_and_id() {
+        let id = "01700000000000-0123abcd";
+        let parse = |text: &str| Target::parse_export_location(text).unwrap();
+        assert_eq!(
+            parse(&format!("s3://b1x/p/q/AWSDynamoDB/{id}/")),
+            (Target::parse("s3://b1x/p/q").unwrap(), Some(id.into()))
+        );
+        assert_eq!(parse(&format!("s3://b1x/AWSDynamoDB/{id}")), (Target::parse("s3://b1x").unwrap(), Some(id.into())));
+        assert_eq!(parse(&format!("/tmp/x/AWSDynamoDB/{id}")), (Target::Dir("/tmp/x".into()), Some(id.into())));
+        assert_eq!(parse(&format!("AWSDynamoDB/{id}")), (Target::Dir(".".into()), Some(id.into())));
+        assert_eq!(parse("s3://b1x/p"), (Target::parse("s3://b1x/p").unwrap(), None));
+        assert_eq!(
+            parse("s3://b1x/AWSDynamoDB/not-an-id"),
+            (Target::parse("s3://b1x/AWSDynamoDB/not-an-id").unwrap(), None)
+        );
     }
 
     #[test]
