@@ -2,14 +2,25 @@
 """An independent check of a full export against ../shared/FORMAT.md (AWS's "Export to S3").
 
 Written apart from the Rust code on purpose: it shares no code with the exporter, so the two
-agreeing means something. Standard library only.
+agreeing means something. Standard library only for DYNAMODB_JSON exports; an ION export is read
+with Amazon's own Ion reader, the `amazon.ion` package from PyPI (imported only then;
+`scripts/install-standins` puts it in the venv `.standins/moto`, so run this with
+`.standins/moto/bin/python` for ION).
 
     check_export.py BUCKET_DIR SUMMARY_KEY [--bucket NAME] [--part-size BYTES] [--dump-items FILE]
 
 BUCKET_DIR is a directory holding the bucket's objects as files (an s3s-fs bucket, or a
 `ddb-export --to DIR` directory); SUMMARY_KEY is the key of manifest-summary.json in it.
 Exits 0 when every rule holds, else 1 with the first broken rule on stderr. --dump-items writes
-every exported item as one JSON line (sets sorted), for comparison with the table.
+every exported item as one JSON line of typed AttributeValue JSON (sets sorted), for comparison
+with the table, whatever the export's format.
+
+Numbers in the dump: a DYNAMODB_JSON export's `N` is dumped exactly as written. An ION export's
+numbers are Ion decimals, which keep a number's digits and exponent but not its spelling (`1E+2`,
+`100` and `1.0E2` differ in text only), so they are dumped in DynamoDB's own spelling: plain
+digits, no exponent, no leading or trailing zeros, no `-` on zero (`1.50` -> `1.5`, `6d2` ->
+`600`). For a table read from DynamoDB, which spells numbers so (as dynalite does), the two dumps
+are equal; otherwise an ION dump compares with the table by value, not by text.
 """
 
 import argparse
@@ -33,7 +44,7 @@ EXPORT_ID = re.compile(r"^\d{14}-[0-9a-f]{8}$")
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TABLE_ARN = re.compile(r"^arn:[a-z-]+:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{3,255}$")
-DATA_NAME = re.compile(r"^[a-z2-7]{26}\.json\.gz$")
+DATA_NAME = {"DYNAMODB_JSON": re.compile(r"^[a-z2-7]{26}\.json\.gz$"), "ION": re.compile(r"^[a-z2-7]{26}\.ion\.gz$")}
 NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 MAX_DIGITS = 38
 
@@ -102,6 +113,105 @@ def check_value(value, where, depth=1):
     return value
 
 
+ION_SETS = {"$dynamodb_SS": "SS", "$dynamodb_NS": "NS", "$dynamodb_BS": "BS"}
+ION_LINE_START = "$ion_1_0 "
+
+
+def ion_reader():
+    """amazon.ion's simpleion and IonType, or a clear refusal when it is not installed."""
+    try:
+        from amazon.ion import simpleion
+        from amazon.ion.core import IonType
+    except ImportError:
+        raise Broken(
+            "reading an ION export needs Amazon's Ion reader, the amazon.ion package (PyPI): "
+            "run scripts/install-standins and this checker with .standins/moto/bin/python, "
+            f"or pip install amazon.ion (this is {sys.executable})")
+    return simpleion, IonType
+
+
+def decimal_to_n(number, where):
+    """An Ion decimal as DynamoDB spells the number: plain digits, no exponent, no leading or
+    trailing zeros, no sign on zero."""
+    sign, digits, exponent = number.as_tuple()
+    need(isinstance(exponent, int), f"{where}: decimal {number!r} is not a finite number")
+    text = "".join(map(str, digits)).lstrip("0")
+    if not text:
+        return "0"
+    stripped = text.rstrip("0")
+    exponent += len(text) - len(stripped)
+    text = stripped
+    if exponent >= 0:
+        text += "0" * exponent
+    elif -exponent < len(text):
+        text = f"{text[:exponent]}.{text[exponent:]}"
+    else:
+        text = "0." + "0" * (-exponent - len(text)) + text
+    return ("-" if sign else "") + text
+
+
+def ion_to_typed(value, where, IonType):
+    """One Ion value of an item as typed AttributeValue JSON (FORMAT.md's ION mapping, read
+    backwards), refusing every Ion type and annotation the mapping does not produce."""
+    need(value is not None and hasattr(value, "ion_type"), f"{where}: {value!r} is not an Ion value")
+    annotations = [getattr(a, "text", a) for a in value.ion_annotations]
+    kind = IonType(value.ion_type)
+    if type(value).__name__ == "IonPyNull":
+        need(kind == IonType.NULL and not annotations, f"{where}: null.{kind.name.lower()} is not the untyped null")
+        return {"NULL": True}
+    if kind == IonType.LIST and annotations:
+        need(len(annotations) == 1 and annotations[0] in ION_SETS,
+             f"{where}: a list annotated {annotations} is not a $dynamodb_SS/NS/BS set")
+        set_kind = ION_SETS[annotations[0]]
+        element_type = {"SS": IonType.STRING, "NS": IonType.DECIMAL, "BS": IonType.BLOB}[set_kind]
+        elements = []
+        for i, element in enumerate(value):
+            typed = ion_to_typed(element, f"{where}.{set_kind}[{i}]", IonType)
+            need(IonType(element.ion_type) == element_type and set_kind[0] in typed,
+                 f"{where}.{set_kind}[{i}]: a {set_kind} element is Ion {IonType(element.ion_type).name}")
+            elements.append(typed[set_kind[0]])
+        return {set_kind: elements}
+    need(not annotations, f"{where}: Ion {kind.name} carries annotations {annotations}")
+    if kind == IonType.STRING:
+        return {"S": str(value)}
+    if kind == IonType.DECIMAL:
+        return {"N": decimal_to_n(value, where)}
+    if kind == IonType.BLOB:
+        return {"B": base64.b64encode(bytes(value)).decode()}
+    if kind == IonType.BOOL:
+        return {"BOOL": bool(value)}
+    if kind == IonType.LIST:
+        return {"L": [ion_to_typed(v, f"{where}[{i}]", IonType) for i, v in enumerate(value)]}
+    if kind == IonType.STRUCT:
+        return {"M": ion_struct(value, where, IonType)}
+    raise Broken(f"{where}: Ion {kind.name} is not in the ION mapping (a number must be a decimal, never an "
+                 "int or a float; text a string, not a symbol; binary a blob, not a clob)")
+
+
+def ion_struct(struct, where, IonType):
+    fields = struct.items()  # every field, a repeated name included
+    names = [name for name, _ in fields]
+    need(len(set(names)) == len(names), f"{where}: a struct holds a name twice")
+    return {name: ion_to_typed(v, f"{where}.{name}", IonType) for name, v in fields}
+
+
+def ion_item(text, where, ion):
+    """The item of one ION line: `$ion_1_0 ` and one struct with the one field `Item`."""
+    simpleion, IonType = ion
+    need(text.startswith(ION_LINE_START), f"{where}: does not start with {ION_LINE_START!r}")
+    try:
+        values = simpleion.loads(text, single_value=False, text_buffer_size_limit=len(text.encode()) + 64)
+    except Exception as e:  # amazon.ion raises IonException and others for malformed text
+        raise Broken(f"{where}: not Ion text ({type(e).__name__}: {e})")
+    need(len(values) == 1, f"{where}: {len(values)} Ion values, not one")
+    record = values[0]
+    need(IonType(record.ion_type) == IonType.STRUCT and not record.ion_annotations, f"{where}: not an Ion struct")
+    need([name for name, _ in record.items()] == ["Item"], f"{where}: not a {{Item:…}} line")
+    item = record["Item"]
+    need(IonType(item.ion_type) == IonType.STRUCT and not item.ion_annotations, f"{where}: Item is not a struct")
+    return ion_struct(item, where, IonType)
+
+
 def multipart_etag(data, part_size):
     digests = [hashlib.md5(data[i:i + part_size]).digest() for i in range(0, len(data), part_size)]
     return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
@@ -148,7 +258,9 @@ def check(bucket_dir, summary_key, part_size, dump, bucket=None):
     need(summary["s3SseKmsKeyId"] is None or isinstance(summary["s3SseKmsKeyId"], str), "s3SseKmsKeyId is not a string")
     need(summary["manifestFilesS3Key"] == f"{root}/manifest-files.json", "manifestFilesS3Key is not the full key")
     need(isinstance(summary["billedSizeBytes"], int), "billedSizeBytes is not an integer")
-    need(summary["outputFormat"] == "DYNAMODB_JSON", "outputFormat is not DYNAMODB_JSON")
+    output_format = summary["outputFormat"]
+    need(output_format in DATA_NAME, f"outputFormat {output_format!r} is not DYNAMODB_JSON or ION")
+    ion = ion_reader() if output_format == "ION" else None
 
     listing = read(f"{root}/manifest-files.json")
     need(read(f"{root}/manifest-files.md5").decode() == md5_b64(listing), "manifest-files.md5 is wrong")
@@ -160,7 +272,8 @@ def check(bucket_dir, summary_key, part_size, dump, bucket=None):
         need(list(entry) == FILE_KEYS, f"manifest-files.json line {number}: keys {list(entry)}, expected {FILE_KEYS}")
         need(compact(entry) == line, f"manifest-files.json line {number} is not compact")
         key = entry["dataFileS3Key"]
-        need(key.startswith(f"{root}/data/") and DATA_NAME.match(key[len(root) + 6:]), f"data file key {key} is malformed")
+        need(key.startswith(f"{root}/data/") and DATA_NAME[output_format].match(key[len(root) + 6:]),
+             f"data file key {key} is malformed for {output_format}")
         need(key not in listed, f"{key} is listed twice")
         listed.add(key)
         data = read(key)
@@ -174,11 +287,16 @@ def check(bucket_dir, summary_key, part_size, dump, bucket=None):
         lines = lines[:-1]
         need(len(lines) == entry["itemCount"], f"{key}: {len(lines)} lines but itemCount {entry['itemCount']}")
         for i, text in enumerate(lines):
-            record = json.loads(text)
-            need(list(record) == ["Item"], f"{key} line {i + 1}: not a {{\"Item\":…}} line")
-            need(compact(record) == text, f"{key} line {i + 1}: not compact JSON as the DynamoDB API writes it")
-            need(isinstance(record["Item"], dict) and record["Item"], f"{key} line {i + 1}: Item is not a non-empty map")
-            items.append({k: check_value(v, f"{key} line {i + 1}: {k}") for k, v in record["Item"].items()})
+            where = f"{key} line {i + 1}"
+            if ion:
+                item = ion_item(text, where, ion)
+            else:
+                record = json.loads(text)
+                need(list(record) == ["Item"], f"{where}: not a {{\"Item\":…}} line")
+                need(compact(record) == text, f"{where}: not compact JSON as the DynamoDB API writes it")
+                item = record["Item"]
+            need(isinstance(item, dict) and item, f"{where}: Item is not a non-empty map")
+            items.append({k: check_value(v, f"{where}: {k}") for k, v in item.items()})
         total += entry["itemCount"]
     need(total == summary["itemCount"], f"the data files hold {total} items, the summary says {summary['itemCount']}")
 

@@ -11,6 +11,7 @@ use md5::{Digest, Md5};
 use crate::bindings::exports::ddb_export::core::write::Error;
 use crate::dynamodb_json;
 use crate::ids;
+use crate::ion_text;
 use crate::page;
 use crate::wit::{DataFile, EncoderOptions, ExportFormat, ExportSnapshot, Output};
 
@@ -28,6 +29,8 @@ pub struct ShardEncoder {
     export_id: String,
     data_prefix: String,
     extension: String,
+    /// Which line writer: `DYNAMODB_JSON` or `ION`; everything else is the same.
+    format: ExportFormat,
     options: EncoderOptions,
     next_sequence: u32,
     open: Option<OpenFile>,
@@ -45,13 +48,11 @@ impl ShardEncoder {
                 options.compression_level
             )));
         }
-        if snapshot.export_format != ExportFormat::DynamodbJson {
-            return Err(Error::Other("this encoder writes DYNAMODB_JSON only".into()));
-        }
         Ok(Self {
             export_id: snapshot.export_id.clone(),
             data_prefix: snapshot.keys.data_prefix.clone(),
             extension: snapshot.data_file_extension.clone(),
+            format: snapshot.export_format,
             options,
             next_sequence: options.first_sequence,
             open: None,
@@ -66,8 +67,12 @@ impl ShardEncoder {
         self.ensure_not_finished()?;
         let items = page::read(page).map_err(|e| Error::InvalidPage(e.0))?;
         self.lines.clear();
-        for item in &items {
-            dynamodb_json::write_line(&mut self.lines, item);
+        for (index, item) in items.iter().enumerate() {
+            match self.format {
+                ExportFormat::DynamodbJson => dynamodb_json::write_line(&mut self.lines, item),
+                ExportFormat::Ion => ion_text::write_line(&mut self.lines, item)
+                    .map_err(|e| Error::InvalidPage(format!("item {index}: {}", e.0)))?,
+            }
         }
         let mut output = Vec::new();
         if items.is_empty() {
@@ -258,6 +263,51 @@ mod tests {
         // Nothing of the failed page was emitted: the next page opens the first file.
         let events = enc.encode_page(&page(0..1)).unwrap();
         assert!(matches!(events.first(), Some(Output::FileStarted(_))));
+    }
+
+    #[test]
+    fn the_snapshot_s_format_picks_the_line_writer_and_the_extension() {
+        let snap = snapshot::create(
+            snapshot::tests::table(),
+            ExportRequest { export_format: ExportFormat::Ion, ..snapshot::tests::request() },
+        )
+        .unwrap();
+        let mut enc = ShardEncoder::open(
+            &snap,
+            EncoderOptions { shard_id: 1, target_file_bytes: 0, compression_level: 6, first_sequence: 0 },
+        )
+        .unwrap();
+        let item = vec![("pk", Value::S("a")), ("n", Value::N("600"))];
+        let mut events = enc.encode_page(&writer::page(&[item.clone(), item])).unwrap();
+        events.extend(enc.finish().unwrap());
+        let files = collect(events);
+        assert_eq!(files.len(), 1);
+        let (key, bytes, facts) = &files[0];
+        assert!(key.starts_with(&snap.keys.data_prefix) && key.ends_with(".ion.gz"), "{key}");
+        assert_eq!(facts.item_count, 2);
+        assert_eq!(gunzip(bytes), "$ion_1_0 {Item:{n:600.,pk:\"a\"}}\n".repeat(2));
+    }
+
+    #[test]
+    fn an_ion_encoder_refuses_a_page_with_a_number_it_cannot_write() {
+        let snap = snapshot::create(
+            snapshot::tests::table(),
+            ExportRequest { export_format: ExportFormat::Ion, ..snapshot::tests::request() },
+        )
+        .unwrap();
+        let mut enc = ShardEncoder::open(
+            &snap,
+            EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 },
+        )
+        .unwrap();
+        let bad = writer::page(&[vec![("n", Value::N("1"))], vec![("n", Value::L(vec![Value::N("1e")]))]]);
+        match enc.encode_page(&bad) {
+            Err(Error::InvalidPage(message)) => {
+                assert!(message.contains("item 1") && message.contains("\"1e\""), "{message}")
+            }
+            other => panic!("expected invalid-page, got {other:?}"),
+        }
+        assert!(enc.finish().unwrap().is_empty(), "nothing of the failed page was written");
     }
 
     #[test]

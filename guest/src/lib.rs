@@ -2,7 +2,8 @@
 //!
 //! Pure computation behind the WIT contract in `../wit`: the export's identity ([`snapshot`]),
 //! its Scan segments ([`plan`]), and the data files and manifests of a full export
-//! ([`encoder`], [`manifest`]). It performs no I/O; the host does all of it.
+//! ([`encoder`], which writes [`dynamodb_json`] or [`ion_text`] lines, and [`manifest`]). It
+//! performs no I/O; the host does all of it.
 //!
 //! Everything here also compiles natively, so the logic is unit-tested and benchmarked without
 //! a WebAssembly runtime; only the `export!` in [`component`] is specific to `wasm32` (and to
@@ -17,6 +18,7 @@ pub mod component;
 pub mod dynamodb_json;
 pub mod encoder;
 pub mod ids;
+pub mod ion_text;
 pub mod manifest;
 pub mod page;
 pub mod plan;

@@ -180,6 +180,22 @@ mod tests {
     }
 
     #[test]
+    fn an_ion_export_says_so_in_its_summary() {
+        let request = ExportRequest { export_format: ExportFormat::Ion, ..snapshot::tests::request() };
+        let snap = snapshot::create(snapshot::tests::table(), request).unwrap();
+        let entry = ManifestEntry {
+            data_file_s3_key: format!("{}abc.ion.gz", snap.keys.data_prefix),
+            item_count: 1,
+            md5_checksum: String::new(),
+            etag: String::new(),
+        };
+        let totals = ExportTotals { end_time_ms: snap.start_time_ms, item_count: 1, billed_size_bytes: 0 };
+        let objects = build(&snap, &[entry], &totals).unwrap();
+        let summary = String::from_utf8(objects[3].body.clone()).unwrap();
+        assert!(summary.ends_with(r#","itemCount":1,"outputFormat":"ION"}"#), "{summary}");
+    }
+
+    #[test]
     fn refuses_entries_that_do_not_add_up_or_belong_elsewhere() {
         let snap = snapshot();
         let entry = ManifestEntry {

@@ -39,7 +39,11 @@ pub fn create(table: TableDescription, request: ExportRequest) -> Result<ExportS
         export_format: request.export_format,
         client_token: request.client_token,
         keys,
-        data_file_extension: "json.gz".to_string(),
+        data_file_extension: match request.export_format {
+            ExportFormat::DynamodbJson => "json.gz",
+            ExportFormat::Ion => "ion.gz",
+        }
+        .to_string(),
     })
 }
 
@@ -68,9 +72,6 @@ fn validate(table: &TableDescription, request: &ExportRequest) -> Result<(), Err
     }
     if request.client_token.is_empty() {
         return Err(Error::InvalidRequest("client-token is empty".into()));
-    }
-    if request.export_format != ExportFormat::DynamodbJson {
-        return Err(Error::UnsupportedFormat(request.export_format));
     }
     Ok(())
 }
@@ -121,6 +122,14 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_data_file_extension_follows_the_format() {
+        assert_eq!(create(table(), request()).unwrap().data_file_extension, "json.gz");
+        let ion = create(table(), ExportRequest { export_format: ExportFormat::Ion, ..request() }).unwrap();
+        assert_eq!(ion.data_file_extension, "ion.gz");
+        assert_eq!(ion.export_format, ExportFormat::Ion);
+    }
+
+    #[test]
     fn no_prefix_writes_at_the_root() {
         let snap = create(table(), ExportRequest { s3_prefix: None, ..request() }).unwrap();
         assert!(snap.keys.root.starts_with("AWSDynamoDB/"));
@@ -139,9 +148,5 @@ pub(crate) mod tests {
         for request in bad {
             assert!(matches!(create(table(), request), Err(Error::InvalidRequest(_))));
         }
-        assert!(matches!(
-            create(table(), ExportRequest { export_format: ExportFormat::Ion, ..request() }),
-            Err(Error::UnsupportedFormat(ExportFormat::Ion))
-        ));
     }
 }

@@ -55,7 +55,7 @@ pub struct ListArgs {
 pub enum FormatArg {
     /// `{"Item":{...}}` lines, gzip (`.json.gz`).
     DynamodbJson,
-    /// Amazon Ion text lines, gzip (`.ion.gz`). Not supported yet.
+    /// `$ion_1_0 {Item:{...}}` lines of Amazon Ion text, gzip (`.ion.gz`).
     Ion,
 }
 

@@ -192,9 +192,6 @@ impl ExportRequest {
         if let Some(resume) = &self.resume {
             resume_export_id(resume).map_err(|message| ExportError::InvalidArgument { what: "--resume", message })?;
         }
-        if self.format == ExportFormat::Ion {
-            return invalid("--format", "ion is not supported yet; use dynamodb-json".into());
-        }
         Ok(())
     }
 }
@@ -839,6 +836,7 @@ mod tests {
     #[test]
     fn accepts_names_and_arns() {
         assert!(request().validate().is_ok());
+        assert!(ExportRequest { format: ExportFormat::Ion, ..request() }.validate().is_ok());
         let arn = ExportRequest { table: "arn:aws:dynamodb:us-east-1:123456789012:table/orders".into(), ..request() };
         assert!(arn.validate().is_ok());
     }
@@ -854,7 +852,6 @@ mod tests {
             (ExportRequest { parallelism: 0, ..request() }, "--parallelism"),
             (ExportRequest { compression_level: 10, ..request() }, "--compression-level"),
             (ExportRequest { client_token: Some(String::new()), ..request() }, "--client-token"),
-            (ExportRequest { format: ExportFormat::Ion, ..request() }, "--format"),
         ];
         for (request, flag) in cases {
             let message = request.validate().unwrap_err().to_string();

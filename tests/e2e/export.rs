@@ -285,7 +285,6 @@ fn bad_arguments_are_refused_before_any_request() {
         (&["export", "--table", "t1x", "--to", "s3://bucket", "--segments", "0"], "--segments"),
         (&["export", "--table", "t1x", "--to", "s3://bucket", "--parallelism", "0"], "--parallelism"),
         (&["export", "--table", "t1x", "--to", "s3://bucket", "--format", "csv"], "--format"),
-        (&["export", "--table", "t1x", "--to", "s3://bucket", "--format", "ion"], "ion is not supported"),
         (&["export", "--table", "t1x", "--to", "s3://bucket", "--s3-bucket-owner", "me"], "12-digit"),
         (
             &["export", "--table", "t1x", "--to", "s3://bucket", "--component", "/nonexistent/c.wasm"],

@@ -9,6 +9,7 @@ mod catalog;
 mod component;
 mod export;
 mod faults;
+mod ion;
 mod items;
 mod resume;
 mod roundtrip;

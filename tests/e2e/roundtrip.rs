@@ -23,7 +23,7 @@ use ddb_export_guest::wit as guest;
 use proptest::test_runner::TestCaseError;
 
 #[path = "../support/dynamodb_values.rs"]
-mod dynamodb_values;
+pub(crate) mod dynamodb_values;
 
 use dynamodb_values::{Av, Case, Event, Item, case, check_output, pages, runner, shrunk};
 
@@ -45,8 +45,9 @@ fn attribute_value(value: &Av) -> AttributeValue {
     }
 }
 
-/// A `HashMap`, as the SDK returns it: its entries come in no particular order.
-fn attribute_item(item: &Item) -> HashMap<String, AttributeValue> {
+/// A `HashMap`, as the SDK returns it: its entries come in no particular order. (Also used by
+/// `ion`, which writes generated items to a real table.)
+pub(crate) fn attribute_item(item: &Item) -> HashMap<String, AttributeValue> {
     item.iter().map(|(name, value)| (name.clone(), attribute_value(value))).collect()
 }
 

@@ -362,17 +362,38 @@ pub fn sorted_canonical(items: impl IntoIterator<Item = Value>) -> Vec<String> {
     lines
 }
 
-/// Runs `tests/check_export.py` on an export and returns the items it read, canonical.
+/// The Python that runs `tests/check_export.py`: `$DDB_EXPORT_CHECK_PYTHON`, else the venv
+/// `scripts/install-standins` makes (`.standins/moto`, which has `amazon.ion`, the Ion reader the
+/// checker needs for ION exports), else `python3`, which checks DYNAMODB_JSON exports only.
+pub fn checker_python() -> PathBuf {
+    if let Some(python) = std::env::var_os("DDB_EXPORT_CHECK_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv = workspace().join(".standins/moto/bin/python");
+    if venv.is_file() {
+        return venv;
+    }
+    eprintln!(
+        "{} not found: check_export.py runs with python3, which reads no ION export unless it has \
+         amazon.ion; run `scripts/install-standins`",
+        venv.display()
+    );
+    PathBuf::from("python3")
+}
+
+/// Runs `tests/check_export.py` on an export (of either format) and returns the items it read,
+/// canonical.
 pub fn independent_check(bucket_dir: &Path, summary_key: &str) -> Vec<String> {
     let dump = tempfile::NamedTempFile::new().expect("a temporary file");
-    let output = Command::new("python3")
+    let python = checker_python();
+    let output = Command::new(&python)
         .arg(workspace().join("tests/check_export.py"))
         .arg(bucket_dir)
         .arg(summary_key)
         .arg("--dump-items")
         .arg(dump.path())
         .output()
-        .expect("python3 runs");
+        .unwrap_or_else(|e| panic!("{} does not run: {e}", python.display()));
     assert!(
         output.status.success(),
         "the independent format check failed:\n{}{}",
