@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 
 use crate::bindings::ddb_export::core::logging::{self, Level};
-use crate::bindings::exports::ddb_export::core::{shard_plan, snapshot, write};
+use crate::bindings::exports::ddb_export::core::{shard_plan, snapshot, verify, write};
 use crate::encoder::ShardEncoder;
 use crate::wit::{
     EncoderOptions, ExportSnapshot, ExportTotals, ManifestEntry, Object, Output, Plan, PlanRequest, TableDescription,
@@ -54,6 +54,36 @@ impl write::GuestEncoder for EncoderResource {
     }
 
     fn finish(&self) -> Result<Vec<Output>, write::Error> {
+        self.0.borrow_mut().finish()
+    }
+}
+
+impl verify::Guest for Component {
+    type DataFileChecker = CheckerResource;
+
+    fn check_manifests(
+        summary: Vec<u8>,
+        summary_md5: Option<Vec<u8>>,
+        files: Vec<u8>,
+        files_md5: Option<Vec<u8>>,
+    ) -> Result<verify::Manifests, verify::Error> {
+        crate::verify::check_manifests(&summary, summary_md5.as_deref(), &files, files_md5.as_deref())
+    }
+}
+
+/// The `data-file-checker` resource.
+pub struct CheckerResource(RefCell<crate::verify::DataFileChecker>);
+
+impl verify::GuestDataFileChecker for CheckerResource {
+    fn new(format: crate::wit::ExportFormat, export_type: String) -> Self {
+        Self(RefCell::new(crate::verify::DataFileChecker::new(format, &export_type)))
+    }
+
+    fn feed(&self, bytes: Vec<u8>) {
+        self.0.borrow_mut().feed(&bytes);
+    }
+
+    fn finish(&self) -> verify::FileReport {
         self.0.borrow_mut().finish()
     }
 }

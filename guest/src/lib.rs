@@ -18,6 +18,7 @@ pub mod component;
 pub mod dynamodb_json;
 pub mod encoder;
 pub mod ids;
+mod ion_check;
 pub mod ion_text;
 pub mod manifest;
 pub mod page;
@@ -25,6 +26,7 @@ pub mod plan;
 #[cfg(test)]
 mod roundtrip_tests;
 pub mod snapshot;
+pub mod verify;
 
 /// The generated WIT types the public functions of this crate take and return.
 pub mod wit {

@@ -30,6 +30,7 @@ pub mod model;
 pub mod progress;
 pub mod read_budget;
 mod shard;
+pub mod verify;
 
 pub use aws::AwsClients;
 pub use component::{CacheDir, ComponentError, ComponentRuntime, ComponentSource, GuestLimits};

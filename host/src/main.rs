@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             Command::Export(args) => export(args, cli.quiet).await,
             Command::Describe(args) => describe(args).await,
             Command::List(args) => list(args).await,
+            Command::Verify(args) => verify(args).await,
         }
     });
     match result {
@@ -144,20 +145,45 @@ async fn export(args: ExportArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {
+/// The destination and export id `describe` and `verify` name.
+async fn located_export(args: &DescribeArgs) -> anyhow::Result<(Destination, String)> {
     let (target, id_in_location) = Target::parse_export_location(&args.location)?;
-    let id = match (args.export_id.as_deref(), id_in_location.as_deref()) {
+    let id = match (args.export_id.as_deref(), id_in_location) {
         (Some(given), _) => ddb_export::export::resume_export_id(given)
-            .map_err(|message| ddb_export::ExportError::InvalidArgument { what: "--export-id", message })?,
+            .map_err(|message| ddb_export::ExportError::InvalidArgument { what: "--export-id", message })?
+            .to_string(),
         (None, Some(id)) => id,
         (None, None) => anyhow::bail!(
             "which export? give --export-id, or a location ending in AWSDynamoDB/<export id> (see `ddb-export list`)"
         ),
     };
-    let destination = Destination::open_for_reading(&target).await?;
-    let description = ddb_export::catalog::describe(&destination, id).await?;
+    Ok((Destination::open_for_reading(&target).await?, id))
+}
+
+async fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {
+    let (destination, id) = located_export(&args).await?;
+    let description = ddb_export::catalog::describe(&destination, &id).await?;
     print_json(&description.into_output())?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(args: DescribeArgs) -> anyhow::Result<ExitCode> {
+    let (destination, id) = located_export(&args).await?;
+    let cache = CacheDir::from_env();
+    let runtime = tokio::task::spawn_blocking(move || {
+        ComponentRuntime::load(&ComponentSource::Default, GuestLimits::default(), &cache)
+    })
+    .await
+    .context("loading the component")??;
+    let report = ddb_export::verify::verify(&destination, &runtime, &id).await?;
+    print_json(&report)?;
+    if report.verified {
+        tracing::info!("{}: verified ({} data files, {} items)", report.export, report.data_files, report.items);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: {} does not verify: {} problems (listed on stdout)", report.export, report.problems.len());
+        Ok(ExitCode::from(EXIT_FAILED))
+    }
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {

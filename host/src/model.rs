@@ -171,3 +171,33 @@ pub struct StoredObject {
     pub key: String,
     pub body: Vec<u8>,
 }
+
+/// A data file as an export's `manifest-files.json` lists it (read back by `verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListedFile {
+    pub key: String,
+    pub item_count: u64,
+    /// base64 MD5 of the object's bytes.
+    pub md5: String,
+    /// Without quotes.
+    pub etag: String,
+}
+
+/// What an export's manifests say, and what is wrong with them (see `wit/verify.wit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestsCheck {
+    pub export_arn: String,
+    pub export_type: String,
+    pub format: ExportFormat,
+    pub item_count: u64,
+    pub manifest_files_key: String,
+    pub files: Vec<ListedFile>,
+    pub problems: Vec<String>,
+}
+
+/// What one data file held, as the component read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    pub lines: u64,
+    pub problems: Vec<String>,
+}

@@ -136,6 +136,9 @@ async fn ion_every_attribute_kind_and_edge_case_reads_back_equal_from_s3_and_a_d
     );
     let summary_key = completed(&output, table.len());
     assert_same_items(&util::independent_check(out_dir.path(), &summary_key), &expected, "the directory export");
+    let root = out_dir.path().join(summary_key.trim_end_matches("/manifest-summary.json"));
+    let verified = util::run(std::process::Command::new(env!("CARGO_BIN_EXE_ddb-export")).arg("verify").arg(&root));
+    assert!(verified.status.success(), "edge cases: {}", String::from_utf8_lossy(&verified.stdout));
     assert_eq!(ion_lines(out_dir.path(), &summary_key).len(), table.len());
 }
 
@@ -187,4 +190,8 @@ async fn ion_generated_items_read_back_equal_to_a_scan() {
     );
     let summary_key = completed(&output, table.len());
     assert_same_items(&util::independent_check(out_dir.path(), &summary_key), &expected, "the ION export");
+    // `ddb-export verify` reads every line with its own Ion syntax check.
+    let root = out_dir.path().join(summary_key.trim_end_matches("/manifest-summary.json"));
+    let verified = util::run(std::process::Command::new(env!("CARGO_BIN_EXE_ddb-export")).arg("verify").arg(&root));
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
 }

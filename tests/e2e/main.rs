@@ -15,3 +15,4 @@ mod resume;
 mod roundtrip;
 mod sandbox;
 mod util;
+mod verify;

@@ -7,4 +7,4 @@ wasmtime::component::bindgen!({
 
 pub use self::ddb_export::core::logging;
 pub use self::ddb_export::core::types;
-pub use self::exports::ddb_export::core::{shard_plan, snapshot, write};
+pub use self::exports::ddb_export::core::{shard_plan, snapshot, verify, write};

@@ -1,9 +1,10 @@
 //! Conversions between the host's model and the generated WIT types.
 
-use super::bindings::{shard_plan, snapshot, types, write};
+use super::bindings::{shard_plan, snapshot, types, verify, write};
 use crate::model::{
-    Billing, DataFileFacts, EncoderEvent, EncoderOptions, ExportFormat, ExportKeys, ExportTotals, ManifestEntry, Shard,
-    ShardPlan, Snapshot, SnapshotRequest, SseAlgorithm, StoredObject, TableInfo,
+    Billing, DataFileFacts, EncoderEvent, EncoderOptions, ExportFormat, ExportKeys, ExportTotals, FileReport,
+    ListedFile, ManifestEntry, ManifestsCheck, Shard, ShardPlan, Snapshot, SnapshotRequest, SseAlgorithm, StoredObject,
+    TableInfo,
 };
 
 /// An item the host cannot hand to a component.
@@ -183,4 +184,28 @@ pub fn totals(totals: &ExportTotals) -> write::ExportTotals {
 
 pub fn object_from_wit(object: write::Object) -> StoredObject {
     StoredObject { key: object.key, body: object.body }
+}
+
+pub fn manifests_from_wit(m: verify::Manifests) -> ManifestsCheck {
+    ManifestsCheck {
+        export_arn: m.export_arn,
+        export_type: m.export_type,
+        format: format_from_wit(m.format),
+        item_count: m.item_count,
+        manifest_files_key: m.manifest_files_key,
+        files: m
+            .files
+            .into_iter()
+            .map(|f| ListedFile { key: f.key, item_count: f.item_count, md5: f.md5, etag: f.etag })
+            .collect(),
+        problems: m.problems,
+    }
+}
+
+pub fn file_report_from_wit(report: verify::FileReport) -> FileReport {
+    FileReport { lines: report.lines, problems: report.problems }
+}
+
+pub fn format(format: ExportFormat) -> types::ExportFormat {
+    format_to_wit(format)
 }

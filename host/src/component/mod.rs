@@ -36,8 +36,8 @@ use limits::Limiter;
 pub use page::pack as pack_page;
 
 use crate::model::{
-    EncoderEvent, EncoderOptions, ExportTotals, ManifestEntry, ShardPlan, Snapshot, SnapshotRequest, StoredObject,
-    TableInfo,
+    EncoderEvent, EncoderOptions, ExportFormat, ExportTotals, FileReport, ManifestEntry, ManifestsCheck, ShardPlan,
+    Snapshot, SnapshotRequest, StoredObject, TableInfo,
 };
 
 /// The default component, built from `guest/` by the host's build script.
@@ -399,6 +399,36 @@ impl Session {
         Ok(objects)
     }
 
+    /// `verify`: the manifests of an export, parsed and cross-checked by the component. The
+    /// inner `Err` is the component's word that the summary is unreadable.
+    pub fn check_manifests(
+        &mut self,
+        summary: &[u8],
+        summary_md5: Option<&[u8]>,
+        files: &[u8],
+        files_md5: Option<&[u8]>,
+    ) -> Result<Result<ManifestsCheck, String>, ComponentError> {
+        let exports = self.exports.clone();
+        let result = self.call("verify.check-manifests", |store| {
+            exports.ddb_export_core_verify().call_check_manifests(store, summary, summary_md5, files, files_md5)
+        })?;
+        Ok(match result {
+            Ok(manifests) => Ok(convert::manifests_from_wit(manifests)),
+            Err(bindings::verify::Error::UnreadableSummary(why)) => Err(why),
+            Err(e) => return Err(self.refused("verify.check-manifests", e)),
+        })
+    }
+
+    /// `verify`: a checker of one data file's lines, living in this session's store.
+    pub fn data_file_checker(mut self, format: ExportFormat, export_type: &str) -> Result<FileChecker, ComponentError> {
+        let exports = self.exports.clone();
+        let wit_format = convert::format(format);
+        let handle = self.call("data-file-checker.new", |store| {
+            exports.ddb_export_core_verify().data_file_checker().call_constructor(store, wit_format, export_type)
+        })?;
+        Ok(FileChecker { session: self, handle })
+    }
+
     /// Step 3a: an encoder for one shard, living in this session's store.
     pub fn open_encoder(mut self, snapshot: &Snapshot, options: &EncoderOptions) -> Result<Encoder, ComponentError> {
         let exports = self.exports.clone();
@@ -409,6 +439,32 @@ impl Session {
         })?;
         let handle = result.map_err(|e| self.refused("encoder.open", e))?;
         Ok(Encoder { session: self, handle: Some(handle), packed: Vec::new() })
+    }
+}
+
+/// Checks one data file as its bytes are fed in (see `verify` in the WIT).
+pub struct FileChecker {
+    session: Session,
+    handle: ResourceAny,
+}
+
+impl FileChecker {
+    /// The next bytes of the file.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), ComponentError> {
+        let (exports, handle) = (self.session.exports.clone(), self.handle);
+        self.session.call("data-file-checker.feed", |store| {
+            exports.ddb_export_core_verify().data_file_checker().call_feed(store, handle, bytes)
+        })
+    }
+
+    /// The file's report; frees the resource.
+    pub fn finish(mut self) -> Result<FileReport, ComponentError> {
+        let (exports, handle) = (self.session.exports.clone(), self.handle);
+        let report = self.session.call("data-file-checker.finish", |store| {
+            exports.ddb_export_core_verify().data_file_checker().call_finish(store, handle)
+        })?;
+        self.session.call("data-file-checker.drop", |store| handle.resource_drop(store))?;
+        Ok(convert::file_report_from_wit(report))
     }
 }
 

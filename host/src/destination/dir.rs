@@ -132,6 +132,29 @@ impl Directory {
         let _ = tokio::fs::remove_file(&upload.staging).await;
     }
 
+    /// Hands the file's bytes to `each`, a MiB at a time; `false` when there is no such key.
+    pub async fn read_chunks(
+        &self,
+        key: &str,
+        mut each: impl FnMut(&[u8]) -> Result<(), ExportError>,
+    ) -> Result<bool, ExportError> {
+        use tokio::io::AsyncReadExt as _;
+        let path = self.path_of(key)?;
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io("cannot read", &path)(e)),
+        };
+        let mut buffer = vec![0; 1 << 20];
+        loop {
+            let read = file.read(&mut buffer).await.map_err(io("cannot read", &path))?;
+            if read == 0 {
+                return Ok(true);
+            }
+            each(&buffer[..read])?;
+        }
+    }
+
     /// The file's bytes, or `None` when there is no such key.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ExportError> {
         let path = self.path_of(key)?;

@@ -158,6 +158,18 @@ impl Destination {
         }
     }
 
+    /// Hands the object's bytes to `each` as they are read; `false` when there is no such key.
+    pub async fn read_chunks(
+        &self,
+        key: &str,
+        each: impl FnMut(&[u8]) -> Result<(), ExportError>,
+    ) -> Result<bool, ExportError> {
+        match self {
+            Destination::S3 { bucket, .. } => bucket.read_chunks(key, each).await,
+            Destination::Dir(dir) => dir.read_chunks(key, each).await,
+        }
+    }
+
     /// Every object whose key starts with `prefix`.
     pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, ExportError> {
         match self {

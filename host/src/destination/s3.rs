@@ -272,6 +272,20 @@ impl S3Bucket {
 
     /// The object's bytes, or `None` when there is no such key.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ExportError> {
+        let mut body = Vec::new();
+        let found = self.read_chunks(key, |chunk| {
+            body.extend_from_slice(chunk);
+            Ok(())
+        });
+        Ok(found.await?.then_some(body))
+    }
+
+    /// Hands the object's bytes to `each` as they arrive; `false` when there is no such key.
+    pub async fn read_chunks(
+        &self,
+        key: &str,
+        mut each: impl FnMut(&[u8]) -> Result<(), ExportError>,
+    ) -> Result<bool, ExportError> {
         let output = match self
             .client
             .get_object()
@@ -282,17 +296,21 @@ impl S3Bucket {
             .await
         {
             Ok(output) => output,
-            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => return Ok(None),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(None),
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => return Ok(false),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(false),
             Err(e) => return Err(self.error("GetObject", key, SdkFailure::of(&e))),
         };
-        let body = output.body.collect().await.map_err(|e| ExportError::S3 {
-            operation: "GetObject",
-            bucket: self.bucket.clone(),
-            key: key.to_string(),
-            message: format!("reading the body: {e}"),
-        })?;
-        Ok(Some(body.to_vec()))
+        let mut body = output.body;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ExportError::S3 {
+                operation: "GetObject",
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+                message: format!("reading the body: {e}"),
+            })?;
+            each(&chunk)?;
+        }
+        Ok(true)
     }
 
     /// Every object under `prefix`.

@@ -34,8 +34,8 @@ use std::cell::RefCell;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ddb_export_guest::bindings::exports::ddb_export::core::{shard_plan, snapshot, write};
-use ddb_export_guest::component::Component;
+use ddb_export_guest::bindings::exports::ddb_export::core::{shard_plan, snapshot, verify, write};
+use ddb_export_guest::component::{CheckerResource, Component};
 use ddb_export_guest::encoder::ShardEncoder;
 use ddb_export_guest::wit::{
     EncoderOptions, ExportSnapshot, ExportTotals, ManifestEntry, Object, Output, Plan, PlanRequest, Shard,
@@ -336,6 +336,20 @@ impl shard_plan::Guest for Hostile {
             PlanFault::Empty => Vec::new(),
         };
         Ok(Plan { shards, rationale: format!("hostile plan ({fault:?})") })
+    }
+}
+
+/// `verify` is the default component's, unchanged.
+impl verify::Guest for Hostile {
+    type DataFileChecker = CheckerResource;
+
+    fn check_manifests(
+        summary: Vec<u8>,
+        summary_md5: Option<Vec<u8>>,
+        files: Vec<u8>,
+        files_md5: Option<Vec<u8>>,
+    ) -> Result<verify::Manifests, verify::Error> {
+        <Component as verify::Guest>::check_manifests(summary, summary_md5, files, files_md5)
     }
 }
 
