@@ -113,6 +113,7 @@ fn main() -> anyhow::Result<()> {
         client_token: "bench".into(),
         start_time_ms: 1_700_000_000_000,
         region: "us-east-1".into(),
+        incremental: None,
     };
     let source = match &args.component {
         Some(path) => ComponentSource::File(path.clone()),
@@ -139,6 +140,7 @@ fn main() -> anyhow::Result<()> {
             client_token: "bench".into(),
             start_time_ms: 1_700_000_000_000,
             region: "us-east-1".into(),
+            incremental: None,
         },
     )
     .map_err(|e| anyhow::anyhow!("{e:?}"))?;

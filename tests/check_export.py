@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent check of a full export against ../shared/FORMAT.md (AWS's "Export to S3").
+"""An independent check of an export (full or incremental) against ../shared/FORMAT.md (AWS's "Export to S3").
 
 Written apart from the Rust code on purpose: it shares no code with the exporter, so the two
 agreeing means something. Standard library only for DYNAMODB_JSON exports; an ION export is read
@@ -13,7 +13,9 @@ BUCKET_DIR is a directory holding the bucket's objects as files (an s3s-fs bucke
 `ddb-export --to DIR` directory); SUMMARY_KEY is the key of manifest-summary.json in it.
 Exits 0 when every rule holds, else 1 with the first broken rule on stderr. --dump-items writes
 every exported item as one JSON line of typed AttributeValue JSON (sets sorted), for comparison
-with the table, whatever the export's format.
+with the table, whatever the export's format; for an incremental export, every change record
+instead, as `{"Metadata":{"WriteTimestampMicros":{"N":…}},"Keys":…,"NewImage":…,"OldImage":…}`
+(the images it has), typed the same way.
 
 Numbers in the dump: a DYNAMODB_JSON export's `N` is dumped exactly as written. An ION export's
 numbers are Ion decimals, which keep a number's digits and exponent but not its spelling (`1E+2`,
@@ -39,6 +41,12 @@ SUMMARY_KEYS = [
     "s3Bucket", "s3Prefix", "s3SseAlgorithm", "s3SseKmsKeyId", "manifestFilesS3Key",
     "billedSizeBytes", "itemCount", "outputFormat",
 ]
+INCREMENTAL_SUMMARY_KEYS = [
+    "version", "exportArn", "startTime", "endTime", "tableArn", "tableId", "exportFromTime", "exportToTime",
+    "s3Bucket", "s3Prefix", "s3SseAlgorithm", "s3SseKmsKeyId", "manifestFilesS3Key",
+    "billedSizeBytes", "itemCount", "outputFormat", "outputView", "exportType",
+]
+CHANGE_FIELDS = ["Metadata", "Keys", "NewImage", "OldImage"]
 FILE_KEYS = ["itemCount", "md5Checksum", "etag", "dataFileS3Key"]
 EXPORT_ID = re.compile(r"^\d{14}-[0-9a-f]{8}$")
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -195,6 +203,42 @@ def ion_struct(struct, where, IonType):
     return {name: ion_to_typed(v, f"{where}.{name}", IonType) for name, v in fields}
 
 
+def ion_record(text, where, ion):
+    """The one struct of an ION line, `$ion_1_0 ` first."""
+    simpleion, IonType = ion
+    need(text.startswith(ION_LINE_START), f"{where}: does not start with {ION_LINE_START!r}")
+    try:
+        values = simpleion.loads(text, single_value=False, text_buffer_size_limit=len(text.encode()) + 64)
+    except Exception as e:  # amazon.ion raises IonException and others for malformed text
+        raise Broken(f"{where}: not Ion text ({type(e).__name__}: {e})")
+    need(len(values) == 1, f"{where}: {len(values)} Ion values, not one")
+    record = values[0]
+    need(IonType(record.ion_type) == IonType.STRUCT and not record.ion_annotations, f"{where}: not an Ion struct")
+    return record
+
+
+def check_change(record, names, where, view):
+    """A change record's shape, given as typed maps: fields in AWS's order, the Metadata, the images
+    the view allows, keys that agree with the images. Returns it, sets sorted."""
+    need(names[:2] == ["Metadata", "Keys"] and names == [f for f in CHANGE_FIELDS if f in names],
+         f"{where}: fields {names} are not Metadata, Keys[, NewImage][, OldImage]")
+    need(len(set(names)) == len(names), f"{where}: a field twice")
+    micros = record["Metadata"]
+    need(list(micros) == ["WriteTimestampMicros"] and list(micros["WriteTimestampMicros"]) == ["N"]
+         and re.match(r"^[0-9]+$", micros["WriteTimestampMicros"]["N"]),
+         f"{where}: Metadata is not {{WriteTimestampMicros: <integer N>}}: {micros}")
+    out = {"Metadata": micros}
+    for field in names[1:]:
+        need(isinstance(record[field], dict) and record[field], f"{where}: {field} is not a non-empty map")
+        out[field] = {k: check_value(v, f"{where}: {field}.{k}") for k, v in record[field].items()}
+    need(view == "NEW_AND_OLD_IMAGES" or "OldImage" not in out, f"{where}: an OldImage in a {view} export")
+    for image in ("NewImage", "OldImage"):
+        if image in out:
+            for k, v in out["Keys"].items():
+                need(out[image].get(k) == v, f"{where}: {image}.{k} is not the key's {v}")
+    return out
+
+
 def ion_item(text, where, ion):
     """The item of one ION line: `$ion_1_0 ` and one struct with the one field `Item`."""
     simpleion, IonType = ion
@@ -234,15 +278,24 @@ def check(bucket_dir, summary_key, part_size, dump, bucket=None):
 
     summary_bytes = read(summary_key)
     summary = json.loads(summary_bytes)
-    need(list(summary) == SUMMARY_KEYS, f"summary keys are {list(summary)}, expected {SUMMARY_KEYS}")
+    incremental = summary.get("exportType") == "INCREMENTAL_EXPORT"
+    keys = INCREMENTAL_SUMMARY_KEYS if incremental else SUMMARY_KEYS
+    need(list(summary) == keys, f"summary keys are {list(summary)}, expected {keys}")
     need(compact(summary).encode() == summary_bytes, "manifest-summary.json is not one line of compact JSON")
     need(read(f"{root}/manifest-summary.md5").decode() == md5_b64(summary_bytes), "manifest-summary.md5 is wrong")
-    need(summary["version"] == "2020-06-30", "version is not 2020-06-30")
+    need(summary["version"] == ("2023-08-01" if incremental else "2020-06-30"), f"version {summary['version']} is wrong")
     need(TABLE_ARN.match(summary["tableArn"]), f"tableArn {summary['tableArn']} is malformed")
     need(summary["exportArn"] == f"{summary['tableArn']}/export/{export_id}", "exportArn is not <tableArn>/export/<id>")
-    for field in ("startTime", "endTime", "exportTime"):
+    times = ("startTime", "endTime") + (("exportFromTime", "exportToTime") if incremental else ("exportTime",))
+    for field in times:
         need(TIME.match(summary[field]), f"{field} {summary[field]} is not ISO-8601 with milliseconds and Z")
-    need(summary["startTime"] <= summary["exportTime"] <= summary["endTime"], "not startTime <= exportTime <= endTime")
+    if incremental:
+        need(summary["exportFromTime"] < summary["exportToTime"] <= summary["startTime"] <= summary["endTime"],
+             "not exportFromTime < exportToTime <= startTime <= endTime")
+        need(summary["outputView"] in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"), f"outputView {summary['outputView']!r}")
+    else:
+        need(summary["startTime"] <= summary["exportTime"] <= summary["endTime"],
+             "not startTime <= exportTime <= endTime")
     started_ms = int(export_id[:14])
     started = datetime.datetime.fromtimestamp(started_ms / 1000, datetime.timezone.utc)
     need(started.strftime("%Y-%m-%dT%H:%M:%S.") + f"{started_ms % 1000:03d}Z" == summary["startTime"],
@@ -264,16 +317,19 @@ def check(bucket_dir, summary_key, part_size, dump, bucket=None):
 
     listing = read(f"{root}/manifest-files.json")
     need(read(f"{root}/manifest-files.md5").decode() == md5_b64(listing), "manifest-files.md5 is wrong")
+    # An incremental export's data files are in the folder all of them under the prefix share.
+    data_folder = (f"{prefix}/AWSDynamoDB/data/" if prefix else "AWSDynamoDB/data/") if incremental else f"{root}/data/"
     listed = set()
     total = 0
     items = []
+    changed_keys = set()
     for number, line in enumerate(listing.decode().splitlines(), 1):
         entry = json.loads(line)
         need(list(entry) == FILE_KEYS, f"manifest-files.json line {number}: keys {list(entry)}, expected {FILE_KEYS}")
         need(compact(entry) == line, f"manifest-files.json line {number} is not compact")
         key = entry["dataFileS3Key"]
-        need(key.startswith(f"{root}/data/") and DATA_NAME[output_format].match(key[len(root) + 6:]),
-             f"data file key {key} is malformed for {output_format}")
+        need(key.startswith(data_folder) and DATA_NAME[output_format].match(key[len(data_folder):]),
+             f"data file key {key} is malformed for {output_format} (not {data_folder}<26 base32>.<ext>)")
         need(key not in listed, f"{key} is listed twice")
         listed.add(key)
         data = read(key)
@@ -288,6 +344,36 @@ def check(bucket_dir, summary_key, part_size, dump, bucket=None):
         need(len(lines) == entry["itemCount"], f"{key}: {len(lines)} lines but itemCount {entry['itemCount']}")
         for i, text in enumerate(lines):
             where = f"{key} line {i + 1}"
+            if incremental:
+                if ion:
+                    simpleion, IonType = ion
+                    record = ion_record(text, where, ion)
+                    names = [name for name, _ in record.items()]
+                    need(len(set(names)) == len(names), f"{where}: a field twice")
+                    metadata = record["Metadata"] if "Metadata" in names else None
+                    need(metadata is not None and IonType(metadata.ion_type) == IonType.STRUCT,
+                         f"{where}: Metadata is not a struct")
+                    need([n for n, _ in metadata.items()] == ["WriteTimestampMicros"], f"{where}: Metadata's fields")
+                    stamp = metadata["WriteTimestampMicros"]
+                    need(IonType(stamp.ion_type) == IonType.DECIMAL, f"{where}: WriteTimestampMicros is not a decimal")
+                    typed = {"Metadata": {"WriteTimestampMicros": {"N": decimal_to_n(stamp, where)}}}
+                    for name in names[1:]:
+                        value = record[name]
+                        need(IonType(value.ion_type) == IonType.STRUCT and not value.ion_annotations,
+                             f"{where}: {name} is not a struct")
+                        typed[name] = ion_struct(value, f"{where}: {name}", IonType)
+                    record = typed
+                else:
+                    record = json.loads(text)
+                    need(isinstance(record, dict), f"{where}: not a JSON object")
+                    need(compact(record) == text, f"{where}: not compact JSON as the DynamoDB API writes it")
+                    names = list(record)
+                change = check_change(record, names, where, summary["outputView"])
+                identity = json.dumps(change["Keys"], sort_keys=True)
+                need(identity not in changed_keys, f"{where}: a second change record for {identity}")
+                changed_keys.add(identity)
+                items.append(change)
+                continue
             if ion:
                 item = ion_item(text, where, ion)
             else:
@@ -301,7 +387,7 @@ def check(bucket_dir, summary_key, part_size, dump, bucket=None):
     need(total == summary["itemCount"], f"the data files hold {total} items, the summary says {summary['itemCount']}")
 
     data_dir = os.path.join(bucket_dir, root, "data")
-    if os.path.isdir(data_dir):
+    if not incremental and os.path.isdir(data_dir):
         for name in os.listdir(data_dir):
             need(f"{root}/data/{name}" in listed, f"data/{name} is not listed in manifest-files.json")
 

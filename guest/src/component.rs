@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 
 use crate::bindings::ddb_export::core::logging::{self, Level};
-use crate::bindings::exports::ddb_export::core::{shard_plan, snapshot, verify, write};
+use crate::bindings::exports::ddb_export::core::{incremental, rewrite, shard_plan, snapshot, verify, write};
 use crate::encoder::ShardEncoder;
 use crate::wit::{
     EncoderOptions, ExportSnapshot, ExportTotals, ManifestEntry, Object, Output, Plan, PlanRequest, TableDescription,
@@ -54,6 +54,52 @@ impl write::GuestEncoder for EncoderResource {
     }
 
     fn finish(&self) -> Result<Vec<Output>, write::Error> {
+        self.0.borrow_mut().finish()
+    }
+}
+
+impl incremental::Guest for Component {
+    type ChangeEncoder = ChangeEncoderResource;
+}
+
+/// The `change-encoder` resource.
+pub struct ChangeEncoderResource(RefCell<crate::incremental::ChangeEncoder>);
+
+impl incremental::GuestChangeEncoder for ChangeEncoderResource {
+    fn open(
+        snapshot: ExportSnapshot,
+        options: EncoderOptions,
+    ) -> Result<incremental::ChangeEncoder, incremental::Error> {
+        let encoder = crate::incremental::ChangeEncoder::open(&snapshot, options)?;
+        Ok(incremental::ChangeEncoder::new(ChangeEncoderResource(RefCell::new(encoder))))
+    }
+
+    fn add_records(&self, records: Vec<u8>) -> Result<(), incremental::Error> {
+        self.0.borrow_mut().add_records(&records)
+    }
+
+    fn encode_next(&self) -> Result<Vec<Output>, incremental::Error> {
+        self.0.borrow_mut().encode_next()
+    }
+}
+
+impl rewrite::Guest for Component {
+    type LineFilter = LineFilterResource;
+}
+
+/// The `line-filter` resource.
+pub struct LineFilterResource(RefCell<crate::line_filter::LineFilter>);
+
+impl rewrite::GuestLineFilter for LineFilterResource {
+    fn new(drop: Vec<u64>, compression_level: u8) -> Self {
+        Self(RefCell::new(crate::line_filter::LineFilter::new(drop, compression_level)))
+    }
+
+    fn feed(&self, bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+        self.0.borrow_mut().feed(&bytes)
+    }
+
+    fn finish(&self) -> Result<(Vec<u8>, u64), String> {
         self.0.borrow_mut().finish()
     }
 }

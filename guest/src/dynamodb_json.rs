@@ -15,7 +15,33 @@ pub fn write_line(out: &mut Vec<u8>, item: &[(&str, Value<'_>)]) {
     out.extend_from_slice(b"}\n");
 }
 
-fn write_map(out: &mut Vec<u8>, entries: &[(&str, Value<'_>)]) {
+/// Appends an incremental export's change record line to `out`:
+/// `{"Metadata":{"WriteTimestampMicros":{"N":"<micros>"}},"Keys":{…},"NewImage":{…},"OldImage":{…}}\n`,
+/// each image only when given.
+pub fn write_change_line(
+    out: &mut Vec<u8>,
+    micros: u64,
+    keys: &[(&str, Value<'_>)],
+    new_image: Option<&[(&str, Value<'_>)]>,
+    old_image: Option<&[(&str, Value<'_>)]>,
+) {
+    out.extend_from_slice(b"{\"Metadata\":{\"WriteTimestampMicros\":{\"N\":\"");
+    out.extend_from_slice(micros.to_string().as_bytes());
+    out.extend_from_slice(b"\"}},\"Keys\":");
+    write_map(out, keys);
+    if let Some(image) = new_image {
+        out.extend_from_slice(b",\"NewImage\":");
+        write_map(out, image);
+    }
+    if let Some(image) = old_image {
+        out.extend_from_slice(b",\"OldImage\":");
+        write_map(out, image);
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+/// A map of AttributeValues as DynamoDB JSON (`{"a":{"S":"x"}}`), entries in the order given.
+pub fn write_map(out: &mut Vec<u8>, entries: &[(&str, Value<'_>)]) {
     out.push(b'{');
     for (position, (name, value)) in entries.iter().enumerate() {
         if position > 0 {
@@ -126,6 +152,25 @@ mod tests {
                 r#""m":{"M":{"x":{"S":""},"y":{"M":{}}}},"n":{"N":"-1.5E+38"},"#,
                 r#""ns":{"NS":["1","99999999999999999999999999999999999999"]},"s":{"S":"é\"\n\u0001"},"#,
                 r#""ss":{"SS":["a","b"]},"t":{"BOOL":false},"z":{"NULL":true}}}"#,
+                "\n"
+            )
+        );
+    }
+
+    #[test]
+    fn change_lines_carry_metadata_keys_and_the_images_given() {
+        let keys = [("pk", Value::S("a"))];
+        let new = [("pk", Value::S("a")), ("n", Value::N("1"))];
+        let mut out = Vec::new();
+        write_change_line(&mut out, 1_700_000_000_000_001, &keys, Some(&new), Some(&keys));
+        write_change_line(&mut out, 5, &keys, None, None);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(
+                r#"{"Metadata":{"WriteTimestampMicros":{"N":"1700000000000001"}},"Keys":{"pk":{"S":"a"}},"#,
+                r#""NewImage":{"pk":{"S":"a"},"n":{"N":"1"}},"OldImage":{"pk":{"S":"a"}}}"#,
+                "\n",
+                r#"{"Metadata":{"WriteTimestampMicros":{"N":"5"}},"Keys":{"pk":{"S":"a"}}}"#,
                 "\n"
             )
         );

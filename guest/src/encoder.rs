@@ -42,6 +42,11 @@ pub struct ShardEncoder {
 impl ShardEncoder {
     /// Checks the options; opens no file yet.
     pub fn open(snapshot: &ExportSnapshot, options: EncoderOptions) -> Result<Self, Error> {
+        if snapshot.incremental.is_some() {
+            return Err(Error::InvalidOptions(
+                "the snapshot is of an incremental export, whose data files incremental.change-encoder writes".into(),
+            ));
+        }
         if options.compression_level > 9 {
             return Err(Error::InvalidOptions(format!(
                 "compression-level must be 0 to 9, not {}",

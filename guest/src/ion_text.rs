@@ -36,6 +36,33 @@ pub fn write_line(out: &mut Vec<u8>, item: &[(&str, Value<'_>)]) -> Result<(), I
     Ok(())
 }
 
+/// Appends an incremental export's change record line to `out`:
+/// `$ion_1_0 {Metadata:{WriteTimestampMicros:<micros>.},Keys:{…},NewImage:{…},OldImage:{…}}\n`
+/// (the record of `DYNAMODB_JSON`, with the timestamp an Ion decimal as every `N` is), each
+/// image only when given. On error `out` may hold part of the line.
+pub fn write_change_line(
+    out: &mut Vec<u8>,
+    micros: u64,
+    keys: &[(&str, Value<'_>)],
+    new_image: Option<&[(&str, Value<'_>)]>,
+    old_image: Option<&[(&str, Value<'_>)]>,
+) -> Result<(), InvalidNumber> {
+    out.extend_from_slice(b"$ion_1_0 {Metadata:{WriteTimestampMicros:");
+    write_decimal(out, &micros.to_string())?;
+    out.extend_from_slice(b"},Keys:");
+    write_struct(out, keys)?;
+    if let Some(image) = new_image {
+        out.extend_from_slice(b",NewImage:");
+        write_struct(out, image)?;
+    }
+    if let Some(image) = old_image {
+        out.extend_from_slice(b",OldImage:");
+        write_struct(out, image)?;
+    }
+    out.extend_from_slice(b"}\n");
+    Ok(())
+}
+
 fn write_struct(out: &mut Vec<u8>, entries: &[(&str, Value<'_>)]) -> Result<(), InvalidNumber> {
     out.push(b'{');
     for (position, (name, value)) in entries.iter().enumerate() {
@@ -253,6 +280,31 @@ fn write_decimal(out: &mut Vec<u8>, number: &str) -> Result<(), InvalidNumber> {
 mod tests {
     use super::*;
     use crate::page::{self, writer};
+
+    #[test]
+    fn change_lines_are_the_dynamodb_json_record_in_ion() {
+        let keys = [("pk", Value::S("a")), ("sk", Value::N("600"))];
+        let new = [("pk", Value::S("a")), ("sk", Value::N("600")), ("b", Value::B(&[1]))];
+        let mut out = Vec::new();
+        write_change_line(&mut out, 1_700_000_000_000_001, &keys, Some(&new), Some(&keys)).unwrap();
+        write_change_line(&mut out, 5, &keys, None, None).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(
+                "$ion_1_0 {Metadata:{WriteTimestampMicros:1700000000000001.},Keys:{pk:\"a\",sk:600.},",
+                "NewImage:{pk:\"a\",sk:600.,b:{{AQ==}}},OldImage:{pk:\"a\",sk:600.}}\n",
+                "$ion_1_0 {Metadata:{WriteTimestampMicros:5.},Keys:{pk:\"a\",sk:600.}}\n",
+            )
+        );
+        let line = String::from_utf8({
+            let mut out = Vec::new();
+            write_change_line(&mut out, 5, &keys, Some(&new), None).unwrap();
+            out
+        })
+        .unwrap();
+        assert_eq!(crate::ion_check::line(line.trim_end(), true), Ok(()));
+        assert!(write_change_line(&mut Vec::new(), 5, &[("n", Value::N("1e"))], None, None).is_err());
+    }
 
     /// The line for an item, read through a page as an encoder sees it.
     fn line(item: &[(&str, Value<'_>)]) -> String {

@@ -2,8 +2,9 @@
 //!
 //! Pure computation behind the WIT contract in `../wit`: the export's identity ([`snapshot`]),
 //! its Scan segments ([`plan`]), and the data files and manifests of a full export
-//! ([`encoder`], which writes [`dynamodb_json`] or [`ion_text`] lines, and [`manifest`]). It
-//! performs no I/O; the host does all of it.
+//! ([`encoder`], which writes [`dynamodb_json`] or [`ion_text`] lines, and [`manifest`]), and
+//! the change records of an incremental export ([`incremental`], compacting the stream records
+//! [`records`] reads). It performs no I/O; the host does all of it.
 //!
 //! Everything here also compiles natively, so the logic is unit-tested and benchmarked without
 //! a WebAssembly runtime; only the `export!` in [`component`] is specific to `wasm32` (and to
@@ -18,11 +19,14 @@ pub mod component;
 pub mod dynamodb_json;
 pub mod encoder;
 pub mod ids;
+pub mod incremental;
 mod ion_check;
 pub mod ion_text;
+pub mod line_filter;
 pub mod manifest;
 pub mod page;
 pub mod plan;
+pub mod records;
 #[cfg(test)]
 mod roundtrip_tests;
 pub mod snapshot;
@@ -30,7 +34,9 @@ pub mod verify;
 
 /// The generated WIT types the public functions of this crate take and return.
 pub mod wit {
-    pub use crate::bindings::ddb_export::core::types::{Billing, ExportFormat, SseAlgorithm, TableDescription};
+    pub use crate::bindings::ddb_export::core::types::{
+        Billing, ExportFormat, ExportViewType, IncrementalExportSpecification, SseAlgorithm, TableDescription,
+    };
     pub use crate::bindings::exports::ddb_export::core::shard_plan::{Plan, PlanRequest, Shard};
     pub use crate::bindings::exports::ddb_export::core::snapshot::{ExportKeys, ExportRequest, ExportSnapshot};
     pub use crate::bindings::exports::ddb_export::core::write::{

@@ -7,10 +7,12 @@ use serde::Serialize;
 
 use crate::bindings::exports::ddb_export::core::write::Error;
 use crate::ids;
-use crate::wit::{ExportFormat, ExportSnapshot, ExportTotals, ManifestEntry, Object, SseAlgorithm};
+use crate::wit::{ExportFormat, ExportSnapshot, ExportTotals, ExportViewType, ManifestEntry, Object, SseAlgorithm};
 
 /// The summary format version of a full export.
 pub const FULL_EXPORT_VERSION: &str = "2020-06-30";
+/// The summary format version of an incremental export.
+pub const INCREMENTAL_EXPORT_VERSION: &str = "2023-08-01";
 
 /// One line of `manifest-files.json`; field order is AWS's.
 #[derive(Serialize)]
@@ -43,6 +45,30 @@ struct Summary<'a> {
     output_format: &'a str,
 }
 
+/// `manifest-summary.json` of an incremental export; field order is AWS's.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IncrementalSummary<'a> {
+    version: &'a str,
+    export_arn: &'a str,
+    start_time: String,
+    end_time: String,
+    table_arn: &'a str,
+    table_id: &'a str,
+    export_from_time: String,
+    export_to_time: String,
+    s3_bucket: &'a str,
+    s3_prefix: Option<&'a str>,
+    s3_sse_algorithm: &'a str,
+    s3_sse_kms_key_id: Option<&'a str>,
+    manifest_files_s3_key: &'a str,
+    billed_size_bytes: u64,
+    item_count: u64,
+    output_format: &'a str,
+    output_view: &'a str,
+    export_type: &'a str,
+}
+
 /// The four manifest objects, in the order they must be written: the summary last, after its
 /// `.md5`, so that a summary is never there unless everything else is.
 pub fn build(snapshot: &ExportSnapshot, files: &[ManifestEntry], totals: &ExportTotals) -> Result<Vec<Object>, Error> {
@@ -58,30 +84,57 @@ pub fn build(snapshot: &ExportSnapshot, files: &[ManifestEntry], totals: &Export
         serde_json::to_writer(&mut listing, &line).map_err(|e| Error::Other(e.to_string()))?;
         listing.push(b'\n');
     }
-    let summary = Summary {
-        version: FULL_EXPORT_VERSION,
-        export_arn: &snapshot.export_arn,
-        start_time: ids::iso8601_millis(snapshot.start_time_ms),
-        end_time: ids::iso8601_millis(totals.end_time_ms),
-        table_arn: &snapshot.table_arn,
-        table_id: &snapshot.table_id,
-        export_time: ids::iso8601_millis(snapshot.export_time_ms),
-        s3_bucket: &snapshot.s3_bucket,
-        s3_prefix: snapshot.s3_prefix.as_deref(),
-        s3_sse_algorithm: match snapshot.s3_sse_algorithm {
-            SseAlgorithm::Aes256 => "AES256",
-            SseAlgorithm::Kms => "KMS",
-        },
-        s3_sse_kms_key_id: snapshot.s3_sse_kms_key_id.as_deref(),
-        manifest_files_s3_key: &snapshot.keys.manifest_files,
-        billed_size_bytes: totals.billed_size_bytes,
-        item_count: totals.item_count,
-        output_format: match snapshot.export_format {
-            ExportFormat::DynamodbJson => "DYNAMODB_JSON",
-            ExportFormat::Ion => "ION",
-        },
+    let s3_sse_algorithm = match snapshot.s3_sse_algorithm {
+        SseAlgorithm::Aes256 => "AES256",
+        SseAlgorithm::Kms => "KMS",
     };
-    let summary = serde_json::to_vec(&summary).map_err(|e| Error::Other(e.to_string()))?;
+    let output_format = match snapshot.export_format {
+        ExportFormat::DynamodbJson => "DYNAMODB_JSON",
+        ExportFormat::Ion => "ION",
+    };
+    let summary = match &snapshot.incremental {
+        None => serde_json::to_vec(&Summary {
+            version: FULL_EXPORT_VERSION,
+            export_arn: &snapshot.export_arn,
+            start_time: ids::iso8601_millis(snapshot.start_time_ms),
+            end_time: ids::iso8601_millis(totals.end_time_ms),
+            table_arn: &snapshot.table_arn,
+            table_id: &snapshot.table_id,
+            export_time: ids::iso8601_millis(snapshot.export_time_ms),
+            s3_bucket: &snapshot.s3_bucket,
+            s3_prefix: snapshot.s3_prefix.as_deref(),
+            s3_sse_algorithm,
+            s3_sse_kms_key_id: snapshot.s3_sse_kms_key_id.as_deref(),
+            manifest_files_s3_key: &snapshot.keys.manifest_files,
+            billed_size_bytes: totals.billed_size_bytes,
+            item_count: totals.item_count,
+            output_format,
+        }),
+        Some(spec) => serde_json::to_vec(&IncrementalSummary {
+            version: INCREMENTAL_EXPORT_VERSION,
+            export_arn: &snapshot.export_arn,
+            start_time: ids::iso8601_millis(snapshot.start_time_ms),
+            end_time: ids::iso8601_millis(totals.end_time_ms),
+            table_arn: &snapshot.table_arn,
+            table_id: &snapshot.table_id,
+            export_from_time: ids::iso8601_millis(spec.export_from_time_ms),
+            export_to_time: ids::iso8601_millis(spec.export_to_time_ms),
+            s3_bucket: &snapshot.s3_bucket,
+            s3_prefix: snapshot.s3_prefix.as_deref(),
+            s3_sse_algorithm,
+            s3_sse_kms_key_id: snapshot.s3_sse_kms_key_id.as_deref(),
+            manifest_files_s3_key: &snapshot.keys.manifest_files,
+            billed_size_bytes: totals.billed_size_bytes,
+            item_count: totals.item_count,
+            output_format,
+            output_view: match spec.export_view_type {
+                ExportViewType::NewImage => "NEW_IMAGE",
+                ExportViewType::NewAndOldImages => "NEW_AND_OLD_IMAGES",
+            },
+            export_type: "INCREMENTAL_EXPORT",
+        }),
+    }
+    .map_err(|e| Error::Other(e.to_string()))?;
     let keys = &snapshot.keys;
     let listing_md5 = md5_base64(&listing);
     let summary_md5 = md5_base64(&summary);
@@ -193,6 +246,42 @@ mod tests {
         let objects = build(&snap, &[entry], &totals).unwrap();
         let summary = String::from_utf8(objects[3].body.clone()).unwrap();
         assert!(summary.ends_with(r#","itemCount":1,"outputFormat":"ION"}"#), "{summary}");
+    }
+
+    #[test]
+    fn an_incremental_export_has_the_incremental_summary() {
+        let spec = crate::wit::IncrementalExportSpecification {
+            export_from_time_ms: 1_693_400_000_000,
+            export_to_time_ms: 1_693_467_000_000,
+            export_view_type: ExportViewType::NewAndOldImages,
+        };
+        let request = ExportRequest { incremental: Some(spec), ..snapshot::tests::request() };
+        let snap = snapshot::create(snapshot::tests::table(), request).unwrap();
+        let entry = ManifestEntry {
+            data_file_s3_key: format!("{}abc.json.gz", snap.keys.data_prefix),
+            item_count: 1,
+            md5_checksum: "bWQ1".into(),
+            etag: "e".into(),
+        };
+        assert!(entry.data_file_s3_key.starts_with("backups/daily/AWSDynamoDB/data/"));
+        let totals = ExportTotals { end_time_ms: 1_693_467_622_000, item_count: 1, billed_size_bytes: 0 };
+        let objects = build(&snap, &[entry], &totals).unwrap();
+        let summary = String::from_utf8(objects[3].body.clone()).unwrap();
+        let expected = format!(
+            concat!(
+                r#"{{"version":"2023-08-01","exportArn":"{arn}","startTime":"2023-08-31T07:40:21.041Z","#,
+                r#""endTime":"2023-08-31T07:40:22.000Z","tableArn":"arn:aws:dynamodb:us-east-1:123456789012:table/orders","#,
+                r#""tableId":"{id}","exportFromTime":"2023-08-30T12:53:20.000Z","exportToTime":"2023-08-31T07:30:00.000Z","#,
+                r#""s3Bucket":"bucket","s3Prefix":"backups/daily","s3SseAlgorithm":"AES256","s3SseKmsKeyId":null,"#,
+                r#""manifestFilesS3Key":"{files}","billedSizeBytes":0,"itemCount":1,"outputFormat":"DYNAMODB_JSON","#,
+                r#""outputView":"NEW_AND_OLD_IMAGES","exportType":"INCREMENTAL_EXPORT"}}"#
+            ),
+            arn = snap.export_arn,
+            id = snap.table_id,
+            files = snap.keys.manifest_files
+        );
+        assert_eq!(summary, expected);
+        assert_eq!(objects[2].body, md5_base64(summary.as_bytes()));
     }
 
     #[test]

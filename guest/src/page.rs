@@ -60,21 +60,47 @@ pub fn read(page: &[u8]) -> Result<Vec<Item<'_>>, InvalidPage> {
     Ok(items)
 }
 
-struct Reader<'a> {
+/// Reads one packed `map` on its own (as `records` keeps them): its entries sorted by name.
+/// The whole of `bytes` must be the map.
+pub fn read_map(bytes: &[u8]) -> Result<Item<'_>, InvalidPage> {
+    let mut reader = Reader::new(bytes);
+    let map = reader.map(0)?;
+    if reader.remaining() != 0 {
+        return Err(reader.invalid(format!("{} bytes follow the map", reader.remaining())));
+    }
+    Ok(map)
+}
+
+/// A cursor over packed bytes; `records` reads its record pages with it too.
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn remaining(&self) -> usize {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// Bytes read so far.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The bytes from `start` to the current position.
+    pub(crate) fn since(&self, start: usize) -> &'a [u8] {
+        &self.buf[start..self.pos]
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    fn invalid(&self, message: String) -> InvalidPage {
+    pub(crate) fn invalid(&self, message: String) -> InvalidPage {
         InvalidPage(format!("{message} (at byte {})", self.pos))
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], InvalidPage> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], InvalidPage> {
         if n > self.remaining() {
             return Err(self.invalid(format!("{n} bytes wanted, {} left", self.remaining())));
         }
@@ -83,11 +109,11 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
-    fn u8(&mut self) -> Result<u8, InvalidPage> {
+    pub(crate) fn u8(&mut self) -> Result<u8, InvalidPage> {
         Ok(self.take(1)?[0])
     }
 
-    fn u32_le(&mut self) -> Result<u32, InvalidPage> {
+    pub(crate) fn u32_le(&mut self) -> Result<u32, InvalidPage> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
@@ -127,7 +153,7 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(bytes).map_err(|_| InvalidPage(format!("a string is not UTF-8 (at byte {start})")))
     }
 
-    fn map(&mut self, depth: usize) -> Result<Vec<(&'a str, Value<'a>)>, InvalidPage> {
+    pub(crate) fn map(&mut self, depth: usize) -> Result<Vec<(&'a str, Value<'a>)>, InvalidPage> {
         let count = self.count()?;
         let mut entries = Vec::with_capacity(count.min(MAX_PREALLOCATION));
         for _ in 0..count {

@@ -14,9 +14,15 @@ pub fn create(table: TableDescription, request: ExportRequest) -> Result<ExportS
         Some(prefix) => format!("{prefix}/AWSDynamoDB/{export_id}"),
         None => format!("AWSDynamoDB/{export_id}"),
     };
+    // An incremental export's data files go to the folder all of them under the prefix share.
+    let data_prefix = match (&request.incremental, &request.s3_prefix) {
+        (None, _) => format!("{root}/data/"),
+        (Some(_), Some(prefix)) => format!("{prefix}/AWSDynamoDB/data/"),
+        (Some(_), None) => "AWSDynamoDB/data/".to_string(),
+    };
     let keys = ExportKeys {
         started: format!("{root}/_started"),
-        data_prefix: format!("{root}/data/"),
+        data_prefix,
         manifest_files: format!("{root}/manifest-files.json"),
         manifest_files_md5: format!("{root}/manifest-files.md5"),
         manifest_summary: format!("{root}/manifest-summary.json"),
@@ -44,6 +50,7 @@ pub fn create(table: TableDescription, request: ExportRequest) -> Result<ExportS
             ExportFormat::Ion => "ion.gz",
         }
         .to_string(),
+        incremental: request.incremental,
     })
 }
 
@@ -72,6 +79,14 @@ fn validate(table: &TableDescription, request: &ExportRequest) -> Result<(), Err
     }
     if request.client_token.is_empty() {
         return Err(Error::InvalidRequest("client-token is empty".into()));
+    }
+    if let Some(spec) = &request.incremental
+        && spec.export_from_time_ms >= spec.export_to_time_ms
+    {
+        return Err(Error::InvalidRequest(format!(
+            "the incremental window [{}, {}) ms is empty: its start must be before its end",
+            spec.export_from_time_ms, spec.export_to_time_ms
+        )));
     }
     Ok(())
 }
@@ -105,6 +120,7 @@ pub(crate) mod tests {
             client_token: "token".into(),
             start_time_ms: 1_693_467_621_041,
             region: "us-east-1".into(),
+            incremental: None,
         }
     }
 
@@ -127,6 +143,26 @@ pub(crate) mod tests {
         let ion = create(table(), ExportRequest { export_format: ExportFormat::Ion, ..request() }).unwrap();
         assert_eq!(ion.data_file_extension, "ion.gz");
         assert_eq!(ion.export_format, ExportFormat::Ion);
+    }
+
+    #[test]
+    fn an_incremental_export_writes_its_data_to_the_shared_folder() {
+        let spec = crate::wit::IncrementalExportSpecification {
+            export_from_time_ms: 1,
+            export_to_time_ms: 2,
+            export_view_type: crate::wit::ExportViewType::NewImage,
+        };
+        let snap = create(table(), ExportRequest { incremental: Some(spec), ..request() }).unwrap();
+        assert_eq!(snap.keys.data_prefix, "backups/daily/AWSDynamoDB/data/");
+        assert_eq!(snap.keys.root, format!("backups/daily/AWSDynamoDB/{}", snap.export_id));
+        assert!(snap.incremental.is_some_and(|s| (s.export_from_time_ms, s.export_to_time_ms) == (1, 2)));
+        let root = create(table(), ExportRequest { incremental: Some(spec), s3_prefix: None, ..request() }).unwrap();
+        assert_eq!(root.keys.data_prefix, "AWSDynamoDB/data/");
+        let empty = crate::wit::IncrementalExportSpecification { export_to_time_ms: 1, ..spec };
+        assert!(matches!(
+            create(table(), ExportRequest { incremental: Some(empty), ..request() }),
+            Err(Error::InvalidRequest(_))
+        ));
     }
 
     #[test]

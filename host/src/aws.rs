@@ -28,13 +28,17 @@ const S3_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(300);
 /// 5) seconds, instead of [`DYNAMODB_ATTEMPT_TIMEOUT`] and [`S3_ATTEMPT_TIMEOUT`]. For slow
 /// links (raise it), and for tests (which lower it to see hung requests retried quickly).
 pub const IO_TIMEOUT_ENV: &str = "DDB_EXPORT_IO_TIMEOUT_SECS";
+/// The endpoint of DynamoDB Streams alone (the SDK's name for it, from the service id).
+pub const STREAMS_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_DYNAMODB_STREAMS";
 /// Region used when none is configured but an endpoint is (local stand-ins don't care).
 const FALLBACK_REGION: &str = "us-east-1";
 
-/// The DynamoDB and S3 clients of one run.
+/// The DynamoDB, DynamoDB Streams and S3 clients of one run.
 #[derive(Clone, Debug)]
 pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Reads a table's stream, for incremental exports.
+    pub streams: aws_sdk_dynamodbstreams::Client,
     pub s3: aws_sdk_s3::Client,
     pub region: String,
 }
@@ -57,7 +61,9 @@ impl AwsClients {
             .load()
             .await;
         let custom_s3_endpoint = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-        let custom_endpoint = custom_s3_endpoint || std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some();
+        let dynamodb_endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok();
+        let streams_endpoint = std::env::var_os(STREAMS_ENDPOINT_ENV).is_some();
+        let custom_endpoint = custom_s3_endpoint || dynamodb_endpoint.is_some() || streams_endpoint;
         if config.region().is_none() {
             if !custom_endpoint {
                 return Err(ExportError::InvalidArgument {
@@ -72,6 +78,13 @@ impl AwsClients {
         // without limit and feeding the read budget, other transient errors a bounded number
         // of times): see `dynamodb::Table::scan_page` and `shard::scan`.
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        // DynamoDB Streams is its own service (`AWS_ENDPOINT_URL_DYNAMODB_STREAMS`); where only
+        // DynamoDB's endpoint is named (DynamoDB Local serves both on one port), it is used.
+        let mut streams_config = aws_sdk_dynamodbstreams::config::Builder::from(&config);
+        if let (Some(endpoint), false, None) = (&dynamodb_endpoint, streams_endpoint, config.endpoint_url()) {
+            streams_config = streams_config.endpoint_url(endpoint);
+        }
+        let streams = aws_sdk_dynamodbstreams::Client::from_conf(streams_config.build());
         // Bodies carry Content-MD5, which S3 checks. The SDK's default extra CRC32 on
         // UploadPart would have to be repeated in CompleteMultipartUpload, which some
         // S3-compatible servers (and SDK versions) get wrong.
@@ -81,7 +94,7 @@ impl AwsClients {
             .timeout_config(timeouts.config(timeouts.s3_attempt))
             .build();
         let s3 = aws_sdk_s3::Client::from_conf(s3_config);
-        Ok(Self { dynamodb, s3, region })
+        Ok(Self { dynamodb, streams, s3, region })
     }
 }
 

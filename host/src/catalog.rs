@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::checkpoint::{self, FailureRecord, RunState};
-use crate::description::{ExportDescription, ExportStatus, cli_timestamp};
+use crate::description::{ExportDescription, ExportStatus, IncrementalExportSpecification, cli_timestamp};
 use crate::destination::Destination;
 use crate::error::ExportError;
 
@@ -124,6 +124,14 @@ pub fn from_summary(
         item_count: Some(json["itemCount"].as_u64().ok_or_else(|| corrupt("it has no itemCount".into()))?),
         // Only incremental summaries name their type.
         export_type: text("exportType").unwrap_or_else(|| "FULL_EXPORT".into()),
+        incremental_export_specification: match (time("exportFromTime")?, time("exportToTime")?) {
+            (Some(export_from_time), Some(export_to_time)) => Some(IncrementalExportSpecification {
+                export_from_time,
+                export_to_time,
+                export_view_type: text("outputView").unwrap_or_else(|| "NEW_AND_OLD_IMAGES".into()),
+            }),
+            _ => None,
+        },
         ddb_export_statistics: None,
     })
 }

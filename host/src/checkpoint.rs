@@ -10,6 +10,8 @@
 //!   Deleted once the export is complete.
 //! - `failed.json`: a [`FailureRecord`], when a run ended with an error (not when it was
 //!   killed); removed when a run resumes the export.
+//! - `incremental.json`: an [`IncrementalFiles`], for an incremental export: the data files its
+//!   runs started (they are in the shared `data/` folder, beside other exports' files).
 //!
 //! and, at the bucket's (or directory's) root, `_ddb-export/client-tokens/<sha256 of the
 //! token>.json`: a [`TokenRecord`] naming the export a client token started. A token is scoped
@@ -57,13 +59,21 @@ pub struct Fingerprint {
     pub kms_key_id: Option<String>,
     /// SHA-256 of the component that encodes the data files (hex).
     pub component: String,
+    /// `--incremental`'s window and view, as given (an end left out stays `None`: the same
+    /// command run again finds the same export); `None` for a full export.
+    #[serde(default)]
+    pub incremental: Option<crate::export::IncrementalWindow>,
+    /// `--consistent`.
+    #[serde(default)]
+    pub consistent: bool,
 }
 
 impl Fingerprint {
     /// Each setting that differs from `now`, as `--flag: <then> before, <now> now`.
     pub fn differences(&self, now: &Fingerprint) -> Vec<String> {
         let show = |v: &dyn std::fmt::Debug| format!("{v:?}");
-        let fields: [(&str, String, String); 11] = [
+        let window = |w: &Option<crate::export::IncrementalWindow>| w.map_or("off".to_string(), |w| format!("({w})"));
+        let fields: [(&str, String, String); 13] = [
             ("--table", self.table_arn.clone(), now.table_arn.clone()),
             ("the table's TableId (was it created again?)", show(&self.table_id), show(&now.table_id)),
             ("--format", show(&self.format), show(&now.format)),
@@ -75,6 +85,8 @@ impl Fingerprint {
             ("--s3-bucket-owner", show(&self.bucket_owner), show(&now.bucket_owner)),
             ("--s3-sse-kms-key-id", show(&self.kms_key_id), show(&now.kms_key_id)),
             ("the component (SHA-256)", self.component.clone(), now.component.clone()),
+            ("--incremental", window(&self.incremental), window(&now.incremental)),
+            ("--consistent", self.consistent.to_string(), now.consistent.to_string()),
         ];
         fields
             .into_iter()
@@ -117,6 +129,14 @@ pub struct ShardCheckpoint {
     pub open_upload: Option<OpenUpload>,
 }
 
+/// `<root>/_ddb-export/incremental.json`: the data files the runs of an incremental export
+/// started (saved before each file's first byte), so that a run carrying on after an
+/// interrupted one can abort their uploads and delete those it does not write again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncrementalFiles {
+    pub started: Vec<String>,
+}
+
 /// `<root>/_ddb-export/failed.json`: why the last run of an export failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureRecord {
@@ -140,6 +160,11 @@ pub fn run_key(snapshot_root: &str) -> String {
 
 pub fn failure_key(snapshot_root: &str) -> String {
     format!("{snapshot_root}/{STATE_DIR}/failed.json")
+}
+
+/// `<root>/_ddb-export/incremental.json`: an [`IncrementalFiles`].
+pub fn incremental_key(snapshot_root: &str) -> String {
+    format!("{snapshot_root}/{STATE_DIR}/incremental.json")
 }
 
 pub fn shards_prefix(snapshot_root: &str) -> String {
@@ -256,6 +281,8 @@ mod tests {
             bucket_owner: None,
             kms_key_id: None,
             component: "abc".into(),
+            incremental: None,
+            consistent: false,
         };
         assert!(before.differences(&before).is_empty());
         let now = Fingerprint { target_file_bytes: 2000, prefix: Some("q".into()), ..before.clone() };

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use ddb_export::ExportFormat;
+use ddb_export::model::ExportViewType;
 
 /// Export a DynamoDB table to S3 in the layout of AWS's "Export to S3".
 #[derive(Debug, Parser)]
@@ -74,6 +75,67 @@ impl From<FormatArg> for ExportFormat {
     }
 }
 
+/// Which images an incremental export's change records carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ViewArg {
+    /// `NEW_IMAGE`: Keys and the item's final image (NewImage).
+    NewImage,
+    /// `NEW_AND_OLD_IMAGES`: also the item as it was before the window (OldImage).
+    NewAndOldImages,
+}
+
+impl From<ViewArg> for ExportViewType {
+    fn from(view: ViewArg) -> Self {
+        match view {
+            ViewArg::NewImage => ExportViewType::NewImage,
+            ViewArg::NewAndOldImages => ExportViewType::NewAndOldImages,
+        }
+    }
+}
+
+/// A time for `--from` and `--until`: RFC 3339 (`2024-05-01T12:00:00Z`, `…T12:00:00.250+02:00`)
+/// or seconds since the Unix epoch (`1714564800`, `1714564800.25`); at most millisecond
+/// precision. Returns milliseconds since the epoch.
+pub fn parse_time(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let too_precise = || format!("{text:?} is more precise than a millisecond");
+    if let Some((seconds, fraction)) = text.split_once('.').or(Some((text, ""))).filter(|(s, f)| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && f.bytes().all(|b| b.is_ascii_digit())
+    }) {
+        if fraction.len() > 3 {
+            return Err(too_precise());
+        }
+        let seconds: u64 = seconds.parse().map_err(|_| format!("{text:?} is too large"))?;
+        let millis: u64 = format!("{fraction:0<3}").parse().unwrap_or(0);
+        return seconds
+            .checked_mul(1000)
+            .and_then(|ms| ms.checked_add(millis))
+            .ok_or_else(|| format!("{text:?} is too large"));
+    }
+    // An offset other than Z: humantime reads UTC only.
+    let (utc, offset_ms) = match text.len().checked_sub(6).and_then(|at| text.get(at..).map(|tail| (at, tail))) {
+        Some((at, tail))
+            if (tail.starts_with('+') || tail.starts_with('-'))
+                && tail.as_bytes()[3] == b':'
+                && text.as_bytes().get(at.wrapping_sub(1)).is_some_and(u8::is_ascii_digit) =>
+        {
+            let hours: i64 = tail[1..3].parse().map_err(|_| format!("{text:?}: bad offset {tail:?}"))?;
+            let minutes: i64 = tail[4..6].parse().map_err(|_| format!("{text:?}: bad offset {tail:?}"))?;
+            let sign = if tail.starts_with('-') { -1 } else { 1 };
+            (format!("{}Z", &text[..at]), sign * (hours * 60 + minutes) * 60_000)
+        }
+        _ => (text.to_string(), 0),
+    };
+    let time = humantime::parse_rfc3339(&utc.replace('z', "Z"))
+        .map_err(|e| format!("{text:?} is neither an RFC 3339 time (2024-05-01T12:00:00Z) nor epoch seconds: {e}"))?;
+    let since = time.duration_since(std::time::UNIX_EPOCH).map_err(|_| format!("{text:?} is before 1970"))?;
+    if since.subsec_nanos() % 1_000_000 != 0 {
+        return Err(too_precise());
+    }
+    let ms = i64::try_from(since.as_millis()).map_err(|_| format!("{text:?} is too large"))? - offset_ms;
+    u64::try_from(ms).map_err(|_| format!("{text:?} is before 1970"))
+}
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressArg {
@@ -95,6 +157,30 @@ pub struct ExportArgs {
     /// Format of the data files.
     #[arg(long, value_enum, default_value_t = FormatArg::DynamodbJson)]
     pub format: FormatArg,
+
+    /// Export the changes made in a time window (--from, --until), read from the table's
+    /// DynamoDB stream and compacted to one change record per item, in AWS's incremental
+    /// export layout, instead of the whole table.
+    #[arg(long, requires = "from", conflicts_with_all = ["segments", "max_rcu", "read_percent", "no_read_limit"])]
+    pub incremental: bool,
+
+    /// With --incremental: the window's start (inclusive), RFC 3339 or epoch seconds.
+    #[arg(long, value_name = "TIME", requires = "incremental", value_parser = parse_time)]
+    pub from: Option<u64>,
+
+    /// With --incremental: the window's end (exclusive), RFC 3339 or epoch seconds. Default: now.
+    #[arg(long, value_name = "TIME", requires = "incremental", value_parser = parse_time, alias = "to-time")]
+    pub until: Option<u64>,
+
+    /// With --incremental: the images each change record carries. Default: new-and-old-images.
+    #[arg(long, value_enum, requires = "incremental")]
+    pub view: Option<ViewArg>,
+
+    /// The table exactly as it was at one moment (the export's ExportTime: the first whole
+    /// second after the scan), from the scan and the table's stream, which must carry new
+    /// images. Without it, items written during the scan may or may not be in the export.
+    #[arg(long, conflicts_with = "incremental")]
+    pub consistent: bool,
 
     /// Scan segments (1-1000000). Default: planned from the table's size.
     #[arg(long)]
@@ -167,4 +253,22 @@ pub struct ExportArgs {
     /// Do not read or write the compiled-component cache.
     #[arg(long)]
     pub no_cache: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc_3339_or_epoch_seconds_to_the_millisecond() {
+        assert_eq!(parse_time("1714564800"), Ok(1_714_564_800_000));
+        assert_eq!(parse_time("1714564800.25"), Ok(1_714_564_800_250));
+        assert_eq!(parse_time("2024-05-01T12:00:00Z"), Ok(1_714_564_800_000));
+        assert_eq!(parse_time("2024-05-01T12:00:00.250Z"), Ok(1_714_564_800_250));
+        assert_eq!(parse_time("2024-05-01T14:00:00.250+02:00"), Ok(1_714_564_800_250));
+        assert_eq!(parse_time("2024-05-01T10:30:00-01:30"), Ok(1_714_564_800_000));
+        for bad in ["", "yesterday", "1714564800.2501", "2024-05-01T12:00:00.0001Z", "2024-05-01", "-5", "1e9"] {
+            assert!(parse_time(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::error::ExportError;
-use crate::model::Snapshot;
+use crate::model::{IncrementalSpec, Snapshot};
 use crate::progress::ProgressFigures;
 
 /// `IN_PROGRESS`, `COMPLETED` or `FAILED`.
@@ -54,9 +54,32 @@ pub struct ExportDescription {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item_count: Option<u64>,
     pub export_type: String,
+    /// Set for an incremental export.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental_export_specification: Option<IncrementalExportSpecification>,
     /// ddb-export's own figures (not in AWS's shape; consumers of it ignore unknown keys).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ddb_export_statistics: Option<ProgressFigures>,
+}
+
+/// AWS's `IncrementalExportSpecification`, as the AWS CLI prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IncrementalExportSpecification {
+    pub export_from_time: String,
+    pub export_to_time: String,
+    /// `NEW_IMAGE` or `NEW_AND_OLD_IMAGES`.
+    pub export_view_type: String,
+}
+
+impl From<&IncrementalSpec> for IncrementalExportSpecification {
+    fn from(spec: &IncrementalSpec) -> Self {
+        Self {
+            export_from_time: cli_timestamp(spec.export_from_time_ms),
+            export_to_time: cli_timestamp(spec.export_to_time_ms),
+            export_view_type: spec.export_view_type.aws_name().to_string(),
+        }
+    }
 }
 
 /// `{"ExportDescription": …}`, as the CLI wraps it.
@@ -88,7 +111,8 @@ impl ExportDescription {
             export_manifest: None,
             table_arn: snapshot.table_arn.clone(),
             table_id: snapshot.table_id.clone(),
-            export_time: Some(cli_timestamp(snapshot.export_time_ms)),
+            // An incremental export reflects a window, not an instant.
+            export_time: snapshot.incremental.is_none().then(|| cli_timestamp(snapshot.export_time_ms)),
             client_token: Some(snapshot.client_token.clone()),
             s3_bucket: snapshot.s3_bucket.clone(),
             s3_bucket_owner: snapshot.s3_bucket_owner.clone(),
@@ -100,7 +124,8 @@ impl ExportDescription {
             export_format: snapshot.export_format.aws_name().to_string(),
             billed_size_bytes: None,
             item_count: None,
-            export_type: "FULL_EXPORT".to_string(),
+            export_type: if snapshot.incremental.is_some() { "INCREMENTAL_EXPORT" } else { "FULL_EXPORT" }.to_string(),
+            incremental_export_specification: snapshot.incremental.as_ref().map(IncrementalExportSpecification::from),
             ddb_export_statistics: None,
         }
     }

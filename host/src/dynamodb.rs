@@ -82,6 +82,28 @@ impl Table {
         })
     }
 
+    /// The table's key attributes: the partition key, then the sort key if there is one.
+    pub async fn key_attributes(&self) -> Result<Vec<String>, ExportError> {
+        let output = self.client.describe_table().table_name(&self.name_or_arn).send().await.map_err(|error| {
+            let failure = SdkFailure::of(&error);
+            failure.into_export_error(format!("dynamodb:DescribeTable on {}", self.name_or_arn), |message| {
+                ExportError::DynamoDb { operation: "DescribeTable", table: self.name_or_arn.clone(), message }
+            })
+        })?;
+        let mut schema: Vec<_> = output.table.map(|t| t.key_schema.unwrap_or_default()).unwrap_or_default();
+        // HASH first, then RANGE.
+        schema.sort_by_key(|k| k.key_type != aws_sdk_dynamodb::types::KeyType::Hash);
+        let names: Vec<String> = schema.into_iter().map(|k| k.attribute_name).collect();
+        if names.is_empty() {
+            return Err(ExportError::DynamoDb {
+                operation: "DescribeTable",
+                table: self.name_or_arn.clone(),
+                message: "the table description has no key schema".into(),
+            });
+        }
+        Ok(names)
+    }
+
     /// One Scan page of `shard`, starting after `start_key`.
     /// With `limit`, the page holds at most that many items (a page stops at 1 MB anyway).
     pub async fn scan_page(

@@ -51,6 +51,10 @@ pub enum ExportError {
     CorruptState { location: String, message: String },
     #[error("{location}: {message}")]
     Verification { location: String, message: String },
+    #[error("table {table:?} cannot give {purpose}: {message}")]
+    StreamUnavailable { table: String, purpose: &'static str, message: String },
+    #[error("the incremental window {window} cannot be exported: {message}")]
+    IncrementalWindow { window: String, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -79,6 +83,8 @@ impl ExportError {
             ExportError::NoSuchExport { .. } => "ExportNotFound",
             ExportError::CorruptState { .. } => "CorruptState",
             ExportError::Verification { .. } => "VerificationFailed",
+            ExportError::StreamUnavailable { .. } => "StreamUnavailable",
+            ExportError::IncrementalWindow { .. } => "InvalidExportTimeException",
             ExportError::Internal(_) => "InternalError",
         }
     }

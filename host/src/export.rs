@@ -26,7 +26,8 @@ use crate::destination::{Destination, S3Options, Target};
 use crate::dynamodb::Table;
 use crate::error::ExportError;
 use crate::model::{
-    Billing, ExportFormat, ExportTotals, ManifestEntry, ShardPlan, Snapshot, SnapshotRequest, SseAlgorithm, TableInfo,
+    Billing, ExportFormat, ExportTotals, ExportViewType, IncrementalSpec, ManifestEntry, ShardPlan, Snapshot,
+    SnapshotRequest, SseAlgorithm, TableInfo,
 };
 use crate::progress::{self, Progress, ProgressFigures, ProgressStyle};
 use crate::read_budget::ReadBudget;
@@ -65,6 +66,46 @@ pub struct ExportRequest {
     pub progress: ProgressStyle,
     /// How often a progress line is logged when there is no live bar.
     pub progress_interval: Duration,
+    /// `--incremental`: export the changes of this window from the table's stream instead of
+    /// scanning the table (`crate::incremental`).
+    pub incremental: Option<IncrementalWindow>,
+    /// `--consistent`: the table exactly as it was at one moment, from a scan and the table's
+    /// stream (`crate::consistent`).
+    pub consistent: bool,
+}
+
+/// An incremental export's window and view as asked for (`--from`, `--to`, `--view`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IncrementalWindow {
+    /// Inclusive start, ms since the epoch.
+    pub from_ms: u64,
+    /// Exclusive end, ms since the epoch; `None`: when the export starts.
+    pub to_ms: Option<u64>,
+    pub view: ExportViewType,
+}
+
+impl std::fmt::Display for IncrementalWindow {
+    /// As the flags say it: `--from … --until … --view …`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = |ms: u64| humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string();
+        let until = self.to_ms.map_or("(now)".to_string(), time);
+        let view = match self.view {
+            ExportViewType::NewImage => "new-image",
+            ExportViewType::NewAndOldImages => "new-and-old-images",
+        };
+        write!(f, "--from {} --until {until} --view {view}", time(self.from_ms))
+    }
+}
+
+impl IncrementalWindow {
+    /// The window of an export that started at `start_time_ms` (the end, when not given).
+    pub fn resolve(self, start_time_ms: u64) -> IncrementalSpec {
+        IncrementalSpec {
+            export_from_time_ms: self.from_ms,
+            export_to_time_ms: self.to_ms.unwrap_or(start_time_ms),
+            export_view_type: self.view,
+        }
+    }
 }
 
 /// How fast an export may read, in read capacity units (RCU) per second.
@@ -133,6 +174,8 @@ impl ExportRequest {
             read_limit: ReadLimit::Default,
             progress: ProgressStyle::Off,
             progress_interval: Duration::from_secs(10),
+            incremental: None,
+            consistent: false,
         }
     }
 
@@ -191,6 +234,53 @@ impl ExportRequest {
         }
         if let Some(resume) = &self.resume {
             resume_export_id(resume).map_err(|message| ExportError::InvalidArgument { what: "--resume", message })?;
+        }
+        if let Some(window) = &self.incremental {
+            self.validate_incremental(window, now_ms())?;
+        }
+        Ok(())
+    }
+
+    /// An incremental export reads the stream, not the table: the Scan's flags make no sense
+    /// with it, and its window must be in the past.
+    fn validate_incremental(&self, window: &IncrementalWindow, now_ms: u64) -> Result<(), ExportError> {
+        let invalid = |what, message: String| Err(ExportError::InvalidArgument { what, message });
+        if self.segments.is_some() {
+            return invalid("--segments", "an incremental export reads the stream, not segments of the table".into());
+        }
+        if self.consistent {
+            return invalid(
+                "--consistent",
+                "an incremental export is of a window of changes, not of one moment".into(),
+            );
+        }
+        if self.read_limit != ReadLimit::Default {
+            return invalid(
+                "--max-rcu, --read-percent or --no-read-limit",
+                "an incremental export reads the stream, which costs no read capacity".into(),
+            );
+        }
+        let time = crate::description::cli_timestamp;
+        if window.from_ms >= now_ms {
+            return invalid(
+                "--from",
+                format!("{} is not in the past (it is now {})", time(window.from_ms), time(now_ms)),
+            );
+        }
+        if let Some(to_ms) = window.to_ms {
+            if to_ms <= window.from_ms {
+                return invalid("--until", format!("{} is not after --from {}", time(to_ms), time(window.from_ms)));
+            }
+            if to_ms > now_ms {
+                return invalid(
+                    "--until",
+                    format!(
+                        "{} is in the future (it is now {}); leave it out to export up to now",
+                        time(to_ms),
+                        time(now_ms)
+                    ),
+                );
+            }
         }
         Ok(())
     }
@@ -282,7 +372,7 @@ impl From<crate::component::ComponentError> for ExportFailure {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
@@ -297,6 +387,7 @@ pub async fn run(
 
 /// Runs a full export that stops, cleanly and without a manifest, once `stop` is set (by a
 /// Ctrl-C handler, say): shards finish their current page, abort their open uploads and end.
+/// With `request.incremental` set, runs an incremental export instead (`crate::incremental`).
 pub async fn run_until_stopped(
     aws: &AwsClients,
     runtime: &ComponentRuntime,
@@ -304,6 +395,9 @@ pub async fn run_until_stopped(
     stop: Arc<AtomicBool>,
 ) -> Result<ExportReport, ExportFailure> {
     request.validate()?;
+    if request.incremental.is_some() {
+        return crate::incremental::run(aws, runtime, request, stop).await;
+    }
     let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone());
     let info = table.describe().await?;
     let budget = request.read_limit.budget(&info)?.map(|rcu| Arc::new(ReadBudget::new(rcu)));
@@ -322,6 +416,12 @@ pub async fn run_until_stopped(
         bucket_owner: request.s3.expected_owner.clone(),
         kms_key_id: request.s3.kms_key_id.clone(),
         component: runtime.digest().to_string(),
+        incremental: None,
+        consistent: request.consistent,
+    };
+    let consistent = match request.consistent {
+        true => Some(Arc::new(crate::consistent::prepare(aws, &table).await?)),
+        false => None,
     };
     let (state, resume) = match find_earlier_run(&destination, request, &info, &fingerprint, &aws.region).await? {
         EarlierRun::Complete(state, summary) => return completed_earlier(&destination, state, &summary).await,
@@ -361,13 +461,15 @@ pub async fn run_until_stopped(
         budget,
         lanes,
         progress: progress.clone(),
+        key_hasher: consistent.as_ref().map(|c| Arc::new(c.hasher.clone())),
     };
-    let written = write(&ctx, &plan, resume).await;
+    let written = write(&ctx, &plan, resume, consistent.as_deref()).await;
     drop(shown);
     destination.tidy().await;
     let stats = progress.figures();
     match written {
-        Ok(Written { end_time_ms, data_files, items }) => {
+        Ok(Written { end_time_ms, data_files, items, export_time_ms }) => {
+            let snapshot = Arc::new(Snapshot { export_time_ms, ..Arc::unwrap_or_clone(snapshot) });
             let description = ExportDescription::completed(&snapshot, end_time_ms, items, 0, stats.clone());
             Ok(ExportReport {
                 description,
@@ -397,7 +499,7 @@ pub async fn run_until_stopped(
 }
 
 /// An export found at the destination by `--resume` or by the client token.
-enum EarlierRun {
+pub(crate) enum EarlierRun {
     None,
     Unfinished(RunState),
     /// With the bytes of its `manifest-summary.json`.
@@ -406,7 +508,7 @@ enum EarlierRun {
 
 /// What the component's snapshot step is asked for: the destination and settings of this run,
 /// and the export's token and start time.
-fn snapshot_request(
+pub(crate) fn snapshot_request(
     destination: &Destination,
     request: &ExportRequest,
     client_token: String,
@@ -423,13 +525,14 @@ fn snapshot_request(
         client_token,
         start_time_ms,
         region: region.to_string(),
+        incremental: request.incremental.map(|window| window.resolve(start_time_ms)),
     }
 }
 
 /// Finds the export `--resume` names, or the one the client token started, and checks that
 /// it was made with the same settings (a conflict names each difference), then that its saved
 /// state is what those settings give (else the state is corrupt).
-async fn find_earlier_run(
+pub(crate) async fn find_earlier_run(
     destination: &Destination,
     request: &ExportRequest,
     table: &TableInfo,
@@ -526,7 +629,7 @@ async fn find_earlier_run(
 
 /// The report of an export that an earlier run completed: no item is read or written again
 /// (checkpoints a run killed just after the summary left are removed).
-async fn completed_earlier(
+pub(crate) async fn completed_earlier(
     destination: &Destination,
     state: RunState,
     summary: &[u8],
@@ -666,6 +769,8 @@ struct Written {
     end_time_ms: u64,
     data_files: u64,
     items: u64,
+    /// The instant the data reflects: the snapshot's, or the consistent mode's cut.
+    export_time_ms: u64,
 }
 
 /// Everything after the snapshot: the shards (from their checkpoints), a check of the stored
@@ -674,16 +779,25 @@ async fn write(
     ctx: &ShardContext,
     plan: &ShardPlan,
     resume: HashMap<u32, ShardCheckpoint>,
+    consistent: Option<&crate::consistent::ConsistentSource>,
 ) -> Result<Written, ExportError> {
-    let snapshot = &ctx.snapshot;
+    let mut snapshot = ctx.snapshot.as_ref().clone();
     let stopped = || ctx.cancelled.load(Ordering::Relaxed);
     if stopped() {
         return Err(ExportError::Interrupted);
     }
     let outcomes = run_shards(ctx, plan, resume).await?;
 
-    let files: Vec<ManifestEntry> = outcomes.iter().flat_map(|o| o.files.iter().cloned()).collect();
-    let items: u64 = outcomes.iter().map(|o| o.items).sum();
+    let mut files: Vec<ManifestEntry> = outcomes.iter().flat_map(|o| o.files.iter().cloned()).collect();
+    let mut items: u64 = outcomes.iter().map(|o| o.items).sum();
+    if let Some(source) = consistent {
+        // One more shard id, after the plan's, for the files of the states at the cut.
+        let images = crate::model::Shard { id: plan.shards.len() as u32, segment: 0, total_segments: 1 };
+        let (at_cut, cut_ms) = crate::consistent::cut(ctx, source, images, files).await?;
+        files = at_cut;
+        items = files.iter().map(|f| f.item_count).sum();
+        snapshot.export_time_ms = cut_ms;
+    }
     let mut keys = HashSet::new();
     if let Some(dup) = files.iter().find(|f| !keys.insert(f.data_file_s3_key.as_str())) {
         return Err(ExportError::BadOutput {
@@ -700,12 +814,12 @@ async fn write(
     }
     let end_time_ms = now_ms().max(snapshot.start_time_ms);
     let totals = ExportTotals { end_time_ms, item_count: items, billed_size_bytes: 0 };
-    let manifests = ctx.runtime.session()?.manifests(snapshot, &files, &totals)?;
+    let manifests = ctx.runtime.session()?.manifests(&snapshot, &files, &totals)?;
     for object in manifests {
         ctx.destination.put(&object.key, object.body).await?;
     }
     remove_checkpoints(&ctx.destination, &snapshot.keys.root).await;
-    Ok(Written { end_time_ms, data_files: files.len() as u64, items })
+    Ok(Written { end_time_ms, data_files: files.len() as u64, items, export_time_ms: snapshot.export_time_ms })
 }
 
 /// Lists the data folder and checks that each file the manifest will list is there, with the
@@ -735,19 +849,26 @@ async fn verify_data_files(ctx: &ShardContext, files: &[ManifestEntry]) -> Resul
         ctx.destination.delete(key).await?;
     }
     if !orphans.is_empty() {
-        tracing::info!("removed {} data files an interrupted run stored but never recorded", orphans.len());
+        tracing::info!(
+            "removed {} data files the manifest does not list (left by an interrupted run, or replaced at the cut)",
+            orphans.len()
+        );
     }
     Ok(())
 }
 
-/// Best effort: the shard checkpoints of a complete export are of no more use (`run.json`
-/// stays, so that the client token and `--resume` still find the export).
+/// Best effort: the shard checkpoints of a complete export (and the consistent mode's key
+/// hashes and cut) are of no more use (`run.json` stays, so that the client token and
+/// `--resume` still find the export).
 async fn remove_checkpoints(destination: &Destination, export_root: &str) {
     let prefix = checkpoint::shards_prefix(export_root);
     let removed = async {
-        for object in destination.list(&prefix).await? {
-            destination.delete(&object.key).await?;
+        for folder in [prefix.clone(), crate::consistent::key_hashes_prefix(export_root)] {
+            for object in destination.list(&folder).await? {
+                destination.delete(&object.key).await?;
+            }
         }
+        destination.delete(&crate::consistent::cut_state_key(export_root)).await?;
         Ok::<(), ExportError>(())
     }
     .await;
@@ -839,6 +960,33 @@ mod tests {
         assert!(ExportRequest { format: ExportFormat::Ion, ..request() }.validate().is_ok());
         let arn = ExportRequest { table: "arn:aws:dynamodb:us-east-1:123456789012:table/orders".into(), ..request() };
         assert!(arn.validate().is_ok());
+    }
+
+    #[test]
+    fn an_incremental_window_must_be_past_and_refuses_the_scan_s_flags() {
+        let now = 1_700_000_000_000;
+        let window = IncrementalWindow { from_ms: now - 60_000, to_ms: None, view: ExportViewType::NewAndOldImages };
+        let incremental = ExportRequest { incremental: Some(window), ..request() };
+        assert!(incremental.validate_incremental(&window, now).is_ok());
+        let cases = [
+            (IncrementalWindow { from_ms: now, ..window }, None, "--from"),
+            (IncrementalWindow { to_ms: Some(now - 60_000), ..window }, None, "--until"),
+            (IncrementalWindow { to_ms: Some(now + 1), ..window }, None, "--until"),
+            (window, Some(ExportRequest { segments: Some(2), ..incremental.clone() }), "--segments"),
+            (
+                window,
+                Some(ExportRequest { read_limit: ReadLimit::Unlimited, ..incremental.clone() }),
+                "--no-read-limit",
+            ),
+            (window, Some(ExportRequest { consistent: true, ..incremental.clone() }), "--consistent"),
+        ];
+        for (window, request, flag) in cases {
+            let request = request.unwrap_or_else(|| incremental.clone());
+            let message = request.validate_incremental(&window, now).unwrap_err().to_string();
+            assert!(message.contains(flag), "{flag}: {message}");
+        }
+        assert_eq!(window.resolve(now).export_to_time_ms, now);
+        assert_eq!(IncrementalWindow { to_ms: Some(now - 1), ..window }.resolve(now).export_to_time_ms, now - 1);
     }
 
     #[test]

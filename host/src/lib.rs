@@ -21,15 +21,18 @@ pub mod catalog;
 pub mod checkpoint;
 mod checksum;
 pub mod component;
+pub mod consistent;
 pub mod description;
 pub mod destination;
 pub mod dynamodb;
 pub mod error;
 pub mod export;
+pub mod incremental;
 pub mod model;
 pub mod progress;
 pub mod read_budget;
 mod shard;
+pub mod stream;
 pub mod verify;
 
 pub use aws::AwsClients;

@@ -18,7 +18,7 @@ use ddb_export::{
 };
 
 use cli::{Cli, Command, DescribeArgs, ExportArgs, ListArgs, ProgressArg};
-use ddb_export::export::ReadLimit;
+use ddb_export::export::{IncrementalWindow, ReadLimit};
 use ddb_export::progress::ProgressStyle;
 
 /// Exit code of a failed export (clap uses 2 for usage errors).
@@ -87,6 +87,15 @@ async fn export(args: ExportArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             ProgressArg::Off => ProgressStyle::Off,
         },
         progress_interval: Duration::from_secs(args.progress_interval_secs),
+        incremental: match (args.incremental, args.from) {
+            (true, Some(from_ms)) => Some(IncrementalWindow {
+                from_ms,
+                to_ms: args.until,
+                view: args.view.unwrap_or(cli::ViewArg::NewAndOldImages).into(),
+            }),
+            _ => None,
+        },
+        consistent: args.consistent,
     };
     request.validate()?;
     let source = match args.component {

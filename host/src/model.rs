@@ -40,6 +40,34 @@ impl SseAlgorithm {
     }
 }
 
+/// Which images an incremental export's change records carry (`ExportViewType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExportViewType {
+    #[serde(rename = "NEW_IMAGE")]
+    NewImage,
+    #[serde(rename = "NEW_AND_OLD_IMAGES")]
+    NewAndOldImages,
+}
+
+impl ExportViewType {
+    /// The name AWS uses: `NEW_IMAGE` or `NEW_AND_OLD_IMAGES`.
+    pub fn aws_name(self) -> &'static str {
+        match self {
+            ExportViewType::NewImage => "NEW_IMAGE",
+            ExportViewType::NewAndOldImages => "NEW_AND_OLD_IMAGES",
+        }
+    }
+}
+
+/// An incremental export's window and view (AWS's `IncrementalExportSpecification`), resolved:
+/// the changes in `[export_from_time_ms, export_to_time_ms)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncrementalSpec {
+    pub export_from_time_ms: u64,
+    pub export_to_time_ms: u64,
+    pub export_view_type: ExportViewType,
+}
+
 /// How the table is billed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Billing {
@@ -71,6 +99,8 @@ pub struct SnapshotRequest {
     pub client_token: String,
     pub start_time_ms: u64,
     pub region: String,
+    /// Set for an incremental export.
+    pub incremental: Option<IncrementalSpec>,
 }
 
 /// Every key a full export writes.
@@ -104,6 +134,9 @@ pub struct Snapshot {
     pub client_token: String,
     pub keys: ExportKeys,
     pub data_file_extension: String,
+    /// Set for an incremental export (absent in the state of runs before incremental exports).
+    #[serde(default)]
+    pub incremental: Option<IncrementalSpec>,
 }
 
 /// One Scan segment to export.

@@ -69,6 +69,12 @@ impl Progress {
         self.throttles.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Items counted as their data file is stored (an incremental export's change records,
+    /// which are not the records it reads).
+    pub fn items_stored(&self, items: u64) {
+        self.items.fetch_add(items, Ordering::Relaxed);
+    }
+
     /// Items an interrupted run already stored, counted once when a resumed shard starts.
     pub fn resumed(&self, items: u64) {
         self.items.fetch_add(items, Ordering::Relaxed);

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::checkpoint::{self, OpenUpload, ShardCheckpoint};
 use crate::component::{self, ComponentRuntime, Encoder};
+use crate::consistent::{self, KeyHash, KeyHasher};
 use crate::destination::{Destination, ObjectWriter};
 use crate::dynamodb::{Item, Table};
 use crate::error::ExportError;
@@ -49,6 +50,9 @@ pub struct ShardContext {
     pub budget: Option<Arc<ReadBudget>>,
     /// Shards running at once (pages are sized to a lane's share of the budget).
     pub lanes: u32,
+    /// In the consistent mode, how items' keys are hashed: each data file then gets a
+    /// sidecar of its lines' key hashes (`crate::consistent`).
+    pub key_hasher: Option<Arc<KeyHasher>>,
     pub progress: Arc<Progress>,
 }
 
@@ -76,8 +80,9 @@ enum ScanMessage {
 
 /// Where in the segment a batch of encoder output leaves the shard.
 enum Position {
-    /// After a page of `items` items; the Scan key after it (`None` after the segment's last page).
-    AfterPage { next_key: Option<Item>, items: u64 },
+    /// After a page of `items` items; the Scan key after it (`None` after the segment's last
+    /// page); in the consistent mode, the page's key hashes, in order.
+    AfterPage { next_key: Option<Item>, items: u64, keys: Vec<KeyHash> },
     /// After `finish`: every item is encoded.
     Finished,
 }
@@ -98,9 +103,50 @@ pub async fn run(ctx: ShardContext, shard: Shard, resume: ShardCheckpoint) -> Re
         None => None,
     };
     let (page_tx, page_rx) = mpsc::channel(PAGE_QUEUE);
-    let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
-
     let scanner = tokio::spawn(scan(ctx.clone(), shard, start_key, page_tx));
+    let mut progress = pipeline(&ctx, shard, resume, scanner, page_rx, true).await?;
+    progress.done = true;
+    progress.resume_key = None;
+    progress.open_upload = None;
+    checkpoint::save(&ctx.destination, &checkpoint::shard_key(&ctx.snapshot.keys.root, shard.id), &progress).await?;
+    ctx.progress.segment_done();
+    Ok(ShardOutcome { files: progress.files, items: progress.items })
+}
+
+/// Items per page when encoding items held in memory.
+const MEMORY_PAGE_ITEMS: usize = 500;
+
+/// Encodes items already in memory as the data files of one more shard (the consistent mode's
+/// final images), through the same encode and store stages, without checkpoints.
+pub async fn encode_items(
+    ctx: &ShardContext,
+    shard: Shard,
+    items: Vec<Item>,
+) -> Result<Vec<ManifestEntry>, ExportError> {
+    let (page_tx, page_rx) = mpsc::channel(PAGE_QUEUE);
+    let source = tokio::spawn(async move {
+        let count = items.len() as u64;
+        for page in items.chunks(MEMORY_PAGE_ITEMS) {
+            page_tx.send(ScanMessage::Page(page.to_vec(), None)).await.map_err(|_| ExportError::Cancelled)?;
+        }
+        page_tx.send(ScanMessage::End).await.map_err(|_| ExportError::Cancelled)?;
+        Ok(count)
+    });
+    let resume = ShardCheckpoint { shard: shard.id, ..ShardCheckpoint::default() };
+    Ok(pipeline(ctx, shard, resume, source, page_rx, false).await?.files)
+}
+
+/// Runs the encode and store stages on the pages `source` sends, and checks that every item
+/// it sent is in a stored file. Returns the shard's progress, `resume` included.
+async fn pipeline(
+    ctx: &ShardContext,
+    shard: Shard,
+    resume: ShardCheckpoint,
+    source: tokio::task::JoinHandle<Result<u64, ExportError>>,
+    page_rx: mpsc::Receiver<ScanMessage>,
+    save_checkpoints: bool,
+) -> Result<ShardCheckpoint, ExportError> {
+    let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
     let options = EncoderOptions {
         shard_id: shard.id,
         target_file_bytes: ctx.target_file_bytes,
@@ -109,22 +155,23 @@ pub async fn run(ctx: ShardContext, shard: Shard, resume: ShardCheckpoint) -> Re
     };
     let runtime = ctx.runtime.clone();
     let snapshot = ctx.snapshot.clone();
+    let hasher = ctx.key_hasher.clone();
     let encoder = tokio::task::spawn_blocking(move || -> Result<u64, ExportError> {
         let encoder = runtime.session()?.open_encoder(&snapshot, &options)?;
-        encode(encoder, page_rx, event_tx)
+        encode(encoder, hasher.as_deref(), page_rx, event_tx)
     });
-    let stored = store(&ctx, shard, resume.clone(), event_rx).await;
+    let stored = store(ctx, shard, resume.clone(), event_rx, save_checkpoints).await;
 
-    let scanned = scanner.await.map_err(|e| ExportError::Internal(format!("the scan task failed: {e}")))?;
+    let scanned = source.await.map_err(|e| ExportError::Internal(format!("the scan task failed: {e}")))?;
     let encoded = encoder.await.map_err(|e| ExportError::Internal(format!("the encoder thread failed: {e}")))?;
     // An encoder that ended without closing its file broke the contract, whatever the store saw.
     let stored = match (&encoded, stored) {
         (Ok(_), Err(ExportError::Cancelled)) => {
-            Err(bad_output(&ctx, "the encoder finished with a data file still open".into()))
+            Err(bad_output(ctx, "the encoder finished with a data file still open".into()))
         }
         (_, stored) => stored,
     };
-    let (items, encoded_items, mut progress) = match (scanned, encoded, stored) {
+    let (items, encoded_items, progress) = match (scanned, encoded, stored) {
         (Ok(items), Ok(encoded), Ok(progress)) => (items, encoded, progress),
         // A stage that failed is the cause; the others only saw their queue close.
         (scanned, encoded, stored) => {
@@ -140,12 +187,7 @@ pub async fn run(ctx: ShardContext, shard: Shard, resume: ShardCheckpoint) -> Re
             message: format!("shard {} scanned {items} items but the encoder's files hold {stored_items}", shard.id),
         });
     }
-    progress.done = true;
-    progress.resume_key = None;
-    progress.open_upload = None;
-    checkpoint::save(&ctx.destination, &checkpoint::shard_key(&ctx.snapshot.keys.root, shard.id), &progress).await?;
-    ctx.progress.segment_done();
-    Ok(ShardOutcome { files: progress.files, items: progress.items })
+    Ok(progress)
 }
 
 /// Stage 1: Scan pages of the segment into the queue, within the read budget. Throttling
@@ -238,6 +280,7 @@ async fn stopped(ctx: &ShardContext, pages: &mpsc::Sender<ScanMessage>) {
 /// Stage 2 (on a blocking thread): pages through the component. Returns the items encoded.
 fn encode(
     mut encoder: Encoder,
+    hasher: Option<&KeyHasher>,
     mut pages: mpsc::Receiver<ScanMessage>,
     events: mpsc::Sender<(Vec<EncoderEvent>, Position)>,
 ) -> Result<u64, ExportError> {
@@ -247,9 +290,13 @@ fn encode(
             Some(ScanMessage::Page(page, next_key)) => {
                 let count = page.len() as u64;
                 items += count;
+                let keys = match hasher {
+                    Some(hasher) => page.iter().map(|item| hasher.hash(item)).collect::<Result<_, _>>()?,
+                    None => Vec::new(),
+                };
                 let output = encoder.encode_page(&page)?;
                 drop(page);
-                if events.blocking_send((output, Position::AfterPage { next_key, items: count })).is_err() {
+                if events.blocking_send((output, Position::AfterPage { next_key, items: count, keys })).is_err() {
                     return Err(ExportError::Cancelled);
                 }
             }
@@ -271,25 +318,29 @@ async fn store(
     shard: Shard,
     resume: ShardCheckpoint,
     mut events: mpsc::Receiver<(Vec<EncoderEvent>, Position)>,
+    save_checkpoints: bool,
 ) -> Result<ShardCheckpoint, ExportError> {
     let checkpoint_key = checkpoint::shard_key(&ctx.snapshot.keys.root, shard.id);
     let mut progress = ShardCheckpoint { shard: shard.id, open_upload: None, ..resume };
     let mut open: Option<ObjectWriter> = None;
     let mut seen_keys: HashSet<String> = progress.files.iter().map(|f| f.data_file_s3_key.clone()).collect();
     let result = async {
-        // Items of the pages the open file received, to check the item count it ends with.
+        // Items of the pages the open file received, to check the item count it ends with, and
+        // (consistent mode) their key hashes, line by line.
         let mut file_items = 0u64;
+        let mut file_keys: Vec<KeyHash> = Vec::new();
         // How many of `progress.files` the last saved checkpoint holds.
         let mut files_saved = progress.files.len();
         while let Some((batch, position)) = events.recv().await {
-            let page_items = match &position {
-                Position::AfterPage { items, .. } => *items,
-                Position::Finished => 0,
+            let (page_items, page_keys) = match &position {
+                Position::AfterPage { items, keys, .. } => (*items, keys.as_slice()),
+                Position::Finished => (0, &[][..]),
             };
             // The page goes to the file open when its output begins, or to the one it starts.
             let mut page_placed = open.is_some();
             if page_placed {
                 file_items += page_items;
+                file_keys.extend_from_slice(page_keys);
             }
             let mut finished_a_file = false;
             for event in batch {
@@ -306,6 +357,7 @@ async fn store(
                         }
                         page_placed = true;
                         file_items = page_items;
+                        file_keys = page_keys.to_vec();
                         component::check_data_file_key(&ctx.snapshot, &key).map_err(|m| bad_output(ctx, m))?;
                         if !seen_keys.insert(key.clone()) {
                             return Err(bad_output(ctx, format!("data file {key:?} was started twice")));
@@ -321,6 +373,7 @@ async fn store(
                             // (Only while the files recorded match the saved resume key: after
                             // the segment's last page they may not, and nothing is saved.)
                             if let Some(upload_id) = writer.upload_id()
+                                && save_checkpoints
                                 && progress.open_upload.is_none()
                                 && progress.files.len() == files_saved
                             {
@@ -342,6 +395,11 @@ async fn store(
                             return Err(bad_output(ctx, message));
                         }
                         let written = writer.finish().await?;
+                        // Before any checkpoint records the file: a resumed run never finds a
+                        // recorded file without its key hashes.
+                        if ctx.key_hasher.is_some() {
+                            consistent::save_key_hashes(ctx, &written.key, &std::mem::take(&mut file_keys)).await?;
+                        }
                         progress.items += facts.item_count;
                         // Counted once stored: a file still open when the run stops is rewritten
                         // under its own sequence by the resumed run.
@@ -363,8 +421,8 @@ async fn store(
             }
             // Checkpoint only between files, and only at a key the scan can resume from (after
             // the segment's last page, `finish` follows and the shard's end is recorded instead).
-            if let (true, None, Position::AfterPage { next_key: Some(next_key), .. }) =
-                (finished_a_file, &open, &position)
+            if let (true, true, None, Position::AfterPage { next_key: Some(next_key), .. }) =
+                (save_checkpoints, finished_a_file, &open, &position)
             {
                 progress.resume_key = Some(checkpoint::key_to_json(next_key).map_err(ExportError::Internal)?);
                 checkpoint::save(&ctx.destination, &checkpoint_key, &progress).await?;

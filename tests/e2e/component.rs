@@ -34,6 +34,7 @@ pub(crate) fn request() -> SnapshotRequest {
         client_token: "token".into(),
         start_time_ms: 1_700_000_000_000,
         region: "eu-west-1".into(),
+        incremental: None,
     }
 }
 

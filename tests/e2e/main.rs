@@ -7,8 +7,10 @@
 
 mod catalog;
 mod component;
+mod consistent;
 mod export;
 mod faults;
+mod incremental;
 mod ion;
 mod items;
 mod resume;

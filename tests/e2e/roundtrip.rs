@@ -101,6 +101,7 @@ fn guest_snapshot() -> guest::ExportSnapshot {
         client_token: "token".into(),
         start_time_ms: 1_700_000_000_000,
         region: "eu-west-1".into(),
+        incremental: None,
     };
     ddb_export_guest::snapshot::create(table, request).expect("a valid request")
 }

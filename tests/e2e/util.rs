@@ -269,9 +269,7 @@ pub fn stdout_json(output: &Output) -> Value {
 
 /// Creates a table keyed by the string `pk` and writes `items` into it.
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str, items: &[HashMap<String, AttributeValue>]) {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType, WriteRequest,
-    };
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
     client
         .create_table()
         .table_name(table)
@@ -284,6 +282,12 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str, items:
         .await
         .expect("table created");
     wait_until_active(client, table).await;
+    put_items(client, table, items).await;
+}
+
+/// Writes `items` with BatchWriteItem, retrying what the server leaves unprocessed.
+pub async fn put_items(client: &aws_sdk_dynamodb::Client, table: &str, items: &[HashMap<String, AttributeValue>]) {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
     for chunk in items.chunks(25) {
         let mut requests: Vec<WriteRequest> = chunk
             .iter()

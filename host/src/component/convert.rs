@@ -2,9 +2,9 @@
 
 use super::bindings::{shard_plan, snapshot, types, verify, write};
 use crate::model::{
-    Billing, DataFileFacts, EncoderEvent, EncoderOptions, ExportFormat, ExportKeys, ExportTotals, FileReport,
-    ListedFile, ManifestEntry, ManifestsCheck, Shard, ShardPlan, Snapshot, SnapshotRequest, SseAlgorithm, StoredObject,
-    TableInfo,
+    Billing, DataFileFacts, EncoderEvent, EncoderOptions, ExportFormat, ExportKeys, ExportTotals, ExportViewType,
+    FileReport, IncrementalSpec, ListedFile, ManifestEntry, ManifestsCheck, Shard, ShardPlan, Snapshot,
+    SnapshotRequest, SseAlgorithm, StoredObject, TableInfo,
 };
 
 /// An item the host cannot hand to a component.
@@ -57,6 +57,28 @@ fn sse_from_wit(sse: types::SseAlgorithm) -> SseAlgorithm {
     }
 }
 
+fn incremental_to_wit(spec: &IncrementalSpec) -> types::IncrementalExportSpecification {
+    types::IncrementalExportSpecification {
+        export_from_time_ms: spec.export_from_time_ms,
+        export_to_time_ms: spec.export_to_time_ms,
+        export_view_type: match spec.export_view_type {
+            ExportViewType::NewImage => types::ExportViewType::NewImage,
+            ExportViewType::NewAndOldImages => types::ExportViewType::NewAndOldImages,
+        },
+    }
+}
+
+fn incremental_from_wit(spec: types::IncrementalExportSpecification) -> IncrementalSpec {
+    IncrementalSpec {
+        export_from_time_ms: spec.export_from_time_ms,
+        export_to_time_ms: spec.export_to_time_ms,
+        export_view_type: match spec.export_view_type {
+            types::ExportViewType::NewImage => ExportViewType::NewImage,
+            types::ExportViewType::NewAndOldImages => ExportViewType::NewAndOldImages,
+        },
+    }
+}
+
 pub fn snapshot_request(request: &SnapshotRequest) -> snapshot::ExportRequest {
     snapshot::ExportRequest {
         s3_bucket: request.s3_bucket.clone(),
@@ -68,6 +90,7 @@ pub fn snapshot_request(request: &SnapshotRequest) -> snapshot::ExportRequest {
         client_token: request.client_token.clone(),
         start_time_ms: request.start_time_ms,
         region: request.region.clone(),
+        incremental: request.incremental.as_ref().map(incremental_to_wit),
     }
 }
 
@@ -97,6 +120,7 @@ pub fn snapshot_from_wit(s: snapshot::ExportSnapshot) -> Snapshot {
             manifest_summary_md5: s.keys.manifest_summary_md5,
         },
         data_file_extension: s.data_file_extension,
+        incremental: s.incremental.map(incremental_from_wit),
     }
 }
 
@@ -126,6 +150,7 @@ pub fn snapshot_to_wit(s: &Snapshot) -> snapshot::ExportSnapshot {
             manifest_summary_md5: s.keys.manifest_summary_md5.clone(),
         },
         data_file_extension: s.data_file_extension.clone(),
+        incremental: s.incremental.as_ref().map(incremental_to_wit),
     }
 }
 

@@ -419,6 +419,15 @@ impl Session {
         })
     }
 
+    /// `rewrite`: a filter that copies a data file without the lines `drop` names.
+    pub fn line_filter(mut self, drop: &[u64], compression_level: u8) -> Result<LineFilter, ComponentError> {
+        let exports = self.exports.clone();
+        let handle = self.call("line-filter.new", |store| {
+            exports.ddb_export_core_rewrite().line_filter().call_constructor(store, drop, compression_level)
+        })?;
+        Ok(LineFilter { session: self, handle })
+    }
+
     /// `verify`: a checker of one data file's lines, living in this session's store.
     pub fn data_file_checker(mut self, format: ExportFormat, export_type: &str) -> Result<FileChecker, ComponentError> {
         let exports = self.exports.clone();
@@ -427,6 +436,22 @@ impl Session {
             exports.ddb_export_core_verify().data_file_checker().call_constructor(store, wit_format, export_type)
         })?;
         Ok(FileChecker { session: self, handle })
+    }
+
+    /// An incremental export's change encoder, living in this session's store.
+    pub fn open_change_encoder(
+        mut self,
+        snapshot: &Snapshot,
+        options: &EncoderOptions,
+    ) -> Result<ChangeEncoder, ComponentError> {
+        let exports = self.exports.clone();
+        let wit_snapshot = convert::snapshot_to_wit(snapshot);
+        let wit_options = convert::encoder_options(options);
+        let result = self.call("change-encoder.open", |store| {
+            exports.ddb_export_core_incremental().change_encoder().call_open(store, &wit_snapshot, wit_options)
+        })?;
+        let handle = result.map_err(|e| self.refused("change-encoder.open", e))?;
+        Ok(ChangeEncoder { session: self, handle: Some(handle), packed: Vec::new() })
     }
 
     /// Step 3a: an encoder for one shard, living in this session's store.
@@ -439,6 +464,83 @@ impl Session {
         })?;
         let handle = result.map_err(|e| self.refused("encoder.open", e))?;
         Ok(Encoder { session: self, handle: Some(handle), packed: Vec::new() })
+    }
+}
+
+/// Copies one data file without some of its lines (see `rewrite` in the WIT).
+pub struct LineFilter {
+    session: Session,
+    handle: ResourceAny,
+}
+
+impl LineFilter {
+    /// The next bytes of the original; returns the next bytes of the copy.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<u8>, ComponentError> {
+        let (exports, handle) = (self.session.exports.clone(), self.handle);
+        let result = self.session.call("line-filter.feed", |store| {
+            exports.ddb_export_core_rewrite().line_filter().call_feed(store, handle, bytes)
+        })?;
+        result.map_err(|e| self.session.refused("line-filter.feed", e))
+    }
+
+    /// The copy's last bytes and the number of lines it kept; frees the resource.
+    pub fn finish(mut self) -> Result<(Vec<u8>, u64), ComponentError> {
+        let (exports, handle) = (self.session.exports.clone(), self.handle);
+        let result = self.session.call("line-filter.finish", |store| {
+            exports.ddb_export_core_rewrite().line_filter().call_finish(store, handle)
+        })?;
+        let output = result.map_err(|e| self.session.refused("line-filter.finish", e))?;
+        self.session.call("line-filter.drop", |store| handle.resource_drop(store))?;
+        Ok(output)
+    }
+}
+
+/// An incremental export's change encoder (see `incremental` in the WIT). The events it
+/// returns are checked by [`crate::incremental`] as it applies them, as a shard's are.
+pub struct ChangeEncoder {
+    session: Session,
+    handle: Option<ResourceAny>,
+    /// The packed records, reused between calls.
+    packed: Vec<u8>,
+}
+
+impl ChangeEncoder {
+    /// The component's name in messages.
+    pub fn component(&self) -> String {
+        self.session.component()
+    }
+
+    fn handle(&self, call: &'static str) -> Result<ResourceAny, ComponentError> {
+        self.handle
+            .ok_or_else(|| self.session.contract(call, "the change encoder already returned its last output".into()))
+    }
+
+    /// Adds one page of stream records.
+    pub fn add_records(&mut self, records: &[crate::stream::ChangeRecord]) -> Result<(), ComponentError> {
+        let handle = self.handle("change-encoder.add-records")?;
+        page::pack_records(records, &mut self.packed)
+            .map_err(|source| ComponentError::UnsupportedItem { component: self.component(), source })?;
+        let exports = self.session.exports.clone();
+        let packed = &self.packed;
+        let result = self.session.call("change-encoder.add-records", |store| {
+            exports.ddb_export_core_incremental().change_encoder().call_add_records(store, handle, packed)
+        })?;
+        result.map_err(|e| self.session.refused("change-encoder.add-records", e))
+    }
+
+    /// The next output; empty once everything is written, and then the resource is freed.
+    pub fn encode_next(&mut self) -> Result<Vec<EncoderEvent>, ComponentError> {
+        let handle = self.handle("change-encoder.encode-next")?;
+        let exports = self.session.exports.clone();
+        let result = self.session.call("change-encoder.encode-next", |store| {
+            exports.ddb_export_core_incremental().change_encoder().call_encode_next(store, handle)
+        })?;
+        let output = result.map_err(|e| self.session.refused("change-encoder.encode-next", e))?;
+        if output.is_empty() {
+            self.handle = None;
+            self.session.call("change-encoder.drop", |store| handle.resource_drop(store))?;
+        }
+        Ok(convert::events_from_wit(output))
     }
 }
 

@@ -1,10 +1,12 @@
-//! Packing a Scan page into the bytes of `wit/page-format.md` for `encoder.encode-page`.
+//! Packing a Scan page into the bytes of `wit/page-format.md` for `encoder.encode-page`, and
+//! stream records into those of `wit/record-format.md` for `change-encoder.add-records`.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::convert::UnsupportedItem;
+use crate::stream::{ChangeEvent, ChangeRecord};
 
 /// DynamoDB nests `L` and `M` at most 32 levels deep; a component refuses deeper pages.
 const MAX_DEPTH: usize = 32;
@@ -16,6 +18,34 @@ pub fn pack(items: &[HashMap<String, AttributeValue>], out: &mut Vec<u8>) -> Res
     out.extend_from_slice(&count.to_le_bytes());
     for item in items {
         map(out, item, 0)?;
+    }
+    Ok(())
+}
+
+/// Packs stream records, in order, into `out` (cleared first).
+pub fn pack_records(records: &[ChangeRecord], out: &mut Vec<u8>) -> Result<(), UnsupportedItem> {
+    out.clear();
+    let count = u32::try_from(records.len()).map_err(|_| unsupported("the page", "more than 2^32 records"))?;
+    out.extend_from_slice(&count.to_le_bytes());
+    for record in records {
+        out.push(match record.event {
+            ChangeEvent::Insert => 1,
+            ChangeEvent::Modify => 2,
+            ChangeEvent::Remove => 3,
+        });
+        out.extend_from_slice(&record.micros.to_le_bytes());
+        let images = u8::from(record.new_image.is_some()) | (u8::from(record.old_image.is_some()) << 1);
+        let named = |what: &'static str| {
+            move |e: UnsupportedItem| UnsupportedItem { path: format!("{what}.{}", e.path), reason: e.reason }
+        };
+        map(out, &record.keys, 0).map_err(named("Keys"))?;
+        out.push(images);
+        if let Some(image) = &record.new_image {
+            map(out, image, 0).map_err(named("NewImage"))?;
+        }
+        if let Some(image) = &record.old_image {
+            map(out, image, 0).map_err(named("OldImage"))?;
+        }
     }
     Ok(())
 }
@@ -151,6 +181,46 @@ mod tests {
         assert_eq!(read["ns"], &Value::Ns(vec!["1"]));
         assert_eq!(read["bs"], &Value::Bs(vec![&[1u8][..]]));
         assert_eq!(read["l"], &Value::L(vec![Value::M(vec![("x", Value::Null)])]));
+    }
+
+    /// The guest's record reader, compiled natively, reads back what the host packed.
+    #[test]
+    fn the_guest_reads_back_the_records_the_host_packs() {
+        use ddb_export_guest::records::{self, Event};
+        let item = |v: &str| {
+            HashMap::from([
+                ("pk".to_string(), AttributeValue::S("a".into())),
+                ("v".to_string(), AttributeValue::N(v.into())),
+            ])
+        };
+        let keys = HashMap::from([("pk".to_string(), AttributeValue::S("a".into()))]);
+        let changes = [
+            ChangeRecord {
+                event: ChangeEvent::Insert,
+                micros: 1,
+                keys: keys.clone(),
+                new_image: Some(item("1")),
+                old_image: None,
+            },
+            ChangeRecord {
+                event: ChangeEvent::Modify,
+                micros: 1_700_000_000_000_001,
+                keys: keys.clone(),
+                new_image: Some(item("2")),
+                old_image: Some(item("1")),
+            },
+            ChangeRecord { event: ChangeEvent::Remove, micros: 3, keys, new_image: None, old_image: Some(item("2")) },
+        ];
+        let mut packed = Vec::new();
+        pack_records(&changes, &mut packed).unwrap();
+        let read = records::read(&packed).unwrap();
+        let events: Vec<Event> = read.iter().map(|r| r.event).collect();
+        assert_eq!(events, [Event::Insert, Event::Modify, Event::Remove]);
+        assert_eq!(read[1].micros, 1_700_000_000_000_001);
+        assert_eq!(read[0].keys, vec![("pk", Value::S("a"))]);
+        let new = page::read_map(read[1].new_image.unwrap()).unwrap();
+        assert_eq!(new, vec![("pk", Value::S("a")), ("v", Value::N("2"))]);
+        assert!(read[2].new_image.is_none() && read[0].old_image.is_none());
     }
 
     #[test]

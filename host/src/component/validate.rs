@@ -22,6 +22,7 @@ pub fn snapshot(table: &TableInfo, request: &SnapshotRequest, s: &Snapshot) -> R
         ("client-token", s.client_token == request.client_token),
         ("start-time-ms", s.start_time_ms == request.start_time_ms),
         ("table-name", s.table_name == table.table_name),
+        ("incremental", s.incremental == request.incremental),
     ];
     if let Some((field, _)) = echoes.iter().find(|(_, same)| !same) {
         return Err(format!("the snapshot's {field} differs from the request's"));
@@ -51,11 +52,17 @@ pub fn snapshot(table: &TableInfo, request: &SnapshotRequest, s: &Snapshot) -> R
         Some(prefix) => format!("{prefix}/AWSDynamoDB/{}", s.export_id),
         None => format!("AWSDynamoDB/{}", s.export_id),
     };
+    // An incremental export's data files are in the folder all of them under the prefix share.
+    let data_prefix = match (&s.incremental, &s.s3_prefix) {
+        (None, _) => format!("{root}/data/"),
+        (Some(_), Some(prefix)) => format!("{prefix}/AWSDynamoDB/data/"),
+        (Some(_), None) => "AWSDynamoDB/data/".to_string(),
+    };
     let k = &s.keys;
     let expected = [
         (&k.root, root.clone()),
         (&k.started, format!("{root}/_started")),
-        (&k.data_prefix, format!("{root}/data/")),
+        (&k.data_prefix, data_prefix),
         (&k.manifest_files, format!("{root}/manifest-files.json")),
         (&k.manifest_files_md5, format!("{root}/manifest-files.md5")),
         (&k.manifest_summary, format!("{root}/manifest-summary.json")),
@@ -193,10 +200,40 @@ pub fn manifests(
     if let Some((field, _)) = claims.iter().find(|(_, ok)| !ok) {
         return Err(format!("manifest-summary.json has a wrong {field}"));
     }
+    let text = |field: &str| summary[field].as_str().map(str::to_string);
+    let kind = match &snapshot.incremental {
+        None => [
+            ("version", text("version").as_deref() == Some("2020-06-30")),
+            ("exportType", summary.get("exportType").is_none()),
+            ("exportTime", text("exportTime").is_some()),
+            ("outputView", summary.get("outputView").is_none()),
+        ],
+        Some(spec) => [
+            ("version", text("version").as_deref() == Some("2023-08-01")),
+            ("exportType", text("exportType").as_deref() == Some("INCREMENTAL_EXPORT")),
+            (
+                "exportFromTime or exportToTime",
+                summary.get("exportTime").is_none()
+                    && text("exportFromTime") == Some(iso8601_millis(spec.export_from_time_ms))
+                    && text("exportToTime") == Some(iso8601_millis(spec.export_to_time_ms)),
+            ),
+            ("outputView", text("outputView").as_deref() == Some(spec.export_view_type.aws_name())),
+        ],
+    };
+    if let Some((field, _)) = kind.iter().find(|(_, ok)| !ok) {
+        let export = if snapshot.incremental.is_some() { "an incremental" } else { "a full" };
+        return Err(format!("manifest-summary.json has a wrong {field} for {export} export"));
+    }
     for (body, md5) in [(&objects[0].body, &objects[1].body), (&objects[3].body, &objects[2].body)] {
         if *md5 != crate::checksum::md5_base64(body).into_bytes() {
             return Err("a .md5 file does not hold the base64 MD5 of its manifest".into());
         }
     }
     Ok(())
+}
+
+/// `2023-08-31T07:40:21.041Z`, as the summary writes times.
+fn iso8601_millis(epoch_ms: u64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(epoch_ms);
+    humantime::format_rfc3339_millis(time).to_string()
 }

@@ -34,8 +34,10 @@ use std::cell::RefCell;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ddb_export_guest::bindings::exports::ddb_export::core::{shard_plan, snapshot, verify, write};
-use ddb_export_guest::component::{CheckerResource, Component};
+use ddb_export_guest::bindings::exports::ddb_export::core::{
+    incremental, rewrite, shard_plan, snapshot, verify, write,
+};
+use ddb_export_guest::component::{ChangeEncoderResource, CheckerResource, Component, LineFilterResource};
 use ddb_export_guest::encoder::ShardEncoder;
 use ddb_export_guest::wit::{
     EncoderOptions, ExportSnapshot, ExportTotals, ManifestEntry, Object, Output, Plan, PlanRequest, Shard,
@@ -337,6 +339,16 @@ impl shard_plan::Guest for Hostile {
         };
         Ok(Plan { shards, rationale: format!("hostile plan ({fault:?})") })
     }
+}
+
+/// `incremental` is the default component's, unchanged.
+impl incremental::Guest for Hostile {
+    type ChangeEncoder = ChangeEncoderResource;
+}
+
+/// `rewrite` is the default component's, unchanged.
+impl rewrite::Guest for Hostile {
+    type LineFilter = LineFilterResource;
 }
 
 /// `verify` is the default component's, unchanged.

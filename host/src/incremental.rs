@@ -1,0 +1,548 @@
+//! An incremental export (`--incremental --from T1 [--to T2] [--view …]`), end to end: the
+//! table's stream and the window checked against it, the snapshot, the stream's records of the
+//! window through the component's change encoder (`wit/incremental.wit`), the data files into
+//! the `data/` folder every incremental export under the prefix shares, the manifests.
+//!
+//! ```text
+//! stream (this task) --record pages--> change encoder (blocking thread, component)
+//!                                          --events, once every record is in--> store (this task)
+//! ```
+//!
+//! The host checks what the component returns as for a full export (each file's key under the
+//! shared folder, event order, sizes, MD5s), and counts the change records itself: one per
+//! item the window's records touch, less those it inserted and then deleted.
+//!
+//! `DdbExportStatistics`: `Items` counts the change records written (`ItemCount`), `ScanPages`
+//! the `GetRecords` pages that held records of the window.
+//!
+//! Resumption: an interrupted incremental export is carried on by the same command (same
+//! `--client-token`) or by `--resume <id>`, which starts its work over under the same export
+//! id, window and file names: it reads no table, only the stream again (while the window is
+//! still in the stream's retention). The data files each run starts are recorded beside the
+//! export (`checkpoint::IncrementalFiles`) before their first byte, so the run that carries on
+//! aborts their uploads and deletes the ones it does not write again.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::aws::AwsClients;
+use crate::checkpoint::{self, Fingerprint, IncrementalFiles, RunState, TokenRecord};
+use crate::component::{self, ComponentRuntime};
+use crate::description::{ExportDescription, cli_timestamp};
+use crate::destination::{Destination, ObjectWriter};
+use crate::dynamodb::Table;
+use crate::error::ExportError;
+use crate::export::{self, EarlierRun, ExportFailure, ExportReport, ExportRequest};
+use crate::model::{
+    DataFileFacts, EncoderEvent, EncoderOptions, ExportTotals, IncrementalSpec, ManifestEntry, Shard, ShardPlan,
+    Snapshot, TableInfo,
+};
+use crate::progress::{self, Progress};
+use crate::stream::{self, ChangeEvent, ChangeRecord, StreamFacts, StreamReader};
+
+/// Pages of stream records allowed to wait for the component.
+const PAGE_QUEUE: usize = 4;
+/// Encoder outputs allowed to wait for storage.
+const EVENT_QUEUE: usize = 4;
+
+/// Runs an incremental export (`request.incremental` is set).
+pub async fn run(
+    aws: &AwsClients,
+    runtime: &ComponentRuntime,
+    request: &ExportRequest,
+    stop: Arc<AtomicBool>,
+) -> Result<ExportReport, ExportFailure> {
+    let window = request.incremental.ok_or_else(|| ExportError::Internal("not an incremental export".into()))?;
+    let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone());
+    let info = table.describe().await?;
+    let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
+    destination.check().await?;
+    let fingerprint = Fingerprint {
+        table_arn: info.table_arn.clone(),
+        table_id: info.table_id.clone(),
+        format: request.format,
+        segments: None,
+        target_file_bytes: request.target_file_bytes,
+        compression_level: request.compression_level,
+        bucket: destination.bucket_name(),
+        prefix: destination.prefix(),
+        bucket_owner: request.s3.expected_owner.clone(),
+        kms_key_id: request.s3.kms_key_id.clone(),
+        component: runtime.digest().to_string(),
+        incremental: Some(window),
+        consistent: false,
+    };
+    let earlier = export::find_earlier_run(&destination, request, &info, &fingerprint, &aws.region).await?;
+    if let EarlierRun::Complete(state, summary) = earlier {
+        return export::completed_earlier(&destination, state, &summary).await;
+    }
+    // Only now the stream: a completed export is returned whatever the stream has become.
+    let table_stream =
+        stream::table_stream(&aws.dynamodb, &request.table, stream::StreamUse::Incremental(window.view)).await?;
+    let reader = StreamReader::new(aws.streams.clone(), table_stream.arn.clone(), info.table_name.clone());
+    let facts = reader.describe().await?;
+    let (state, earlier_files) = match earlier {
+        EarlierRun::Unfinished(state) => {
+            let spec = spec_of(&state.snapshot)?;
+            check_window(&spec, export::now_ms(), &facts)?;
+            let earlier_files = restart(&destination, &state.snapshot).await?;
+            (state, earlier_files)
+        }
+        _ => {
+            let start_time_ms = export::now_ms();
+            check_window(&window.resolve(start_time_ms), start_time_ms, &facts)?;
+            let state =
+                start_new(runtime, &destination, request, &info, fingerprint, &aws.region, start_time_ms, &stop)
+                    .await?;
+            (state, Vec::new())
+        }
+    };
+    let RunState { snapshot, plan, .. } = state;
+    let spec = spec_of(&snapshot)?;
+    tracing::info!(
+        export = %snapshot.export_arn,
+        "exporting the changes to {} in [{}, {}) ({}) from its stream {} to {}",
+        info.table_name,
+        cli_timestamp(spec.export_from_time_ms),
+        cli_timestamp(spec.export_to_time_ms),
+        spec.export_view_type.aws_name(),
+        table_stream.arn,
+        destination.locate(&snapshot.keys.root)
+    );
+
+    let snapshot = Arc::new(snapshot);
+    let progress = Arc::new(Progress::new(1, None));
+    let shown = progress::show(progress.clone(), request.progress, request.progress_interval);
+    let ctx = Context {
+        destination: destination.clone(),
+        runtime: runtime.clone(),
+        snapshot: snapshot.clone(),
+        target_file_bytes: request.target_file_bytes,
+        compression_level: request.compression_level,
+        stop,
+        progress: progress.clone(),
+    };
+    let written = write(&ctx, &reader, facts, earlier_files).await;
+    drop(shown);
+    destination.tidy().await;
+    let stats = progress.figures();
+    match written {
+        Ok(Written { end_time_ms, data_files, items }) => {
+            let description = ExportDescription::completed(&snapshot, end_time_ms, items, 0, stats.clone());
+            Ok(ExportReport {
+                description,
+                summary_location: destination.locate(&snapshot.keys.manifest_summary),
+                snapshot: Arc::unwrap_or_clone(snapshot),
+                plan,
+                stats,
+                data_files,
+            })
+        }
+        Err(error) => {
+            let end_time_ms = export::now_ms();
+            let record = checkpoint::FailureRecord {
+                failure_code: error.code().to_string(),
+                failure_message: error.to_string(),
+                end_time_ms,
+            };
+            // Best effort, for `ddb-export describe`: the destination may be what failed.
+            if let Err(e) = checkpoint::save(&destination, &checkpoint::failure_key(&snapshot.keys.root), &record).await
+            {
+                tracing::debug!("could not record the failure: {e}");
+            }
+            let description = ExportDescription::failed(&snapshot, end_time_ms, &error, stats);
+            Err(ExportFailure { error, description: Some(description) })
+        }
+    }
+}
+
+/// The window of an incremental export's snapshot.
+fn spec_of(snapshot: &Snapshot) -> Result<IncrementalSpec, ExportError> {
+    snapshot
+        .incremental
+        .ok_or_else(|| ExportError::Internal(format!("export {} is not an incremental export", snapshot.export_id)))
+}
+
+/// Refuses a window the stream cannot serve, saying what it can.
+fn check_window(spec: &IncrementalSpec, now_ms: u64, facts: &StreamFacts) -> Result<(), ExportError> {
+    stream::check_window(spec.export_from_time_ms, spec.export_to_time_ms, now_ms, facts.created_ms).map_err(
+        |message| ExportError::IncrementalWindow {
+            window: format!("[{}, {})", cli_timestamp(spec.export_from_time_ms), cli_timestamp(spec.export_to_time_ms)),
+            message,
+        },
+    )
+}
+
+/// Fixes a new export's identity through the component, and records it at the destination
+/// (`_started`, the saved state, the client token's record) before any data file, as a full
+/// export does; its plan is one encoder.
+#[allow(clippy::too_many_arguments)]
+async fn start_new(
+    runtime: &ComponentRuntime,
+    destination: &Destination,
+    request: &ExportRequest,
+    info: &TableInfo,
+    fingerprint: Fingerprint,
+    region: &str,
+    start_time_ms: u64,
+    stop: &AtomicBool,
+) -> Result<RunState, ExportFailure> {
+    let client_token = request.client_token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let snapshot_request = export::snapshot_request(destination, request, client_token, start_time_ms, region);
+    let snapshot = runtime.session()?.snapshot(info, &snapshot_request)?;
+    let plan = ShardPlan {
+        shards: vec![Shard { id: 0, segment: 0, total_segments: 1 }],
+        rationale: "an incremental export reads the table's stream, through one encoder".into(),
+    };
+    if stop.load(Ordering::Relaxed) {
+        return Err(ExportError::Interrupted.into());
+    }
+    let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan };
+    destination.put(&state.snapshot.keys.started, Vec::new()).await?;
+    checkpoint::save(destination, &checkpoint::run_key(&state.snapshot.keys.root), &state).await?;
+    if let Some(token) = &request.client_token {
+        let record = TokenRecord {
+            version: checkpoint::STATE_VERSION,
+            export_id: state.snapshot.export_id.clone(),
+            prefix: state.snapshot.s3_prefix.clone(),
+        };
+        checkpoint::save(destination, &checkpoint::token_key(token), &record).await?;
+    }
+    Ok(state)
+}
+
+/// Before an unfinished export starts over: the data files its earlier runs started (checked to
+/// be this export's), their unfinished uploads aborted, its recorded failure removed.
+async fn restart(destination: &Destination, snapshot: &Snapshot) -> Result<Vec<String>, ExportError> {
+    let key = checkpoint::incremental_key(&snapshot.keys.root);
+    let files: IncrementalFiles = checkpoint::load(destination, &key).await?.unwrap_or_default();
+    for file in &files.started {
+        component::check_data_file_key(snapshot, file)
+            .map_err(|message| ExportError::CorruptState { location: destination.locate(&key), message })?;
+    }
+    let mut aborted = 0;
+    for file in &files.started {
+        aborted += destination.abort_stale_uploads(file, &[]).await?;
+    }
+    destination.delete(&checkpoint::failure_key(&snapshot.keys.root)).await?;
+    tracing::info!(
+        "export {} did not complete: starting it over ({} data files started before, {aborted} unfinished uploads aborted)",
+        snapshot.export_id,
+        files.started.len()
+    );
+    Ok(files.started)
+}
+
+/// What every stage of one run shares.
+#[derive(Clone)]
+struct Context {
+    destination: Destination,
+    runtime: ComponentRuntime,
+    snapshot: Arc<Snapshot>,
+    target_file_bytes: u64,
+    compression_level: u8,
+    stop: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+}
+
+impl Context {
+    fn bad_output(&self, message: String) -> ExportError {
+        ExportError::BadOutput { component: self.runtime.name().to_string(), message }
+    }
+}
+
+/// What [`write`] did.
+struct Written {
+    end_time_ms: u64,
+    data_files: u64,
+    items: u64,
+}
+
+/// The stream's records through the component into data files, a check of the stored files,
+/// the manifests.
+async fn write(
+    ctx: &Context,
+    reader: &StreamReader,
+    facts: StreamFacts,
+    earlier_files: Vec<String>,
+) -> Result<Written, ExportError> {
+    let spec = spec_of(&ctx.snapshot)?;
+    let (page_tx, page_rx) = mpsc::channel(PAGE_QUEUE);
+    let (go_tx, go_rx) = oneshot::channel();
+    let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
+    let options = EncoderOptions {
+        shard_id: 0,
+        target_file_bytes: ctx.target_file_bytes,
+        compression_level: ctx.compression_level,
+        first_sequence: 0,
+    };
+    let (runtime, snapshot, progress) = (ctx.runtime.clone(), ctx.snapshot.clone(), ctx.progress.clone());
+    let encoder =
+        tokio::task::spawn_blocking(move || encode(&runtime, &snapshot, &options, page_rx, go_rx, event_tx, &progress));
+
+    let read = reader.read(facts, spec.export_from_time_ms, spec.export_to_time_ms, &page_tx, &ctx.stop).await;
+    drop(page_tx);
+    let _ = go_tx.send(read.is_ok());
+    let stored = store(ctx, earlier_files.clone(), event_rx).await;
+    let encoded = encoder.await.map_err(|e| ExportError::Internal(format!("the encoder thread failed: {e}")))?;
+    let stored = match (&encoded, stored) {
+        (Ok(_), Err(ExportError::Cancelled)) => {
+            Err(ctx.bad_output("the change encoder ended with a data file still open".into()))
+        }
+        (_, stored) => stored,
+    };
+    let (read, expected, files) = match (read, encoded, stored) {
+        (Ok(read), Ok(expected), Ok(files)) => (read, expected, files),
+        // A stage that failed is the cause; the others only saw their queue close.
+        (read, encoded, stored) => {
+            let errors = [read.err(), encoded.err(), stored.err()].into_iter().flatten();
+            let cause = errors.reduce(|a, b| if matches!(a, ExportError::Cancelled) { b } else { a });
+            return Err(match cause {
+                Some(ExportError::Cancelled) | None if ctx.stop.load(Ordering::Relaxed) => ExportError::Interrupted,
+                cause => cause.unwrap_or(ExportError::Cancelled),
+            });
+        }
+    };
+    let items: u64 = files.iter().map(|f| f.item_count).sum();
+    tracing::debug!(
+        shards = read.shards,
+        requests = read.requests,
+        records = read.records_read,
+        in_window = read.records_kept,
+        change_records = items,
+        "stream read"
+    );
+    if items != expected {
+        return Err(ctx.bad_output(format!(
+            "the window's stream records change {expected} items, but the data files hold {items} change records"
+        )));
+    }
+    verify_data_files(ctx, &files, &earlier_files).await?;
+    ctx.progress.segment_done();
+    if ctx.stop.load(Ordering::Relaxed) {
+        return Err(ExportError::Interrupted);
+    }
+    let end_time_ms = export::now_ms().max(ctx.snapshot.start_time_ms);
+    let totals = ExportTotals { end_time_ms, item_count: items, billed_size_bytes: 0 };
+    let manifests = ctx.runtime.session()?.manifests(&ctx.snapshot, &files, &totals)?;
+    for object in manifests {
+        ctx.destination.put(&object.key, object.body).await?;
+    }
+    Ok(Written { end_time_ms, data_files: files.len() as u64, items })
+}
+
+/// The component's side (on a blocking thread): every page of records into the change encoder,
+/// then, once the stream was read to the end (`go`), its output to `events`. Returns the number
+/// of change records the host expects.
+fn encode(
+    runtime: &ComponentRuntime,
+    snapshot: &Snapshot,
+    options: &EncoderOptions,
+    mut pages: mpsc::Receiver<Vec<ChangeRecord>>,
+    go: oneshot::Receiver<bool>,
+    events: mpsc::Sender<Vec<EncoderEvent>>,
+    progress: &Progress,
+) -> Result<u64, ExportError> {
+    let mut encoder = runtime.session()?.open_change_encoder(snapshot, options)?;
+    let mut expected = ExpectedChanges::default();
+    while let Some(page) = pages.blocking_recv() {
+        expected.observe(&page)?;
+        progress.page(0, 0.0);
+        encoder.add_records(&page)?;
+    }
+    if !go.blocking_recv().unwrap_or(false) {
+        return Err(ExportError::Cancelled);
+    }
+    loop {
+        let output = encoder.encode_next()?;
+        if output.is_empty() {
+            return Ok(expected.count());
+        }
+        events.blocking_send(output).map_err(|_| ExportError::Cancelled)?;
+    }
+}
+
+/// What the host knows of compaction without the images: per item, whether its first record
+/// in the window is an `INSERT` and its last a `REMOVE` (then it has no change record).
+#[derive(Default)]
+struct ExpectedChanges {
+    items: HashMap<String, (bool, bool)>,
+}
+
+impl ExpectedChanges {
+    fn observe(&mut self, page: &[ChangeRecord]) -> Result<(), ExportError> {
+        for record in page {
+            let key = checkpoint::key_to_json(&record.keys)
+                .map_err(|why| ExportError::Internal(format!("a stream record's Keys: {why}")))?
+                .to_string();
+            let removed = record.event == ChangeEvent::Remove;
+            self.items
+                .entry(key)
+                .and_modify(|(_, last)| *last = removed)
+                .or_insert((record.event == ChangeEvent::Insert, removed));
+        }
+        Ok(())
+    }
+
+    fn count(&self) -> u64 {
+        self.items.values().filter(|(inserted, removed)| !(*inserted && *removed)).count() as u64
+    }
+}
+
+/// Applies the change encoder's events to storage, checking their order and recomputing every
+/// size and MD5; records each file in `IncrementalFiles` before its first byte. Returns the
+/// stored files.
+async fn store(
+    ctx: &Context,
+    earlier_files: Vec<String>,
+    mut events: mpsc::Receiver<Vec<EncoderEvent>>,
+) -> Result<Vec<ManifestEntry>, ExportError> {
+    let state_key = checkpoint::incremental_key(&ctx.snapshot.keys.root);
+    let mut started = IncrementalFiles { started: earlier_files };
+    let mut seen = HashSet::new();
+    let mut files = Vec::new();
+    let mut open: Option<ObjectWriter> = None;
+    let result = async {
+        while let Some(batch) = events.recv().await {
+            for event in batch {
+                match event {
+                    EncoderEvent::FileStarted(key) => {
+                        if open.is_some() {
+                            return Err(ctx.bad_output("a data file started while another was open".into()));
+                        }
+                        component::check_data_file_key(&ctx.snapshot, &key).map_err(|m| ctx.bad_output(m))?;
+                        if !seen.insert(key.clone()) {
+                            return Err(ctx.bad_output(format!("data file {key:?} was started twice")));
+                        }
+                        if !started.started.contains(&key) {
+                            started.started.push(key.clone());
+                            checkpoint::save(&ctx.destination, &state_key, &started).await?;
+                        }
+                        open = Some(ObjectWriter::new(ctx.destination.clone(), key));
+                    }
+                    EncoderEvent::Bytes(bytes) => match open.as_mut() {
+                        Some(writer) => {
+                            writer.write(&bytes).await?;
+                            ctx.progress.bytes_written(bytes.len() as u64);
+                        }
+                        None => return Err(ctx.bad_output("bytes arrived outside a data file".into())),
+                    },
+                    EncoderEvent::FileFinished(facts) => {
+                        let writer = open
+                            .take()
+                            .ok_or_else(|| ctx.bad_output("a data file finished that never started".into()))?;
+                        if let Err(message) = check_facts(&writer, &facts) {
+                            writer.abort().await;
+                            return Err(ctx.bad_output(message));
+                        }
+                        let written = writer.finish().await?;
+                        ctx.progress.items_stored(facts.item_count);
+                        files.push(ManifestEntry {
+                            data_file_s3_key: written.key,
+                            item_count: facts.item_count,
+                            md5_checksum: written.md5_base64,
+                            etag: written.etag,
+                        });
+                    }
+                }
+            }
+        }
+        // The queue closed with a file open: the encoder failed, or broke the contract.
+        if open.is_some() { Err(ExportError::Cancelled) } else { Ok(()) }
+    }
+    .await;
+    if let Some(writer) = open.take() {
+        writer.abort().await;
+    }
+    result.map(|()| files)
+}
+
+/// The encoder's facts must match what the host stored.
+fn check_facts(writer: &ObjectWriter, facts: &DataFileFacts) -> Result<(), String> {
+    if facts.key != writer.key() {
+        return Err(format!("finished {:?} while {:?} was open", facts.key, writer.key()));
+    }
+    if facts.size_bytes != writer.len() {
+        return Err(format!("{} claims {} bytes, {} were written", facts.key, facts.size_bytes, writer.len()));
+    }
+    if facts.md5 != writer.md5_base64() {
+        return Err(format!("{} claims MD5 {}, the bytes written have {}", facts.key, facts.md5, writer.md5_base64()));
+    }
+    if facts.item_count == 0 {
+        return Err(format!("{} holds no change records; an encoder opens a file only for records", facts.key));
+    }
+    Ok(())
+}
+
+/// Lists the shared data folder and checks that each file the manifest will list is there, with
+/// the ETag its upload returned; deletes the files an earlier run of this export started and
+/// this one did not write (other exports' files in the folder are left alone).
+async fn verify_data_files(
+    ctx: &Context,
+    files: &[ManifestEntry],
+    earlier_files: &[String],
+) -> Result<(), ExportError> {
+    let listed = ctx.destination.list(&ctx.snapshot.keys.data_prefix).await?;
+    let stored: HashMap<&str, &str> = listed.iter().map(|o| (o.key.as_str(), o.etag.as_str())).collect();
+    for file in files {
+        let key = file.data_file_s3_key.as_str();
+        let problem = match stored.get(key) {
+            None => "is missing from the store".to_string(),
+            Some(etag) if !etag.is_empty() && *etag != file.etag => {
+                format!("has ETag {etag} in the store, but its upload returned {}", file.etag)
+            }
+            Some(_) => continue,
+        };
+        return Err(ExportError::Verification {
+            location: ctx.destination.locate(key),
+            message: format!("data file {problem}; was the export written by two runs at once?"),
+        });
+    }
+    let written: HashSet<&str> = files.iter().map(|f| f.data_file_s3_key.as_str()).collect();
+    let mut removed = 0;
+    for key in earlier_files.iter().filter(|k| !written.contains(k.as_str())) {
+        if stored.contains_key(key.as_str()) {
+            ctx.destination.delete(key).await?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            "removed {removed} data files an interrupted run of this export stored and this one did not write"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    fn record(event: ChangeEvent, pk: &str) -> ChangeRecord {
+        ChangeRecord {
+            event,
+            micros: 1,
+            keys: HashMap::from([("pk".to_string(), AttributeValue::S(pk.into()))]),
+            new_image: None,
+            old_image: None,
+        }
+    }
+
+    #[test]
+    fn the_host_expects_a_change_record_per_item_but_those_inserted_and_deleted() {
+        use ChangeEvent::*;
+        let mut expected = ExpectedChanges::default();
+        expected
+            .observe(&[record(Insert, "a"), record(Modify, "b"), record(Remove, "c"), record(Insert, "d")])
+            .unwrap();
+        expected
+            .observe(&[record(Remove, "d"), record(Remove, "e"), record(Insert, "e"), record(Modify, "a")])
+            .unwrap();
+        // a inserted (then updated), b updated, c deleted, d inserted and deleted, e replaced.
+        assert_eq!(expected.count(), 4);
+    }
+}
