@@ -79,7 +79,7 @@ impl AwsClients {
         // of times): see `dynamodb::Table::scan_page` and `shard::scan`.
         let dynamodb = aws_sdk_dynamodb::Client::new(&config);
         // DynamoDB Streams is its own service (`AWS_ENDPOINT_URL_DYNAMODB_STREAMS`); where only
-        // DynamoDB's endpoint is named (DynamoDB Local serves both on one port), it is used.
+        // DynamoDB's endpoint is named (some stand-ins serve both on one port), it is used.
         let mut streams_config = aws_sdk_dynamodbstreams::config::Builder::from(&config);
         if let (Some(endpoint), false, None) = (&dynamodb_endpoint, streams_endpoint, config.endpoint_url()) {
             streams_config = streams_config.endpoint_url(endpoint);
