@@ -20,14 +20,18 @@ pub fn line(text: &str, incremental: bool) -> Result<(), String> {
     if reader.at != reader.bytes.len() {
         return Err(format!("has bytes after its record, at column {}", reader.at + 9));
     }
-    let expected: &[&str] = if incremental { &["Keys"] } else { &["Item"] };
-    for name in expected {
+    let (required, allowed): (&[&str], &[&str]) = if incremental {
+        (&["Keys", "Metadata"], &["Keys", "Metadata", "NewImage", "OldImage"])
+    } else {
+        (&["Item"], &["Item"])
+    };
+    for name in required {
         if !fields.iter().any(|f| f == name) {
             return Err(format!("has no `{name}` field"));
         }
     }
-    if !incremental && fields.len() != 1 {
-        return Err("holds more than the `Item` field".into());
+    if let Some(other) = fields.iter().find(|f| !allowed.contains(&f.as_str())) {
+        return Err(format!("has the unexpected field `{other}`"));
     }
     Ok(())
 }

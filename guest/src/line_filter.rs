@@ -3,14 +3,14 @@
 use std::io::Write as _;
 
 use flate2::Compression;
-use flate2::write::{GzDecoder, GzEncoder};
+use flate2::write::{GzEncoder, MultiGzDecoder};
 
 /// The state behind the WIT `line-filter` resource.
 pub struct LineFilter {
     /// Lines to leave out, ascending; `next_drop` indexes the next one not yet reached.
     drop: Vec<u64>,
     next_drop: usize,
-    gzip_in: GzDecoder<Vec<u8>>,
+    gzip_in: MultiGzDecoder<Vec<u8>>,
     gzip_out: GzEncoder<Vec<u8>>,
     /// The line being read: its index, and whether it is kept.
     line: u64,
@@ -27,7 +27,7 @@ impl LineFilter {
         Self {
             drop,
             next_drop: 0,
-            gzip_in: GzDecoder::new(Vec::new()),
+            gzip_in: MultiGzDecoder::new(Vec::new()),
             gzip_out: GzEncoder::new(Vec::new(), Compression::new(u32::from(compression_level.min(9)))),
             line: 0,
             kept: 0,

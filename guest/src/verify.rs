@@ -7,7 +7,7 @@ use std::io::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use flate2::write::GzDecoder;
+use flate2::write::MultiGzDecoder;
 use md5::{Digest, Md5};
 use serde_json::Value;
 
@@ -120,7 +120,7 @@ fn listing_line(line: &str) -> Result<ListedFile, String> {
 pub struct DataFileChecker {
     format: ExportFormat,
     incremental: bool,
-    gzip: GzDecoder<Vec<u8>>,
+    gzip: MultiGzDecoder<Vec<u8>>,
     /// Bytes of a line not yet ended.
     partial: Vec<u8>,
     lines: u64,
@@ -134,7 +134,7 @@ impl DataFileChecker {
         Self {
             format,
             incremental: export_type == "INCREMENTAL_EXPORT",
-            gzip: GzDecoder::new(Vec::new()),
+            gzip: MultiGzDecoder::new(Vec::new()),
             partial: Vec::new(),
             lines: 0,
             problems: Vec::new(),

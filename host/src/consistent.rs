@@ -3,17 +3,19 @@
 //!
 //! How: the segments are scanned and written as usual, except that beside each data file goes
 //! the list of its lines' key hashes (`_ddb-export/keys/<file>.keys`). Once every segment is
-//! done, T is the next whole second; the stream is read up to T, and each key it recorded a
-//! change for gets its state at T (its last image before T, or none if deleted). Data files
-//! holding such keys are rewritten without those lines (the component's `rewrite` step, under
-//! a new name, so the original stays readable until the manifests no longer list it), and the
-//! states at T go to data files of their own. Items no write touched since the scan began are
-//! as the scan read them, which is their state at T: the stream has every write since.
+//! done, T is a whole second just after; the stream is read from a minute before the scan began
+//! up to T, and each key it recorded a change for gets its state at T (its last image before T,
+//! or none if deleted). Those states go to data files of their own, and the set of changed keys
+//! to `_ddb-export/cut-keys`; then the data files holding such keys are rewritten without those
+//! lines (the component's `rewrite` step, under a new name, so the original stays readable until
+//! the manifests no longer list it). Items no write touched since the scan began are as the scan
+//! read them, which is their state at T: the stream has every write since.
 //!
-//! Progress is saved in `_ddb-export/consistent.json` (T, and each file rewritten), so a
-//! resumed run finishes the same cut.
+//! Progress is saved in `_ddb-export/consistent.json` (T, the states' files, each file
+//! rewritten), so a resumed run finishes the same cut without reading the stream again once the
+//! states are written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
@@ -28,7 +30,7 @@ use crate::dynamodb::Item;
 use crate::error::ExportError;
 use crate::model::{ManifestEntry, Shard};
 use crate::shard::{self, ShardContext};
-use crate::stream::{ChangeEvent, StreamReader};
+use crate::stream::{ChangeEvent, RETENTION, RETENTION_MARGIN, StreamReader, StreamUse, table_stream};
 
 /// The hash of an item's primary key: 16 bytes of SHA-256, so collisions are out of reach.
 pub type KeyHash = [u8; 16];
@@ -86,15 +88,6 @@ pub async fn save_key_hashes(ctx: &ShardContext, data_file_key: &str, hashes: &[
     ctx.destination.put(&key, hashes.concat()).await.map(drop)
 }
 
-/// A change the stream recorded, as far as the cut needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Change {
-    /// The key's hash.
-    pub key: KeyHash,
-    /// The item after the change; `None` when it was deleted.
-    pub new_image: Option<Item>,
-}
-
 /// `_ddb-export/consistent.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CutState {
@@ -110,114 +103,182 @@ pub fn cut_state_key(export_root: &str) -> String {
     format!("{export_root}/_ddb-export/consistent.json")
 }
 
+/// The objects of the cut's own, besides the key hashes: its state and the changed keys.
+pub fn cut_objects(export_root: &str) -> [String; 2] {
+    [cut_state_key(export_root), changed_keys_key(export_root)]
+}
+
 /// What the consistent mode needs beyond a normal export.
 #[derive(Clone, Debug)]
 pub struct ConsistentSource {
     pub hasher: KeyHasher,
+    /// The stream's ARN when the export began: at the cut it must still be the table's.
+    pub stream_arn: String,
     pub stream: StreamReader,
 }
 
 /// Checks that the table's stream can give the state at a cut (it must carry new images), and
 /// sets up what reading it needs.
 pub async fn prepare(aws: &AwsClients, table: &crate::dynamodb::Table) -> Result<ConsistentSource, ExportError> {
-    let stream = crate::stream::table_stream(&aws.dynamodb, table.name(), crate::stream::StreamUse::Consistent).await?;
+    let stream = table_stream(&aws.dynamodb, table.name(), StreamUse::Consistent).await?;
     let hasher = KeyHasher::new(table.key_attributes().await?);
     Ok(ConsistentSource {
         hasher,
+        stream_arn: stream.arn.clone(),
         stream: StreamReader::new(aws.streams.clone(), stream.arn, table.name().to_string()),
     })
 }
 
-/// How far before the scan's start stream records are still read: a write a little before it
-/// may carry a time after it (the stream's times are approximate), and applying one that the
-/// scan already saw changes nothing.
-const BEFORE_START_MS: u64 = 2_000;
+/// How far before the scan's start the stream is read. Stream times are the server's, rounded
+/// down to the second, and this host's clock may differ a little: a write the scan might have
+/// missed must not fall before the lead-in. Applying a change the scan already saw is harmless.
+const LEAD_IN_MS: u64 = 60_000;
+/// T is at least this far after the scan's end by this host's clock: the scan never read a
+/// write whose stream time is T or later, as long as this clock is within this of the server's.
+const CUT_MARGIN_MS: u64 = 2_000;
 
-/// Puts the export at its cut: picks T (the next whole second once every segment is scanned,
-/// or the one an interrupted run picked), reads the stream's changes up to T, and applies them
-/// to `files`. Returns the export's files and T.
+/// Puts the export at its cut. T is the first whole second [`CUT_MARGIN_MS`] after the last
+/// segment is scanned (or the one an interrupted run chose). The stream's changes before T
+/// give the state at T of every key they touched; those states are written first, with the set
+/// of keys, so that a resumed run need not read the stream again; then the data files holding
+/// those keys are rewritten without them. Returns the export's files and T.
 pub async fn cut(
     ctx: &ShardContext,
     source: &ConsistentSource,
     images_shard: Shard,
     files: Vec<ManifestEntry>,
 ) -> Result<(Vec<ManifestEntry>, u64), ExportError> {
-    let state_key = cut_state_key(&ctx.snapshot.keys.root);
+    let root = ctx.snapshot.keys.root.clone();
+    let state_key = cut_state_key(&root);
     let mut state: CutState = checkpoint::load(&ctx.destination, &state_key).await?.unwrap_or_default();
-    if state.cut_ms == 0 {
-        state.cut_ms = (now_ms() / 1000 + 1) * 1000;
+    if state.images.is_none() {
+        if state.cut_ms == 0 {
+            state.cut_ms = (now_ms() + CUT_MARGIN_MS) / 1000 * 1000 + 1000;
+            checkpoint::save(&ctx.destination, &state_key, &state).await?;
+        }
+        let at_cut = read_changes(ctx, source, state.cut_ms).await?;
+        let mut changed: Vec<KeyHash> = at_cut.keys().copied().collect();
+        changed.sort_unstable();
+        let mut present: Vec<(KeyHash, Item)> =
+            at_cut.into_iter().filter_map(|(key, image)| image.map(|item| (key, item))).collect();
+        present.sort_by_key(|(key, _)| *key);
+        let items = present.into_iter().map(|(_, item)| item).collect();
+        let images = shard::encode_items(ctx, images_shard, items).await?;
+        ctx.destination.put(&changed_keys_key(&root), changed.concat()).await?;
+        state.images = Some(images);
         checkpoint::save(&ctx.destination, &state_key, &state).await?;
     }
-    let facts = source.stream.describe().await?;
-    if let Some(created) = facts.created_ms
-        && created > ctx.snapshot.start_time_ms
-    {
-        return Err(ExportError::InvalidArgument {
-            what: "--consistent",
-            message: format!(
-                "table {}'s stream was created after the export began: it cannot say what changed during the scan",
-                ctx.snapshot.table_name
-            ),
-        });
+    let changed_key = changed_keys_key(&root);
+    let corrupt = |message: &str| ExportError::CorruptState {
+        location: ctx.destination.locate(&changed_key),
+        message: message.to_string(),
+    };
+    let changed = ctx.destination.get(&changed_key).await?.ok_or_else(|| corrupt("missing"))?;
+    if changed.len() % 16 != 0 {
+        return Err(corrupt("not a list of 16-byte key hashes"));
     }
-    let from_ms = ctx.snapshot.start_time_ms.saturating_sub(BEFORE_START_MS);
-    tracing::info!("reading the stream up to the cut at {}", crate::description::cli_timestamp(state.cut_ms));
+    let changed: HashSet<KeyHash> = changed.chunks(16).filter_map(|hash| KeyHash::try_from(hash).ok()).collect();
+    let mut result = rewrite_files(ctx, files, &changed, &mut state).await?;
+    result.extend(state.images.clone().unwrap_or_default());
+    Ok((result, state.cut_ms))
+}
+
+/// The state at `cut_ms` of every key the stream changed since just before the scan began:
+/// its last change before the cut wins (`None`: deleted).
+async fn read_changes(
+    ctx: &ShardContext,
+    source: &ConsistentSource,
+    cut_ms: u64,
+) -> Result<HashMap<KeyHash, Option<Item>>, ExportError> {
+    let unusable = |message: String| ExportError::StreamUnavailable {
+        table: ctx.snapshot.table_name.clone(),
+        purpose: "a consistent export",
+        message,
+    };
+    let facts = source.stream.describe().await?;
+    let from_ms = ctx.snapshot.start_time_ms.saturating_sub(LEAD_IN_MS);
+    // Writes before the stream existed came before the scan, which saw them.
+    if facts.created_ms.is_some_and(|created| created + CUT_MARGIN_MS > ctx.snapshot.start_time_ms) {
+        return Err(unusable(format!(
+            "its stream {} was created as the export began, so it may lack changes made during the scan; \
+             run the export again",
+            source.stream_arn
+        )));
+    }
+    let retained_from = now_ms().saturating_sub((RETENTION - RETENTION_MARGIN).as_millis() as u64);
+    if from_ms < retained_from {
+        return Err(unusable(format!(
+            "the export began at {}, too long ago: its stream keeps 24 hours of changes, and those of the \
+             scan's start are (or are about to be) gone; start a new export",
+            crate::description::cli_timestamp(ctx.snapshot.start_time_ms)
+        )));
+    }
+    tracing::info!("reading the stream up to the cut at {}", crate::description::cli_timestamp(cut_ms));
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let cut_ms = state.cut_ms;
     let reading = async move {
         // The sender goes when reading ends, so the collector sees the end.
         source.stream.read(facts, from_ms, cut_ms, &tx, &ctx.cancelled).await
     };
     let collecting = async {
-        let mut changes = Vec::new();
+        let mut at_cut = HashMap::new();
         while let Some(page) = rx.recv().await {
             for record in page {
                 let key = source.hasher.hash(&record.keys)?;
-                let new_image = match record.event {
+                let image = match record.event {
                     ChangeEvent::Remove => None,
                     ChangeEvent::Insert | ChangeEvent::Modify => Some(record.new_image.ok_or_else(|| {
                         ExportError::Internal("a stream record of a write carries no new image".into())
                     })?),
                 };
-                changes.push(Change { key, new_image });
+                at_cut.insert(key, image);
             }
         }
-        Ok::<_, ExportError>(changes)
+        Ok::<_, ExportError>(at_cut)
     };
-    let (read, changes) = tokio::join!(reading, collecting);
+    let (read, at_cut) = tokio::join!(reading, collecting);
+    // A collector that failed closed the channel: its error is the cause.
+    let at_cut = at_cut?;
     let stats = read?;
-    let changes = changes?;
+    // The stream read must be the table's stream still: one disabled or replaced meanwhile
+    // lacks the changes made since.
+    let now = table_stream(ctx.table.client(), ctx.table.name(), StreamUse::Consistent).await?;
+    if now.arn != source.stream_arn {
+        return Err(unusable(format!(
+            "its stream changed during the export ({} then, {} now): the changes in between are in neither",
+            source.stream_arn, now.arn
+        )));
+    }
     tracing::info!(
-        "the stream holds {} changes before the cut ({} records read from {} shards)",
-        changes.len(),
+        "the stream changed {} items before the cut ({} records read from {} shards)",
+        at_cut.len(),
         stats.records_read,
         stats.shards
     );
-    let files = apply(ctx, images_shard, files, changes, &mut state).await?;
-    Ok((files, state.cut_ms))
+    Ok(at_cut)
 }
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// Applies the stream's `changes` (in stream order, all before the cut) to the scanned data
-/// `files`: returns the files of the export at the cut.
-pub async fn apply(
+/// `_ddb-export/cut-keys`: the hashes of the keys the stream changed before the cut.
+fn changed_keys_key(export_root: &str) -> String {
+    format!("{export_root}/_ddb-export/cut-keys")
+}
+
+/// The scanned data `files`, each holding a key in `changed` rewritten without it.
+async fn rewrite_files(
     ctx: &ShardContext,
-    images_shard: Shard,
     files: Vec<ManifestEntry>,
-    changes: Vec<Change>,
+    changed: &HashSet<KeyHash>,
     state: &mut CutState,
 ) -> Result<Vec<ManifestEntry>, ExportError> {
-    // The state at T of every key the stream touched: its last change wins.
-    let mut at_cut: HashMap<KeyHash, Option<Item>> = HashMap::new();
-    for change in changes {
-        at_cut.insert(change.key, change.new_image);
+    if changed.is_empty() {
+        return Ok(files);
     }
     let root = ctx.snapshot.keys.root.clone();
     let state_key = cut_state_key(&root);
-    let mut result = Vec::with_capacity(files.len() + 1);
+    let mut result = Vec::with_capacity(files.len());
     for file in files {
         if let Some(done) = state.rewritten.get(&file.data_file_s3_key) {
             result.extend(done.clone());
@@ -233,7 +294,7 @@ pub async fn apply(
         let drop: Vec<u64> = hashes
             .chunks(16)
             .enumerate()
-            .filter(|(_, hash)| KeyHash::try_from(*hash).is_ok_and(|hash| at_cut.contains_key(&hash)))
+            .filter(|(_, hash)| KeyHash::try_from(*hash).is_ok_and(|hash| changed.contains(&hash)))
             .map(|(line, _)| line as u64)
             .collect();
         if drop.is_empty() {
@@ -245,20 +306,6 @@ pub async fn apply(
         checkpoint::save(&ctx.destination, &state_key, state).await?;
         result.extend(replacement);
     }
-    let images = match &state.images {
-        Some(images) => images.clone(),
-        None => {
-            let mut present: Vec<(KeyHash, Item)> =
-                at_cut.into_iter().filter_map(|(key, image)| image.map(|item| (key, item))).collect();
-            present.sort_by_key(|(key, _)| *key);
-            let items = present.into_iter().map(|(_, item)| item).collect();
-            let images = shard::encode_items(ctx, images_shard, items).await?;
-            state.images = Some(images.clone());
-            checkpoint::save(&ctx.destination, &state_key, state).await?;
-            images
-        }
-    };
-    result.extend(images);
     Ok(result)
 }
 

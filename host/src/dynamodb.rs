@@ -39,6 +39,11 @@ impl Table {
         Self { client, region, name_or_arn }
     }
 
+    /// The client this table is read with.
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
     /// What the user named.
     pub fn name(&self) -> &str {
         &self.name_or_arn

@@ -419,19 +419,22 @@ pub async fn run_until_stopped(
         incremental: None,
         consistent: request.consistent,
     };
+    let earlier = find_earlier_run(&destination, request, &info, &fingerprint, &aws.region).await?;
+    if let EarlierRun::Complete(state, summary) = earlier {
+        return completed_earlier(&destination, state, &summary).await;
+    }
+    // After that check (a complete export is returned whatever the stream is now), and before
+    // anything is written.
     let consistent = match request.consistent {
         true => Some(Arc::new(crate::consistent::prepare(aws, &table).await?)),
         false => None,
     };
-    let (state, resume) = match find_earlier_run(&destination, request, &info, &fingerprint, &aws.region).await? {
-        EarlierRun::Complete(state, summary) => return completed_earlier(&destination, state, &summary).await,
+    let (state, resume) = match earlier {
         EarlierRun::Unfinished(state) => {
             let resume = load_checkpoints(&destination, &state).await?;
             (state, resume)
         }
-        EarlierRun::None => {
-            (start_new(runtime, &destination, request, &info, fingerprint, &aws.region, &stop).await?, HashMap::new())
-        }
+        _ => (start_new(runtime, &destination, request, &info, fingerprint, &aws.region, &stop).await?, HashMap::new()),
     };
     let RunState { snapshot, plan, .. } = state;
     tracing::info!(
@@ -868,7 +871,9 @@ async fn remove_checkpoints(destination: &Destination, export_root: &str) {
                 destination.delete(&object.key).await?;
             }
         }
-        destination.delete(&crate::consistent::cut_state_key(export_root)).await?;
+        for key in crate::consistent::cut_objects(export_root) {
+            destination.delete(&key).await?;
+        }
         Ok::<(), ExportError>(())
     }
     .await;

@@ -418,6 +418,14 @@ async fn store(
                             return Err(ctx.bad_output(format!("data file {key:?} was started twice")));
                         }
                         if !started.started.contains(&key) {
+                            // The data folder is shared: a name this export did not start
+                            // before must be new, never another export's file.
+                            if ctx.destination.list(&key).await?.iter().any(|object| object.key == key) {
+                                return Err(ctx.bad_output(format!(
+                                    "data file {key:?} already exists in the shared data folder; refusing to \
+                                     overwrite another export's file"
+                                )));
+                            }
                             started.started.push(key.clone());
                             checkpoint::save(&ctx.destination, &state_key, &started).await?;
                         }

@@ -135,7 +135,7 @@ async fn export(args: ExportArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             let s = &report.stats;
             tracing::info!(
                 "exported {} items in {} data files ({} scan pages, {:.1} RCU, {} throttled) in {:.2}s; summary: {}",
-                s.items,
+                report.description.item_count.unwrap_or(s.items),
                 report.data_files,
                 s.scan_pages,
                 s.consumed_read_capacity_units,

@@ -1,5 +1,6 @@
-//! Reading a table's DynamoDB stream for an incremental export: which stream, whether it can
-//! serve the window, and its records in the window, every shard, parents before children.
+//! Reading a table's DynamoDB stream (for an incremental export, and for the consistent mode's
+//! cut): which stream, whether it can serve the window, and its records in the window, every
+//! shard, parents before children.
 //!
 //! Rules (the README's "Incremental exports" says the same):
 //! - **The view**: `new-image` needs a stream of `NEW_IMAGE` or `NEW_AND_OLD_IMAGES`;
@@ -12,9 +13,10 @@
 //! - **Reading**: every shard from `TRIM_HORIZON`, parents before their children (and shards
 //!   that appear while reading, after those); a record is kept when its
 //!   `ApproximateCreationDateTime` is in `[from, to)`. A shard is done at its end (a closed
-//!   shard), at its first record at or past `to`, or, for an open shard, at an empty
-//!   `GetRecords` once the clock is [`CATCH_UP_GRACE`] past `to` (so a write just before `to`
-//!   has reached the stream).
+//!   shard), at its first record at or past `to`, or, for an open shard, after
+//!   [`EMPTY_PAGES_TO_CATCH_UP`] empty `GetRecords` in a row once the clock is
+//!   [`CATCH_UP_GRACE`] past `to` (so a write just before `to` has reached the stream; an empty
+//!   page alone does not mean the end).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +44,10 @@ pub const RETENTION_MARGIN: Duration = Duration::from_secs(5 * 60);
 pub const CATCH_UP_GRACE: Duration = Duration::from_secs(2);
 /// Pause between polls of an open shard that has nothing new yet.
 const OPEN_SHARD_POLL: Duration = Duration::from_millis(500);
+/// Empty pages in a row, once past the grace, before an open shard counts as caught up: an
+/// empty `GetRecords` does not mean the end (AWS: "it might take multiple calls to get to a
+/// portion of the shard that contains stream records"), each call moves the iterator on.
+const EMPTY_PAGES_TO_CATCH_UP: u32 = 8;
 /// Pause after an empty page of a closed shard that has more pages.
 const CLOSED_SHARD_POLL: Duration = Duration::from_millis(100);
 
@@ -394,6 +400,7 @@ impl StreamReader {
         let (from_micros, to_micros) = (from_ms.saturating_mul(1000), to_ms.saturating_mul(1000));
         let mut iterator = self.iterator(shard, None).await?;
         let mut last_sequence: Option<String> = None;
+        let mut empty_in_a_row = 0;
         while let Some(current) = iterator.take() {
             if stop.load(Ordering::Relaxed) {
                 return Err(ExportError::Interrupted);
@@ -413,6 +420,9 @@ impl StreamReader {
             };
             let records = output.records.unwrap_or_default();
             let empty = records.is_empty();
+            if !empty {
+                empty_in_a_row = 0;
+            }
             let mut page = Vec::new();
             let mut past_end = false;
             for record in records {
@@ -442,8 +452,13 @@ impl StreamReader {
             iterator = output.next_shard_iterator;
             if empty && iterator.is_some() {
                 if !shard.closed {
+                    empty_in_a_row += 1;
                     if now_ms() >= to_ms.saturating_add(CATCH_UP_GRACE.as_millis() as u64) {
-                        break;
+                        if empty_in_a_row >= EMPTY_PAGES_TO_CATCH_UP {
+                            break;
+                        }
+                        // Past the grace: move on through the shard at once.
+                        continue;
                     }
                     tokio::time::sleep(OPEN_SHARD_POLL).await;
                 } else {

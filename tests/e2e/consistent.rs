@@ -74,7 +74,8 @@ fn canonical_item(item: &Value) -> String {
 async fn a_consistent_export_is_the_table_at_its_cut_while_writers_keep_writing() {
     let moto = util::moto();
     let dynamodb = util::dynamodb_client(&moto.url);
-    create_streamed_table(&dynamodb, "live", Some(StreamViewType::NewAndOldImages)).await;
+    // Seeded before its stream is enabled: the stream then holds only the writer's changes.
+    create_streamed_table(&dynamodb, "live", None).await;
     let mut initial = BTreeMap::new();
     let seed: Vec<_> = (0..KEYS)
         .map(|i| {
@@ -88,8 +89,9 @@ async fn a_consistent_export_is_the_table_at_its_cut_while_writers_keep_writing(
         })
         .collect();
     util::put_items(&dynamodb, "live", &seed).await;
-    // The seeding's stream records are older than the export by more than the margin it reads
-    // before its start: only the writer's changes are applied at the cut.
+    let stream =
+        StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::NewAndOldImages).build();
+    dynamodb.update_table().table_name("live").stream_specification(stream.unwrap()).send().await.expect("stream on");
     std::thread::sleep(Duration::from_secs(3));
     let s3 = util::s3_client(&moto.url);
     s3.create_bucket().bucket("exports").send().await.expect("bucket created");
@@ -150,13 +152,23 @@ async fn a_consistent_export_is_the_table_at_its_cut_while_writers_keep_writing(
     assert!(during >= 20, "only {during} writes landed during the export ({took:?}); the test proves little");
 
     let (expected, in_flight) = state_at(&initial, &log, cut);
-    let exported: BTreeMap<String, String> = util::independent_check(copy.path(), &summary_key)
+    let lines = util::independent_check(copy.path(), &summary_key);
+    let exported: BTreeMap<String, String> = lines
         .iter()
         .map(|line| {
             let item: Value = serde_json::from_str(line).unwrap();
             (item["pk"]["S"].as_str().unwrap().to_string(), canonical_item(&item))
         })
         .collect();
+    assert_eq!(exported.len(), lines.len(), "an item is in the export twice");
+    let present_at_cut = (0..KEYS)
+        .map(|i| format!("k{i}"))
+        .filter(|pk| match in_flight.get(pk) {
+            Some(_) => exported.contains_key(pk),
+            None => expected.contains_key(pk),
+        })
+        .count();
+    assert_eq!(summary["itemCount"].as_u64(), Some(present_at_cut as u64));
     let mut wrong = Vec::new();
     for pk in (0..KEYS).map(|i| format!("k{i}")) {
         let got = exported.get(&pk);
@@ -211,4 +223,6 @@ async fn the_consistent_mode_refuses_a_table_without_a_usable_stream() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(words), "{table}: {stderr}");
     }
+    let listed = s3.list_objects_v2().bucket("exports").send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(0), "a refused export wrote {:?}", listed.contents());
 }
