@@ -6,7 +6,7 @@
                    [--hang R] [--hang-ms MS] [--lose R]
                    [--only all|dynamodb|scan|s3|s3-put] [--dynamodb-ops Scan,DescribeTable]
                    [--path-contains TEXT] [--method M] [--always]
-                   [--error-response STATUS:CODE]
+                   [--error-response STATUS:CODE] [--empty-records R]
 
 Forwards every request (any method, the body read by Content-Length or chunked) to URL with its
 headers unchanged, Host included: SigV4 signs the Host header and s3s-fs checks signatures, so
@@ -27,6 +27,9 @@ default; DescribeTable may be added), and every S3 request. --only narrows that 
 Scan, S3 or S3 PUT requests (PutObject, UploadPart); --path-contains to requests whose path
 (S3: /bucket/key?query) contains TEXT, e.g. "/data/" for data files or "uploadId" for parts;
 --method to requests of one HTTP method.
+--empty-records R answers that share of DynamoDB Streams GetRecords calls itself with no records
+and the same iterator as the next one: the empty pages AWS may return before a shard's records
+("it might take multiple calls"), without moving on. Counted as "empty_records".
 --error-response STATUS:CODE makes error500 answer that status and error code instead (e.g.
 403:AccessDenied for S3, 400:ExpiredTokenException for DynamoDB), to test how errors are told.
 With --always every selected request gets a fault, the kind drawn in proportion to the rates
@@ -70,6 +73,7 @@ def parse_args(argv):
     parser.add_argument("--method", default="", help="only requests of this HTTP method")
     parser.add_argument("--always", action="store_true", help="every selected request fails")
     parser.add_argument("--error-response", default="", metavar="STATUS:CODE", help="what error500 answers")
+    parser.add_argument("--empty-records", type=float, default=0.0, metavar="RATE", help="empty GetRecords pages")
     args = parser.parse_args(argv)
     if args.error_response:
         status, _, code = args.error_response.partition(":")
@@ -92,7 +96,7 @@ class Faults:
         self.rng = random.Random(args.seed)
         self.lock = threading.Lock()
         self.dynamodb_ops = {op.strip() for op in args.dynamodb_ops.split(",") if op.strip()}
-        self.counts = {"requests": 0, "selected": 0, "forwarded": 0, **{kind: 0 for kind in KINDS}}
+        self.counts = {"requests": 0, "selected": 0, "forwarded": 0, "empty_records": 0, **{kind: 0 for kind in KINDS}}
         self.by_operation = {}
 
     def selected(self, operation, method, path):
@@ -140,6 +144,14 @@ class Faults:
             if point < total:
                 return kind
         return fallback
+
+    def empty_page(self):
+        """Whether to answer this GetRecords with an empty page (at --empty-records), counted."""
+        with self.lock:
+            empty = self.args.empty_records > 0 and self.rng.random() < self.args.empty_records
+            if empty:
+                self.counts["empty_records"] += 1
+            return empty
 
     def forwarded(self):
         with self.lock:
@@ -241,6 +253,11 @@ def main(argv):
             target = self.headers.get("X-Amz-Target")
             operation = target.rsplit(".", 1)[-1] if target else None
             label = operation if operation is not None else f"s3:{s3_operation(self.command, self.path)}"
+            if operation == "GetRecords" and faults.empty_page():
+                iterator = json.loads(body or b"{}").get("ShardIterator")
+                page = json.dumps({"Records": [], "NextShardIterator": iterator}).encode()
+                self.reply(200, "application/x-amz-json-1.0", page)
+                return
             kind = faults.pick(operation, self.command, self.path, label)
             if kind in ("throttle", "error500"):
                 if operation is not None:
