@@ -15,13 +15,66 @@ use crate::ion_text;
 use crate::page;
 use crate::wit::{DataFile, EncoderOptions, ExportFormat, ExportSnapshot, Output};
 
-/// The data file being written.
-struct OpenFile {
+/// The data file being written: its gzip stream, and the MD5 and size of the bytes it has put
+/// out so far. Shared by the full export's encoder and the incremental change encoder.
+pub(crate) struct OpenFile {
     key: String,
     gzip: GzEncoder<Vec<u8>>,
     md5: Md5,
     size_bytes: u64,
     item_count: u64,
+}
+
+impl OpenFile {
+    /// Starts the file `key` (announced in `output`) at a gzip level of 0 to 9.
+    pub(crate) fn start(key: String, compression_level: u8, output: &mut Vec<Output>) -> Self {
+        output.push(Output::FileStarted(key.clone()));
+        let level = Compression::new(u32::from(compression_level));
+        Self { key, gzip: GzEncoder::new(Vec::new(), level), md5: Md5::new(), size_bytes: 0, item_count: 0 }
+    }
+
+    /// Compresses `lines`, which hold `items` lines, with a sync flush: their bytes leave the
+    /// component now (in `output`), and the file's size is exact for the roll-over check.
+    /// Errors are gzip's, said as such.
+    pub(crate) fn append(&mut self, lines: &[u8], items: u64, output: &mut Vec<Output>) -> Result<(), String> {
+        self.gzip.write_all(lines).map_err(gzip_error)?;
+        self.gzip.flush().map_err(gzip_error)?;
+        self.item_count += items;
+        self.put_out(output);
+        Ok(())
+    }
+
+    /// The compressed bytes put out so far.
+    pub(crate) fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    /// Finishes the gzip stream and reports the file's facts.
+    pub(crate) fn close(mut self, output: &mut Vec<Output>) -> Result<(), String> {
+        self.gzip.try_finish().map_err(gzip_error)?;
+        self.put_out(output);
+        output.push(Output::FileFinished(DataFile {
+            key: self.key,
+            item_count: self.item_count,
+            md5: STANDARD.encode(self.md5.finalize()),
+            size_bytes: self.size_bytes,
+        }));
+        Ok(())
+    }
+
+    /// Moves the bytes gzip has written so far to `output`, counting them.
+    fn put_out(&mut self, output: &mut Vec<Output>) {
+        let bytes = std::mem::take(self.gzip.get_mut());
+        if !bytes.is_empty() {
+            self.md5.update(&bytes);
+            self.size_bytes += bytes.len() as u64;
+            output.push(Output::Bytes(bytes));
+        }
+    }
+}
+
+fn gzip_error(e: std::io::Error) -> String {
+    format!("gzip: {e}")
 }
 
 /// The encoder of one shard: the state behind the WIT `encoder` resource.
@@ -85,28 +138,15 @@ impl ShardEncoder {
         }
         let mut file = match self.open.take() {
             Some(file) => file,
-            None => {
-                let key = self.next_key();
-                output.push(Output::FileStarted(key.clone()));
-                let level = Compression::new(u32::from(self.options.compression_level));
-                OpenFile { key, gzip: GzEncoder::new(Vec::new(), level), md5: Md5::new(), size_bytes: 0, item_count: 0 }
-            }
+            None => OpenFile::start(self.next_key(), self.options.compression_level, &mut output),
         };
         // A sync flush per page: the page's bytes leave the component now (the host uploads
         // them while the next page is read), and the file's size is exact for the roll-over
         // check. It costs a few bytes per page of up to 1 MB.
-        file.gzip.write_all(&self.lines).map_err(|e| Error::Other(format!("gzip: {e}")))?;
-        file.gzip.flush().map_err(|e| Error::Other(format!("gzip: {e}")))?;
-        file.item_count += items.len() as u64;
-        let bytes = std::mem::take(file.gzip.get_mut());
-        if !bytes.is_empty() {
-            file.md5.update(&bytes);
-            file.size_bytes += bytes.len() as u64;
-            output.push(Output::Bytes(bytes));
-        }
+        file.append(&self.lines, items.len() as u64, &mut output).map_err(Error::Other)?;
         let target = self.options.target_file_bytes;
-        if target > 0 && file.size_bytes >= target {
-            close_file(file, &mut output)?;
+        if target > 0 && file.size_bytes() >= target {
+            file.close(&mut output).map_err(Error::Other)?;
         } else {
             self.open = Some(file);
         }
@@ -119,7 +159,7 @@ impl ShardEncoder {
         self.finished = true;
         let mut output = Vec::new();
         if let Some(file) = self.open.take() {
-            close_file(file, &mut output)?;
+            file.close(&mut output).map_err(Error::Other)?;
         }
         Ok(output)
     }
@@ -133,23 +173,6 @@ impl ShardEncoder {
         self.next_sequence += 1;
         format!("{}{name}.{}", self.data_prefix, self.extension)
     }
-}
-
-/// Finishes the gzip stream and reports the file's facts.
-fn close_file(mut file: OpenFile, output: &mut Vec<Output>) -> Result<(), Error> {
-    let tail = file.gzip.finish().map_err(|e| Error::Other(format!("gzip: {e}")))?;
-    if !tail.is_empty() {
-        file.md5.update(&tail);
-        file.size_bytes += tail.len() as u64;
-        output.push(Output::Bytes(tail));
-    }
-    output.push(Output::FileFinished(DataFile {
-        key: file.key,
-        item_count: file.item_count,
-        md5: STANDARD.encode(file.md5.finalize()),
-        size_bytes: file.size_bytes,
-    }));
-    Ok(())
 }
 
 #[cfg(test)]

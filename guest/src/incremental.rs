@@ -2,19 +2,13 @@
 //! item, then encoded into gzip data files (`wit/incremental.wit`).
 
 use std::collections::{BTreeMap, HashSet, btree_map};
-use std::io::Write as _;
 use std::iter::Peekable;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use flate2::Compression;
-use flate2::write::GzEncoder;
-use md5::{Digest, Md5};
 
 use crate::bindings::ddb_export::core::types::ExportViewType;
 use crate::bindings::exports::ddb_export::core::incremental::Error;
+use crate::encoder::OpenFile;
 use crate::records::{self, Event};
-use crate::wit::{DataFile, EncoderOptions, ExportFormat, ExportSnapshot, Output};
+use crate::wit::{EncoderOptions, ExportFormat, ExportSnapshot, Output};
 use crate::{dynamodb_json, ids, ion_text, page};
 
 /// Lines encoded per `encode-next` call, about: one call's output stays small.
@@ -40,15 +34,6 @@ impl Change {
     fn is_absent(&self) -> bool {
         !self.existed_before && self.new_image.is_none()
     }
-}
-
-/// The data file being written.
-struct OpenFile {
-    key: String,
-    gzip: GzEncoder<Vec<u8>>,
-    md5: Md5,
-    size_bytes: u64,
-    item_count: u64,
 }
 
 /// The state behind the WIT `change-encoder` resource.
@@ -191,7 +176,7 @@ impl ChangeEncoder {
         let mut output = Vec::new();
         if count == 0 {
             if let Some(file) = self.open.take() {
-                close_file(file, &mut output)?;
+                file.close(&mut output).map_err(Error::Other)?;
             }
             self.finished = output.is_empty();
             return Ok(output);
@@ -202,23 +187,13 @@ impl ChangeEncoder {
                 let name = ids::data_file_name(&self.export_id, self.options.shard_id, self.next_sequence);
                 self.next_sequence += 1;
                 let key = format!("{}{name}.{}", self.data_prefix, self.extension);
-                output.push(Output::FileStarted(key.clone()));
-                let level = Compression::new(u32::from(self.options.compression_level));
-                OpenFile { key, gzip: GzEncoder::new(Vec::new(), level), md5: Md5::new(), size_bytes: 0, item_count: 0 }
+                OpenFile::start(key, self.options.compression_level, &mut output)
             }
         };
-        file.gzip.write_all(&self.lines).map_err(|e| Error::Other(format!("gzip: {e}")))?;
-        file.gzip.flush().map_err(|e| Error::Other(format!("gzip: {e}")))?;
-        file.item_count += count;
-        let bytes = std::mem::take(file.gzip.get_mut());
-        if !bytes.is_empty() {
-            file.md5.update(&bytes);
-            file.size_bytes += bytes.len() as u64;
-            output.push(Output::Bytes(bytes));
-        }
+        file.append(&self.lines, count, &mut output).map_err(Error::Other)?;
         let target = self.options.target_file_bytes;
-        if exhausted || (target > 0 && file.size_bytes >= target) {
-            close_file(file, &mut output)?;
+        if exhausted || (target > 0 && file.size_bytes() >= target) {
+            file.close(&mut output).map_err(Error::Other)?;
         } else {
             self.open = Some(file);
         }
@@ -246,26 +221,13 @@ fn write_change(out: &mut Vec<u8>, format: ExportFormat, change: &Change) -> Res
     }
 }
 
-/// Finishes the gzip stream and reports the file's facts.
-fn close_file(mut file: OpenFile, output: &mut Vec<Output>) -> Result<(), Error> {
-    let tail = file.gzip.finish().map_err(|e| Error::Other(format!("gzip: {e}")))?;
-    if !tail.is_empty() {
-        file.md5.update(&tail);
-        file.size_bytes += tail.len() as u64;
-        output.push(Output::Bytes(tail));
-    }
-    output.push(Output::FileFinished(DataFile {
-        key: file.key,
-        item_count: file.item_count,
-        md5: STANDARD.encode(file.md5.finalize()),
-        size_bytes: file.size_bytes,
-    }));
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Read as _;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use md5::{Digest, Md5};
 
     use super::*;
     use crate::page::Value;

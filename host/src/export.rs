@@ -404,21 +404,7 @@ pub async fn run_until_stopped(
     let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
     destination.check().await?;
 
-    let fingerprint = Fingerprint {
-        table_arn: info.table_arn.clone(),
-        table_id: info.table_id.clone(),
-        format: request.format,
-        segments: request.segments,
-        target_file_bytes: request.target_file_bytes,
-        compression_level: request.compression_level,
-        bucket: destination.bucket_name(),
-        prefix: destination.prefix(),
-        bucket_owner: request.s3.expected_owner.clone(),
-        kms_key_id: request.s3.kms_key_id.clone(),
-        component: runtime.digest().to_string(),
-        incremental: None,
-        consistent: request.consistent,
-    };
+    let fingerprint = fingerprint(request, &info, &destination, runtime);
     let earlier = find_earlier_run(&destination, request, &info, &fingerprint, &aws.region).await?;
     if let EarlierRun::Complete(state, summary) = earlier {
         return completed_earlier(&destination, state, &summary).await;
@@ -469,36 +455,54 @@ pub async fn run_until_stopped(
     let written = write(&ctx, &plan, resume, consistent.as_deref()).await;
     drop(shown);
     destination.tidy().await;
-    let stats = progress.figures();
-    match written {
+    conclude(&destination, snapshot, plan, progress.figures(), written).await
+}
+
+/// What a run wrote, once the manifests are stored.
+pub(crate) struct Written {
+    pub end_time_ms: u64,
+    pub data_files: u64,
+    pub items: u64,
+    /// The instant the data reflects: the snapshot's, or the consistent mode's cut.
+    pub export_time_ms: u64,
+}
+
+/// The end of a run of an export that has an identity: the report of what it wrote, or its
+/// failure, recorded beside it (best effort, for `ddb-export describe`: the destination may be
+/// what failed) with its FAILED description.
+pub(crate) async fn conclude(
+    destination: &Destination,
+    snapshot: Arc<Snapshot>,
+    plan: ShardPlan,
+    stats: ProgressFigures,
+    written: Result<Written, ExportError>,
+) -> Result<ExportReport, ExportFailure> {
+    let error = match written {
         Ok(Written { end_time_ms, data_files, items, export_time_ms }) => {
-            let snapshot = Arc::new(Snapshot { export_time_ms, ..Arc::unwrap_or_clone(snapshot) });
+            let snapshot = Snapshot { export_time_ms, ..Arc::unwrap_or_clone(snapshot) };
             let description = ExportDescription::completed(&snapshot, end_time_ms, items, 0, stats.clone());
-            Ok(ExportReport {
+            return Ok(ExportReport {
                 description,
                 summary_location: destination.locate(&snapshot.keys.manifest_summary),
-                snapshot: Arc::unwrap_or_clone(snapshot),
+                snapshot,
                 plan,
                 stats,
                 data_files,
-            })
+            });
         }
-        Err(error) => {
-            let end_time_ms = now_ms();
-            let record = checkpoint::FailureRecord {
-                failure_code: error.code().to_string(),
-                failure_message: error.to_string(),
-                end_time_ms,
-            };
-            // Best effort, for `ddb-export describe`: the destination may be what failed.
-            let failure_key = checkpoint::failure_key(&snapshot.keys.root);
-            if let Err(e) = checkpoint::save(&destination, &failure_key, &record).await {
-                tracing::debug!("could not record the failure: {e}");
-            }
-            let description = ExportDescription::failed(&snapshot, end_time_ms, &error, stats);
-            Err(ExportFailure { error, description: Some(description) })
-        }
+        Err(error) => error,
+    };
+    let end_time_ms = now_ms();
+    let record = checkpoint::FailureRecord {
+        failure_code: error.code().to_string(),
+        failure_message: error.to_string(),
+        end_time_ms,
+    };
+    if let Err(e) = checkpoint::save(destination, &checkpoint::failure_key(&snapshot.keys.root), &record).await {
+        tracing::debug!("could not record the failure: {e}");
     }
+    let description = ExportDescription::failed(&snapshot, end_time_ms, &error, stats);
+    Err(ExportFailure { error, description: Some(description) })
 }
 
 /// An export found at the destination by `--resume` or by the client token.
@@ -507,6 +511,30 @@ pub(crate) enum EarlierRun {
     Unfinished(RunState),
     /// With the bytes of its `manifest-summary.json`.
     Complete(RunState, Vec<u8>),
+}
+
+/// The settings of this run that an earlier run of the same export must have had.
+pub(crate) fn fingerprint(
+    request: &ExportRequest,
+    info: &TableInfo,
+    destination: &Destination,
+    runtime: &ComponentRuntime,
+) -> Fingerprint {
+    Fingerprint {
+        table_arn: info.table_arn.clone(),
+        table_id: info.table_id.clone(),
+        format: request.format,
+        segments: request.segments,
+        target_file_bytes: request.target_file_bytes,
+        compression_level: request.compression_level,
+        bucket: destination.bucket_name(),
+        prefix: destination.prefix(),
+        bucket_owner: request.s3.expected_owner.clone(),
+        kms_key_id: request.s3.kms_key_id.clone(),
+        component: runtime.digest().to_string(),
+        incremental: request.incremental,
+        consistent: request.consistent,
+    }
 }
 
 /// What the component's snapshot step is asked for: the destination and settings of this run,
@@ -567,8 +595,11 @@ pub(crate) async fn find_earlier_run(
     let run_key = checkpoint::run_key(&root);
     let Some(state) = checkpoint::load::<RunState>(destination, &run_key).await? else {
         if by_token {
+            // Killed before its state was saved (or deleted since): what it began is cleared.
+            destination.abort_stale_uploads(&format!("{root}/"), &[]).await?;
+            destination.delete(&format!("{root}/_started")).await?;
             tracing::warn!(
-                "client token's export {export_id} is gone from {}; starting a new export",
+                "client token's export {export_id} has no saved state at {}; starting a new export",
                 destination.locate(&root)
             );
             return Ok(EarlierRun::None);
@@ -660,7 +691,7 @@ pub(crate) async fn completed_earlier(
 }
 
 /// Fixes a new export's identity and plan through the component, and records them at the
-/// destination (`_started`, then the saved state, then the client token's record) before any
+/// destination (the client token's record, `_started`, then the saved state) before any
 /// data file is written.
 async fn start_new(
     runtime: &ComponentRuntime,
@@ -683,17 +714,31 @@ async fn start_new(
         return Err(ExportError::Interrupted.into());
     }
     let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan };
-    destination.put(&state.snapshot.keys.started, Vec::new()).await?;
-    checkpoint::save(destination, &checkpoint::run_key(&state.snapshot.keys.root), &state).await?;
-    if let Some(token) = &request.client_token {
+    record_start(destination, &state, request.client_token.as_deref()).await?;
+    Ok(state)
+}
+
+/// Records a new export at its destination before any data file: the client token's record
+/// (when the token was given), then `_started`, then the saved state.
+pub(crate) async fn record_start(
+    destination: &Destination,
+    state: &RunState,
+    client_token: Option<&str>,
+) -> Result<(), ExportError> {
+    // The token's record first: a run killed from here on is found again by its token, and
+    // what it left half-written is cleared (`find_earlier_run`).
+    if let Some(token) = client_token {
+        let key = checkpoint::token_key(token);
+        destination.abort_stale_uploads(&key, &[]).await?;
         let record = TokenRecord {
             version: checkpoint::STATE_VERSION,
             export_id: state.snapshot.export_id.clone(),
             prefix: state.snapshot.s3_prefix.clone(),
         };
-        checkpoint::save(destination, &checkpoint::token_key(token), &record).await?;
+        checkpoint::save(destination, &key, &record).await?;
     }
-    Ok(state)
+    destination.put(&state.snapshot.keys.started, Vec::new()).await?;
+    checkpoint::save(destination, &checkpoint::run_key(&state.snapshot.keys.root), state).await
 }
 
 /// The checkpoints of an unfinished export, by shard id, after aborting the uploads its
@@ -767,17 +812,8 @@ fn check_checkpoint(
     }
 }
 
-/// What [`write`] did.
-struct Written {
-    end_time_ms: u64,
-    data_files: u64,
-    items: u64,
-    /// The instant the data reflects: the snapshot's, or the consistent mode's cut.
-    export_time_ms: u64,
-}
-
 /// Everything after the snapshot: the shards (from their checkpoints), a check of the stored
-/// data files, the manifests.
+/// data files, the manifests. Returns what it wrote.
 async fn write(
     ctx: &ShardContext,
     plan: &ShardPlan,
@@ -809,7 +845,13 @@ async fn write(
         });
     }
 
-    verify_data_files(ctx, &files).await?;
+    // `data/` is this export's own: it ends holding exactly what the manifest lists.
+    let removed = verify_data_files(&ctx.destination, &snapshot.keys.data_prefix, &files, |_| true).await?;
+    if removed > 0 {
+        tracing::info!(
+            "removed {removed} data files the manifest does not list (left by an interrupted run, or replaced at the cut)"
+        );
+    }
 
     // The last moment a stop is honoured: after this the manifests are written.
     if stopped() {
@@ -826,38 +868,38 @@ async fn write(
 }
 
 /// Lists the data folder and checks that each file the manifest will list is there, with the
-/// ETag its upload returned (a directory has none to compare); deletes any other file, which an
-/// interrupted run stored but never recorded, so that `data/` holds exactly what the manifest lists.
-async fn verify_data_files(ctx: &ShardContext, files: &[ManifestEntry]) -> Result<(), ExportError> {
-    let snapshot = &ctx.snapshot;
-    let listed = ctx.destination.list(&snapshot.keys.data_prefix).await?;
-    let stored: HashMap<&str, &crate::destination::Listed> = listed.iter().map(|o| (o.key.as_str(), o)).collect();
+/// ETag its upload returned (a directory has none to compare); then deletes every other file
+/// there that `stale` picks (one an interrupted run stored but never recorded, say). Returns
+/// how many it deleted.
+pub(crate) async fn verify_data_files(
+    destination: &Destination,
+    data_prefix: &str,
+    files: &[ManifestEntry],
+    stale: impl Fn(&str) -> bool,
+) -> Result<usize, ExportError> {
+    let listed = destination.list(data_prefix).await?;
+    let stored: HashMap<&str, &str> = listed.iter().map(|o| (o.key.as_str(), o.etag.as_str())).collect();
     for file in files {
         let key = file.data_file_s3_key.as_str();
         let problem = match stored.get(key) {
             None => "is missing from the store".to_string(),
-            Some(o) if !o.etag.is_empty() && o.etag != file.etag => {
-                format!("has ETag {} in the store, but its upload returned {}", o.etag, file.etag)
+            Some(etag) if !etag.is_empty() && *etag != file.etag => {
+                format!("has ETag {etag} in the store, but its upload returned {}", file.etag)
             }
             Some(_) => continue,
         };
         return Err(ExportError::Verification {
-            location: ctx.destination.locate(key),
+            location: destination.locate(key),
             message: format!("data file {problem}; was the export written by two runs at once?"),
         });
     }
-    let listed_keys: HashSet<&str> = files.iter().map(|f| f.data_file_s3_key.as_str()).collect();
-    let orphans: Vec<&str> = stored.keys().copied().filter(|key| !listed_keys.contains(key)).collect();
-    for key in &orphans {
-        ctx.destination.delete(key).await?;
+    let written: HashSet<&str> = files.iter().map(|f| f.data_file_s3_key.as_str()).collect();
+    let mut removed = 0;
+    for object in listed.iter().filter(|o| !written.contains(o.key.as_str()) && stale(&o.key)) {
+        destination.delete(&object.key).await?;
+        removed += 1;
     }
-    if !orphans.is_empty() {
-        tracing::info!(
-            "removed {} data files the manifest does not list (left by an interrupted run, or replaced at the cut)",
-            orphans.len()
-        );
-    }
-    Ok(())
+    Ok(removed)
 }
 
 /// Best effort: the shard checkpoints of a complete export (and the consistent mode's key

@@ -29,18 +29,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::aws::AwsClients;
-use crate::checkpoint::{self, Fingerprint, IncrementalFiles, RunState, TokenRecord};
+use crate::checkpoint::{self, Fingerprint, IncrementalFiles, RunState};
 use crate::component::{self, ComponentRuntime};
-use crate::description::{ExportDescription, cli_timestamp};
+use crate::description::cli_timestamp;
 use crate::destination::{Destination, ObjectWriter};
 use crate::dynamodb::Table;
 use crate::error::ExportError;
-use crate::export::{self, EarlierRun, ExportFailure, ExportReport, ExportRequest};
+use crate::export::{self, EarlierRun, ExportFailure, ExportReport, ExportRequest, Written};
 use crate::model::{
     DataFileFacts, EncoderEvent, EncoderOptions, ExportTotals, IncrementalSpec, ManifestEntry, Shard, ShardPlan,
     Snapshot, TableInfo,
 };
 use crate::progress::{self, Progress};
+use crate::shard;
 use crate::stream::{self, ChangeEvent, ChangeRecord, StreamFacts, StreamReader};
 
 /// Pages of stream records allowed to wait for the component.
@@ -61,19 +62,10 @@ pub async fn run(
     let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
     destination.check().await?;
     let fingerprint = Fingerprint {
-        table_arn: info.table_arn.clone(),
-        table_id: info.table_id.clone(),
-        format: request.format,
         segments: None,
-        target_file_bytes: request.target_file_bytes,
-        compression_level: request.compression_level,
-        bucket: destination.bucket_name(),
-        prefix: destination.prefix(),
-        bucket_owner: request.s3.expected_owner.clone(),
-        kms_key_id: request.s3.kms_key_id.clone(),
-        component: runtime.digest().to_string(),
         incremental: Some(window),
         consistent: false,
+        ..export::fingerprint(request, &info, &destination, runtime)
     };
     let earlier = export::find_earlier_run(&destination, request, &info, &fingerprint, &aws.region).await?;
     if let EarlierRun::Complete(state, summary) = earlier {
@@ -128,35 +120,7 @@ pub async fn run(
     let written = write(&ctx, &reader, facts, earlier_files).await;
     drop(shown);
     destination.tidy().await;
-    let stats = progress.figures();
-    match written {
-        Ok(Written { end_time_ms, data_files, items }) => {
-            let description = ExportDescription::completed(&snapshot, end_time_ms, items, 0, stats.clone());
-            Ok(ExportReport {
-                description,
-                summary_location: destination.locate(&snapshot.keys.manifest_summary),
-                snapshot: Arc::unwrap_or_clone(snapshot),
-                plan,
-                stats,
-                data_files,
-            })
-        }
-        Err(error) => {
-            let end_time_ms = export::now_ms();
-            let record = checkpoint::FailureRecord {
-                failure_code: error.code().to_string(),
-                failure_message: error.to_string(),
-                end_time_ms,
-            };
-            // Best effort, for `ddb-export describe`: the destination may be what failed.
-            if let Err(e) = checkpoint::save(&destination, &checkpoint::failure_key(&snapshot.keys.root), &record).await
-            {
-                tracing::debug!("could not record the failure: {e}");
-            }
-            let description = ExportDescription::failed(&snapshot, end_time_ms, &error, stats);
-            Err(ExportFailure { error, description: Some(description) })
-        }
-    }
+    export::conclude(&destination, snapshot, plan, progress.figures(), written).await
 }
 
 /// The window of an incremental export's snapshot.
@@ -201,16 +165,7 @@ async fn start_new(
         return Err(ExportError::Interrupted.into());
     }
     let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan };
-    destination.put(&state.snapshot.keys.started, Vec::new()).await?;
-    checkpoint::save(destination, &checkpoint::run_key(&state.snapshot.keys.root), &state).await?;
-    if let Some(token) = &request.client_token {
-        let record = TokenRecord {
-            version: checkpoint::STATE_VERSION,
-            export_id: state.snapshot.export_id.clone(),
-            prefix: state.snapshot.s3_prefix.clone(),
-        };
-        checkpoint::save(destination, &checkpoint::token_key(token), &record).await?;
-    }
+    export::record_start(destination, &state, request.client_token.as_deref()).await?;
     Ok(state)
 }
 
@@ -252,13 +207,6 @@ impl Context {
     fn bad_output(&self, message: String) -> ExportError {
         ExportError::BadOutput { component: self.runtime.name().to_string(), message }
     }
-}
-
-/// What [`write`] did.
-struct Written {
-    end_time_ms: u64,
-    data_files: u64,
-    items: u64,
 }
 
 /// The stream's records through the component into data files, a check of the stored files,
@@ -320,7 +268,16 @@ async fn write(
             "the window's stream records change {expected} items, but the data files hold {items} change records"
         )));
     }
-    verify_data_files(ctx, &files, &earlier_files).await?;
+    // The data folder is shared: only the files an earlier run of this export started and
+    // this one did not write are removed (other exports' files are left alone).
+    let earlier: HashSet<&str> = earlier_files.iter().map(String::as_str).collect();
+    let data_prefix = &ctx.snapshot.keys.data_prefix;
+    let removed = export::verify_data_files(&ctx.destination, data_prefix, &files, |key| earlier.contains(key)).await?;
+    if removed > 0 {
+        tracing::info!(
+            "removed {removed} data files an interrupted run of this export stored and this one did not write"
+        );
+    }
     ctx.progress.segment_done();
     if ctx.stop.load(Ordering::Relaxed) {
         return Err(ExportError::Interrupted);
@@ -331,7 +288,8 @@ async fn write(
     for object in manifests {
         ctx.destination.put(&object.key, object.body).await?;
     }
-    Ok(Written { end_time_ms, data_files: files.len() as u64, items })
+    let export_time_ms = ctx.snapshot.export_time_ms;
+    Ok(Written { end_time_ms, data_files: files.len() as u64, items, export_time_ms })
 }
 
 /// The component's side (on a blocking thread): every page of records into the change encoder,
@@ -470,57 +428,9 @@ async fn store(
 
 /// The encoder's facts must match what the host stored.
 fn check_facts(writer: &ObjectWriter, facts: &DataFileFacts) -> Result<(), String> {
-    if facts.key != writer.key() {
-        return Err(format!("finished {:?} while {:?} was open", facts.key, writer.key()));
-    }
-    if facts.size_bytes != writer.len() {
-        return Err(format!("{} claims {} bytes, {} were written", facts.key, facts.size_bytes, writer.len()));
-    }
-    if facts.md5 != writer.md5_base64() {
-        return Err(format!("{} claims MD5 {}, the bytes written have {}", facts.key, facts.md5, writer.md5_base64()));
-    }
+    shard::check_written(writer, facts)?;
     if facts.item_count == 0 {
-        return Err(format!("{} holds no change records; an encoder opens a file only for records", facts.key));
-    }
-    Ok(())
-}
-
-/// Lists the shared data folder and checks that each file the manifest will list is there, with
-/// the ETag its upload returned; deletes the files an earlier run of this export started and
-/// this one did not write (other exports' files in the folder are left alone).
-async fn verify_data_files(
-    ctx: &Context,
-    files: &[ManifestEntry],
-    earlier_files: &[String],
-) -> Result<(), ExportError> {
-    let listed = ctx.destination.list(&ctx.snapshot.keys.data_prefix).await?;
-    let stored: HashMap<&str, &str> = listed.iter().map(|o| (o.key.as_str(), o.etag.as_str())).collect();
-    for file in files {
-        let key = file.data_file_s3_key.as_str();
-        let problem = match stored.get(key) {
-            None => "is missing from the store".to_string(),
-            Some(etag) if !etag.is_empty() && *etag != file.etag => {
-                format!("has ETag {etag} in the store, but its upload returned {}", file.etag)
-            }
-            Some(_) => continue,
-        };
-        return Err(ExportError::Verification {
-            location: ctx.destination.locate(key),
-            message: format!("data file {problem}; was the export written by two runs at once?"),
-        });
-    }
-    let written: HashSet<&str> = files.iter().map(|f| f.data_file_s3_key.as_str()).collect();
-    let mut removed = 0;
-    for key in earlier_files.iter().filter(|k| !written.contains(k.as_str())) {
-        if stored.contains_key(key.as_str()) {
-            ctx.destination.delete(key).await?;
-            removed += 1;
-        }
-    }
-    if removed > 0 {
-        tracing::info!(
-            "removed {removed} data files an interrupted run of this export stored and this one did not write"
-        );
+        return Err(format!("{} holds no change records; an encoder opens a file only for change records", facts.key));
     }
     Ok(())
 }

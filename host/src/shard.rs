@@ -449,6 +449,19 @@ fn bad_output(ctx: &ShardContext, message: String) -> ExportError {
 /// The encoder's facts must match what the host counted itself: the bytes it stored, and the
 /// items of the pages the file received.
 fn check_facts(writer: &ObjectWriter, facts: &DataFileFacts, items: u64) -> Result<(), String> {
+    check_written(writer, facts)?;
+    if facts.item_count == 0 {
+        return Err(format!("{} holds no items; an encoder opens a file only for items", facts.key));
+    }
+    if facts.item_count != items {
+        return Err(format!("{} claims {} items, but the pages it received hold {items}", facts.key, facts.item_count));
+    }
+    Ok(())
+}
+
+/// A data file's facts, as the encoder reports them, must match the bytes the host stored:
+/// their key, size and MD5.
+pub(crate) fn check_written(writer: &ObjectWriter, facts: &DataFileFacts) -> Result<(), String> {
     if facts.key != writer.key() {
         return Err(format!("finished {:?} while {:?} was open", facts.key, writer.key()));
     }
@@ -457,12 +470,6 @@ fn check_facts(writer: &ObjectWriter, facts: &DataFileFacts, items: u64) -> Resu
     }
     if facts.md5 != writer.md5_base64() {
         return Err(format!("{} claims MD5 {}, the bytes written have {}", facts.key, facts.md5, writer.md5_base64()));
-    }
-    if facts.item_count == 0 {
-        return Err(format!("{} holds no items; an encoder opens a file only for items", facts.key));
-    }
-    if facts.item_count != items {
-        return Err(format!("{} claims {} items, but the pages it received hold {items}", facts.key, facts.item_count));
     }
     Ok(())
 }
