@@ -66,6 +66,9 @@ pub struct Fingerprint {
     /// `--consistent`.
     #[serde(default)]
     pub consistent: bool,
+    /// `--filter`, `--projection` and their names and values.
+    #[serde(default)]
+    pub scan_filter: Option<crate::dynamodb::ScanFilter>,
 }
 
 impl Fingerprint {
@@ -73,7 +76,7 @@ impl Fingerprint {
     pub fn differences(&self, now: &Fingerprint) -> Vec<String> {
         let show = |v: &dyn std::fmt::Debug| format!("{v:?}");
         let window = |w: &Option<crate::export::IncrementalWindow>| w.map_or("off".to_string(), |w| format!("({w})"));
-        let fields: [(&str, String, String); 13] = [
+        let fields: [(&str, String, String); 14] = [
             ("--table", self.table_arn.clone(), now.table_arn.clone()),
             ("the table's TableId (was it created again?)", show(&self.table_id), show(&now.table_id)),
             ("--format", show(&self.format), show(&now.format)),
@@ -87,6 +90,7 @@ impl Fingerprint {
             ("the component (SHA-256)", self.component.clone(), now.component.clone()),
             ("--incremental", window(&self.incremental), window(&now.incremental)),
             ("--consistent", self.consistent.to_string(), now.consistent.to_string()),
+            ("--filter/--projection/--expression-*", show(&self.scan_filter), show(&now.scan_filter)),
         ];
         fields
             .into_iter()
@@ -283,6 +287,7 @@ mod tests {
             component: "abc".into(),
             incremental: None,
             consistent: false,
+            scan_filter: None,
         };
         assert!(before.differences(&before).is_empty());
         let now = Fingerprint { target_file_bytes: 2000, prefix: Some("q".into()), ..before.clone() };

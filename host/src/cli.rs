@@ -182,6 +182,23 @@ pub struct ExportArgs {
     #[arg(long, conflicts_with = "incremental")]
     pub consistent: bool,
 
+    /// Export only the items this Scan FilterExpression keeps (e.g. `#s = :paid`). DynamoDB
+    /// filters after reading: every item is still read, and paid for.
+    #[arg(long, value_name = "EXPRESSION", conflicts_with_all = ["consistent", "incremental"])]
+    pub filter: Option<String>,
+
+    /// Export only these attributes (a Scan ProjectionExpression, e.g. `pk, #s, total`).
+    #[arg(long, value_name = "EXPRESSION", conflicts_with_all = ["consistent", "incremental"])]
+    pub projection: Option<String>,
+
+    /// ExpressionAttributeNames for --filter/--projection, as JSON: `{"#s":"status"}`.
+    #[arg(long, value_name = "JSON", value_parser = parse_json_object)]
+    pub expression_names: Option<serde_json::Map<String, serde_json::Value>>,
+
+    /// ExpressionAttributeValues for --filter, as DynamoDB JSON: `{":paid":{"S":"PAID"}}`.
+    #[arg(long, value_name = "JSON", value_parser = parse_json_object)]
+    pub expression_values: Option<serde_json::Map<String, serde_json::Value>>,
+
     /// Scan segments (1-1000000). Default: planned from the table's size.
     #[arg(long)]
     pub segments: Option<u32>,
@@ -253,6 +270,15 @@ pub struct ExportArgs {
     /// Do not read or write the compiled-component cache.
     #[arg(long)]
     pub no_cache: bool,
+}
+
+/// A JSON object, for the --expression-* flags.
+fn parse_json_object(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err("not a JSON object".into()),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
 }
 
 #[cfg(test)]

@@ -32,11 +32,98 @@ pub struct Table {
     region: String,
     /// What the user named: a table name or a table ARN (DynamoDB accepts both).
     name_or_arn: String,
+    /// Passed to every Scan.
+    filter: Option<std::sync::Arc<ScanFilter>>,
+}
+
+/// `--filter`, `--projection` and their expression attribute names and values, passed to
+/// every Scan as DynamoDB takes them. Filtering happens after the read: every item is still
+/// read (and paid for).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScanFilter {
+    pub filter: Option<String>,
+    pub projection: Option<String>,
+    /// `#name` -> attribute name.
+    pub names: std::collections::BTreeMap<String, String>,
+    /// `:value` -> the value, in DynamoDB JSON (`{"S":"x"}`), as given.
+    pub values: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl ScanFilter {
+    /// Checks the names and values, naming the flag at fault.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if let Some(name) = self.names.keys().find(|n| !n.starts_with('#') || n.len() < 2) {
+            return Err(("--expression-names", format!("{name:?} does not start with '#'")));
+        }
+        for (name, value) in &self.values {
+            if !name.starts_with(':') || name.len() < 2 {
+                return Err(("--expression-values", format!("{name:?} does not start with ':'")));
+            }
+            attribute_from_json(value).map_err(|why| ("--expression-values", format!("{name}: {why}")))?;
+        }
+        if self.filter.as_deref().is_some_and(str::is_empty) || self.projection.as_deref().is_some_and(str::is_empty) {
+            return Err(("--filter", "an expression is empty".into()));
+        }
+        Ok(())
+    }
+
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty())
+            .then(|| self.values.iter().filter_map(|(k, v)| Some((k.clone(), attribute_from_json(v).ok()?))).collect())
+    }
+}
+
+/// An AttributeValue from its DynamoDB JSON (`{"S":"x"}`, `{"L":[…]}`, …).
+pub fn attribute_from_json(value: &serde_json::Value) -> Result<AttributeValue, String> {
+    use base64::Engine as _;
+    use serde_json::Value;
+    let (tag, inner) = value
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.iter().next())
+        .ok_or("not an AttributeValue ({\"<type>\": value})")?;
+    let text = |v: &Value| v.as_str().map(str::to_string).ok_or(format!("{tag} needs a string"));
+    let strings = |v: &Value| -> Result<Vec<String>, String> {
+        v.as_array().ok_or(format!("{tag} needs an array"))?.iter().map(text).collect()
+    };
+    let blob = |s: String| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map(aws_sdk_dynamodb::primitives::Blob::new)
+            .map_err(|e| format!("{tag}: {e}"))
+    };
+    Ok(match tag.as_str() {
+        "S" => AttributeValue::S(text(inner)?),
+        "N" => AttributeValue::N(text(inner)?),
+        "B" => AttributeValue::B(blob(text(inner)?)?),
+        "BOOL" => AttributeValue::Bool(inner.as_bool().ok_or("BOOL needs true or false")?),
+        "NULL" => AttributeValue::Null(true),
+        "SS" => AttributeValue::Ss(strings(inner)?),
+        "NS" => AttributeValue::Ns(strings(inner)?),
+        "BS" => AttributeValue::Bs(strings(inner)?.into_iter().map(blob).collect::<Result<_, _>>()?),
+        "L" => AttributeValue::L(
+            inner.as_array().ok_or("L needs an array")?.iter().map(attribute_from_json).collect::<Result<_, _>>()?,
+        ),
+        "M" => AttributeValue::M(
+            inner
+                .as_object()
+                .ok_or("M needs an object")?
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), attribute_from_json(v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => return Err(format!("{other:?} is not an AttributeValue type")),
+    })
 }
 
 impl Table {
     pub fn new(client: aws_sdk_dynamodb::Client, region: String, name_or_arn: String) -> Self {
-        Self { client, region, name_or_arn }
+        Self { client, region, name_or_arn, filter: None }
+    }
+
+    /// The same table, every Scan of it filtered and projected as `filter` says.
+    pub fn with_filter(self, filter: Option<ScanFilter>) -> Self {
+        Self { filter: filter.map(std::sync::Arc::new), ..self }
     }
 
     /// The client this table is read with.
@@ -125,6 +212,12 @@ impl Table {
             .total_segments(shard.total_segments as i32)
             .set_exclusive_start_key(start_key)
             .set_limit(limit.map(|n| n.min(i32::MAX as u32) as i32))
+            .set_filter_expression(self.filter.as_ref().and_then(|f| f.filter.clone()))
+            .set_projection_expression(self.filter.as_ref().and_then(|f| f.projection.clone()))
+            .set_expression_attribute_names(
+                self.filter.as_ref().filter(|f| !f.names.is_empty()).map(|f| f.names.clone().into_iter().collect()),
+            )
+            .set_expression_attribute_values(self.filter.as_ref().and_then(|f| f.values()))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .customize()
             .config_override(aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled()))

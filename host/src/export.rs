@@ -72,6 +72,9 @@ pub struct ExportRequest {
     /// `--consistent`: the table exactly as it was at one moment, from a scan and the table's
     /// stream (`crate::consistent`).
     pub consistent: bool,
+    /// Filter and projection passed to every Scan (refused with `consistent` and incremental
+    /// exports, whose stream images are not filtered).
+    pub scan_filter: Option<crate::dynamodb::ScanFilter>,
 }
 
 /// An incremental export's window and view as asked for (`--from`, `--to`, `--view`).
@@ -176,6 +179,7 @@ impl ExportRequest {
             progress_interval: Duration::from_secs(10),
             incremental: None,
             consistent: false,
+            scan_filter: None,
         }
     }
 
@@ -231,6 +235,15 @@ impl ExportRequest {
                 "--to",
                 "--s3-bucket-owner and --s3-sse-kms-key-id only apply to s3:// destinations".into(),
             );
+        }
+        if let Some(filter) = &self.scan_filter {
+            filter.check().map_err(|(what, message)| ExportError::InvalidArgument { what, message })?;
+            if self.consistent || self.incremental.is_some() {
+                return invalid(
+                    "--filter",
+                    "filters and projections apply to plain full exports only (the stream's images are whole)".into(),
+                );
+            }
         }
         if let Some(resume) = &self.resume {
             resume_export_id(resume).map_err(|message| ExportError::InvalidArgument { what: "--resume", message })?;
@@ -398,7 +411,8 @@ pub async fn run_until_stopped(
     if request.incremental.is_some() {
         return crate::incremental::run(aws, runtime, request, stop).await;
     }
-    let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone());
+    let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone())
+        .with_filter(request.scan_filter.clone());
     let info = table.describe().await?;
     let budget = request.read_limit.budget(&info)?.map(|rcu| Arc::new(ReadBudget::new(rcu)));
     let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
@@ -534,6 +548,7 @@ pub(crate) fn fingerprint(
         component: runtime.digest().to_string(),
         incremental: request.incremental,
         consistent: request.consistent,
+        scan_filter: request.scan_filter.clone(),
     }
 }
 

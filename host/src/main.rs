@@ -96,6 +96,7 @@ async fn export(args: ExportArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             _ => None,
         },
         consistent: args.consistent,
+        scan_filter: scan_filter(args.filter, args.projection, args.expression_names, args.expression_values)?,
     };
     request.validate()?;
     let source = match args.component {
@@ -200,6 +201,31 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     let export_summaries = ddb_export::catalog::list(&destination).await?;
     print_json(&ddb_export::catalog::ListExportsOutput { export_summaries })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Scan filter the flags name, if any; names must map to attribute names (strings).
+fn scan_filter(
+    filter: Option<String>,
+    projection: Option<String>,
+    names: Option<serde_json::Map<String, serde_json::Value>>,
+    values: Option<serde_json::Map<String, serde_json::Value>>,
+) -> anyhow::Result<Option<ddb_export::dynamodb::ScanFilter>> {
+    if filter.is_none() && projection.is_none() {
+        if names.is_some() || values.is_some() {
+            anyhow::bail!("--expression-names and --expression-values need --filter or --projection");
+        }
+        return Ok(None);
+    }
+    let names = names
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(name) => Ok((k, name)),
+            other => Err(anyhow::anyhow!("invalid --expression-names: {k} maps to {other}, not a name")),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let values = values.unwrap_or_default().into_iter().collect();
+    Ok(Some(ddb_export::dynamodb::ScanFilter { filter, projection, names, values }))
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -374,3 +374,64 @@ async fn aws_errors_are_reported_in_words_a_user_can_act_on() {
     let output = export(&scan_denied.url, standins.s3_url(), &[]);
     assert_failed_cleanly(&output, &["access denied: dynamodb:Scan on orders"], &bucket_dir);
 }
+
+/// `--filter` and `--projection` go to every Scan: the export holds exactly the items the
+/// filter keeps, with only the projected attributes; bad expression values are refused.
+#[tokio::test]
+async fn filters_and_projections_are_passed_to_the_scan() {
+    let standins = Standins::start();
+    let dynamodb = standins.dynamodb();
+    util::create_table(&dynamodb, "orders", &items::ordinary(300)).await;
+    standins.create_bucket("exports").await;
+    let output = util::run(standins.command().args([
+        "export",
+        "--table",
+        "orders",
+        "--to",
+        "s3://exports/filtered",
+        "--segments",
+        "3",
+        "--filter",
+        "contains(tags, :t) AND #n < :max",
+        "--projection",
+        "pk, #n, nested.i",
+        "--expression-names",
+        r##"{"#n":"n"}"##,
+        "--expression-values",
+        r#"{":t":{"S":"t2"},":max":{"N":"200"}}"#,
+    ]));
+    // Items 2, 7, 12, … below 200: forty of them, each with pk, n and nested.i only.
+    let expected: Vec<items::Item> = items::ordinary(300)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % 5 == 2 && *i < 200)
+        .map(|(i, item)| {
+            let nested = AttributeValue::M(std::collections::HashMap::from([(
+                "i".to_string(),
+                AttributeValue::N(i.to_string()),
+            )]));
+            std::collections::HashMap::from([
+                ("pk".to_string(), item["pk"].clone()),
+                ("n".to_string(), item["n"].clone()),
+                ("nested".to_string(), nested),
+            ])
+        })
+        .collect();
+    let (_, summary_key) = completed(&output, expected.len());
+    assert_eq!(
+        util::independent_check(&standins.bucket_dir("exports"), &summary_key),
+        table_items_canonical(&expected),
+        "the export is not the filtered, projected table"
+    );
+
+    let refused = |args: &[&str]| {
+        let output =
+            util::run(standins.command().args(["export", "--table", "orders", "--to", "s3://exports/x"]).args(args));
+        assert!(!output.status.success(), "{args:?} should be refused");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = refused(&["--filter", "#n < :v", "--expression-values", r#"{":v":{"X":"1"}}"#]);
+    assert!(stderr.contains("--expression-values") && stderr.contains("\"X\""), "{stderr}");
+    assert!(refused(&["--filter", "a = b", "--consistent"]).contains("cannot be used with"));
+    assert!(refused(&["--expression-names", r##"{"#n":"n"}"##]).contains("need --filter or --projection"));
+}
