@@ -28,6 +28,7 @@ use crate::checkpoint;
 use crate::destination::ObjectWriter;
 use crate::dynamodb::Item;
 use crate::error::ExportError;
+use crate::export::now_ms;
 use crate::model::{ManifestEntry, Shard};
 use crate::shard::{self, ShardContext};
 use crate::stream::{ChangeEvent, RETENTION, RETENTION_MARGIN, StreamReader, StreamUse, table_stream};
@@ -255,10 +256,6 @@ async fn read_changes(
         stats.shards
     );
     Ok(at_cut)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// `_ddb-export/cut-keys`: the hashes of the keys the stream changed before the cut.

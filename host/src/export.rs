@@ -385,6 +385,7 @@ impl From<crate::component::ComponentError> for ExportFailure {
     }
 }
 
+/// Milliseconds since the epoch, by this host's clock.
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

@@ -20,7 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::operation::get_records::GetRecordsError;
@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 use crate::aws::SdkFailure;
 use crate::dynamodb::Item;
 use crate::error::ExportError;
+use crate::export::now_ms;
 use crate::model::ExportViewType;
 
 /// How long a DynamoDB stream keeps a record.
@@ -114,10 +115,6 @@ pub struct ReadStats {
     pub records_read: u64,
     /// Records in the window.
     pub records_kept: u64,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// What a stream is read for, which decides the images it must carry and the words of a refusal.

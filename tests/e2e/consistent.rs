@@ -7,32 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, StreamSpecification, StreamViewType};
 use serde_json::Value;
 
 use crate::util;
 
 const KEYS: usize = 400;
-
-async fn create_streamed_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str, view: Option<StreamViewType>) {
-    let mut request = dynamodb
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
-        )
-        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap());
-    if let Some(view) = view {
-        request = request.stream_specification(
-            StreamSpecification::builder().stream_enabled(true).stream_view_type(view).build().unwrap(),
-        );
-    }
-    request.send().await.expect("table created");
-}
 
 /// The two states a key may have had at the cut, when a write was in flight then.
 type InFlight = HashMap<String, (Option<Value>, Option<Value>)>;
@@ -75,7 +55,7 @@ async fn a_consistent_export_is_the_table_at_its_cut_while_writers_keep_writing(
     let moto = util::moto();
     let dynamodb = util::dynamodb_client(&moto.url);
     // Seeded before its stream is enabled: the stream then holds only the writer's changes.
-    create_streamed_table(&dynamodb, "live", None).await;
+    util::create_table_with_stream(&dynamodb, "live", None).await;
     let mut initial = BTreeMap::new();
     let seed: Vec<_> = (0..KEYS)
         .map(|i| {
@@ -203,8 +183,8 @@ async fn a_consistent_export_is_the_table_at_its_cut_while_writers_keep_writing(
 async fn the_consistent_mode_refuses_a_table_without_a_usable_stream() {
     let moto = util::moto();
     let dynamodb = util::dynamodb_client(&moto.url);
-    create_streamed_table(&dynamodb, "plain", None).await;
-    create_streamed_table(&dynamodb, "keys-only", Some(StreamViewType::KeysOnly)).await;
+    util::create_table_with_stream(&dynamodb, "plain", None).await;
+    util::create_table_with_stream(&dynamodb, "keys-only", Some(StreamViewType::KeysOnly)).await;
     let s3 = util::s3_client(&moto.url);
     s3.create_bucket().bucket("exports").send().await.expect("bucket created");
     for (table, words) in [

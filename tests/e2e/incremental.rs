@@ -9,10 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, StreamViewType};
 use serde_json::{Value, json};
 
 use crate::util::{self, Server};
@@ -26,23 +23,6 @@ fn now_ms() -> u64 {
 /// `2024-05-01T12:00:00.250Z`, as `--from`/`--until` take it and the summary writes it.
 fn iso(ms: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
-async fn create_streamed_table(client: &aws_sdk_dynamodb::Client, table: &str, view: Option<StreamViewType>) {
-    let mut request = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
-        )
-        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap());
-    if let Some(view) = view {
-        request = request.stream_specification(
-            StreamSpecification::builder().stream_enabled(true).stream_view_type(view).build().unwrap(),
-        );
-    }
-    request.send().await.expect("table created");
 }
 
 fn streams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
@@ -285,7 +265,7 @@ async fn the_change_records_are_the_window_s_writes_compacted_per_item() {
     let dynamodb = util::dynamodb_client(&moto.url);
     let s3 = util::s3_client(&moto.url);
     s3.create_bucket().bucket("changes").send().await.expect("bucket created");
-    create_streamed_table(&dynamodb, "orders", Some(StreamViewType::NewAndOldImages)).await;
+    util::create_table_with_stream(&dynamodb, "orders", Some(StreamViewType::NewAndOldImages)).await;
     let mut w = Writer { client: dynamodb.clone(), table: "orders".into(), state: HashMap::new(), log: Vec::new() };
     let v = |pk: &str, value: &str| item(pk, &[("v", n(value))]);
 
@@ -444,10 +424,10 @@ async fn windows_the_stream_cannot_serve_are_refused_before_anything_is_written(
     let dynamodb = util::dynamodb_client(&moto.url);
     let s3 = util::s3_client(&moto.url);
     s3.create_bucket().bucket("changes").send().await.expect("bucket created");
-    create_streamed_table(&dynamodb, "nostream", None).await;
-    create_streamed_table(&dynamodb, "keysonly", Some(StreamViewType::KeysOnly)).await;
-    create_streamed_table(&dynamodb, "newimage", Some(StreamViewType::NewImage)).await;
-    create_streamed_table(&dynamodb, "streamed", Some(StreamViewType::NewAndOldImages)).await;
+    util::create_table_with_stream(&dynamodb, "nostream", None).await;
+    util::create_table_with_stream(&dynamodb, "keysonly", Some(StreamViewType::KeysOnly)).await;
+    util::create_table_with_stream(&dynamodb, "newimage", Some(StreamViewType::NewImage)).await;
+    util::create_table_with_stream(&dynamodb, "streamed", Some(StreamViewType::NewAndOldImages)).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let now = now_ms();
     let export = |table: &str, args: &[&str]| {

@@ -269,20 +269,33 @@ pub fn stdout_json(output: &Output) -> Value {
 
 /// Creates a table keyed by the string `pk` and writes `items` into it.
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str, items: &[HashMap<String, AttributeValue>]) {
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-    client
+    create_table_with_stream(client, table, None).await;
+    wait_until_active(client, table).await;
+    put_items(client, table, items).await;
+}
+
+/// Creates an on-demand table keyed by the string `pk`, with a stream of `view` if given.
+pub async fn create_table_with_stream(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    view: Option<aws_sdk_dynamodb::types::StreamViewType>,
+) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
+    };
+    let mut request = client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
             AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
         )
-        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
-        .send()
-        .await
-        .expect("table created");
-    wait_until_active(client, table).await;
-    put_items(client, table, items).await;
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap());
+    if let Some(view) = view {
+        let stream = StreamSpecification::builder().stream_enabled(true).stream_view_type(view).build().unwrap();
+        request = request.stream_specification(stream);
+    }
+    request.send().await.expect("table created");
 }
 
 /// Writes `items` with BatchWriteItem, retrying what the server leaves unprocessed.

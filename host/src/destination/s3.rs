@@ -3,6 +3,7 @@
 
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::head_bucket::HeadBucketError;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 
@@ -316,33 +317,38 @@ impl S3Bucket {
     /// Every object under `prefix`.
     pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, ExportError> {
         let mut objects = Vec::new();
-        let mut token = None;
-        loop {
-            let output = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .set_continuation_token(token.take())
-                .set_expected_bucket_owner(self.expected_owner.clone())
-                .send()
-                .await
-                .map_err(|e| self.error("ListObjectsV2", prefix, SdkFailure::of(&e)))?;
-            for object in output.contents() {
+        self.list_pages(prefix, None, |page| {
+            for object in page.contents() {
                 if let Some(key) = object.key() {
                     objects.push(Listed { key: key.to_string(), etag: unquote(object.e_tag()) });
                 }
             }
-            match output.next_continuation_token() {
-                Some(next) if output.is_truncated() == Some(true) => token = Some(next.to_string()),
-                _ => return Ok(objects),
-            }
-        }
+        })
+        .await?;
+        Ok(objects)
     }
 
     /// The names of the "folders" right under `prefix` (which ends with `/`).
     pub async fn folders(&self, prefix: &str) -> Result<Vec<String>, ExportError> {
         let mut folders = Vec::new();
+        self.list_pages(prefix, Some("/"), |page| {
+            for common in page.common_prefixes() {
+                if let Some(name) = common.prefix().and_then(|p| p.strip_prefix(prefix)) {
+                    folders.push(name.trim_end_matches('/').to_string());
+                }
+            }
+        })
+        .await?;
+        Ok(folders)
+    }
+
+    /// Every page of ListObjectsV2 under `prefix`, handed to `each`.
+    async fn list_pages(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        mut each: impl FnMut(&ListObjectsV2Output),
+    ) -> Result<(), ExportError> {
         let mut token = None;
         loop {
             let output = self
@@ -350,20 +356,16 @@ impl S3Bucket {
                 .list_objects_v2()
                 .bucket(&self.bucket)
                 .prefix(prefix)
-                .delimiter("/")
+                .set_delimiter(delimiter.map(str::to_string))
                 .set_continuation_token(token.take())
                 .set_expected_bucket_owner(self.expected_owner.clone())
                 .send()
                 .await
                 .map_err(|e| self.error("ListObjectsV2", prefix, SdkFailure::of(&e)))?;
-            for common in output.common_prefixes() {
-                if let Some(name) = common.prefix().and_then(|p| p.strip_prefix(prefix)) {
-                    folders.push(name.trim_end_matches('/').to_string());
-                }
-            }
+            each(&output);
             match output.next_continuation_token() {
                 Some(next) if output.is_truncated() == Some(true) => token = Some(next.to_string()),
-                _ => return Ok(folders),
+                _ => return Ok(()),
             }
         }
     }
