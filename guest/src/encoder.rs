@@ -1,91 +1,64 @@
 //! Step 3a: turning a shard's pages of items into gzip data files.
 
-use std::io::Write as _;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use flate2::Compression;
-use flate2::write::GzEncoder;
-use md5::{Digest, Md5};
+use ddb_export_data_files::framing::{self, Event, Framing, GzipLevel};
+use ddb_export_data_files::naming::DataFileKeys;
 
 use crate::bindings::exports::ddb_export::core::write::Error;
 use crate::dynamodb_json;
-use crate::ids;
 use crate::ion_text;
 use crate::page;
 use crate::wit::{DataFile, EncoderOptions, ExportFormat, ExportSnapshot, Output};
 
-/// The data file being written: its gzip stream, and the MD5 and size of the bytes it has put
-/// out so far. Shared by the full export's encoder and the incremental change encoder.
-pub(crate) struct OpenFile {
-    key: String,
-    gzip: GzEncoder<Vec<u8>>,
-    md5: Md5,
-    size_bytes: u64,
-    item_count: u64,
-}
+/// A gzip data file (`ddb_export_data_files::framing`) whose events are WIT `Output`s. Shared
+/// by the full export's encoder and the incremental change encoder.
+pub(crate) struct OpenFile(framing::OpenFile);
 
 impl OpenFile {
-    /// Starts the file `key` (announced in `output`) at a gzip level of 0 to 9.
-    pub(crate) fn start(key: String, compression_level: u8, output: &mut Vec<Output>) -> Self {
-        output.push(Output::FileStarted(key.clone()));
-        let level = Compression::new(u32::from(compression_level));
-        Self { key, gzip: GzEncoder::new(Vec::new(), level), md5: Md5::new(), size_bytes: 0, item_count: 0 }
+    /// Starts the file `key` (announced in `output`).
+    pub(crate) fn start(key: String, level: GzipLevel, output: &mut Vec<Output>) -> Self {
+        Self(framing::OpenFile::start(key, Framing::Gzip(level), output))
     }
 
     /// Compresses `lines`, which hold `items` lines, with a sync flush: their bytes leave the
     /// component now (in `output`), and the file's size is exact for the roll-over check.
     /// Errors are gzip's, said as such.
     pub(crate) fn append(&mut self, lines: &[u8], items: u64, output: &mut Vec<Output>) -> Result<(), String> {
-        self.gzip.write_all(lines).map_err(gzip_error)?;
-        self.gzip.flush().map_err(gzip_error)?;
-        self.item_count += items;
-        self.put_out(output);
-        Ok(())
+        self.0.append(lines, items, output).map_err(|e| e.to_string())
     }
 
     /// The compressed bytes put out so far.
     pub(crate) fn size_bytes(&self) -> u64 {
-        self.size_bytes
+        self.0.size_bytes()
     }
 
     /// Finishes the gzip stream and reports the file's facts.
-    pub(crate) fn close(mut self, output: &mut Vec<Output>) -> Result<(), String> {
-        self.gzip.try_finish().map_err(gzip_error)?;
-        self.put_out(output);
-        output.push(Output::FileFinished(DataFile {
-            key: self.key,
-            item_count: self.item_count,
-            md5: STANDARD.encode(self.md5.finalize()),
-            size_bytes: self.size_bytes,
-        }));
-        Ok(())
+    pub(crate) fn close(self, output: &mut Vec<Output>) -> Result<(), String> {
+        self.0.close(output).map_err(|e| e.to_string())
     }
+}
 
-    /// Moves the bytes gzip has written so far to `output`, counting them.
-    fn put_out(&mut self, output: &mut Vec<Output>) {
-        let bytes = std::mem::take(self.gzip.get_mut());
-        if !bytes.is_empty() {
-            self.md5.update(&bytes);
-            self.size_bytes += bytes.len() as u64;
-            output.push(Output::Bytes(bytes));
+impl From<Event> for Output {
+    fn from(event: Event) -> Self {
+        match event {
+            Event::Started(key) => Output::FileStarted(key),
+            Event::Bytes(bytes) => Output::Bytes(bytes),
+            Event::Finished(facts) => Output::FileFinished(DataFile {
+                key: facts.key,
+                item_count: facts.item_count,
+                md5: facts.md5,
+                size_bytes: facts.size_bytes,
+            }),
         }
     }
 }
 
-fn gzip_error(e: std::io::Error) -> String {
-    format!("gzip: {e}")
-}
-
 /// The encoder of one shard: the state behind the WIT `encoder` resource.
 pub struct ShardEncoder {
-    export_id: String,
-    data_prefix: String,
-    extension: String,
+    keys: DataFileKeys,
     /// Which line writer: `DYNAMODB_JSON` or `ION`; everything else is the same.
     format: ExportFormat,
     options: EncoderOptions,
-    next_sequence: u32,
+    level: GzipLevel,
     open: Option<OpenFile>,
     finished: bool,
     /// Scratch buffer for one page of lines, reused between pages.
@@ -100,19 +73,24 @@ impl ShardEncoder {
                 "the snapshot is of an incremental export, whose data files incremental.change-encoder writes".into(),
             ));
         }
-        if options.compression_level > 9 {
+        if let Some(custom) = &snapshot.custom_format {
             return Err(Error::InvalidOptions(format!(
-                "compression-level must be 0 to 9, not {}",
-                options.compression_level
+                "the snapshot is of a plugin's format ({}), whose data files the plugin writes",
+                custom.output_format
             )));
         }
+        let level = GzipLevel::new(options.compression_level).map_err(|e| Error::InvalidOptions(e.to_string()))?;
         Ok(Self {
-            export_id: snapshot.export_id.clone(),
-            data_prefix: snapshot.keys.data_prefix.clone(),
-            extension: snapshot.data_file_extension.clone(),
+            keys: DataFileKeys::new(
+                &snapshot.export_id,
+                &snapshot.keys.data_prefix,
+                options.shard_id,
+                &snapshot.data_file_extension,
+                options.first_sequence,
+            ),
             format: snapshot.export_format,
             options,
-            next_sequence: options.first_sequence,
+            level,
             open: None,
             finished: false,
             lines: Vec::new(),
@@ -138,7 +116,10 @@ impl ShardEncoder {
         }
         let mut file = match self.open.take() {
             Some(file) => file,
-            None => OpenFile::start(self.next_key(), self.options.compression_level, &mut output),
+            None => {
+                let key = self.keys.next_key().map_err(|e| Error::Other(e.to_string()))?;
+                OpenFile::start(key, self.level, &mut output)
+            }
         };
         // A sync flush per page: the page's bytes leave the component now (the host uploads
         // them while the next page is read), and the file's size is exact for the roll-over
@@ -167,17 +148,15 @@ impl ShardEncoder {
     fn ensure_not_finished(&self) -> Result<(), Error> {
         if self.finished { Err(Error::Finished) } else { Ok(()) }
     }
-
-    fn next_key(&mut self) -> String {
-        let name = ids::data_file_name(&self.export_id, self.options.shard_id, self.next_sequence);
-        self.next_sequence += 1;
-        format!("{}{name}.{}", self.data_prefix, self.extension)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::io::Read as _;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use md5::{Digest, Md5};
 
     use super::*;
     use crate::page::{Value, writer};

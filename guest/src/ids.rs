@@ -28,12 +28,8 @@ pub fn export_id(start_time_ms: u64, client_token: &str, table_arn: &str) -> Str
     format!("{start_time_ms:014}-{:08x}", u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]))
 }
 
-/// 26 characters of lowercase unpadded base32 of 16 bytes derived from the export, the shard
-/// and the file's sequence number within the shard.
-pub fn data_file_name(export_id: &str, shard_id: u32, sequence: u32) -> String {
-    let hash = digest(&[export_id.as_bytes(), &shard_id.to_be_bytes(), &sequence.to_be_bytes()]);
-    data_encoding::BASE32_NOPAD.encode(&hash).to_ascii_lowercase()
-}
+/// Data file names are shared with plugins, so they live in `ddb-export-data-files`.
+pub use ddb_export_data_files::data_file_name;
 
 /// The server's `TableId` when it is a UUID, or a UUID derived from the table ARN, so every
 /// export of one table agrees. (Stand-ins report none, or a malformed one: dynalite's lacks
@@ -92,15 +88,6 @@ mod tests {
         assert!(id[15..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_eq!(id, export_id(1_693_467_621_041, "token", "arn:aws:dynamodb:us-east-1:123456789012:table/t"));
         assert_ne!(id, export_id(1_693_467_621_041, "other", "arn:aws:dynamodb:us-east-1:123456789012:table/t"));
-    }
-
-    #[test]
-    fn data_file_names_are_26_base32_characters_and_distinct() {
-        let a = data_file_name("01693467621041-a1b2c3d4", 0, 0);
-        assert_eq!(a.len(), 26);
-        assert!(a.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
-        assert_ne!(a, data_file_name("01693467621041-a1b2c3d4", 0, 1));
-        assert_ne!(a, data_file_name("01693467621041-a1b2c3d4", 1, 0));
     }
 
     #[test]

@@ -4,12 +4,15 @@
 use std::collections::{BTreeMap, HashSet, btree_map};
 use std::iter::Peekable;
 
+use ddb_export_data_files::framing::GzipLevel;
+use ddb_export_data_files::naming::DataFileKeys;
+
 use crate::bindings::ddb_export::core::types::ExportViewType;
 use crate::bindings::exports::ddb_export::core::incremental::Error;
 use crate::encoder::OpenFile;
 use crate::records::{self, Event};
 use crate::wit::{EncoderOptions, ExportFormat, ExportSnapshot, Output};
-use crate::{dynamodb_json, ids, ion_text, page};
+use crate::{dynamodb_json, ion_text, page};
 
 /// Lines encoded per `encode-next` call, about: one call's output stays small.
 const BATCH_BYTES: usize = 1 << 20;
@@ -38,16 +41,14 @@ impl Change {
 
 /// The state behind the WIT `change-encoder` resource.
 pub struct ChangeEncoder {
-    export_id: String,
-    data_prefix: String,
-    extension: String,
+    keys: DataFileKeys,
+    level: GzipLevel,
     format: ExportFormat,
     view: ExportViewType,
     /// The window, in microseconds: `[from, to)`.
     from_micros: u64,
     to_micros: u64,
     options: EncoderOptions,
-    next_sequence: u32,
     /// By the item's key as DynamoDB JSON: the order of the output.
     changes: BTreeMap<Vec<u8>, Change>,
     /// Once encoding has begun: what is left to encode.
@@ -63,25 +64,24 @@ impl ChangeEncoder {
         let Some(spec) = snapshot.incremental else {
             return Err(Error::InvalidOptions("the snapshot is of a full export, not an incremental one".into()));
         };
-        if options.compression_level > 9 {
-            return Err(Error::InvalidOptions(format!(
-                "compression-level must be 0 to 9, not {}",
-                options.compression_level
-            )));
-        }
+        let level = GzipLevel::new(options.compression_level).map_err(|e| Error::InvalidOptions(e.to_string()))?;
         if spec.export_from_time_ms >= spec.export_to_time_ms {
             return Err(Error::InvalidOptions("the snapshot's window is empty".into()));
         }
         Ok(Self {
-            export_id: snapshot.export_id.clone(),
-            data_prefix: snapshot.keys.data_prefix.clone(),
-            extension: snapshot.data_file_extension.clone(),
+            keys: DataFileKeys::new(
+                &snapshot.export_id,
+                &snapshot.keys.data_prefix,
+                options.shard_id,
+                &snapshot.data_file_extension,
+                options.first_sequence,
+            ),
+            level,
             format: snapshot.export_format,
             view: spec.export_view_type,
             from_micros: spec.export_from_time_ms.saturating_mul(1000),
             to_micros: spec.export_to_time_ms.saturating_mul(1000),
             options,
-            next_sequence: options.first_sequence,
             changes: BTreeMap::new(),
             queue: None,
             open: None,
@@ -184,10 +184,8 @@ impl ChangeEncoder {
         let mut file = match self.open.take() {
             Some(file) => file,
             None => {
-                let name = ids::data_file_name(&self.export_id, self.options.shard_id, self.next_sequence);
-                self.next_sequence += 1;
-                let key = format!("{}{name}.{}", self.data_prefix, self.extension);
-                OpenFile::start(key, self.options.compression_level, &mut output)
+                let key = self.keys.next_key().map_err(|e| Error::Other(e.to_string()))?;
+                OpenFile::start(key, self.level, &mut output)
             }
         };
         file.append(&self.lines, count, &mut output).map_err(Error::Other)?;

@@ -24,7 +24,8 @@ mod ion_check;
 pub mod ion_text;
 pub mod line_filter;
 pub mod manifest;
-pub mod page;
+/// The packed page reader, shared with plugins (`ddb-export-data-files`).
+pub use ddb_export_data_files::page;
 pub mod plan;
 pub mod records;
 #[cfg(test)]
@@ -35,7 +36,8 @@ pub mod verify;
 /// The generated WIT types the public functions of this crate take and return.
 pub mod wit {
     pub use crate::bindings::ddb_export::core::types::{
-        Billing, ExportFormat, ExportViewType, IncrementalExportSpecification, SseAlgorithm, TableDescription,
+        Billing, CustomFormat, ExportFormat, ExportViewType, IncrementalExportSpecification, SseAlgorithm,
+        TableDescription,
     };
     pub use crate::bindings::exports::ddb_export::core::shard_plan::{Plan, PlanRequest, Shard};
     pub use crate::bindings::exports::ddb_export::core::snapshot::{ExportKeys, ExportRequest, ExportSnapshot};

@@ -88,9 +88,10 @@ pub fn build(snapshot: &ExportSnapshot, files: &[ManifestEntry], totals: &Export
         SseAlgorithm::Aes256 => "AES256",
         SseAlgorithm::Kms => "KMS",
     };
-    let output_format = match snapshot.export_format {
-        ExportFormat::DynamodbJson => "DYNAMODB_JSON",
-        ExportFormat::Ion => "ION",
+    let output_format = match (&snapshot.custom_format, snapshot.export_format) {
+        (Some(custom), _) => custom.output_format.as_str(),
+        (None, ExportFormat::DynamodbJson) => "DYNAMODB_JSON",
+        (None, ExportFormat::Ion) => "ION",
     };
     let summary = match &snapshot.incremental {
         None => serde_json::to_vec(&Summary {
@@ -233,7 +234,14 @@ mod tests {
     }
 
     #[test]
-    fn an_ion_export_says_so_in_its_summary() {
+    fn an_ion_or_plugin_export_says_so_in_its_summary() {
+        let custom = crate::wit::CustomFormat { output_format: "CSV".into(), file_extension: "csv.gz".into() };
+        let request = ExportRequest { custom_format: Some(custom), ..snapshot::tests::request() };
+        let snap = snapshot::create(snapshot::tests::table(), request).unwrap();
+        let totals = ExportTotals { end_time_ms: snap.start_time_ms, item_count: 0, billed_size_bytes: 0 };
+        let summary = String::from_utf8(build(&snap, &[], &totals).unwrap()[3].body.clone()).unwrap();
+        assert!(summary.ends_with(r#","itemCount":0,"outputFormat":"CSV"}"#), "{summary}");
+
         let request = ExportRequest { export_format: ExportFormat::Ion, ..snapshot::tests::request() };
         let snap = snapshot::create(snapshot::tests::table(), request).unwrap();
         let entry = ManifestEntry {

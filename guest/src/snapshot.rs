@@ -2,7 +2,9 @@
 
 use crate::bindings::exports::ddb_export::core::snapshot::Error;
 use crate::ids;
-use crate::wit::{ExportFormat, ExportKeys, ExportRequest, ExportSnapshot, SseAlgorithm, TableDescription};
+use crate::wit::{
+    CustomFormat, ExportFormat, ExportKeys, ExportRequest, ExportSnapshot, SseAlgorithm, TableDescription,
+};
 
 /// Fixes the export's id, ARN, times and keys. Deterministic in its arguments.
 pub fn create(table: TableDescription, request: ExportRequest) -> Result<ExportSnapshot, Error> {
@@ -45,12 +47,13 @@ pub fn create(table: TableDescription, request: ExportRequest) -> Result<ExportS
         export_format: request.export_format,
         client_token: request.client_token,
         keys,
-        data_file_extension: match request.export_format {
-            ExportFormat::DynamodbJson => "json.gz",
-            ExportFormat::Ion => "ion.gz",
-        }
-        .to_string(),
+        data_file_extension: match (&request.custom_format, request.export_format) {
+            (Some(custom), _) => custom.file_extension.clone(),
+            (None, ExportFormat::DynamodbJson) => "json.gz".to_string(),
+            (None, ExportFormat::Ion) => "ion.gz".to_string(),
+        },
         incremental: request.incremental,
+        custom_format: request.custom_format,
     })
 }
 
@@ -88,7 +91,20 @@ fn validate(table: &TableDescription, request: &ExportRequest) -> Result<(), Err
             spec.export_from_time_ms, spec.export_to_time_ms
         )));
     }
+    if let Some(custom) = &request.custom_format {
+        if request.incremental.is_some() {
+            return Err(Error::InvalidRequest("a custom-format is only for a full export".into()));
+        }
+        check_custom_format(custom).map_err(Error::InvalidRequest)?;
+    }
     Ok(())
+}
+
+/// The rules `custom-format`'s fields follow (`wit/types.wit`): the extension goes into every
+/// data file's key, the output format into the summary.
+pub fn check_custom_format(custom: &CustomFormat) -> Result<(), String> {
+    ddb_export_data_files::check_plugin_format(&custom.output_format, &custom.file_extension)
+        .map_err(|e| format!("custom-format: {e}"))
 }
 
 #[cfg(test)]
@@ -121,6 +137,7 @@ pub(crate) mod tests {
             start_time_ms: 1_693_467_621_041,
             region: "us-east-1".into(),
             incremental: None,
+            custom_format: None,
         }
     }
 
@@ -135,6 +152,24 @@ pub(crate) mod tests {
         assert_eq!(snap.keys.manifest_files_md5, format!("{root}/manifest-files.md5"));
         assert_eq!(snap.export_arn, format!("{}/export/{}", snap.table_arn, snap.export_id));
         assert_eq!(snap.table_id.len(), 36);
+    }
+
+    #[test]
+    fn a_custom_format_names_the_extension_and_must_be_well_formed() {
+        let custom = |output_format: &str, file_extension: &str| ExportRequest {
+            custom_format: Some(CustomFormat {
+                output_format: output_format.into(),
+                file_extension: file_extension.into(),
+            }),
+            ..request()
+        };
+        let snapshot = create(table(), custom("CSV", "csv.gz")).unwrap();
+        assert_eq!(snapshot.data_file_extension, "csv.gz");
+        assert_eq!(snapshot.custom_format.unwrap().output_format, "CSV");
+        for (format, extension) in [("csv", "csv"), ("", "csv"), ("CSV", ".csv"), ("CSV", "csv/x"), ("CSV", "")] {
+            let error = create(table(), custom(format, extension)).unwrap_err();
+            assert!(matches!(error, Error::InvalidRequest(_)), "{format} {extension}: {error:?}");
+        }
     }
 
     #[test]

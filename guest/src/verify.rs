@@ -37,16 +37,24 @@ pub fn check_manifests(
     let json: Value = serde_json::from_slice(summary).map_err(|e| unreadable(format!("not JSON: {e}")))?;
     let text = |field: &str| json.get(field).and_then(Value::as_str).map(str::to_string);
     let required = |field: &str| text(field).ok_or_else(|| unreadable(format!("it has no string {field:?}")));
-    let format = match required("outputFormat")?.as_str() {
-        "DYNAMODB_JSON" => ExportFormat::DynamodbJson,
-        "ION" => ExportFormat::Ion,
-        other => return Err(unreadable(format!("outputFormat {other:?} is neither DYNAMODB_JSON nor ION"))),
+    let output_format = required("outputFormat")?;
+    let format = match output_format.as_str() {
+        "DYNAMODB_JSON" => Some(ExportFormat::DynamodbJson),
+        "ION" => Some(ExportFormat::Ion),
+        // A plugin's format (`custom-format`'s rule): readable, if not by this component.
+        other if ddb_export_data_files::check_plugin_format(other, "x").is_ok() => None,
+        other => {
+            return Err(unreadable(format!(
+                "outputFormat {other:?} is neither DYNAMODB_JSON, ION nor a plugin's (A-Z, 0-9, _)"
+            )));
+        }
     };
     let item_count =
         json.get("itemCount").and_then(Value::as_u64).ok_or_else(|| unreadable("it has no itemCount".into()))?;
     let mut manifests = Manifests {
         export_arn: required("exportArn")?,
         export_type: text("exportType").unwrap_or_else(|| "FULL_EXPORT".into()),
+        output_format,
         format,
         item_count,
         manifest_files_key: required("manifestFilesS3Key")?,
@@ -390,7 +398,22 @@ mod tests {
         let m = manifests(SUMMARY, files);
         assert_eq!(m.problems, Vec::<String>::new());
         assert_eq!(m.files.len(), 2);
-        assert_eq!((m.item_count, m.export_type.as_str(), m.format), (3, "FULL_EXPORT", ExportFormat::DynamodbJson));
+        assert_eq!(
+            (m.item_count, m.export_type.as_str(), m.format),
+            (3, "FULL_EXPORT", Some(ExportFormat::DynamodbJson))
+        );
+    }
+
+    #[test]
+    fn a_plugin_s_output_format_is_read_but_not_its_files() {
+        let csv = SUMMARY.replace("DYNAMODB_JSON", "CSV");
+        let m = manifests(&csv, "");
+        assert_eq!((m.output_format.as_str(), m.format), ("CSV", None));
+        for bad in ["csv", "C S V", ""] {
+            let summary = SUMMARY.replace("DYNAMODB_JSON", bad);
+            let error = check_manifests(summary.as_bytes(), None, b"", None).unwrap_err();
+            assert!(matches!(error, Error::UnreadableSummary(_)), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Reading the packed page of `wit/page-format.md` into borrowed values, without copying a
-//! single string.
+//! single string; and ([`writer`]) packing values into pages, for tests and tools.
 
 use std::fmt;
 
@@ -23,6 +23,12 @@ pub enum Value<'a> {
 
 /// An item: its top-level attributes, sorted by name (as every `M` is).
 pub type Item<'a> = Vec<(&'a str, Value<'a>)>;
+
+/// The value of the attribute `name` of an item or `M` read by this module (whose entries are
+/// sorted by name, so this is a binary search).
+pub fn attribute<'i, 'a>(entries: &'i [(&'a str, Value<'a>)], name: &str) -> Option<&'i Value<'a>> {
+    entries.binary_search_by(|(n, _)| (*n).cmp(name)).ok().map(|index| &entries[index].1)
+}
 
 /// The most elements a count may reserve memory for up front; more grow as they are read, so
 /// a lying count costs nothing before the bytes run out.
@@ -71,36 +77,41 @@ pub fn read_map(bytes: &[u8]) -> Result<Item<'_>, InvalidPage> {
     Ok(map)
 }
 
-/// A cursor over packed bytes; `records` reads its record pages with it too.
-pub(crate) struct Reader<'a> {
+/// A cursor over packed bytes. Public for readers of other packed layouts built from the same
+/// parts (the default component's stream records, `wit/record-format.md`).
+pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
+    pub fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
 
     /// Bytes read so far.
-    pub(crate) fn position(&self) -> usize {
+    pub fn position(&self) -> usize {
         self.pos
     }
 
-    /// The bytes from `start` to the current position.
-    pub(crate) fn since(&self, start: usize) -> &'a [u8] {
-        &self.buf[start..self.pos]
+    /// The bytes from `start` (an earlier [`position`](Self::position)) to the current
+    /// position; empty if `start` is not an earlier position.
+    pub fn since(&self, start: usize) -> &'a [u8] {
+        self.buf.get(start..self.pos).unwrap_or_default()
     }
 
-    pub(crate) fn remaining(&self) -> usize {
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    pub(crate) fn invalid(&self, message: String) -> InvalidPage {
+    /// An error saying `message` and where the cursor is.
+    pub fn invalid(&self, message: String) -> InvalidPage {
         InvalidPage(format!("{message} (at byte {})", self.pos))
     }
 
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], InvalidPage> {
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], InvalidPage> {
         if n > self.remaining() {
             return Err(self.invalid(format!("{n} bytes wanted, {} left", self.remaining())));
         }
@@ -109,11 +120,13 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
-    pub(crate) fn u8(&mut self) -> Result<u8, InvalidPage> {
+    /// The next byte.
+    pub fn u8(&mut self) -> Result<u8, InvalidPage> {
         Ok(self.take(1)?[0])
     }
 
-    pub(crate) fn u32_le(&mut self) -> Result<u32, InvalidPage> {
+    /// The next four bytes as a little-endian `u32`.
+    pub fn u32_le(&mut self) -> Result<u32, InvalidPage> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
@@ -153,7 +166,8 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(bytes).map_err(|_| InvalidPage(format!("a string is not UTF-8 (at byte {start})")))
     }
 
-    pub(crate) fn map(&mut self, depth: usize) -> Result<Vec<(&'a str, Value<'a>)>, InvalidPage> {
+    /// A packed `map` nested `depth` containers deep, its entries sorted by name.
+    pub fn map(&mut self, depth: usize) -> Result<Vec<(&'a str, Value<'a>)>, InvalidPage> {
         let count = self.count()?;
         let mut entries = Vec::with_capacity(count.min(MAX_PREALLOCATION));
         for _ in 0..count {
@@ -203,11 +217,12 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Writes pages, for this crate's tests (the host has its own writer).
-#[cfg(test)]
+/// Packs values into pages, for tests (this workspace's and plugin authors') and tools. The host
+/// has its own writer; this one is small and trusts its input.
 pub mod writer {
     use super::Value;
 
+    /// Unsigned LEB128.
     pub fn varint(out: &mut Vec<u8>, mut n: usize) {
         loop {
             let byte = (n & 0x7f) as u8;
@@ -225,6 +240,7 @@ pub mod writer {
         out.extend_from_slice(b);
     }
 
+    /// One tagged value.
     pub fn value(out: &mut Vec<u8>, v: &Value<'_>) {
         match v {
             Value::S(s) => {
@@ -263,6 +279,7 @@ pub mod writer {
         }
     }
 
+    /// A `map`, its entries in the order given.
     pub fn map(out: &mut Vec<u8>, entries: &[(&str, Value<'_>)]) {
         varint(out, entries.len());
         for (name, v) in entries {
@@ -336,5 +353,14 @@ mod tests {
         assert!(err.0.starts_with("item 0:"), "{err}");
         let twice = writer::page(&[vec![("m", Value::M(vec![("k", Value::Null), ("k", Value::Null)]))]]);
         assert!(read(&twice).unwrap_err().0.contains("\"k\" appears twice"));
+    }
+
+    #[test]
+    fn attribute_finds_a_name_in_a_read_item() {
+        let page = writer::page(&[vec![("z", Value::Null), ("a", Value::S("x")), ("m", Value::Bool(true))]]);
+        let items = read(&page).unwrap();
+        assert_eq!(attribute(&items[0], "a"), Some(&Value::S("x")));
+        assert_eq!(attribute(&items[0], "m"), Some(&Value::Bool(true)));
+        assert_eq!(attribute(&items[0], "b"), None);
     }
 }

@@ -1,0 +1,15 @@
+//! What every ddb-export encoder shares, free of WIT types: the default component (`guest/`)
+//! and the plugin SDK (`plugin-sdk/`) both build their encoders from these parts and adapt
+//! them to their own generated bindings.
+//!
+//! - [`page`]: reading the packed page of `wit/page-format.md` into borrowed [`page::Value`]s;
+//! - [`naming`]: the deterministic names of a shard's data files;
+//! - [`framing`]: one data file's bytes as they leave an encoder (gzip or stored as is), with
+//!   the MD5 and size the manifests record.
+
+pub mod framing;
+pub mod naming;
+pub mod page;
+
+pub use framing::{Event, FileFacts, Framing, FramingError, GzipLevel, InvalidLevel, OpenFile};
+pub use naming::{DataFileKeys, SequencesExhausted, check_plugin_format, data_file_name};
