@@ -114,6 +114,7 @@ fn main() -> anyhow::Result<()> {
         start_time_ms: 1_700_000_000_000,
         region: "us-east-1".into(),
         incremental: None,
+        custom_format: None,
     };
     let source = match &args.component {
         Some(path) => ComponentSource::File(path.clone()),
@@ -141,6 +142,7 @@ fn main() -> anyhow::Result<()> {
             start_time_ms: 1_700_000_000_000,
             region: "us-east-1".into(),
             incremental: None,
+            custom_format: None,
         },
     )
     .map_err(|e| anyhow::anyhow!("{e:?}"))?;

@@ -69,6 +69,18 @@ pub struct Fingerprint {
     /// `--filter`, `--projection` and their names and values.
     #[serde(default)]
     pub scan_filter: Option<crate::dynamodb::ScanFilter>,
+    /// `--encoder` and `--encoder-arg`s: the plugin that writes the data files.
+    #[serde(default)]
+    pub encoder: Option<EncoderFingerprint>,
+}
+
+/// The encoder plugin of an export: which one (its SHA-256), with which arguments, writing
+/// which format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncoderFingerprint {
+    pub sha256: String,
+    pub args: Vec<(String, String)>,
+    pub format: crate::model::CustomFormat,
 }
 
 impl Fingerprint {
@@ -76,7 +88,7 @@ impl Fingerprint {
     pub fn differences(&self, now: &Fingerprint) -> Vec<String> {
         let show = |v: &dyn std::fmt::Debug| format!("{v:?}");
         let window = |w: &Option<crate::export::IncrementalWindow>| w.map_or("off".to_string(), |w| format!("({w})"));
-        let fields: [(&str, String, String); 14] = [
+        let fields: [(&str, String, String); 15] = [
             ("--table", self.table_arn.clone(), now.table_arn.clone()),
             ("the table's TableId (was it created again?)", show(&self.table_id), show(&now.table_id)),
             ("--format", show(&self.format), show(&now.format)),
@@ -91,6 +103,7 @@ impl Fingerprint {
             ("--incremental", window(&self.incremental), window(&now.incremental)),
             ("--consistent", self.consistent.to_string(), now.consistent.to_string()),
             ("--filter/--projection/--expression-*", show(&self.scan_filter), show(&now.scan_filter)),
+            ("--encoder/--encoder-arg", show(&self.encoder), show(&now.encoder)),
         ];
         fields
             .into_iter()
@@ -288,6 +301,7 @@ mod tests {
             incremental: None,
             consistent: false,
             scan_filter: None,
+            encoder: None,
         };
         assert!(before.differences(&before).is_empty());
         let now = Fingerprint { target_file_bytes: 2000, prefix: Some("q".into()), ..before.clone() };

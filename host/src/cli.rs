@@ -29,6 +29,15 @@ pub struct Cli {
 pub enum Command {
     /// Export a table; prints the ExportDescription as JSON on stdout.
     Export(ExportArgs),
+    /// Fan-out, step 1: fix an export's identity and shard plan at its destination, write no
+    /// data; prints the plan (exportLocation, shards) as JSON. Takes `export`'s flags.
+    Plan(PlanArgs),
+    /// Fan-out, step 2: run one shard of a planned export, on any machine; a shard already
+    /// finished is not read again. Prints a JSON report.
+    RunShard(RunShardArgs),
+    /// Fan-out, step 3: once every shard has finished, check the data files and write the
+    /// manifests; prints the ExportDescription. Refuses, naming them, while shards are unfinished.
+    Finalize(FinalizeArgs),
     /// Describe an export found at a destination (written by ddb-export or by AWS), as
     /// `aws dynamodb describe-export` prints it.
     Describe(DescribeArgs),
@@ -255,9 +264,26 @@ pub struct ExportArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub progress_interval_secs: u64,
 
+    #[command(flatten)]
+    pub components: ComponentArgs,
+}
+
+/// Which components run, and under what limits.
+#[derive(Debug, Args)]
+pub struct ComponentArgs {
     /// Run this component instead of the built-in one.
     #[arg(long, value_name = "PATH")]
     pub component: Option<PathBuf>,
+
+    /// Write the data files with this encoder plugin (a component of the `ddb-export:plugin`
+    /// world, e.g. examples/csv-encoder) instead of in DynamoDB JSON. Full exports only; every step of a fan-out must name the same plugin.
+    #[arg(long, value_name = "PLUGIN.wasm")]
+    pub encoder: Option<PathBuf>,
+
+    /// An argument for the encoder plugin, KEY=VALUE (repeatable, passed in order), e.g.
+    /// `--encoder-arg columns=pk,sk,price`.
+    #[arg(long = "encoder-arg", value_name = "KEY=VALUE", requires = "encoder", value_parser = parse_encoder_arg)]
+    pub encoder_args: Vec<(String, String)>,
 
     /// Memory cap of each component instance (all its linear memories together), in MiB.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536))]
@@ -270,6 +296,50 @@ pub struct ExportArgs {
     /// Do not read or write the compiled-component cache.
     #[arg(long)]
     pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub export: ExportArgs,
+
+    /// Also write the plan to this file (workers take it, or its exportLocation, as --plan).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunShardArgs {
+    /// The plan: a file `ddb-export plan --out` wrote, or the export's location
+    /// (s3://bucket/prefix/AWSDynamoDB/<export id>, its `exportLocation`).
+    #[arg(long)]
+    pub plan: String,
+
+    /// The shard to run (one of the plan's `shards`).
+    #[arg(long)]
+    pub shard: u32,
+
+    /// Read at most this many RCU per second (each worker applies its own limit: divide the
+    /// table's budget by the workers running at once).
+    #[arg(long, value_name = "RCU", conflicts_with = "no_read_limit")]
+    pub max_rcu: Option<f64>,
+
+    /// Read as fast as the table serves.
+    #[arg(long)]
+    pub no_read_limit: bool,
+
+    #[command(flatten)]
+    pub components: ComponentArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FinalizeArgs {
+    /// The plan: a file `ddb-export plan --out` wrote, or the export's location.
+    #[arg(long)]
+    pub plan: String,
+
+    #[command(flatten)]
+    pub components: ComponentArgs,
 }
 
 /// A JSON object, for the --expression-* flags.
@@ -286,6 +356,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn encoder_args_are_key_value_split_at_the_first_equals_sign() {
+        assert_eq!(parse_encoder_arg("columns=a,b"), Ok(("columns".into(), "a,b".into())));
+        assert_eq!(parse_encoder_arg("x=a=b"), Ok(("x".into(), "a=b".into())));
+        assert_eq!(parse_encoder_arg("x="), Ok(("x".into(), String::new())));
+        assert!(parse_encoder_arg("=a").is_err());
+        assert!(parse_encoder_arg("columns").is_err());
+    }
+
+    #[test]
     fn times_are_rfc_3339_or_epoch_seconds_to_the_millisecond() {
         assert_eq!(parse_time("1714564800"), Ok(1_714_564_800_000));
         assert_eq!(parse_time("1714564800.25"), Ok(1_714_564_800_250));
@@ -296,5 +375,13 @@ mod tests {
         for bad in ["", "yesterday", "1714564800.2501", "2024-05-01T12:00:00.0001Z", "2024-05-01", "-5", "1e9"] {
             assert!(parse_time(bad).is_err(), "{bad:?}");
         }
+    }
+}
+
+/// `KEY=VALUE`, split at the first `=`; the key must not be empty.
+fn parse_encoder_arg(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
     }
 }

@@ -121,7 +121,7 @@ impl ExportDescription {
             s3_sse_kms_key_id: snapshot.s3_sse_kms_key_id.clone(),
             failure_code: None,
             failure_message: None,
-            export_format: snapshot.export_format.aws_name().to_string(),
+            export_format: snapshot.output_format().to_string(),
             billed_size_bytes: None,
             item_count: None,
             export_type: if snapshot.incremental.is_some() { "INCREMENTAL_EXPORT" } else { "FULL_EXPORT" }.to_string(),

@@ -26,8 +26,8 @@ use crate::destination::{Destination, S3Options, Target};
 use crate::dynamodb::Table;
 use crate::error::ExportError;
 use crate::model::{
-    Billing, ExportFormat, ExportTotals, ExportViewType, IncrementalSpec, ManifestEntry, ShardPlan, Snapshot,
-    SnapshotRequest, SseAlgorithm, TableInfo,
+    Billing, CustomFormat, ExportFormat, ExportTotals, ExportViewType, IncrementalSpec, ManifestEntry, ShardPlan,
+    Snapshot, SnapshotRequest, SseAlgorithm, TableInfo,
 };
 use crate::progress::{self, Progress, ProgressFigures, ProgressStyle};
 use crate::read_budget::ReadBudget;
@@ -409,6 +409,7 @@ pub async fn run_until_stopped(
     stop: Arc<AtomicBool>,
 ) -> Result<ExportReport, ExportFailure> {
     request.validate()?;
+    check_encoder(request, runtime)?;
     if request.incremental.is_some() {
         return crate::incremental::run(aws, runtime, request, stop).await;
     }
@@ -453,7 +454,7 @@ pub async fn run_until_stopped(
         tracing::info!("running {lanes} segments at a time: the read budget gives each at least {MIN_LANE_RCU} RCU/s");
     }
     let progress = Arc::new(Progress::new(plan.shards.len() as u64, Some(info.item_count)));
-    let shown = progress::show(progress.clone(), request.progress, request.progress_interval);
+    let shown = progress::show(progress.clone(), request.progress.clone(), request.progress_interval);
     let ctx = ShardContext {
         table: table.clone(),
         destination: destination.clone(),
@@ -471,6 +472,29 @@ pub async fn run_until_stopped(
     drop(shown);
     destination.tidy().await;
     conclude(&destination, snapshot, plan, progress.figures(), written).await
+}
+
+/// An encoder plugin writes a full export's data files in its own format, line-blind: it
+/// cannot be combined with another format, an incremental export, or the consistent mode
+/// (which rewrites files by line).
+pub(crate) fn check_encoder(request: &ExportRequest, runtime: &ComponentRuntime) -> Result<(), ExportError> {
+    let Some(plugin) = runtime.encoder_plugin() else { return Ok(()) };
+    let conflict = if request.format != ExportFormat::DynamodbJson {
+        Some("--format (the plugin decides the format)")
+    } else if request.incremental.is_some() {
+        Some("--incremental (a plugin writes full exports only)")
+    } else if request.consistent {
+        Some("--consistent (its cut rewrites data files line by line, and a plugin's files need not be lines)")
+    } else {
+        None
+    };
+    match conflict {
+        Some(flag) => Err(ExportError::InvalidArgument {
+            what: "--encoder",
+            message: format!("{} cannot be combined with {flag}", plugin.name()),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// What a run wrote, once the manifests are stored.
@@ -550,6 +574,11 @@ pub(crate) fn fingerprint(
         incremental: request.incremental,
         consistent: request.consistent,
         scan_filter: request.scan_filter.clone(),
+        encoder: runtime.encoder_plugin().map(|plugin| checkpoint::EncoderFingerprint {
+            sha256: plugin.digest().to_string(),
+            args: plugin.args().to_vec(),
+            format: plugin.custom_format(),
+        }),
     }
 }
 
@@ -561,6 +590,7 @@ pub(crate) fn snapshot_request(
     client_token: String,
     start_time_ms: u64,
     region: &str,
+    custom_format: Option<CustomFormat>,
 ) -> SnapshotRequest {
     SnapshotRequest {
         s3_bucket: destination.bucket_name(),
@@ -573,6 +603,7 @@ pub(crate) fn snapshot_request(
         start_time_ms,
         region: region.to_string(),
         incremental: request.incremental.map(|window| window.resolve(start_time_ms)),
+        custom_format,
     }
 }
 
@@ -668,6 +699,7 @@ pub(crate) async fn find_earlier_run(
         state.snapshot.client_token.clone(),
         state.snapshot.start_time_ms,
         region,
+        fingerprint.encoder.as_ref().map(|e| e.format.clone()),
     );
     crate::component::check_saved_snapshot(table, &expected, &state.snapshot).map_err(corrupt)?;
     crate::component::check_saved_plan(&state.plan, state.fingerprint.segments).map_err(corrupt)?;
@@ -709,7 +741,7 @@ pub(crate) async fn completed_earlier(
 /// Fixes a new export's identity and plan through the component, and records them at the
 /// destination (the client token's record, `_started`, then the saved state) before any
 /// data file is written.
-async fn start_new(
+pub(crate) async fn start_new(
     runtime: &ComponentRuntime,
     destination: &Destination,
     request: &ExportRequest,
@@ -719,7 +751,8 @@ async fn start_new(
     stop: &AtomicBool,
 ) -> Result<RunState, ExportFailure> {
     let client_token = request.client_token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let snapshot_request = snapshot_request(destination, request, client_token, now_ms(), region);
+    let custom_format = runtime.encoder_plugin().map(|plugin| plugin.custom_format());
+    let snapshot_request = snapshot_request(destination, request, client_token, now_ms(), region, custom_format);
     let (snapshot, plan) = {
         let mut session = runtime.session()?;
         let snapshot = session.snapshot(info, &snapshot_request)?;
@@ -800,7 +833,7 @@ async fn load_checkpoints(
 
 /// A checkpoint must hold together: what a resumed shard does with it must neither lose nor
 /// repeat an item. `file_keys` collects the data files of the checkpoints checked so far.
-fn check_checkpoint(
+pub(crate) fn check_checkpoint(
     snapshot: &Snapshot,
     saved: &ShardCheckpoint,
     file_keys: &mut HashSet<String>,
@@ -853,16 +886,30 @@ async fn write(
         items = files.iter().map(|f| f.item_count).sum();
         snapshot.export_time_ms = cut_ms;
     }
+    publish(&ctx.destination, &ctx.runtime, &snapshot, &files, items, stopped).await
+}
+
+/// Publishes an export whose data files are all stored: checks each one in the store, removes
+/// every other file under `data/`, writes the manifests (the summary last) and removes the
+/// checkpoints. `stopped` is asked one last time before the manifests.
+pub(crate) async fn publish(
+    destination: &Destination,
+    runtime: &ComponentRuntime,
+    snapshot: &Snapshot,
+    files: &[ManifestEntry],
+    items: u64,
+    stopped: impl Fn() -> bool,
+) -> Result<Written, ExportError> {
     let mut keys = HashSet::new();
     if let Some(dup) = files.iter().find(|f| !keys.insert(f.data_file_s3_key.as_str())) {
         return Err(ExportError::BadOutput {
-            component: ctx.runtime.name().to_string(),
+            component: runtime.name().to_string(),
             message: format!("two shards wrote the data file {:?}", dup.data_file_s3_key),
         });
     }
 
     // `data/` is this export's own: it ends holding exactly what the manifest lists.
-    let removed = verify_data_files(&ctx.destination, &snapshot.keys.data_prefix, &files, |_| true).await?;
+    let removed = verify_data_files(destination, &snapshot.keys.data_prefix, files, |_| true).await?;
     if removed > 0 {
         tracing::info!(
             "removed {removed} data files the manifest does not list (left by an interrupted run, or replaced at the cut)"
@@ -875,11 +922,11 @@ async fn write(
     }
     let end_time_ms = now_ms().max(snapshot.start_time_ms);
     let totals = ExportTotals { end_time_ms, item_count: items, billed_size_bytes: 0 };
-    let manifests = ctx.runtime.session()?.manifests(&snapshot, &files, &totals)?;
+    let manifests = runtime.session()?.manifests(snapshot, files, &totals)?;
     for object in manifests {
-        ctx.destination.put(&object.key, object.body).await?;
+        destination.put(&object.key, object.body).await?;
     }
-    remove_checkpoints(&ctx.destination, &snapshot.keys.root).await;
+    remove_checkpoints(destination, &snapshot.keys.root).await;
     Ok(Written { end_time_ms, data_files: files.len() as u64, items, export_time_ms: snapshot.export_time_ms })
 }
 
@@ -921,7 +968,7 @@ pub(crate) async fn verify_data_files(
 /// Best effort: the shard checkpoints of a complete export (and the consistent mode's key
 /// hashes and cut) are of no more use (`run.json` stays, so that the client token and
 /// `--resume` still find the export).
-async fn remove_checkpoints(destination: &Destination, export_root: &str) {
+pub(crate) async fn remove_checkpoints(destination: &Destination, export_root: &str) {
     let prefix = checkpoint::shards_prefix(export_root);
     let removed = async {
         for folder in [prefix.clone(), crate::consistent::key_hashes_prefix(export_root)] {

@@ -107,7 +107,7 @@ pub async fn run(
 
     let snapshot = Arc::new(snapshot);
     let progress = Arc::new(Progress::new(1, None));
-    let shown = progress::show(progress.clone(), request.progress, request.progress_interval);
+    let shown = progress::show(progress.clone(), request.progress.clone(), request.progress_interval);
     let ctx = Context {
         destination: destination.clone(),
         runtime: runtime.clone(),
@@ -155,7 +155,7 @@ async fn start_new(
     stop: &AtomicBool,
 ) -> Result<RunState, ExportFailure> {
     let client_token = request.client_token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let snapshot_request = export::snapshot_request(destination, request, client_token, start_time_ms, region);
+    let snapshot_request = export::snapshot_request(destination, request, client_token, start_time_ms, region, None);
     let snapshot = runtime.session()?.snapshot(info, &snapshot_request)?;
     let plan = ShardPlan {
         shards: vec![Shard { id: 0, segment: 0, total_segments: 1 }],

@@ -15,6 +15,11 @@
 //! println!("{}", report.description.export_arn);
 //! # Ok(()) }
 //! ```
+//!
+//! Progress reaches an embedding program through [`progress::ProgressStyle::Observe`]; an
+//! encoder plugin is added with [`ComponentRuntime::with_encoder`]; an engine with its own
+//! scheduling runs an export as separate steps with [`fanout`] (`plan`, `run_shard` on any
+//! machine, `finalize`): see `examples/pipeline_engine.rs`.
 
 pub mod aws;
 pub mod catalog;
@@ -27,6 +32,7 @@ pub mod destination;
 pub mod dynamodb;
 pub mod error;
 pub mod export;
+pub mod fanout;
 pub mod incremental;
 pub mod model;
 pub mod progress;

@@ -11,13 +11,15 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
-use ddb_export::component::LoadedFrom;
+use ddb_export::component::{EncoderPlugin, LoadedFrom};
 use ddb_export::destination::Destination;
 use ddb_export::{
     AwsClients, CacheDir, ComponentRuntime, ComponentSource, ExportRequest, GuestLimits, S3Options, Target,
 };
 
-use cli::{Cli, Command, DescribeArgs, ExportArgs, ListArgs, ProgressArg};
+use cli::{
+    Cli, Command, ComponentArgs, DescribeArgs, ExportArgs, FinalizeArgs, ListArgs, PlanArgs, ProgressArg, RunShardArgs,
+};
 use ddb_export::export::{IncrementalWindow, ReadLimit};
 use ddb_export::progress::ProgressStyle;
 
@@ -37,6 +39,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Export(args) => export(args, cli.quiet).await,
+            Command::Plan(args) => plan(args).await,
+            Command::RunShard(args) => run_shard(args).await,
+            Command::Finalize(args) => finalize(args).await,
             Command::Describe(args) => describe(args).await,
             Command::List(args) => list(args).await,
             Command::Verify(args) => verify(args).await,
@@ -62,7 +67,35 @@ fn init_logging(cli: &Cli) {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 
-async fn export(args: ExportArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+/// Loads the component (and the encoder plugin) the flags name.
+async fn load_components(args: ComponentArgs) -> anyhow::Result<ComponentRuntime> {
+    let source = match args.component {
+        Some(path) => ComponentSource::File(path),
+        None => ComponentSource::Default,
+    };
+    let limits = GuestLimits {
+        memory_bytes: (args.component_memory_mib as usize).saturating_mul(1024 * 1024),
+        call_timeout: Duration::from_secs(args.component_timeout_secs),
+    };
+    let cache = if args.no_cache { CacheDir::Disabled } else { CacheDir::from_env() };
+    let (encoder, encoder_args) = (args.encoder, args.encoder_args);
+    let runtime = tokio::task::spawn_blocking(move || -> anyhow::Result<ComponentRuntime> {
+        let runtime = ComponentRuntime::load(&source, limits, &cache)?;
+        Ok(match encoder {
+            Some(path) => runtime.with_encoder(EncoderPlugin::load(&path, encoder_args, limits, &cache)?),
+            None => runtime,
+        })
+    })
+    .await
+    .context("loading the component")??;
+    let (from, took) = runtime.load_stats();
+    let how = if from == LoadedFrom::Cache { "from the cache" } else { "compiled" };
+    tracing::debug!("{} loaded ({how}) in {took:.2?}", runtime.name());
+    Ok(runtime)
+}
+
+/// The export request `export` and `plan` build from their flags.
+fn export_request(args: ExportArgs, quiet: bool) -> anyhow::Result<(ExportRequest, ComponentArgs)> {
     let request = ExportRequest {
         table: args.table,
         target: Target::parse(&args.to)?,
@@ -99,22 +132,12 @@ async fn export(args: ExportArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         scan_filter: scan_filter(args.filter, args.projection, args.expression_names, args.expression_values)?,
     };
     request.validate()?;
-    let source = match args.component {
-        Some(path) => ComponentSource::File(path),
-        None => ComponentSource::Default,
-    };
-    let limits = GuestLimits {
-        memory_bytes: (args.component_memory_mib as usize).saturating_mul(1024 * 1024),
-        call_timeout: Duration::from_secs(args.component_timeout_secs),
-    };
-    let cache = if args.no_cache { CacheDir::Disabled } else { CacheDir::from_env() };
-    let runtime = tokio::task::spawn_blocking(move || ComponentRuntime::load(&source, limits, &cache))
-        .await
-        .context("loading the component")??;
-    let (from, took) = runtime.load_stats();
-    let how = if from == LoadedFrom::Cache { "from the cache" } else { "compiled" };
-    tracing::debug!("{} loaded ({how}) in {took:.2?}", runtime.name());
+    Ok((request, args.components))
+}
 
+async fn export(args: ExportArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let (request, components) = export_request(args, quiet)?;
+    let runtime = load_components(components).await?;
     let aws = AwsClients::from_env().await?;
     let stop = Arc::new(AtomicBool::new(false));
     let on_interrupt = stop.clone();
@@ -151,6 +174,64 @@ async fn export(args: ExportArgs, quiet: bool) -> anyhow::Result<ExitCode> {
                 print_json(&description.into_output())?;
             }
             Err(anyhow::Error::new(failure.error).context("the export failed"))
+        }
+    }
+}
+
+async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let (request, components) = export_request(args.export, true)?;
+    let runtime = load_components(components).await?;
+    let aws = AwsClients::from_env().await?;
+    let plan = match ddb_export::fanout::plan(&aws, &runtime, &request).await {
+        Ok(plan) => plan,
+        Err(failure) => return Err(anyhow::Error::new(failure.error).context("planning the export failed")),
+    };
+    if let Some(path) = &args.out {
+        let text = serde_json::to_vec_pretty(&plan).context("encoding the plan")?;
+        std::fs::write(path, text).with_context(|| format!("writing the plan to {}", path.display()))?;
+    }
+    print_json(&plan)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_shard(args: RunShardArgs) -> anyhow::Result<ExitCode> {
+    let at = ddb_export::fanout::PlanLocation::parse(&args.plan)?;
+    let read_limit = match (args.max_rcu, args.no_read_limit) {
+        (Some(rcu), _) => ReadLimit::MaxRcu(rcu),
+        (None, true) => ReadLimit::Unlimited,
+        (None, false) => ReadLimit::Default,
+    };
+    let runtime = load_components(args.components).await?;
+    let aws = AwsClients::from_env().await?;
+    let report = ddb_export::fanout::run_shard(&aws, &runtime, &at, args.shard, read_limit)
+        .await
+        .with_context(|| format!("shard {} failed", args.shard))?;
+    tracing::info!(
+        "shard {}: {} ({} items, {} data files)",
+        report.shard,
+        report.status,
+        report.item_count,
+        report.data_files
+    );
+    print_json(&report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn finalize(args: FinalizeArgs) -> anyhow::Result<ExitCode> {
+    let at = ddb_export::fanout::PlanLocation::parse(&args.plan)?;
+    let runtime = load_components(args.components).await?;
+    let aws = AwsClients::from_env().await?;
+    match ddb_export::fanout::finalize(&aws, &runtime, &at).await {
+        Ok(report) => {
+            print_json(&report.description.clone().into_output())?;
+            tracing::info!("export complete: {} data files; summary: {}", report.data_files, report.summary_location);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            if let Some(description) = failure.description {
+                print_json(&description.into_output())?;
+            }
+            Err(anyhow::Error::new(failure.error).context("finalizing the export failed"))
         }
     }
 }

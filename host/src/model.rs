@@ -101,6 +101,15 @@ pub struct SnapshotRequest {
     pub region: String,
     /// Set for an incremental export.
     pub incremental: Option<IncrementalSpec>,
+    /// Set when a plugin encoder writes the data files.
+    pub custom_format: Option<CustomFormat>,
+}
+
+/// A plugin encoder's format: the summary's `outputFormat` and the data files' extension.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomFormat {
+    pub output_format: String,
+    pub file_extension: String,
 }
 
 /// Every key a full export writes.
@@ -137,6 +146,19 @@ pub struct Snapshot {
     /// Set for an incremental export (absent in the state of runs before incremental exports).
     #[serde(default)]
     pub incremental: Option<IncrementalSpec>,
+    /// Set when a plugin encoder writes the data files.
+    #[serde(default)]
+    pub custom_format: Option<CustomFormat>,
+}
+
+impl Snapshot {
+    /// The summary's `outputFormat`: `DYNAMODB_JSON`, `ION` or a plugin's.
+    pub fn output_format(&self) -> &str {
+        match &self.custom_format {
+            Some(custom) => &custom.output_format,
+            None => self.export_format.aws_name(),
+        }
+    }
 }
 
 /// One Scan segment to export.
@@ -221,7 +243,10 @@ pub struct ListedFile {
 pub struct ManifestsCheck {
     pub export_arn: String,
     pub export_type: String,
-    pub format: ExportFormat,
+    /// `outputFormat` as written.
+    pub output_format: String,
+    /// The format's line reader; `None` for a plugin's format (contents not checked).
+    pub format: Option<ExportFormat>,
     pub item_count: u64,
     pub manifest_files_key: String,
     pub files: Vec<ListedFile>,

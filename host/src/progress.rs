@@ -131,7 +131,7 @@ impl Progress {
 }
 
 /// How progress is shown while an export runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProgressStyle {
     /// A live bar when stderr is a terminal, log lines otherwise.
     Auto,
@@ -139,13 +139,42 @@ pub enum ProgressStyle {
     Lines,
     /// Nothing.
     Off,
+    /// Hands the counters to an embedding program every `interval` (nothing on stderr).
+    Observe(ProgressObserver),
 }
+
+/// A callback that receives an export's counters as it runs (`ProgressStyle::Observe`), for
+/// programs that embed the library: a workflow engine's own progress reporting, say.
+#[derive(Clone)]
+pub struct ProgressObserver(Arc<dyn Fn(&ProgressFigures) + Send + Sync>);
+
+impl ProgressObserver {
+    pub fn new(observe: impl Fn(&ProgressFigures) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(observe))
+    }
+}
+
+impl std::fmt::Debug for ProgressObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressObserver")
+    }
+}
+
+/// Two observers are equal when they are the same callback.
+impl PartialEq for ProgressObserver {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ProgressObserver {}
 
 /// Shows `progress` until the returned guard is dropped.
 pub fn show(progress: Arc<Progress>, style: ProgressStyle, interval: Duration) -> ShowGuard {
     let bar = style == ProgressStyle::Auto && std::io::stderr().is_terminal();
     let task = match style {
         ProgressStyle::Off => None,
+        ProgressStyle::Observe(observer) => Some(tokio::spawn(observe(progress, observer, interval))),
         _ if bar => Some(tokio::spawn(live_bar(progress))),
         _ => Some(tokio::spawn(log_lines(progress, interval))),
     };
@@ -162,6 +191,14 @@ impl Drop for ShowGuard {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+async fn observe(progress: Arc<Progress>, observer: ProgressObserver, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        (observer.0)(&progress.figures());
     }
 }
 

@@ -157,7 +157,7 @@ async fn pipeline(
     let snapshot = ctx.snapshot.clone();
     let hasher = ctx.key_hasher.clone();
     let encoder = tokio::task::spawn_blocking(move || -> Result<u64, ExportError> {
-        let encoder = runtime.session()?.open_encoder(&snapshot, &options)?;
+        let encoder = runtime.open_encoder(&snapshot, &options)?;
         encode(encoder, hasher.as_deref(), page_rx, event_tx)
     });
     let stored = store(ctx, shard, resume.clone(), event_rx, save_checkpoints).await;

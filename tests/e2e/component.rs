@@ -35,6 +35,7 @@ pub(crate) fn request() -> SnapshotRequest {
         start_time_ms: 1_700_000_000_000,
         region: "eu-west-1".into(),
         incremental: None,
+        custom_format: None,
     }
 }
 

@@ -8,13 +8,17 @@
 mod catalog;
 mod component;
 mod consistent;
+mod embedding;
 mod export;
+mod fanout;
 mod faults;
 mod incremental;
 mod ion;
 mod items;
+mod plugins;
 mod resume;
 mod roundtrip;
 mod sandbox;
+mod second_runtime;
 mod util;
 mod verify;

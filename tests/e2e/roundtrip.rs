@@ -102,6 +102,7 @@ fn guest_snapshot() -> guest::ExportSnapshot {
         start_time_ms: 1_700_000_000_000,
         region: "eu-west-1".into(),
         incremental: None,
+        custom_format: None,
     };
     ddb_export_guest::snapshot::create(table, request).expect("a valid request")
 }

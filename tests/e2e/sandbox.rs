@@ -11,7 +11,6 @@ use std::io::{ErrorKind, Read as _};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::items;
@@ -21,33 +20,7 @@ use crate::util::{self, Standins};
 /// own (the outer cargo holds a lock on the normal one). Never built by `host/build.rs`: it is
 /// a test fixture, not part of the binary.
 fn hostile_component() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let target_dir =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target/tmp has a parent").join("hostile");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-        let output = Command::new(cargo)
-            .current_dir(util::workspace())
-            .args(["build", "--package", "ddb-export-hostile", "--target", "wasm32-wasip2", "--release"])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("CARGO_BUILD_RUSTFLAGS")
-            .env_remove("CARGO_BUILD_TARGET")
-            .env_remove("CARGO_TARGET_DIR")
-            .output()
-            .expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "building the hostile component failed ({}); is the wasm32-wasip2 target installed?\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let wasm = target_dir.join("wasm32-wasip2/release/ddb_export_hostile.wasm");
-        assert!(wasm.is_file(), "{} was not built", wasm.display());
-        wasm
-    })
+    util::test_component("ddb-export-hostile")
 }
 
 /// Longest any run may take: a host that hangs on a hostile component fails the test instead

@@ -439,3 +439,39 @@ pub fn keys_under(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A test-only (or example) component crate of the workspace, built for `wasm32-wasip2` on
+/// first use into `target/test-components` (never by `host/build.rs`); its `.wasm` file.
+pub fn test_component(package: &'static str) -> &'static Path {
+    static BUILT: std::sync::Mutex<Vec<(&'static str, &'static Path)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, wasm)) = built.iter().find(|(name, _)| *name == package) {
+        return wasm;
+    }
+    let target_dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target/tmp has a parent").join("test-components");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let output = Command::new(cargo)
+        .current_dir(workspace())
+        .args(["build", "--package", package, "--target", "wasm32-wasip2", "--release"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "building {package} failed ({}); is the wasm32-wasip2 target installed?\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let wasm = target_dir.join("wasm32-wasip2/release").join(format!("{}.wasm", package.replace('-', "_")));
+    assert!(wasm.is_file(), "{} was not built", wasm.display());
+    let wasm: &'static Path = Box::leak(wasm.into_boxed_path());
+    built.push((package, wasm));
+    wasm
+}

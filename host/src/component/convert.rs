@@ -2,8 +2,8 @@
 
 use super::bindings::{shard_plan, snapshot, types, verify, write};
 use crate::model::{
-    Billing, DataFileFacts, EncoderEvent, EncoderOptions, ExportFormat, ExportKeys, ExportTotals, ExportViewType,
-    FileReport, IncrementalSpec, ListedFile, ManifestEntry, ManifestsCheck, Shard, ShardPlan, Snapshot,
+    Billing, CustomFormat, DataFileFacts, EncoderEvent, EncoderOptions, ExportFormat, ExportKeys, ExportTotals,
+    ExportViewType, FileReport, IncrementalSpec, ListedFile, ManifestEntry, ManifestsCheck, Shard, ShardPlan, Snapshot,
     SnapshotRequest, SseAlgorithm, StoredObject, TableInfo,
 };
 
@@ -91,7 +91,16 @@ pub fn snapshot_request(request: &SnapshotRequest) -> snapshot::ExportRequest {
         start_time_ms: request.start_time_ms,
         region: request.region.clone(),
         incremental: request.incremental.as_ref().map(incremental_to_wit),
+        custom_format: request.custom_format.as_ref().map(custom_format_to_wit),
     }
+}
+
+fn custom_format_to_wit(custom: &CustomFormat) -> types::CustomFormat {
+    types::CustomFormat { output_format: custom.output_format.clone(), file_extension: custom.file_extension.clone() }
+}
+
+fn custom_format_from_wit(custom: types::CustomFormat) -> CustomFormat {
+    CustomFormat { output_format: custom.output_format, file_extension: custom.file_extension }
 }
 
 pub fn snapshot_from_wit(s: snapshot::ExportSnapshot) -> Snapshot {
@@ -121,6 +130,7 @@ pub fn snapshot_from_wit(s: snapshot::ExportSnapshot) -> Snapshot {
         },
         data_file_extension: s.data_file_extension,
         incremental: s.incremental.map(incremental_from_wit),
+        custom_format: s.custom_format.map(custom_format_from_wit),
     }
 }
 
@@ -151,6 +161,7 @@ pub fn snapshot_to_wit(s: &Snapshot) -> snapshot::ExportSnapshot {
         },
         data_file_extension: s.data_file_extension.clone(),
         incremental: s.incremental.as_ref().map(incremental_to_wit),
+        custom_format: s.custom_format.as_ref().map(custom_format_to_wit),
     }
 }
 
@@ -215,7 +226,8 @@ pub fn manifests_from_wit(m: verify::Manifests) -> ManifestsCheck {
     ManifestsCheck {
         export_arn: m.export_arn,
         export_type: m.export_type,
-        format: format_from_wit(m.format),
+        output_format: m.output_format,
+        format: m.format.map(format_from_wit),
         item_count: m.item_count,
         manifest_files_key: m.manifest_files_key,
         files: m

@@ -14,6 +14,7 @@ mod cache;
 mod convert;
 mod limits;
 mod page;
+mod plugin;
 mod validate;
 
 use std::collections::HashMap;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use wasmtime::component::{HasSelf, Linker, ResourceAny, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -34,6 +35,7 @@ pub use convert::UnsupportedItem;
 pub use limits::GuestLimits;
 use limits::Limiter;
 pub use page::pack as pack_page;
+pub use plugin::{EncoderPlugin, PLUGIN_API_VERSION, PluginInfo};
 
 use crate::model::{
     EncoderEvent, EncoderOptions, ExportFormat, ExportTotals, FileReport, ManifestEntry, ManifestsCheck, ShardPlan,
@@ -90,35 +92,47 @@ pub enum ComponentError {
     UnsupportedItem { component: String, source: UnsupportedItem },
 }
 
-/// A compiled component, ready to instantiate many times.
+/// A compiled component, ready to instantiate many times, with the encoder plugin (if any)
+/// that writes its data files in place of its own encoder.
 #[derive(Clone)]
 pub struct ComponentRuntime {
     inner: Arc<RuntimeInner>,
 }
 
+#[derive(Clone)]
 struct RuntimeInner {
-    engine: Engine,
+    sandbox: Arc<Sandbox>,
     pre: ExporterPre<HostState>,
-    name: String,
-    limits: GuestLimits,
     loaded_from: LoadedFrom,
     load_time: Duration,
+    encoder: Option<EncoderPlugin>,
+}
+
+/// What every instance of one compiled component shares: its engine (and epoch ticker), its
+/// name in messages, its limits and its digest.
+pub(crate) struct Sandbox {
+    engine: Engine,
+    name: String,
+    limits: GuestLimits,
     /// SHA-256 of the component's bytes, hex.
     digest: String,
 }
 
-impl Drop for RuntimeInner {
+impl Drop for Sandbox {
     fn drop(&mut self) {
         // Lets the ticker thread notice the engine is gone sooner.
         self.engine.increment_epoch();
     }
 }
 
-impl ComponentRuntime {
-    /// Loads and compiles (or fetches from `cache`) the component, and links it against the
-    /// host's imports. Fails if it is not a component of the `exporter` world.
-    pub fn load(source: &ComponentSource, limits: GuestLimits, cache: &CacheDir) -> Result<Self, ComponentError> {
-        let name = source.to_string();
+impl Sandbox {
+    /// Reads `source` and compiles it (or fetches its compiled code from `cache`).
+    fn compile(
+        source: &ComponentSource,
+        name: String,
+        limits: GuestLimits,
+        cache: &CacheDir,
+    ) -> Result<(Arc<Sandbox>, Component, LoadedFrom), ComponentError> {
         let wasm = match source {
             ComponentSource::Default => std::borrow::Cow::Borrowed(DEFAULT_COMPONENT),
             ComponentSource::File(path) => std::borrow::Cow::Owned(
@@ -127,39 +141,32 @@ impl ComponentRuntime {
         };
         let load_error =
             |e: wasmtime::Error| ComponentError::Load { component: name.clone(), message: format!("{e:#}") };
-        let started = Instant::now();
         let digest = crate::checksum::hex(&<sha2::Sha256 as sha2::Digest>::digest(&wasm));
         let mut config = Config::new();
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(load_error)?;
         let (component, loaded_from) = cache::load(&engine, &wasm, cache).map_err(load_error)?;
-        let mut linker: Linker<HostState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_error)?;
-        Exporter::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state).map_err(load_error)?;
-        let pre = linker.instantiate_pre(&component).map_err(load_error)?;
-        let pre = ExporterPre::new(pre).map_err(load_error)?;
-        let load_time = started.elapsed();
         spawn_epoch_ticker(&engine);
-        Ok(Self { inner: Arc::new(RuntimeInner { engine, pre, name, limits, loaded_from, load_time, digest }) })
+        Ok((Arc::new(Sandbox { engine, name, limits, digest }), component, loaded_from))
     }
 
-    /// The component's name in messages.
-    pub fn name(&self) -> &str {
-        &self.inner.name
+    /// A linker holding WASI (with nothing granted: see `instance`).
+    fn linker(&self) -> Result<Linker<HostState>, ComponentError> {
+        let mut linker: Linker<HostState> = Linker::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| self.load_error(e))?;
+        Ok(linker)
     }
 
-    /// SHA-256 of the component's bytes (hex): a resumed export must run the same component.
-    pub fn digest(&self) -> &str {
-        &self.inner.digest
+    fn load_error(&self, error: wasmtime::Error) -> ComponentError {
+        ComponentError::Load { component: self.name.clone(), message: format!("{error:#}") }
     }
 
-    /// Whether the compiled code came from the cache, and how long loading took.
-    pub fn load_stats(&self) -> (LoadedFrom, Duration) {
-        (self.inner.loaded_from, self.inner.load_time)
-    }
-
-    /// A fresh instance in its own store.
-    pub fn session(&self) -> Result<Session, ComponentError> {
+    /// A fresh instance in its own store: no files, network, environment or arguments; its
+    /// stderr captured.
+    fn instance<E>(
+        self: &Arc<Self>,
+        instantiate: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<E>,
+    ) -> Result<Session<E>, ComponentError> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
@@ -170,21 +177,76 @@ impl ComponentRuntime {
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
-            limiter: Limiter::new(&self.inner.limits),
-            component: self.inner.name.clone(),
+            limiter: Limiter::new(&self.limits),
+            component: self.name.clone(),
         };
-        let mut store = Store::new(&self.inner.engine, state);
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
+        let exports = guarded(self, &mut store, &stderr, "instantiate", instantiate)?;
+        Ok(Session { runtime: self.clone(), store, exports: Arc::new(exports), stderr, poisoned: false })
+    }
+}
+
+impl ComponentRuntime {
+    /// Loads and compiles (or fetches from `cache`) the component, and links it against the
+    /// host's imports. Fails if it is not a component of the `exporter` world.
+    pub fn load(source: &ComponentSource, limits: GuestLimits, cache: &CacheDir) -> Result<Self, ComponentError> {
+        let started = Instant::now();
+        let (sandbox, component, loaded_from) = Sandbox::compile(source, source.to_string(), limits, cache)?;
+        let mut linker = sandbox.linker()?;
+        Exporter::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(|e| sandbox.load_error(e))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| sandbox.load_error(e))?;
+        let pre = ExporterPre::new(pre).map_err(|e| sandbox.load_error(e))?;
+        let load_time = started.elapsed();
+        Ok(Self { inner: Arc::new(RuntimeInner { sandbox, pre, loaded_from, load_time, encoder: None }) })
+    }
+
+    /// This runtime with `plugin` writing the data files of full exports (`--encoder`).
+    pub fn with_encoder(self, plugin: EncoderPlugin) -> Self {
+        Self { inner: Arc::new(RuntimeInner { encoder: Some(plugin), ..(*self.inner).clone() }) }
+    }
+
+    /// The encoder plugin, if one writes the data files.
+    pub fn encoder_plugin(&self) -> Option<&EncoderPlugin> {
+        self.inner.encoder.as_ref()
+    }
+
+    /// The component's name in messages.
+    pub fn name(&self) -> &str {
+        &self.inner.sandbox.name
+    }
+
+    /// SHA-256 of the component's bytes (hex): a resumed export must run the same component.
+    pub fn digest(&self) -> &str {
+        &self.inner.sandbox.digest
+    }
+
+    /// Whether the compiled code came from the cache, and how long loading took.
+    pub fn load_stats(&self) -> (LoadedFrom, Duration) {
+        (self.inner.loaded_from, self.inner.load_time)
+    }
+
+    /// A fresh instance in its own store.
+    pub fn session(&self) -> Result<Session, ComponentError> {
         let pre = self.inner.pre.clone();
-        let exports = guarded(&self.inner, &mut store, &stderr, "instantiate", |store| pre.instantiate(store))?;
-        Ok(Session { runtime: self.inner.clone(), store, exports: Arc::new(exports), stderr, poisoned: false })
+        self.inner.sandbox.instance(|store| pre.instantiate(store))
+    }
+
+    /// Step 3a: an encoder for one shard: the plugin's, when there is one, else the
+    /// component's own. Each lives in a fresh instance.
+    pub fn open_encoder(&self, snapshot: &Snapshot, options: &EncoderOptions) -> Result<Encoder, ComponentError> {
+        match &self.inner.encoder {
+            Some(plugin) => plugin.open_encoder(snapshot, options),
+            None => self.session()?.open_encoder(snapshot, options),
+        }
     }
 }
 
 /// Runs one call into a store under the per-call deadline and memory cap, and turns a failure
 /// into the [`ComponentError`] that names its cause.
 fn guarded<R>(
-    runtime: &RuntimeInner,
+    runtime: &Sandbox,
     store: &mut Store<HostState>,
     stderr: &MemoryOutputPipe,
     call: &'static str,
@@ -307,17 +369,17 @@ impl logging::Host for HostState {
     }
 }
 
-/// One instance of the component in its own store. After a trap the store is unusable, and
-/// every later call fails at once.
-pub struct Session {
-    runtime: Arc<RuntimeInner>,
+/// One instance of a component in its own store (of the `exporter` world unless said
+/// otherwise). After a trap the store is unusable, and every later call fails at once.
+pub struct Session<E = Exporter> {
+    runtime: Arc<Sandbox>,
     store: Store<HostState>,
-    exports: Arc<Exporter>,
+    exports: Arc<E>,
     stderr: MemoryOutputPipe,
     poisoned: bool,
 }
 
-impl Session {
+impl<E> Session<E> {
     fn component(&self) -> String {
         self.runtime.name.clone()
     }
@@ -347,7 +409,9 @@ impl Session {
     fn contract(&self, call: &'static str, message: String) -> ComponentError {
         ComponentError::Contract { component: self.component(), call, message }
     }
+}
 
+impl Session {
     /// Step 1: the export's identity. The result is checked against the request.
     pub fn snapshot(&mut self, table: &TableInfo, request: &SnapshotRequest) -> Result<Snapshot, ComponentError> {
         let exports = self.exports.clone();
@@ -454,7 +518,7 @@ impl Session {
         Ok(ChangeEncoder { session: self, handle: Some(handle), packed: Vec::new() })
     }
 
-    /// Step 3a: an encoder for one shard, living in this session's store.
+    /// Step 3a: the component's own encoder for one shard, living in this session's store.
     pub fn open_encoder(mut self, snapshot: &Snapshot, options: &EncoderOptions) -> Result<Encoder, ComponentError> {
         let exports = self.exports.clone();
         let wit_snapshot = convert::snapshot_to_wit(snapshot);
@@ -463,7 +527,7 @@ impl Session {
             exports.ddb_export_core_write().encoder().call_open(store, &wit_snapshot, wit_options)
         })?;
         let handle = result.map_err(|e| self.refused("encoder.open", e))?;
-        Ok(Encoder { session: self, handle: Some(handle), packed: Vec::new() })
+        Ok(Encoder { backend: EncoderBackend::Component(self), handle: Some(handle), packed: Vec::new() })
     }
 }
 
@@ -573,20 +637,33 @@ impl FileChecker {
 /// A shard's encoder. Events it returns are not yet checked against the sequence rules; the
 /// [`crate::shard`] pipeline does that as it applies them, together with sizes and MD5s.
 pub struct Encoder {
-    session: Session,
+    backend: EncoderBackend,
     handle: Option<ResourceAny>,
     /// The packed page, reused between calls.
     packed: Vec<u8>,
 }
 
+/// Whose encoder it is: the component's own, or an encoder plugin's.
+enum EncoderBackend {
+    Component(Session),
+    Plugin(Session<plugin::Bindings>),
+}
+
 impl Encoder {
     /// The component's name in messages.
     pub fn component(&self) -> String {
-        self.session.component()
+        match &self.backend {
+            EncoderBackend::Component(session) => session.component(),
+            EncoderBackend::Plugin(session) => session.component(),
+        }
     }
 
     fn handle(&self, call: &'static str) -> Result<ResourceAny, ComponentError> {
-        self.handle.ok_or_else(|| self.session.contract(call, "the encoder was already finished".into()))
+        self.handle.ok_or_else(|| ComponentError::Contract {
+            component: self.component(),
+            call,
+            message: "the encoder was already finished".into(),
+        })
     }
 
     /// Encodes one Scan page.
@@ -594,28 +671,38 @@ impl Encoder {
         &mut self,
         page: &[HashMap<String, AttributeValue>],
     ) -> Result<Vec<EncoderEvent>, ComponentError> {
-        let handle = self.handle("encoder.encode-page")?;
+        let call = "encoder.encode-page";
+        let handle = self.handle(call)?;
         page::pack(page, &mut self.packed)
             .map_err(|source| ComponentError::UnsupportedItem { component: self.component(), source })?;
-        let exports = self.session.exports.clone();
         let packed = &self.packed;
-        let result = self.session.call("encoder.encode-page", |store| {
-            exports.ddb_export_core_write().encoder().call_encode_page(store, handle, packed)
-        })?;
-        let output = result.map_err(|e| self.session.refused("encoder.encode-page", e))?;
-        Ok(convert::events_from_wit(output))
+        match &mut self.backend {
+            EncoderBackend::Component(session) => {
+                let exports = session.exports.clone();
+                let result = session.call(call, |store| {
+                    exports.ddb_export_core_write().encoder().call_encode_page(store, handle, packed)
+                })?;
+                Ok(convert::events_from_wit(result.map_err(|e| session.refused(call, e))?))
+            }
+            EncoderBackend::Plugin(session) => plugin::encode_page(session, handle, packed),
+        }
     }
 
     /// Closes the encoder, returning its last events, and frees the resource.
     pub fn finish(&mut self) -> Result<Vec<EncoderEvent>, ComponentError> {
-        let handle = self.handle("encoder.finish")?;
-        let exports = self.session.exports.clone();
-        let result = self
-            .session
-            .call("encoder.finish", |store| exports.ddb_export_core_write().encoder().call_finish(store, handle))?;
-        let output = result.map_err(|e| self.session.refused("encoder.finish", e))?;
+        let call = "encoder.finish";
+        let handle = self.handle(call)?;
         self.handle = None;
-        self.session.call("encoder.drop", |store| handle.resource_drop(store))?;
-        Ok(convert::events_from_wit(output))
+        match &mut self.backend {
+            EncoderBackend::Component(session) => {
+                let exports = session.exports.clone();
+                let result =
+                    session.call(call, |store| exports.ddb_export_core_write().encoder().call_finish(store, handle))?;
+                let output = result.map_err(|e| session.refused(call, e))?;
+                session.call("encoder.drop", |store| handle.resource_drop(store))?;
+                Ok(convert::events_from_wit(output))
+            }
+            EncoderBackend::Plugin(session) => plugin::finish(session, handle),
+        }
     }
 }

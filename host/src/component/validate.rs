@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::model::{
-    ExportFormat, ExportTotals, ManifestEntry, ShardPlan, Snapshot, SnapshotRequest, StoredObject, TableInfo,
+    CustomFormat, ExportFormat, ExportTotals, ManifestEntry, ShardPlan, Snapshot, SnapshotRequest, StoredObject,
+    TableInfo,
 };
 
 /// Most segments DynamoDB accepts.
@@ -23,6 +24,7 @@ pub fn snapshot(table: &TableInfo, request: &SnapshotRequest, s: &Snapshot) -> R
         ("start-time-ms", s.start_time_ms == request.start_time_ms),
         ("table-name", s.table_name == table.table_name),
         ("incremental", s.incremental == request.incremental),
+        ("custom-format", s.custom_format == request.custom_format),
     ];
     if let Some((field, _)) = echoes.iter().find(|(_, same)| !same) {
         return Err(format!("the snapshot's {field} differs from the request's"));
@@ -71,14 +73,20 @@ pub fn snapshot(table: &TableInfo, request: &SnapshotRequest, s: &Snapshot) -> R
     if let Some((got, want)) = expected.iter().find(|(got, want)| *got != want) {
         return Err(format!("key {got:?} should be {want:?}"));
     }
-    let expected_extension = match s.export_format {
-        ExportFormat::DynamodbJson => "json.gz",
-        ExportFormat::Ion => "ion.gz",
+    let expected_extension = match (&s.custom_format, s.export_format) {
+        (Some(custom), _) => custom.file_extension.as_str(),
+        (None, ExportFormat::DynamodbJson) => "json.gz",
+        (None, ExportFormat::Ion) => "ion.gz",
     };
     if s.data_file_extension != expected_extension {
         return Err(format!("data file extension {:?} should be {expected_extension:?}", s.data_file_extension));
     }
     Ok(())
+}
+
+/// A plugin's format must be usable in every data file's key and in the summary.
+pub fn custom_format(custom: &CustomFormat) -> Result<(), String> {
+    ddb_export_data_files::check_plugin_format(&custom.output_format, &custom.file_extension)
 }
 
 /// How far after the start an export's point in time may be (a consistent snapshot's cut).

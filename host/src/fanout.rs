@@ -1,0 +1,412 @@
+//! Fan-out: one export as separate steps that run as separate processes, on any machines, in
+//! any order, under a workflow engine (Argo, Step Functions, Airflow; `examples/workflows`).
+//!
+//! - [`plan`] runs the component's `snapshot` and `shard-plan` steps and records the export at
+//!   its destination (`_started` and the saved state, as a normal export does), and returns an
+//!   [`ExportPlan`]: the export's location and its shard ids, for a workflow's map step.
+//! - [`run_shard`] runs one shard of it, from its checkpoint; a shard already finished is not
+//!   read again, so a retried or duplicated task is harmless.
+//! - [`finalize`] checks that every shard finished, checks the stored data files, and writes
+//!   the manifests (the summary last), as a single-run export ends.
+//!
+//! The destination is the only thing the steps share: a worker needs the plan's location (or
+//! the plan file), the same component and encoder plugin, and credentials; nothing else. The
+//! export is the same, object for object, as a single run of the same settings would write.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aws::AwsClients;
+use crate::checkpoint::{self, RunState, ShardCheckpoint};
+use crate::component::ComponentRuntime;
+use crate::destination::{Destination, S3Options, Target};
+use crate::dynamodb::Table;
+use crate::error::ExportError;
+use crate::export::{self, EarlierRun, ExportFailure, ExportReport, ExportRequest, ReadLimit};
+use crate::progress::{Progress, ProgressStyle};
+use crate::read_budget::ReadBudget;
+use crate::shard::{self, ShardContext};
+
+/// Version of [`ExportPlan`]'s layout.
+pub const PLAN_VERSION: u32 = 1;
+
+/// What `ddb-export plan` prints: where the export is and which shards it has. Workers take
+/// this file, or just its `exportLocation`, as `--plan`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportPlan {
+    pub plan_version: u32,
+    pub export_arn: String,
+    pub export_id: String,
+    /// The export's folder: `s3://bucket/prefix/AWSDynamoDB/<export id>` or a directory.
+    pub export_location: String,
+    /// The table's ARN.
+    pub table_arn: String,
+    /// The shard ids to pass to `run-shard --shard`, one task each.
+    pub shards: Vec<u32>,
+    /// `IN_PROGRESS`, or `COMPLETED` when the client token names an export already complete.
+    pub export_status: String,
+}
+
+/// What one `run-shard` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardReport {
+    pub export_arn: String,
+    pub shard: u32,
+    /// `COMPLETED` (by this run) or `ALREADY_COMPLETED` (by an earlier one: nothing was read).
+    pub status: String,
+    pub item_count: u64,
+    pub data_files: usize,
+}
+
+/// Plans an export for fan-out: the same checks, identity and saved state as `export::run`,
+/// and no data file. With a client token that started this export before, the same plan is
+/// returned (and a conflict of settings refused). The consistent mode and incremental exports
+/// are refused: their steps span every shard.
+pub async fn plan(
+    aws: &AwsClients,
+    runtime: &ComponentRuntime,
+    request: &ExportRequest,
+) -> Result<ExportPlan, ExportFailure> {
+    request.validate()?;
+    export::check_encoder(request, runtime)?;
+    if request.incremental.is_some() || request.consistent {
+        let what = if request.consistent { "--consistent" } else { "--incremental" };
+        return Err(ExportError::InvalidArgument {
+            what,
+            message: "is not available for fan-out (plan/run-shard/finalize); run `ddb-export export`".into(),
+        }
+        .into());
+    }
+    if request.resume.is_some() {
+        return Err(ExportError::InvalidArgument {
+            what: "--resume",
+            message: "a planned export resumes by running its unfinished shards again".into(),
+        }
+        .into());
+    }
+    let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone());
+    let info = table.describe().await?;
+    let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
+    destination.check().await?;
+    let fingerprint = export::fingerprint(request, &info, &destination, runtime);
+    let (state, status) =
+        match export::find_earlier_run(&destination, request, &info, &fingerprint, &aws.region).await? {
+            EarlierRun::Complete(state, _) => (state, "COMPLETED"),
+            EarlierRun::Unfinished(state) => (state, "IN_PROGRESS"),
+            EarlierRun::None => {
+                let stop = AtomicBool::new(false);
+                let state =
+                    export::start_new(runtime, &destination, request, &info, fingerprint, &aws.region, &stop).await?;
+                (state, "IN_PROGRESS")
+            }
+        };
+    tracing::info!(
+        export = %state.snapshot.export_arn,
+        "planned {} shards: {}",
+        state.plan.shards.len(),
+        state.plan.rationale
+    );
+    Ok(ExportPlan {
+        plan_version: PLAN_VERSION,
+        export_arn: state.snapshot.export_arn.clone(),
+        export_id: state.snapshot.export_id.clone(),
+        export_location: destination.locate(&state.snapshot.keys.root),
+        table_arn: state.snapshot.table_arn.clone(),
+        shards: state.plan.shards.iter().map(|s| s.id).collect(),
+        export_status: status.to_string(),
+    })
+}
+
+/// Where a planned export is: the text of `--plan`, a plan file or an export's location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanLocation {
+    pub target: Target,
+    pub export_id: String,
+}
+
+impl PlanLocation {
+    /// `text` names a file holding an [`ExportPlan`] when one exists there; otherwise it is an
+    /// export's location (`…/AWSDynamoDB/<export id>`).
+    pub fn parse(text: &str) -> Result<Self, ExportError> {
+        let invalid = |message: String| ExportError::InvalidArgument { what: "--plan", message };
+        let location = match std::fs::read(text) {
+            Ok(bytes) => {
+                let plan: ExportPlan = serde_json::from_slice(&bytes)
+                    .map_err(|e| invalid(format!("{text} is not a plan written by `ddb-export plan`: {e}")))?;
+                if plan.plan_version != PLAN_VERSION {
+                    return Err(invalid(format!("{text} has plan version {}, not {PLAN_VERSION}", plan.plan_version)));
+                }
+                plan.export_location
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => text.to_string(),
+            Err(e) if std::path::Path::new(text).is_dir() => {
+                drop(e);
+                text.to_string()
+            }
+            Err(e) => return Err(invalid(format!("cannot read {text}: {e}"))),
+        };
+        match Target::parse_export_location(&location)? {
+            (target, Some(export_id)) => Ok(Self { target, export_id }),
+            (_, None) => Err(invalid(format!(
+                "{location:?} is neither a plan file nor an export's location (…/AWSDynamoDB/<export id>)"
+            ))),
+        }
+    }
+}
+
+/// A planned export, opened by a worker: its state checked against this worker's component
+/// and plugin exactly as a resumed export's is.
+struct Opened {
+    destination: Destination,
+    table: Table,
+    info: crate::model::TableInfo,
+    earlier: EarlierRun,
+    request: ExportRequest,
+}
+
+async fn open(aws: &AwsClients, runtime: &ComponentRuntime, at: &PlanLocation) -> Result<Opened, ExportError> {
+    let reader = Destination::open(&at.target, &aws.s3, &S3Options::default()).await?;
+    let prefix = reader.prefix();
+    let root = checkpoint::export_root(prefix.as_deref(), &at.export_id);
+    let run_key = checkpoint::run_key(&root);
+    let Some(state) = checkpoint::load::<RunState>(&reader, &run_key).await? else {
+        return Err(ExportError::NotResumable {
+            export_id: at.export_id.clone(),
+            location: reader.locate(&root),
+            message: format!(
+                "{} does not exist: was the export planned with `ddb-export plan`?",
+                reader.locate(&run_key)
+            ),
+        });
+    };
+    let saved = &state.fingerprint;
+    let s3 = S3Options { expected_owner: saved.bucket_owner.clone(), kms_key_id: saved.kms_key_id.clone() };
+    let request = ExportRequest {
+        format: saved.format,
+        segments: saved.segments,
+        resume: Some(at.export_id.clone()),
+        s3,
+        target_file_bytes: saved.target_file_bytes,
+        compression_level: saved.compression_level,
+        scan_filter: saved.scan_filter.clone(),
+        consistent: saved.consistent,
+        incremental: saved.incremental,
+        client_token: Some(state.snapshot.client_token.clone()),
+        progress: ProgressStyle::Off,
+        // The table's name: some servers (dynalite) take no ARN. The saved ARN is then
+        // checked against the one the server describes, so another account's table of the
+        // same name is refused rather than read.
+        ..ExportRequest::new(state.snapshot.table_name.clone(), at.target.clone())
+    };
+    if saved.consistent || saved.incremental.is_some() {
+        return Err(ExportError::InvalidArgument {
+            what: "--plan",
+            message: format!("export {} was not planned for fan-out; resume it with `ddb-export export`", at.export_id),
+        });
+    }
+    let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
+    let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone())
+        .with_filter(request.scan_filter.clone());
+    let info = table.describe().await?;
+    let fingerprint = export::fingerprint(&request, &info, &destination, runtime);
+    // Checks the settings this worker runs with (component, plugin, table) against the saved
+    // ones, naming each difference, and the saved state against what they give.
+    let earlier = export::find_earlier_run(&destination, &request, &info, &fingerprint, &aws.region).await?;
+    Ok(Opened { destination, table, info, earlier, request })
+}
+
+/// Runs one shard of a planned export (`ddb-export run-shard`), from its checkpoint.
+pub async fn run_shard(
+    aws: &AwsClients,
+    runtime: &ComponentRuntime,
+    at: &PlanLocation,
+    shard_id: u32,
+    read_limit: ReadLimit,
+) -> Result<ShardReport, ExportError> {
+    let opened = open(aws, runtime, at).await?;
+    let state = match opened.earlier {
+        EarlierRun::Unfinished(state) => state,
+        EarlierRun::Complete(state, _) => {
+            return Ok(ShardReport {
+                export_arn: state.snapshot.export_arn,
+                shard: shard_id,
+                status: "ALREADY_COMPLETED".into(),
+                item_count: 0,
+                data_files: 0,
+            });
+        }
+        EarlierRun::None => return Err(ExportError::Internal("a planned export was not found".into())),
+    };
+    let Some(shard) = state.plan.shards.iter().find(|s| s.id == shard_id).copied() else {
+        return Err(ExportError::InvalidArgument {
+            what: "--shard",
+            message: format!("export {} has shards 0 to {}, not {shard_id}", at.export_id, state.plan.shards.len() - 1),
+        });
+    };
+    let destination = opened.destination;
+    let snapshot = Arc::new(state.snapshot);
+    let key = checkpoint::shard_key(&snapshot.keys.root, shard.id);
+    let resume = match checkpoint::load::<ShardCheckpoint>(&destination, &key).await? {
+        Some(saved) => {
+            let corrupt = |message: String| ExportError::CorruptState { location: destination.locate(&key), message };
+            if saved.shard != shard.id {
+                return Err(corrupt(format!("it holds the checkpoint of shard {}", saved.shard)));
+            }
+            export::check_checkpoint(&snapshot, &saved, &mut Default::default()).map_err(corrupt)?;
+            saved
+        }
+        None => ShardCheckpoint { shard: shard.id, ..ShardCheckpoint::default() },
+    };
+    if resume.done {
+        tracing::info!("shard {} of export {} is already complete; nothing to do", shard.id, snapshot.export_id);
+        return Ok(ShardReport {
+            export_arn: snapshot.export_arn.clone(),
+            shard: shard.id,
+            status: "ALREADY_COMPLETED".into(),
+            item_count: resume.items,
+            data_files: resume.files.len(),
+        });
+    }
+    // Only this shard's own unfinished upload: other workers' uploads are alive.
+    if let Some(upload) = &resume.open_upload {
+        destination.abort_stale_uploads(&upload.key, &[(upload.key.clone(), upload.upload_id.clone())]).await?;
+    }
+    let request = ExportRequest { read_limit, ..opened.request };
+    let budget = request.read_limit.budget(&opened.info)?.map(|rcu| Arc::new(ReadBudget::new(rcu)));
+    let ctx = ShardContext {
+        table: opened.table,
+        destination,
+        runtime: runtime.clone(),
+        snapshot: snapshot.clone(),
+        target_file_bytes: request.target_file_bytes,
+        compression_level: request.compression_level,
+        cancelled: Arc::new(AtomicBool::new(false)),
+        budget,
+        lanes: 1,
+        key_hasher: None,
+        progress: Arc::new(Progress::new(1, None)),
+    };
+    let outcome = shard::run(ctx, shard, resume).await?;
+    Ok(ShardReport {
+        export_arn: snapshot.export_arn.clone(),
+        shard: shard.id,
+        status: "COMPLETED".into(),
+        item_count: outcome.items,
+        data_files: outcome.files.len(),
+    })
+}
+
+/// Completes a planned export (`ddb-export finalize`) once every shard has finished: checks
+/// the stored data files, writes the manifests. Refuses, writing nothing, while any shard has
+/// not finished, naming them. An export already complete is returned as it is.
+pub async fn finalize(
+    aws: &AwsClients,
+    runtime: &ComponentRuntime,
+    at: &PlanLocation,
+) -> Result<ExportReport, ExportFailure> {
+    let opened = open(aws, runtime, at).await?;
+    let state = match opened.earlier {
+        EarlierRun::Complete(state, summary) => {
+            return export::completed_earlier(&opened.destination, state, &summary).await;
+        }
+        EarlierRun::Unfinished(state) => state,
+        EarlierRun::None => return Err(ExportError::Internal("a planned export was not found".into()).into()),
+    };
+    let destination = opened.destination;
+    let snapshot = &state.snapshot;
+    let mut checkpoints: HashMap<u32, ShardCheckpoint> = HashMap::new();
+    let mut file_keys = Default::default();
+    for listed in destination.list(&checkpoint::shards_prefix(&snapshot.keys.root)).await? {
+        let Some(saved) = checkpoint::load::<ShardCheckpoint>(&destination, &listed.key).await? else { continue };
+        let corrupt =
+            |message: String| ExportError::CorruptState { location: destination.locate(&listed.key), message };
+        if listed.key != checkpoint::shard_key(&snapshot.keys.root, saved.shard) {
+            return Err(corrupt(format!("it holds the checkpoint of shard {}, under another name", saved.shard)).into());
+        }
+        export::check_checkpoint(snapshot, &saved, &mut file_keys).map_err(corrupt)?;
+        checkpoints.insert(saved.shard, saved);
+    }
+    let unfinished: Vec<String> = state
+        .plan
+        .shards
+        .iter()
+        .filter(|s| !checkpoints.get(&s.id).is_some_and(|c| c.done))
+        .map(|s| s.id.to_string())
+        .collect();
+    if !unfinished.is_empty() {
+        return Err(ExportError::InvalidArgument {
+            what: "--plan",
+            message: format!(
+                "{} of {} shards of export {} have not finished (shards {}); run `ddb-export run-shard` for each, \
+                 then finalize again",
+                unfinished.len(),
+                state.plan.shards.len(),
+                snapshot.export_id,
+                unfinished.join(", ")
+            ),
+        }
+        .into());
+    }
+    let mut shards: Vec<&ShardCheckpoint> = checkpoints.values().collect();
+    shards.sort_by_key(|c| c.shard);
+    let files: Vec<_> = shards.iter().flat_map(|c| c.files.iter().cloned()).collect();
+    let items = shards.iter().map(|c| c.items).sum();
+    let segments = state.plan.shards.len() as u64;
+    let written = export::publish(&destination, runtime, snapshot, &files, items, || false).await;
+    let stats = crate::progress::ProgressFigures { items, segments, ..Default::default() };
+    let snapshot = Arc::new(state.snapshot);
+    export::conclude(&destination, snapshot, state.plan, stats, written).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_is_named_by_its_file_or_by_the_export_s_location() {
+        let id = "01700000000000-0a1b2c3d";
+        let at = PlanLocation::parse(&format!("s3://bucket/pre/AWSDynamoDB/{id}")).unwrap();
+        assert_eq!(
+            at,
+            PlanLocation {
+                target: Target::S3 { bucket: "bucket".into(), prefix: Some("pre".into()) },
+                export_id: id.into()
+            }
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plan.json");
+        let plan = ExportPlan {
+            plan_version: PLAN_VERSION,
+            export_arn: format!("arn:aws:dynamodb:us-east-1:123456789012:table/t/export/{id}"),
+            export_id: id.into(),
+            export_location: format!("s3://bucket/AWSDynamoDB/{id}"),
+            table_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/t".into(),
+            shards: vec![0, 1],
+            export_status: "IN_PROGRESS".into(),
+        };
+        std::fs::write(&file, serde_json::to_vec(&plan).unwrap()).unwrap();
+        let from_file = PlanLocation::parse(file.to_str().unwrap()).unwrap();
+        assert_eq!(from_file.export_id, id);
+        assert_eq!(from_file.target, Target::S3 { bucket: "bucket".into(), prefix: None });
+
+        let wrong_version = ExportPlan { plan_version: 9, ..plan };
+        std::fs::write(&file, serde_json::to_vec(&wrong_version).unwrap()).unwrap();
+        let refusals = [
+            PlanLocation::parse(file.to_str().unwrap()),
+            PlanLocation::parse("s3://bucket/pre"),
+            PlanLocation::parse(dir.path().to_str().unwrap()),
+        ];
+        for refusal in refusals {
+            let message = refusal.unwrap_err().to_string();
+            assert!(message.contains("--plan"), "{message}");
+        }
+        std::fs::write(&file, b"{not json").unwrap();
+        assert!(PlanLocation::parse(file.to_str().unwrap()).unwrap_err().to_string().contains("is not a plan"));
+    }
+}

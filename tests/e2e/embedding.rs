@@ -1,0 +1,87 @@
+//! The embedding example (`examples/pipeline_engine.rs`) runs in the test suite: a pipeline
+//! engine of its own, calling the library's plan, run-shard and finalize steps in-process
+//! against the stand-ins. Also the one-call library API with a progress observer.
+
+use std::sync::{Arc, Mutex};
+
+use ddb_export::progress::{ProgressObserver, ProgressStyle};
+use ddb_export::{AwsClients, CacheDir, ComponentRuntime, ComponentSource, ExportRequest, GuestLimits, Target};
+
+use crate::items;
+use crate::util::{self, Standins};
+
+#[allow(dead_code)]
+#[path = "../../examples/pipeline_engine.rs"]
+mod pipeline_engine;
+
+fn clients(standins: &Standins) -> AwsClients {
+    // Not used by full exports; pointed at the stand-in all the same.
+    let streams = aws_sdk_dynamodbstreams::Client::from_conf(
+        aws_sdk_dynamodbstreams::config::Builder::new()
+            .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodbstreams::config::Region::new(util::REGION))
+            .endpoint_url(standins.dynamodb_url())
+            .build(),
+    );
+    AwsClients { dynamodb: standins.dynamodb(), streams, s3: standins.s3(), region: util::REGION.into() }
+}
+
+fn runtime() -> ComponentRuntime {
+    let cache = CacheDir::At(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"));
+    ComponentRuntime::load(&ComponentSource::Default, GuestLimits::default(), &cache).expect("the default component")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_engine_example_runs_an_export_as_separate_steps() {
+    let standins = Standins::start();
+    let dynamodb = standins.dynamodb();
+    util::create_table(&dynamodb, "orders", &items::ordinary(1500)).await;
+    standins.create_bucket("exports").await;
+    let pipeline = pipeline_engine::Pipeline {
+        table: "orders".into(),
+        destination: "s3://exports/engine".into(),
+        segments: Some(5),
+        workers: 2,
+        max_attempts: 2,
+    };
+    let outcome = pipeline_engine::run(&clients(&standins), &runtime(), &pipeline).await.expect("the pipeline");
+
+    assert!(outcome.events[0].starts_with("plan: export "), "{:?}", outcome.events);
+    assert!(outcome.events.last().unwrap().starts_with("finalize: 1500 items"), "{:?}", outcome.events);
+    let writes = outcome.events.iter().filter(|e| e.starts_with("write: ")).count();
+    assert_eq!(writes, 5, "{:?}", outcome.events);
+    assert_eq!(outcome.shards.iter().map(|r| r.shard).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+    assert_eq!(outcome.shards.iter().map(|r| r.item_count).sum::<u64>(), 1500);
+    let description = outcome.description;
+    assert_eq!(description.item_count, Some(1500));
+    let summary_key = description.export_manifest.clone().expect("a manifest");
+    let expected = util::sorted_canonical(util::scan_all(&dynamodb, "orders").await.iter().map(util::canonical));
+    assert!(util::independent_check(&standins.bucket_dir("exports"), &summary_key) == expected);
+
+    // Run again: the client token finds the complete export; nothing is written again.
+    let again = pipeline_engine::run(&clients(&standins), &runtime(), &pipeline).await.expect("the pipeline again");
+    assert_eq!(again.description.export_arn, description.export_arn);
+    assert!(again.shards.iter().all(|r| r.status == "ALREADY_COMPLETED"), "{:?}", again.shards);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_runs_an_export_in_one_call_and_reports_progress() {
+    let standins = Standins::start();
+    util::create_table(&standins.dynamodb(), "orders", &items::ordinary(800)).await;
+    standins.create_bucket("exports").await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let observed = seen.clone();
+    let request = ExportRequest {
+        progress: ProgressStyle::Observe(ProgressObserver::new(move |figures| {
+            observed.lock().unwrap().push(figures.items);
+        })),
+        progress_interval: std::time::Duration::from_millis(1),
+        segments: Some(3),
+        ..ExportRequest::new("orders", Target::parse("s3://exports/lib").unwrap())
+    };
+    let report = ddb_export::export::run(&clients(&standins), &runtime(), &request).await.map_err(|f| f.error).unwrap();
+    assert_eq!(report.description.item_count, Some(800));
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "the observer was called");
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "counters only grow: {seen:?}");
+}

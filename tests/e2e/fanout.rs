@@ -1,0 +1,183 @@
+//! Fan-out through the real binary: `plan`, then every shard as a separate process (in
+//! parallel, in random order, one of them twice), then `finalize`, against the stand-ins. The
+//! export must equal a single-run export of the same table, item for item and file for file.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::items;
+use crate::util::{self, Standins};
+
+/// `(md5, itemCount)` of every line of an export's `manifest-files.json`, sorted: data files
+/// are named after their export's id, so two exports of the same table compare by content.
+fn data_files(bucket_dir: &Path, summary_key: &str) -> Vec<(String, u64)> {
+    let summary: Value = serde_json::from_slice(&std::fs::read(bucket_dir.join(summary_key)).unwrap()).unwrap();
+    let listing = std::fs::read_to_string(bucket_dir.join(summary["manifestFilesS3Key"].as_str().unwrap())).unwrap();
+    let mut files: Vec<(String, u64)> = listing
+        .lines()
+        .map(|line| {
+            let entry: Value = serde_json::from_str(line).unwrap();
+            (entry["md5Checksum"].as_str().unwrap().to_string(), entry["itemCount"].as_u64().unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn summary_key(output: &Output) -> String {
+    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
+    let json = util::stdout_json(output);
+    assert_eq!(json["ExportDescription"]["ExportStatus"], "COMPLETED", "{json}");
+    json["ExportDescription"]["ExportManifest"].as_str().expect("ExportManifest").to_string()
+}
+
+fn spawn(standins: &Standins, args: &[&str]) -> Child {
+    standins.command().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("ddb-export runs")
+}
+
+#[tokio::test]
+async fn a_fanned_out_export_equals_a_single_run_export() {
+    let standins = Standins::start();
+    let dynamodb = standins.dynamodb();
+    let mut seeded = items::edge_cases();
+    seeded.extend(items::ordinary(4000));
+    util::create_table(&dynamodb, "orders", &seeded).await;
+    standins.create_bucket("exports").await;
+    let bucket_dir = standins.bucket_dir("exports");
+    let settings = ["--table", "orders", "--segments", "6", "--file-size", "65536", "--no-read-limit"];
+
+    let single = util::run(standins.command().arg("export").args(settings).args(["--to", "s3://exports/single"]));
+    let single_summary = summary_key(&single);
+
+    let work = tempfile::tempdir().unwrap();
+    let plan_file = work.path().join("plan.json");
+    let planned = util::run(
+        standins
+            .command()
+            .arg("plan")
+            .args(settings)
+            .args(["--to", "s3://exports/fanned"])
+            .args(["--out".as_ref(), plan_file.as_os_str()]),
+    );
+    assert!(planned.status.success(), "plan failed: {}", String::from_utf8_lossy(&planned.stderr));
+    let plan = util::stdout_json(&planned);
+    assert_eq!(plan, serde_json::from_slice::<Value>(&std::fs::read(&plan_file).unwrap()).unwrap());
+    let shards: Vec<u64> = plan["shards"].as_array().unwrap().iter().map(|s| s.as_u64().unwrap()).collect();
+    assert_eq!(shards, (0..6).collect::<Vec<u64>>());
+    let location = plan["exportLocation"].as_str().unwrap().to_string();
+    assert!(location.starts_with("s3://exports/fanned/AWSDynamoDB/"), "{location}");
+    let export_root = location.trim_start_matches("s3://exports/").to_string();
+    assert!(bucket_dir.join(&export_root).join("_started").exists(), "plan records the export's start");
+    assert!(util::keys_under(&bucket_dir.join(&export_root)).iter().all(|k| !k.starts_with("data/")));
+
+    // Finalizing before the shards ran is refused, naming them, and publishes nothing.
+    let early = util::run(standins.command().args(["finalize", "--plan", &location]));
+    assert_eq!(early.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&early.stderr);
+    assert!(stderr.contains("6 of 6 shards") && stderr.contains("0, 1, 2, 3, 4, 5"), "{stderr}");
+    assert!(!bucket_dir.join(&export_root).join("manifest-summary.json").exists());
+
+    // Every shard in its own process, all at once, in a random order; half of them name the
+    // plan file, half the export's location.
+    let mut order = shards.clone();
+    fastrand::Rng::with_seed(7).shuffle(&mut order);
+    let plan_arg = plan_file.to_string_lossy().to_string();
+    let workers: Vec<(u64, Child)> = order
+        .iter()
+        .map(|&shard| {
+            let plan = if shard % 2 == 0 { plan_arg.as_str() } else { location.as_str() };
+            (shard, spawn(&standins, &["run-shard", "--plan", plan, "--shard", &shard.to_string(), "--no-read-limit"]))
+        })
+        .collect();
+    let mut stored: HashMap<u64, u64> = HashMap::new();
+    for (shard, worker) in workers {
+        let output = worker.wait_with_output().unwrap();
+        assert!(output.status.success(), "shard {shard} failed: {}", String::from_utf8_lossy(&output.stderr));
+        let report = util::stdout_json(&output);
+        assert_eq!(report["shard"].as_u64(), Some(shard));
+        assert_eq!(report["status"], "COMPLETED", "{report}");
+        stored.insert(shard, report["itemCount"].as_u64().unwrap());
+    }
+    assert_eq!(stored.values().sum::<u64>(), seeded.len() as u64);
+
+    // A shard run again (a retried task) reads nothing and changes nothing.
+    let before = util::keys_under(&bucket_dir.join(&export_root));
+    let again = util::run(standins.command().args(["run-shard", "--plan", &location, "--shard", "3"]));
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let report = util::stdout_json(&again);
+    assert_eq!(report["status"], "ALREADY_COMPLETED");
+    assert_eq!(report["itemCount"].as_u64(), stored.get(&3).copied());
+    assert_eq!(util::keys_under(&bucket_dir.join(&export_root)), before);
+
+    let finalized = util::run(standins.command().args(["finalize", "--plan", &plan_arg]));
+    let fanned_summary = summary_key(&finalized);
+    let description = util::stdout_json(&finalized);
+    assert_eq!(description["ExportDescription"]["ExportArn"], plan["exportArn"]);
+    assert_eq!(description["ExportDescription"]["ItemCount"].as_u64(), Some(seeded.len() as u64));
+
+    // The same items, in the same data files byte for byte, as the single run.
+    let expected = util::sorted_canonical(util::scan_all(&dynamodb, "orders").await.iter().map(util::canonical));
+    assert_eq!(expected.len(), seeded.len());
+    assert!(util::independent_check(&bucket_dir, &fanned_summary) == expected, "the fanned-out export differs");
+    assert!(util::independent_check(&bucket_dir, &single_summary) == expected, "the single-run export differs");
+    let (fanned, single) = (data_files(&bucket_dir, &fanned_summary), data_files(&bucket_dir, &single_summary));
+    assert!(fanned.len() >= 6, "files roll over: {fanned:?}");
+    assert_eq!(fanned, single);
+    // Checkpoints are gone; a second finalize returns the complete export unchanged.
+    assert!(!util::keys_under(&bucket_dir.join(&export_root)).iter().any(|k| k.contains("_ddb-export/shards")));
+    let again = util::run(standins.command().args(["finalize", "--plan", &location]));
+    assert_eq!(summary_key(&again), fanned_summary);
+}
+
+#[tokio::test]
+async fn fan_out_refuses_what_it_cannot_run() {
+    let standins = Standins::start();
+    util::create_table(&standins.dynamodb(), "orders", &items::ordinary(10)).await;
+    standins.create_bucket("exports").await;
+    let planned = util::run(standins.command().args(["plan", "--table", "orders", "--to", "s3://exports/p"]));
+    assert!(planned.status.success(), "{}", String::from_utf8_lossy(&planned.stderr));
+    let plan = util::stdout_json(&planned);
+    let location = plan["exportLocation"].as_str().unwrap();
+    let shards = plan["shards"].as_array().unwrap().len();
+
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec!["run-shard".into(), "--plan".into(), location.into(), "--shard".into(), shards.to_string()],
+            "--shard".into(),
+        ),
+        (
+            vec!["run-shard".into(), "--plan".into(), "s3://exports/p".into(), "--shard".into(), "0".into()],
+            "--plan".into(),
+        ),
+        (
+            vec![
+                "run-shard".into(),
+                "--plan".into(),
+                "s3://exports/p/AWSDynamoDB/01700000000000-0000abcd".into(),
+                "--shard".into(),
+                "0".into(),
+            ],
+            "does not exist".into(),
+        ),
+        (
+            vec![
+                "plan".into(),
+                "--table".into(),
+                "orders".into(),
+                "--to".into(),
+                "s3://exports/p".into(),
+                "--consistent".into(),
+            ],
+            "--consistent".into(),
+        ),
+    ];
+    for (args, words) in cases {
+        let output = util::run(standins.command().args(&args));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(&words), "{args:?} should mention {words:?}: {stderr}");
+    }
+}
