@@ -181,3 +181,42 @@ async fn fan_out_refuses_what_it_cannot_run() {
         assert!(stderr.contains(&words), "{args:?} should mention {words:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn every_step_of_a_plugin_export_must_run_the_same_plugin() {
+    let standins = Standins::start();
+    util::create_table(&standins.dynamodb(), "orders", &items::ordinary(50)).await;
+    standins.create_bucket("exports").await;
+    let csv = util::test_component("csv-encoder").to_str().unwrap();
+    let plugin = ["--encoder", csv, "--encoder-arg", "columns=pk,n"];
+    let planned = util::run(
+        standins
+            .command()
+            .args(["plan", "--table", "orders", "--to", "s3://exports/csv", "--segments", "2"])
+            .args(plugin),
+    );
+    assert!(planned.status.success(), "{}", String::from_utf8_lossy(&planned.stderr));
+    let location = util::stdout_json(&planned)["exportLocation"].as_str().unwrap().to_string();
+
+    // Without the plugin, or with other arguments: refused, naming the flag; nothing written.
+    for other in [vec![], vec!["--encoder", csv, "--encoder-arg", "columns=pk"]] {
+        let output =
+            util::run(standins.command().args(["run-shard", "--plan", &location, "--shard", "0"]).args(&other));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{other:?}: {stderr}");
+        assert!(stderr.contains("--encoder/--encoder-arg"), "{other:?}: {stderr}");
+    }
+    let export_root = location.trim_start_matches("s3://exports/").to_string();
+    let bucket_dir = standins.bucket_dir("exports");
+    assert!(!util::keys_under(&bucket_dir.join(&export_root)).iter().any(|k| k.starts_with("data/")));
+
+    for shard in ["0", "1"] {
+        let output =
+            util::run(standins.command().args(["run-shard", "--plan", &location, "--shard", shard]).args(plugin));
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let finalized = util::run(standins.command().args(["finalize", "--plan", &location]).args(plugin));
+    let summary = summary_key(&finalized);
+    assert_eq!(util::stdout_json(&finalized)["ExportDescription"]["ExportFormat"], "CSV");
+    assert!(data_files(&bucket_dir, &summary).iter().map(|(_, n)| n).sum::<u64>() == 50);
+}
