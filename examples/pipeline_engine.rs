@@ -77,7 +77,8 @@ pub async fn run(aws: &AwsClients, runtime: &ComponentRuntime, pipeline: &Pipeli
                 let Some((shard, attempt)) = next else { return Ok::<(), anyhow::Error>(()) };
                 match fanout::run_shard(&aws, &runtime, &at, shard, ReadLimit::Unlimited).await {
                     Ok(report) => {
-                        log(&events, format!("write: worker {worker} ran shard {shard}: {} items", report.item_count));
+                        let items = report.item_count.map_or("?".into(), |n| n.to_string());
+                        log(&events, format!("write: worker {worker} ran shard {shard}: {items} items"));
                         reports.lock().map_err(|_| anyhow::anyhow!("reports poisoned"))?.push(report);
                     }
                     Err(error) if attempt < max_attempts => {

@@ -12,4 +12,4 @@ pub mod naming;
 pub mod page;
 
 pub use framing::{Event, FileFacts, Framing, FramingError, GzipLevel, InvalidLevel, OpenFile};
-pub use naming::{DataFileKeys, SequencesExhausted, check_plugin_format, data_file_name};
+pub use naming::{DataFileKeys, SequencesExhausted, check_file_extension, check_output_format, data_file_name};

@@ -61,6 +61,35 @@ impl DataFileKeys {
     }
 }
 
+/// The rule a plugin's `outputFormat` follows (`custom-format` in `wit/types.wit`): 1 to 32 of
+/// `A-Z`, `0-9` and `_`; it goes into the summary. The default component, the host, `verify`
+/// and the plugin SDK all check it with this one function.
+pub fn check_output_format(output_format: &str) -> Result<(), String> {
+    if output_format.is_empty()
+        || output_format.len() > 32
+        || !output_format.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(format!("output format {output_format:?} is not 1 to 32 of A-Z, 0-9 and _"));
+    }
+    Ok(())
+}
+
+/// The rule a plugin's data file extension follows: 1 to 16 of `a-z`, `0-9` and `.`, without a
+/// `.` at either end; it goes into every data file's key.
+pub fn check_file_extension(file_extension: &str) -> Result<(), String> {
+    if file_extension.is_empty()
+        || file_extension.len() > 16
+        || file_extension.starts_with('.')
+        || file_extension.ends_with('.')
+        || !file_extension.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.')
+    {
+        return Err(format!(
+            "file extension {file_extension:?} is not 1 to 16 of a-z, 0-9 and '.', without a '.' at either end"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,27 +120,4 @@ mod tests {
         assert!(last.next_key().is_ok());
         assert_eq!(last.next_key(), Err(SequencesExhausted { shard_id: 2 }));
     }
-}
-
-/// The rules a plugin's format follows (`custom-format` in `wit/types.wit`): its
-/// `output_format` goes into the summary, its `file_extension` into every data file's key. The
-/// default component, the host and `verify` all check them with this one function.
-pub fn check_plugin_format(output_format: &str, file_extension: &str) -> Result<(), String> {
-    if output_format.is_empty()
-        || output_format.len() > 32
-        || !output_format.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-    {
-        return Err(format!("output format {output_format:?} is not 1 to 32 of A-Z, 0-9 and _"));
-    }
-    if file_extension.is_empty()
-        || file_extension.len() > 16
-        || file_extension.starts_with('.')
-        || file_extension.ends_with('.')
-        || !file_extension.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.')
-    {
-        return Err(format!(
-            "file extension {file_extension:?} is not 1 to 16 of a-z, 0-9 and '.', without a '.' at either end"
-        ));
-    }
-    Ok(())
 }

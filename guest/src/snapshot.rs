@@ -103,7 +103,8 @@ fn validate(table: &TableDescription, request: &ExportRequest) -> Result<(), Err
 /// The rules `custom-format`'s fields follow (`wit/types.wit`): the extension goes into every
 /// data file's key, the output format into the summary.
 pub fn check_custom_format(custom: &CustomFormat) -> Result<(), String> {
-    ddb_export_data_files::check_plugin_format(&custom.output_format, &custom.file_extension)
+    ddb_export_data_files::check_output_format(&custom.output_format)
+        .and_then(|()| ddb_export_data_files::check_file_extension(&custom.file_extension))
         .map_err(|e| format!("custom-format: {e}"))
 }
 

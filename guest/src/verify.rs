@@ -42,7 +42,7 @@ pub fn check_manifests(
         "DYNAMODB_JSON" => Some(ExportFormat::DynamodbJson),
         "ION" => Some(ExportFormat::Ion),
         // A plugin's format (`custom-format`'s rule): readable, if not by this component.
-        other if ddb_export_data_files::check_plugin_format(other, "x").is_ok() => None,
+        other if ddb_export_data_files::check_output_format(other).is_ok() => None,
         other => {
             return Err(unreadable(format!(
                 "outputFormat {other:?} is neither DYNAMODB_JSON, ION nor a plugin's (A-Z, 0-9, _)"

@@ -75,12 +75,25 @@ pub struct Fingerprint {
 }
 
 /// The encoder plugin of an export: which one (its SHA-256), with which arguments, writing
-/// which format.
+/// which format. The arguments are kept as a digest: they may hold a secret (a key to
+/// pseudonymise a column with), and this state is stored beside the exported data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncoderFingerprint {
     pub sha256: String,
-    pub args: Vec<(String, String)>,
+    /// SHA-256 (hex) of the `--encoder-arg` pairs, in order, as a JSON array of pairs.
+    pub args_sha256: String,
     pub format: crate::model::CustomFormat,
+}
+
+impl EncoderFingerprint {
+    pub fn new(plugin: &crate::component::EncoderPlugin) -> Self {
+        let args = serde_json::to_vec(plugin.args()).unwrap_or_default();
+        Self {
+            sha256: plugin.digest().to_string(),
+            args_sha256: crate::checksum::hex(&Sha256::digest(&args)),
+            format: plugin.custom_format(),
+        }
+    }
 }
 
 impl Fingerprint {

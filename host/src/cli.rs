@@ -309,6 +309,7 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("worker_read_limit").required(true).args(["max_rcu", "no_read_limit"])))]
 pub struct RunShardArgs {
     /// The plan: a file `ddb-export plan --out` wrote, or the export's location
     /// (s3://bucket/prefix/AWSDynamoDB/<export id>, its `exportLocation`).
@@ -319,9 +320,14 @@ pub struct RunShardArgs {
     #[arg(long)]
     pub shard: u32,
 
-    /// Read at most this many RCU per second (each worker applies its own limit: divide the
-    /// table's budget by the workers running at once).
-    #[arg(long, value_name = "RCU", conflicts_with = "no_read_limit")]
+    /// Refuse the export unless the bucket is owned by this account (also taken from the plan
+    /// file, when --plan names one).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub s3_bucket_owner: Option<String>,
+
+    /// Read at most this many RCU per second. Required (or --no-read-limit): each worker
+    /// applies its own limit, so divide the table's budget by the workers running at once.
+    #[arg(long, value_name = "RCU")]
     pub max_rcu: Option<f64>,
 
     /// Read as fast as the table serves.
@@ -337,6 +343,11 @@ pub struct FinalizeArgs {
     /// The plan: a file `ddb-export plan --out` wrote, or the export's location.
     #[arg(long)]
     pub plan: String,
+
+    /// Refuse the export unless the bucket is owned by this account (also taken from the plan
+    /// file, when --plan names one).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub s3_bucket_owner: Option<String>,
 
     #[command(flatten)]
     pub components: ComponentArgs,

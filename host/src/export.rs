@@ -195,6 +195,9 @@ impl ExportRequest {
         if !(1..=MAX_PARALLELISM).contains(&self.parallelism) {
             return invalid("--parallelism", format!("{} is not between 1 and {MAX_PARALLELISM}", self.parallelism));
         }
+        if self.progress_interval.is_zero() {
+            return invalid("--progress-interval-secs", "must be more than 0".into());
+        }
         if self.target_file_bytes > crate::destination::MAX_OBJECT_BYTES {
             return invalid(
                 "--file-size",
@@ -574,11 +577,7 @@ pub(crate) fn fingerprint(
         incremental: request.incremental,
         consistent: request.consistent,
         scan_filter: request.scan_filter.clone(),
-        encoder: runtime.encoder_plugin().map(|plugin| checkpoint::EncoderFingerprint {
-            sha256: plugin.digest().to_string(),
-            args: plugin.args().to_vec(),
-            format: plugin.custom_format(),
-        }),
+        encoder: runtime.encoder_plugin().map(checkpoint::EncoderFingerprint::new),
     }
 }
 
@@ -1108,6 +1107,7 @@ mod tests {
             (ExportRequest { segments: Some(0), ..request() }, "--segments"),
             (ExportRequest { segments: Some(1_000_001), ..request() }, "--segments"),
             (ExportRequest { parallelism: 0, ..request() }, "--parallelism"),
+            (ExportRequest { progress_interval: Duration::ZERO, ..request() }, "--progress-interval-secs"),
             (ExportRequest { compression_level: 10, ..request() }, "--compression-level"),
             (ExportRequest { client_token: Some(String::new()), ..request() }, "--client-token"),
         ];

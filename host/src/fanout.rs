@@ -45,6 +45,12 @@ pub struct ExportPlan {
     pub export_location: String,
     /// The table's ARN.
     pub table_arn: String,
+    /// `--s3-bucket-owner` and `--s3-sse-kms-key-id` as planned: a worker given this file
+    /// checks the export's saved state against them (and sends the owner with every request).
+    #[serde(default)]
+    pub s3_bucket_owner: Option<String>,
+    #[serde(default)]
+    pub s3_sse_kms_key_id: Option<String>,
     /// The shard ids to pass to `run-shard --shard`, one task each.
     pub shards: Vec<u32>,
     /// `IN_PROGRESS`, or `COMPLETED` when the client token names an export already complete.
@@ -59,8 +65,10 @@ pub struct ShardReport {
     pub shard: u32,
     /// `COMPLETED` (by this run) or `ALREADY_COMPLETED` (by an earlier one: nothing was read).
     pub status: String,
-    pub item_count: u64,
-    pub data_files: usize,
+    /// The shard's items and data files; `None` when the whole export is already complete
+    /// (its checkpoints are gone; the summary has the totals).
+    pub item_count: Option<u64>,
+    pub data_files: Option<usize>,
 }
 
 /// Plans an export for fan-out: the same checks, identity and saved state as `export::run`,
@@ -117,16 +125,27 @@ pub async fn plan(
         export_id: state.snapshot.export_id.clone(),
         export_location: destination.locate(&state.snapshot.keys.root),
         table_arn: state.snapshot.table_arn.clone(),
+        s3_bucket_owner: state.snapshot.s3_bucket_owner.clone(),
+        s3_sse_kms_key_id: state.snapshot.s3_sse_kms_key_id.clone(),
         shards: state.plan.shards.iter().map(|s| s.id).collect(),
         export_status: status.to_string(),
     })
 }
 
-/// Where a planned export is: the text of `--plan`, a plan file or an export's location.
+/// Where a planned export is: the text of `--plan`, a plan file or an export's location, and
+/// what the worker may take as given about it.
+///
+/// Given only a location, a worker trusts the export's saved state, as `--resume` does; given
+/// the plan file (or `--s3-bucket-owner`), it checks that state against the plan, so that a
+/// state changed since cannot point it at another table, owner or key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanLocation {
     pub target: Target,
     pub export_id: String,
+    /// The plan file's contents, when `--plan` named one.
+    pub plan: Option<ExportPlan>,
+    /// The account that must own the bucket (`--s3-bucket-owner`, else the plan file's).
+    pub expected_owner: Option<String>,
 }
 
 impl PlanLocation {
@@ -134,27 +153,65 @@ impl PlanLocation {
     /// export's location (`…/AWSDynamoDB/<export id>`).
     pub fn parse(text: &str) -> Result<Self, ExportError> {
         let invalid = |message: String| ExportError::InvalidArgument { what: "--plan", message };
-        let location = match std::fs::read(text) {
+        let (location, plan) = match std::fs::read(text) {
             Ok(bytes) => {
                 let plan: ExportPlan = serde_json::from_slice(&bytes)
                     .map_err(|e| invalid(format!("{text} is not a plan written by `ddb-export plan`: {e}")))?;
                 if plan.plan_version != PLAN_VERSION {
                     return Err(invalid(format!("{text} has plan version {}, not {PLAN_VERSION}", plan.plan_version)));
                 }
-                plan.export_location
+                (plan.export_location.clone(), Some(plan))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => text.to_string(),
-            Err(e) if std::path::Path::new(text).is_dir() => {
-                drop(e);
-                text.to_string()
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (text.to_string(), None),
+            Err(_) if std::path::Path::new(text).is_dir() => (text.to_string(), None),
             Err(e) => return Err(invalid(format!("cannot read {text}: {e}"))),
         };
         match Target::parse_export_location(&location)? {
-            (target, Some(export_id)) => Ok(Self { target, export_id }),
+            (target, Some(export_id)) => {
+                if let Some(plan) = &plan
+                    && plan.export_id != export_id
+                {
+                    return Err(invalid(format!("{text} names export {} at {location}", plan.export_id)));
+                }
+                let expected_owner = plan.as_ref().and_then(|p| p.s3_bucket_owner.clone());
+                Ok(Self { target, export_id, plan, expected_owner })
+            }
             (_, None) => Err(invalid(format!(
                 "{location:?} is neither a plan file nor an export's location (…/AWSDynamoDB/<export id>)"
             ))),
+        }
+    }
+
+    /// Requires the bucket to be owned by `account` (`--s3-bucket-owner`).
+    pub fn with_expected_owner(self, account: Option<String>) -> Self {
+        match account {
+            Some(account) => Self { expected_owner: Some(account), ..self },
+            None => self,
+        }
+    }
+
+    /// What the saved state says must agree with what the worker was given.
+    fn check(&self, state: &RunState) -> Result<(), String> {
+        let snapshot = &state.snapshot;
+        if let Some(owner) = &self.expected_owner
+            && snapshot.s3_bucket_owner.as_ref() != Some(owner)
+        {
+            return Err(format!(
+                "it was planned with --s3-bucket-owner {:?}, not {owner:?}",
+                snapshot.s3_bucket_owner.as_deref().unwrap_or("(none)")
+            ));
+        }
+        let Some(plan) = &self.plan else { return Ok(()) };
+        let pinned = [
+            ("table", plan.table_arn == snapshot.table_arn),
+            ("export ARN", plan.export_arn == snapshot.export_arn),
+            ("--s3-bucket-owner", plan.s3_bucket_owner == snapshot.s3_bucket_owner),
+            ("--s3-sse-kms-key-id", plan.s3_sse_kms_key_id == snapshot.s3_sse_kms_key_id),
+            ("shards", plan.shards == state.plan.shards.iter().map(|s| s.id).collect::<Vec<_>>()),
+        ];
+        match pinned.iter().find(|(_, same)| !same) {
+            Some((what, _)) => Err(format!("its {what} is not the plan file's")),
+            None => Ok(()),
         }
     }
 }
@@ -170,7 +227,8 @@ struct Opened {
 }
 
 async fn open(aws: &AwsClients, runtime: &ComponentRuntime, at: &PlanLocation) -> Result<Opened, ExportError> {
-    let reader = Destination::open(&at.target, &aws.s3, &S3Options::default()).await?;
+    let owner = S3Options { expected_owner: at.expected_owner.clone(), kms_key_id: None };
+    let reader = Destination::open(&at.target, &aws.s3, &owner).await?;
     let prefix = reader.prefix();
     let root = checkpoint::export_root(prefix.as_deref(), &at.export_id);
     let run_key = checkpoint::run_key(&root);
@@ -184,6 +242,7 @@ async fn open(aws: &AwsClients, runtime: &ComponentRuntime, at: &PlanLocation) -
             ),
         });
     };
+    at.check(&state).map_err(|message| ExportError::CorruptState { location: reader.locate(&run_key), message })?;
     let saved = &state.fingerprint;
     let s3 = S3Options { expected_owner: saved.bucket_owner.clone(), kms_key_id: saved.kms_key_id.clone() };
     let request = ExportRequest {
@@ -236,8 +295,8 @@ pub async fn run_shard(
                 export_arn: state.snapshot.export_arn,
                 shard: shard_id,
                 status: "ALREADY_COMPLETED".into(),
-                item_count: 0,
-                data_files: 0,
+                item_count: None,
+                data_files: None,
             });
         }
         EarlierRun::None => return Err(ExportError::Internal("a planned export was not found".into())),
@@ -268,8 +327,8 @@ pub async fn run_shard(
             export_arn: snapshot.export_arn.clone(),
             shard: shard.id,
             status: "ALREADY_COMPLETED".into(),
-            item_count: resume.items,
-            data_files: resume.files.len(),
+            item_count: Some(resume.items),
+            data_files: Some(resume.files.len()),
         });
     }
     // Only this shard's own unfinished upload: other workers' uploads are alive.
@@ -296,8 +355,8 @@ pub async fn run_shard(
         export_arn: snapshot.export_arn.clone(),
         shard: shard.id,
         status: "COMPLETED".into(),
-        item_count: outcome.items,
-        data_files: outcome.files.len(),
+        item_count: Some(outcome.items),
+        data_files: Some(outcome.files.len()),
     })
 }
 
@@ -325,6 +384,9 @@ pub async fn finalize(
         let Some(saved) = checkpoint::load::<ShardCheckpoint>(&destination, &listed.key).await? else { continue };
         let corrupt =
             |message: String| ExportError::CorruptState { location: destination.locate(&listed.key), message };
+        if !state.plan.shards.iter().any(|s| s.id == saved.shard) {
+            return Err(corrupt(format!("shard {} is not in the export's plan", saved.shard)).into());
+        }
         if listed.key != checkpoint::shard_key(&snapshot.keys.root, saved.shard) {
             return Err(corrupt(format!("it holds the checkpoint of shard {}, under another name", saved.shard)).into());
         }
@@ -352,6 +414,14 @@ pub async fn finalize(
         }
         .into());
     }
+    // What killed workers left: uploads they had not recorded, a directory's staging files, the
+    // failure record of an earlier finalize.
+    let aborted = destination.abort_stale_uploads(&format!("{}/", snapshot.keys.root), &[]).await?;
+    if aborted > 0 {
+        tracing::info!("aborted {aborted} unfinished uploads left by workers");
+    }
+    destination.tidy().await;
+    destination.delete(&checkpoint::failure_key(&snapshot.keys.root)).await?;
     let mut shards: Vec<&ShardCheckpoint> = checkpoints.values().collect();
     shards.sort_by_key(|c| c.shard);
     let files: Vec<_> = shards.iter().flat_map(|c| c.files.iter().cloned()).collect();
@@ -375,7 +445,9 @@ mod tests {
             at,
             PlanLocation {
                 target: Target::S3 { bucket: "bucket".into(), prefix: Some("pre".into()) },
-                export_id: id.into()
+                export_id: id.into(),
+                plan: None,
+                expected_owner: None,
             }
         );
 
@@ -387,6 +459,8 @@ mod tests {
             export_id: id.into(),
             export_location: format!("s3://bucket/AWSDynamoDB/{id}"),
             table_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/t".into(),
+            s3_bucket_owner: Some("123456789012".into()),
+            s3_sse_kms_key_id: None,
             shards: vec![0, 1],
             export_status: "IN_PROGRESS".into(),
         };
@@ -394,6 +468,9 @@ mod tests {
         let from_file = PlanLocation::parse(file.to_str().unwrap()).unwrap();
         assert_eq!(from_file.export_id, id);
         assert_eq!(from_file.target, Target::S3 { bucket: "bucket".into(), prefix: None });
+        assert_eq!(from_file.expected_owner.as_deref(), Some("123456789012"));
+        let other = from_file.clone().with_expected_owner(Some("210987654321".into()));
+        assert_eq!(other.expected_owner.as_deref(), Some("210987654321"));
 
         let wrong_version = ExportPlan { plan_version: 9, ..plan };
         std::fs::write(&file, serde_json::to_vec(&wrong_version).unwrap()).unwrap();

@@ -195,30 +195,32 @@ async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_shard(args: RunShardArgs) -> anyhow::Result<ExitCode> {
-    let at = ddb_export::fanout::PlanLocation::parse(&args.plan)?;
-    let read_limit = match (args.max_rcu, args.no_read_limit) {
-        (Some(rcu), _) => ReadLimit::MaxRcu(rcu),
-        (None, true) => ReadLimit::Unlimited,
-        (None, false) => ReadLimit::Default,
+    let at = ddb_export::fanout::PlanLocation::parse(&args.plan)?.with_expected_owner(args.s3_bucket_owner);
+    // clap requires one of the two.
+    let read_limit = match args.max_rcu {
+        Some(rcu) if rcu.is_finite() && rcu >= 1.0 => ReadLimit::MaxRcu(rcu),
+        Some(rcu) => anyhow::bail!("invalid --max-rcu: {rcu} is not a number of at least 1"),
+        None => ReadLimit::Unlimited,
     };
     let runtime = load_components(args.components).await?;
     let aws = AwsClients::from_env().await?;
     let report = ddb_export::fanout::run_shard(&aws, &runtime, &at, args.shard, read_limit)
         .await
         .with_context(|| format!("shard {} failed", args.shard))?;
+    let count = |n: Option<u64>| n.map_or_else(|| "?".to_string(), |n| n.to_string());
     tracing::info!(
         "shard {}: {} ({} items, {} data files)",
         report.shard,
         report.status,
-        report.item_count,
-        report.data_files
+        count(report.item_count),
+        count(report.data_files.map(|n| n as u64))
     );
     print_json(&report)?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn finalize(args: FinalizeArgs) -> anyhow::Result<ExitCode> {
-    let at = ddb_export::fanout::PlanLocation::parse(&args.plan)?;
+    let at = ddb_export::fanout::PlanLocation::parse(&args.plan)?.with_expected_owner(args.s3_bucket_owner);
     let runtime = load_components(args.components).await?;
     let aws = AwsClients::from_env().await?;
     match ddb_export::fanout::finalize(&aws, &runtime, &at).await {
@@ -268,7 +270,16 @@ async fn verify(args: DescribeArgs) -> anyhow::Result<ExitCode> {
     .context("loading the component")??;
     let report = ddb_export::verify::verify(&destination, &runtime, &id).await?;
     print_json(&report)?;
-    if report.verified {
+    if report.verified && !report.contents_checked {
+        tracing::info!(
+            "{}: verified ({} data files, {} items by the manifest): manifests, files, ETags and MD5s; the files' \
+             contents were not read (a plugin's format)",
+            report.export,
+            report.data_files,
+            report.items
+        );
+        Ok(ExitCode::SUCCESS)
+    } else if report.verified {
         tracing::info!("{}: verified ({} data files, {} items)", report.export, report.data_files, report.items);
         Ok(ExitCode::SUCCESS)
     } else {

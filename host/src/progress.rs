@@ -144,7 +144,10 @@ pub enum ProgressStyle {
 }
 
 /// A callback that receives an export's counters as it runs (`ProgressStyle::Observe`), for
-/// programs that embed the library: a workflow engine's own progress reporting, say.
+/// programs that embed the library: a workflow engine's own progress reporting, say. It is
+/// called every `progress_interval` and once more, with the final counters, when the export
+/// ends (either way). It runs on one of the async runtime's threads: keep it short (hand the
+/// figures to a channel), or it holds the export up.
 #[derive(Clone)]
 pub struct ProgressObserver(Arc<dyn Fn(&ProgressFigures) + Send + Sync>);
 
@@ -172,24 +175,32 @@ impl Eq for ProgressObserver {}
 /// Shows `progress` until the returned guard is dropped.
 pub fn show(progress: Arc<Progress>, style: ProgressStyle, interval: Duration) -> ShowGuard {
     let bar = style == ProgressStyle::Auto && std::io::stderr().is_terminal();
+    let mut last = None;
     let task = match style {
         ProgressStyle::Off => None,
-        ProgressStyle::Observe(observer) => Some(tokio::spawn(observe(progress, observer, interval))),
+        ProgressStyle::Observe(observer) => {
+            last = Some((progress.clone(), observer.clone()));
+            Some(tokio::spawn(observe(progress, observer, interval)))
+        }
         _ if bar => Some(tokio::spawn(live_bar(progress))),
         _ => Some(tokio::spawn(log_lines(progress, interval))),
     };
-    ShowGuard { task }
+    ShowGuard { task, last }
 }
 
-/// Stops the display when dropped.
+/// Stops the display when dropped (an observer gets the final counters then).
 pub struct ShowGuard {
     task: Option<tokio::task::JoinHandle<()>>,
+    last: Option<(Arc<Progress>, ProgressObserver)>,
 }
 
 impl Drop for ShowGuard {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
+        }
+        if let Some((progress, observer)) = self.last.take() {
+            (observer.0)(&progress.figures());
         }
     }
 }

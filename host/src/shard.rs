@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::checkpoint::{self, OpenUpload, ShardCheckpoint};
-use crate::component::{self, ComponentRuntime, Encoder};
+use crate::component::{ComponentRuntime, Encoder};
 use crate::consistent::{self, KeyHash, KeyHasher};
 use crate::destination::{Destination, ObjectWriter};
 use crate::dynamodb::{Item, Table};
@@ -309,6 +309,14 @@ fn encode(
     Ok(items)
 }
 
+/// The key of a shard's data file number `sequence` (`encoder-options` in the WIT): an encoder
+/// that names its files otherwise could collide with another shard's, or fail to replace the
+/// file a resumed shard rewrites.
+fn expected_key(snapshot: &crate::model::Snapshot, shard_id: u32, sequence: u32) -> String {
+    let name = ddb_export_data_files::data_file_name(&snapshot.export_id, shard_id, sequence);
+    format!("{}{name}.{}", snapshot.keys.data_prefix, snapshot.data_file_extension)
+}
+
 /// Stage 3: applies encoder events to storage, checking them against the WIT's sequence
 /// rules (a page's items go to exactly one data file) and recomputing every size, MD5 and
 /// item count, and checkpoints the shard after each file.
@@ -358,7 +366,17 @@ async fn store(
                         page_placed = true;
                         file_items = page_items;
                         file_keys = page_keys.to_vec();
-                        component::check_data_file_key(&ctx.snapshot, &key).map_err(|m| bad_output(ctx, m))?;
+                        let expected = expected_key(&ctx.snapshot, shard.id, progress.next_sequence);
+                        if key != expected {
+                            return Err(bad_output(
+                                ctx,
+                                format!(
+                                    "data file {key:?} should be {expected:?} (shard {}, file {}): names are a \
+                                     function of the export, the shard and the sequence",
+                                    shard.id, progress.next_sequence
+                                ),
+                            ));
+                        }
                         if !seen_keys.insert(key.clone()) {
                             return Err(bad_output(ctx, format!("data file {key:?} was started twice")));
                         }

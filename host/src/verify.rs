@@ -159,7 +159,17 @@ async fn check_data_files(
         // MD5 only, and their items taken from the manifest.
         let mut checker = match manifests.format {
             Some(format) => Some(runtime.session()?.data_file_checker(format, &manifests.export_type)?),
-            None => None,
+            None => {
+                // A plugin's format with our formats' file names: an edited summary, most likely.
+                if key.ends_with(".json.gz") || key.ends_with(".ion.gz") {
+                    report.problems.push(format!(
+                        "{location}: named like a DYNAMODB_JSON or ION data file, but the summary's outputFormat \
+                         is {}",
+                        manifests.output_format
+                    ));
+                }
+                None
+            }
         };
         let mut md5 = RunningMd5::default();
         let mut fed = Ok(());

@@ -68,21 +68,10 @@ pub trait Encoder: Sized + 'static {
 /// Checks an encoder's constants against the rules of `plugin-info` (which the host enforces
 /// too), so that a mistake shows in the plugin's own tests.
 pub(crate) fn check_info<E: Encoder>() -> Result<(), String> {
-    fn fits(value: &str, max: usize, allowed: impl Fn(u8) -> bool) -> bool {
-        (1..=max).contains(&value.len()) && value.bytes().all(allowed)
-    }
-    let extension = E::FILE_EXTENSION;
-    if !fits(extension, 16, |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.')
-        || extension.starts_with('.')
-        || extension.ends_with('.')
-    {
-        return Err(format!(
-            "FILE_EXTENSION {extension:?} must be 1 to 16 of a-z, 0-9 and '.', neither starting nor ending with '.'"
-        ));
-    }
-    let format = E::OUTPUT_FORMAT;
-    if !fits(format, 32, |b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
-        return Err(format!("OUTPUT_FORMAT {format:?} must be 1 to 32 of A-Z, 0-9 and '_'"));
+    ddb_export_data_files::check_file_extension(E::FILE_EXTENSION).map_err(|e| format!("FILE_EXTENSION: {e}"))?;
+    ddb_export_data_files::check_output_format(E::OUTPUT_FORMAT).map_err(|e| format!("OUTPUT_FORMAT: {e}"))?;
+    if matches!(E::OUTPUT_FORMAT, "DYNAMODB_JSON" | "ION") {
+        return Err(format!("OUTPUT_FORMAT {} is the default component's", E::OUTPUT_FORMAT));
     }
     if E::NAME.is_empty() {
         return Err("NAME must not be empty".into());

@@ -105,7 +105,8 @@ async fn a_fanned_out_export_equals_a_single_run_export() {
 
     // A shard run again (a retried task) reads nothing and changes nothing.
     let before = util::keys_under(&bucket_dir.join(&export_root));
-    let again = util::run(standins.command().args(["run-shard", "--plan", &location, "--shard", "3"]));
+    let again =
+        util::run(standins.command().args(["run-shard", "--plan", &location, "--shard", "3", "--max-rcu", "100"]));
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let report = util::stdout_json(&again);
     assert_eq!(report["status"], "ALREADY_COMPLETED");
@@ -145,11 +146,25 @@ async fn fan_out_refuses_what_it_cannot_run() {
 
     let cases: Vec<(Vec<String>, String)> = vec![
         (
-            vec!["run-shard".into(), "--plan".into(), location.into(), "--shard".into(), shards.to_string()],
+            vec![
+                "run-shard".into(),
+                "--plan".into(),
+                location.into(),
+                "--shard".into(),
+                shards.to_string(),
+                "--no-read-limit".into(),
+            ],
             "--shard".into(),
         ),
         (
-            vec!["run-shard".into(), "--plan".into(), "s3://exports/p".into(), "--shard".into(), "0".into()],
+            vec![
+                "run-shard".into(),
+                "--plan".into(),
+                "s3://exports/p".into(),
+                "--shard".into(),
+                "0".into(),
+                "--no-read-limit".into(),
+            ],
             "--plan".into(),
         ),
         (
@@ -159,6 +174,7 @@ async fn fan_out_refuses_what_it_cannot_run() {
                 "s3://exports/p/AWSDynamoDB/01700000000000-0000abcd".into(),
                 "--shard".into(),
                 "0".into(),
+                "--no-read-limit".into(),
             ],
             "does not exist".into(),
         ),
@@ -180,6 +196,26 @@ async fn fan_out_refuses_what_it_cannot_run() {
         assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains(&words), "{args:?} should mention {words:?}: {stderr}");
     }
+
+    // What the worker was given pins the saved state: another owner, or a plan file that
+    // disagrees with it, is refused before anything is read.
+    let work = tempfile::tempdir().unwrap();
+    let plan_file = work.path().join("plan.json");
+    let mut edited = plan.clone();
+    edited["tableArn"] = "arn:aws:dynamodb:us-east-1:000000000000:table/other".into();
+    std::fs::write(&plan_file, edited.to_string()).unwrap();
+    let pinned: [(Vec<&str>, &str); 2] = [
+        (vec!["--plan", location, "--s3-bucket-owner", "123456789012"], "planned with --s3-bucket-owner"),
+        (vec!["--plan", plan_file.to_str().unwrap()], "its table is not the plan file's"),
+    ];
+    for (args, words) in pinned {
+        let output = util::run(standins.command().args(["run-shard", "--shard", "0", "--no-read-limit"]).args(&args));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(words), "{args:?} should mention {words:?}: {stderr}");
+    }
+    let export_root = location.trim_start_matches("s3://exports/");
+    assert!(!util::keys_under(&standins.bucket_dir("exports").join(export_root)).iter().any(|k| k.contains("data/")));
 }
 
 #[tokio::test]
@@ -200,8 +236,9 @@ async fn every_step_of_a_plugin_export_must_run_the_same_plugin() {
 
     // Without the plugin, or with other arguments: refused, naming the flag; nothing written.
     for other in [vec![], vec!["--encoder", csv, "--encoder-arg", "columns=pk"]] {
-        let output =
-            util::run(standins.command().args(["run-shard", "--plan", &location, "--shard", "0"]).args(&other));
+        let output = util::run(
+            standins.command().args(["run-shard", "--plan", &location, "--shard", "0", "--no-read-limit"]).args(&other),
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{other:?}: {stderr}");
         assert!(stderr.contains("--encoder/--encoder-arg"), "{other:?}: {stderr}");
@@ -211,8 +248,12 @@ async fn every_step_of_a_plugin_export_must_run_the_same_plugin() {
     assert!(!util::keys_under(&bucket_dir.join(&export_root)).iter().any(|k| k.starts_with("data/")));
 
     for shard in ["0", "1"] {
-        let output =
-            util::run(standins.command().args(["run-shard", "--plan", &location, "--shard", shard]).args(plugin));
+        let output = util::run(
+            standins
+                .command()
+                .args(["run-shard", "--plan", &location, "--shard", shard, "--no-read-limit"])
+                .args(plugin),
+        );
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
     let finalized = util::run(standins.command().args(["finalize", "--plan", &location]).args(plugin));

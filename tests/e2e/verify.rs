@@ -123,6 +123,15 @@ async fn good_exports_verify_and_each_kind_of_damage_is_named() {
     assert_eq!(problems(&report).len(), 1, "{report}");
     assert!(problems(&report)[0].contains(&name) && problems(&report)[0].contains("lines"), "{report}");
 
+    // A summary edited to claim a plugin's format (so that nothing reads the lines): the file
+    // names give it away.
+    let (root, _keep) = damaged(&good, export_root, |root| {
+        rewrite(root, "manifest-summary", |text| text.replace("\"DYNAMODB_JSON\"", "\"CSV\""));
+    });
+    let (ok, report) = verify(&root);
+    assert!(!ok && report["ContentsChecked"] == false, "{report}");
+    assert!(problems(&report).iter().all(|p| p.contains("named like a DYNAMODB_JSON or ION data file")), "{report}");
+
     let (root, _keep) = damaged(&good, export_root, |root| {
         std::fs::write(root.join("data/aaaaaaaaaaaaaaaaaaaaaaaaaa.json.gz"), b"stray").unwrap();
     });

@@ -3,9 +3,10 @@
 //! [`ComponentRuntime`] compiles a component once (through the [`cache`]) and keeps one
 //! `InstancePre`; every unit of work gets a fresh [`Session`]: its own `Store`, WASI context,
 //! memory cap and per-call deadline. A component gets no files, no network, no environment
-//! variables and no arguments (WASI's clocks and random numbers stay available: the contract's
-//! functions are deterministic by their WIT, and the default component uses neither); its
-//! stderr is captured so a panic message reaches the error report.
+//! variables and no arguments; its clocks stand still and its random numbers come from a fixed
+//! seed (the contract's functions are deterministic by their WIT: a shard rerun on another
+//! machine must write the same bytes under the same names); its stderr is captured so a panic
+//! message reaches the error report.
 //!
 //! Everything a component returns is checked here before the rest of the host sees it.
 
@@ -162,7 +163,8 @@ impl Sandbox {
     }
 
     /// A fresh instance in its own store: no files, network, environment or arguments; its
-    /// stderr captured.
+    /// stderr captured; clocks that stand still and randomness from a fixed seed, so that
+    /// every step is as deterministic as the WIT says it is, whatever the component.
     fn instance<E>(
         self: &Arc<Self>,
         instantiate: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<E>,
@@ -173,6 +175,11 @@ impl Sandbox {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .wall_clock(StillClock)
+            .monotonic_clock(StillClock)
+            .secure_random(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0))
+            .insecure_random(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1))
+            .insecure_random_seed(0)
             .build();
         let state = HostState {
             wasi,
@@ -240,6 +247,30 @@ impl ComponentRuntime {
             Some(plugin) => plugin.open_encoder(snapshot, options),
             None => self.session()?.open_encoder(snapshot, options),
         }
+    }
+}
+
+/// The clocks a component sees: they stand still at the Unix epoch (the contract's steps take
+/// every time they need as arguments; the per-call deadline is the host's, not the guest's).
+struct StillClock;
+
+impl wasmtime_wasi::HostWallClock for StillClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for StillClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        0
     }
 }
 

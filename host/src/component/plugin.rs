@@ -11,12 +11,10 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceAny;
 
-use super::bindings::plugin::{EncoderPlugin as Bindings_, EncoderPluginPre, encoder};
+pub(crate) use super::bindings::plugin::EncoderPlugin as Bindings;
+use super::bindings::plugin::{EncoderPluginPre, encoder};
 use super::{CacheDir, ComponentError, ComponentSource, GuestLimits, HostState, Sandbox, Session};
 use crate::model::{CustomFormat, DataFileFacts, EncoderEvent, EncoderOptions, Snapshot};
-
-/// The generated bindings of a plugin instance.
-pub(crate) type Bindings = Bindings_;
 
 /// The plugin API this host runs: the `ddb-export:plugin` WIT package's version.
 pub const PLUGIN_API_VERSION: &str = "0.1.0";

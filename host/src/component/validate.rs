@@ -86,7 +86,8 @@ pub fn snapshot(table: &TableInfo, request: &SnapshotRequest, s: &Snapshot) -> R
 
 /// A plugin's format must be usable in every data file's key and in the summary.
 pub fn custom_format(custom: &CustomFormat) -> Result<(), String> {
-    ddb_export_data_files::check_plugin_format(&custom.output_format, &custom.file_extension)
+    ddb_export_data_files::check_output_format(&custom.output_format)?;
+    ddb_export_data_files::check_file_extension(&custom.file_extension)
 }
 
 /// How far after the start an export's point in time may be (a consistent snapshot's cut).
@@ -204,6 +205,7 @@ pub fn manifests(
         ("exportArn", summary["exportArn"].as_str() == Some(snapshot.export_arn.as_str())),
         ("manifestFilesS3Key", summary["manifestFilesS3Key"].as_str() == Some(k.manifest_files.as_str())),
         ("s3Bucket", summary["s3Bucket"].as_str() == Some(snapshot.s3_bucket.as_str())),
+        ("outputFormat", summary["outputFormat"].as_str() == Some(snapshot.output_format())),
     ];
     if let Some((field, _)) = claims.iter().find(|(_, ok)| !ok) {
         return Err(format!("manifest-summary.json has a wrong {field}"));
