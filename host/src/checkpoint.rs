@@ -133,6 +133,10 @@ pub struct RunState {
     pub fingerprint: Fingerprint,
     pub snapshot: Snapshot,
     pub plan: ShardPlan,
+    /// Planned for fan-out (`ddb-export plan`): its shards run as `run-shard`, each under a
+    /// lease, and `export --resume` refuses it.
+    #[serde(default)]
+    pub fanout: bool,
 }
 
 /// An upload an interrupted run may have left unfinished.

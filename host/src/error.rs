@@ -55,6 +55,8 @@ pub enum ExportError {
     StreamUnavailable { table: String, purpose: &'static str, message: String },
     #[error("the incremental window {window} cannot be exported: {message}")]
     IncrementalWindow { window: String, message: String },
+    #[error("shard {shard} is busy: {message}")]
+    ShardBusy { shard: u32, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -64,6 +66,7 @@ impl ExportError {
     pub fn code(&self) -> &'static str {
         match self {
             ExportError::InvalidArgument { .. } => "InvalidArgument",
+            ExportError::ShardBusy { .. } => "ShardBusy",
             ExportError::TableNotFound { .. } => "TableNotFoundException",
             ExportError::BucketNotFound { .. } => "S3NoSuchBucket",
             ExportError::AccessDenied { .. } => "AccessDenied",

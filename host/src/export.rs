@@ -435,11 +435,25 @@ pub async fn run_until_stopped(
         false => None,
     };
     let (state, resume) = match earlier {
+        EarlierRun::Unfinished(state) if state.fanout => {
+            return Err(ExportError::InvalidArgument {
+                what: if request.resume.is_some() { "--resume" } else { "--client-token" },
+                message: format!(
+                    "export {} was planned for fan-out (`ddb-export plan`): run its unfinished shards with \
+                     `ddb-export run-shard`, then `ddb-export finalize`",
+                    state.snapshot.export_id
+                ),
+            }
+            .into());
+        }
         EarlierRun::Unfinished(state) => {
             let resume = load_checkpoints(&destination, &state).await?;
             (state, resume)
         }
-        _ => (start_new(runtime, &destination, request, &info, fingerprint, &aws.region, &stop).await?, HashMap::new()),
+        _ => (
+            start_new(runtime, &destination, request, &info, fingerprint, &aws.region, &stop, false).await?,
+            HashMap::new(),
+        ),
     };
     let RunState { snapshot, plan, .. } = state;
     tracing::info!(
@@ -470,6 +484,7 @@ pub async fn run_until_stopped(
         lanes,
         progress: progress.clone(),
         key_hasher: consistent.as_ref().map(|c| Arc::new(c.hasher.clone())),
+        lease: None,
     };
     let written = write(&ctx, &plan, resume, consistent.as_deref()).await;
     drop(shown);
@@ -748,6 +763,7 @@ pub(crate) async fn start_new(
     fingerprint: Fingerprint,
     region: &str,
     stop: &AtomicBool,
+    fanout: bool,
 ) -> Result<RunState, ExportFailure> {
     let client_token = request.client_token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let custom_format = runtime.encoder_plugin().map(|plugin| plugin.custom_format());
@@ -761,7 +777,7 @@ pub(crate) async fn start_new(
     if stop.load(Ordering::Relaxed) {
         return Err(ExportError::Interrupted.into());
     }
-    let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan };
+    let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan, fanout };
     record_start(destination, &state, request.client_token.as_deref()).await?;
     Ok(state)
 }
@@ -970,7 +986,8 @@ pub(crate) async fn verify_data_files(
 pub(crate) async fn remove_checkpoints(destination: &Destination, export_root: &str) {
     let prefix = checkpoint::shards_prefix(export_root);
     let removed = async {
-        for folder in [prefix.clone(), crate::consistent::key_hashes_prefix(export_root)] {
+        let leases = crate::lease::leases_prefix(export_root);
+        for folder in [prefix.clone(), crate::consistent::key_hashes_prefix(export_root), leases] {
             for object in destination.list(&folder).await? {
                 destination.delete(&object.key).await?;
             }

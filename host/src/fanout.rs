@@ -26,6 +26,8 @@ use crate::destination::{Destination, S3Options, Target};
 use crate::dynamodb::Table;
 use crate::error::ExportError;
 use crate::export::{self, EarlierRun, ExportFailure, ExportReport, ExportRequest, ReadLimit};
+use crate::lease::ShardLease;
+use crate::model::Snapshot;
 use crate::progress::{Progress, ProgressStyle};
 use crate::read_budget::ReadBudget;
 use crate::shard::{self, ShardContext};
@@ -102,17 +104,29 @@ pub async fn plan(
     let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
     destination.check().await?;
     let fingerprint = export::fingerprint(request, &info, &destination, runtime);
-    let (state, status) =
-        match export::find_earlier_run(&destination, request, &info, &fingerprint, &aws.region).await? {
-            EarlierRun::Complete(state, _) => (state, "COMPLETED"),
-            EarlierRun::Unfinished(state) => (state, "IN_PROGRESS"),
-            EarlierRun::None => {
-                let stop = AtomicBool::new(false);
-                let state =
-                    export::start_new(runtime, &destination, request, &info, fingerprint, &aws.region, &stop).await?;
-                (state, "IN_PROGRESS")
+    let (state, status) = match export::find_earlier_run(&destination, request, &info, &fingerprint, &aws.region)
+        .await?
+    {
+        EarlierRun::Complete(state, _) => (state, "COMPLETED"),
+        EarlierRun::Unfinished(state) if !state.fanout => {
+            return Err(ExportError::InvalidArgument {
+                what: "--client-token",
+                message: format!(
+                    "it started export {} with `ddb-export export`, which resumes it (run the same command \
+                         again)",
+                    state.snapshot.export_id
+                ),
             }
-        };
+            .into());
+        }
+        EarlierRun::Unfinished(state) => (state, "IN_PROGRESS"),
+        EarlierRun::None => {
+            let stop = AtomicBool::new(false);
+            let state =
+                export::start_new(runtime, &destination, request, &info, fingerprint, &aws.region, &stop, true).await?;
+            (state, "IN_PROGRESS")
+        }
+    };
     tracing::info!(
         export = %state.snapshot.export_arn,
         "planned {} shards: {}",
@@ -307,50 +321,65 @@ pub async fn run_shard(
             message: format!("export {} has shards 0 to {}, not {shard_id}", at.export_id, state.plan.shards.len() - 1),
         });
     };
-    let destination = opened.destination;
-    let snapshot = Arc::new(state.snapshot);
-    let key = checkpoint::shard_key(&snapshot.keys.root, shard.id);
-    let resume = match checkpoint::load::<ShardCheckpoint>(&destination, &key).await? {
-        Some(saved) => {
-            let corrupt = |message: String| ExportError::CorruptState { location: destination.locate(&key), message };
-            if saved.shard != shard.id {
-                return Err(corrupt(format!("it holds the checkpoint of shard {}", saved.shard)));
-            }
-            export::check_checkpoint(&snapshot, &saved, &mut Default::default()).map_err(corrupt)?;
-            saved
-        }
-        None => ShardCheckpoint { shard: shard.id, ..ShardCheckpoint::default() },
-    };
-    if resume.done {
-        tracing::info!("shard {} of export {} is already complete; nothing to do", shard.id, snapshot.export_id);
-        return Ok(ShardReport {
-            export_arn: snapshot.export_arn.clone(),
-            shard: shard.id,
-            status: "ALREADY_COMPLETED".into(),
-            item_count: Some(resume.items),
-            data_files: Some(resume.files.len()),
+    if !state.fanout {
+        return Err(ExportError::InvalidArgument {
+            what: "--plan",
+            message: format!("export {} was started by `ddb-export export`, which resumes it", at.export_id),
         });
     }
-    // Only this shard's own unfinished upload: other workers' uploads are alive.
-    if let Some(upload) = &resume.open_upload {
-        destination.abort_stale_uploads(&upload.key, &[(upload.key.clone(), upload.upload_id.clone())]).await?;
+    let destination = opened.destination;
+    let snapshot = Arc::new(state.snapshot);
+    if let Some(done) = load_checkpoint(&destination, &snapshot, shard.id).await?.filter(|c| c.done) {
+        return Ok(already_completed(&snapshot, &done));
     }
-    let request = ExportRequest { read_limit, ..opened.request };
-    let budget = request.read_limit.budget(&opened.info)?.map(|rcu| Arc::new(ReadBudget::new(rcu)));
-    let ctx = ShardContext {
-        table: opened.table,
-        destination,
-        runtime: runtime.clone(),
-        snapshot: snapshot.clone(),
-        target_file_bytes: request.target_file_bytes,
-        compression_level: request.compression_level,
-        cancelled: Arc::new(AtomicBool::new(false)),
-        budget,
-        lanes: 1,
-        key_hasher: None,
-        progress: Arc::new(Progress::new(1, None)),
+    // One live worker per shard; the checkpoint is read again once the lease is held, as
+    // another worker may have moved the shard on meanwhile.
+    let lease = ShardLease::acquire(&destination, &snapshot.keys.root, shard.id).await?;
+    let resume = match load_checkpoint(&destination, &snapshot, shard.id).await {
+        Ok(Some(done)) if done.done => {
+            lease.release().await;
+            return Ok(already_completed(&snapshot, &done));
+        }
+        Ok(saved) => saved.unwrap_or(ShardCheckpoint { shard: shard.id, ..ShardCheckpoint::default() }),
+        Err(error) => {
+            lease.release().await;
+            return Err(error);
+        }
     };
-    let outcome = shard::run(ctx, shard, resume).await?;
+    let request = ExportRequest { read_limit, ..opened.request };
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let keep_alive = lease.keep_alive(cancelled.clone());
+    let outcome = async {
+        // Only this shard's own unfinished upload: other workers' uploads are alive.
+        if let Some(upload) = &resume.open_upload {
+            destination.abort_stale_uploads(&upload.key, &[(upload.key.clone(), upload.upload_id.clone())]).await?;
+        }
+        let budget = request.read_limit.budget(&opened.info)?.map(|rcu| Arc::new(ReadBudget::new(rcu)));
+        let ctx = ShardContext {
+            table: opened.table,
+            destination: destination.clone(),
+            runtime: runtime.clone(),
+            snapshot: snapshot.clone(),
+            target_file_bytes: request.target_file_bytes,
+            compression_level: request.compression_level,
+            cancelled,
+            budget,
+            lanes: 1,
+            key_hasher: None,
+            progress: Arc::new(Progress::new(1, None)),
+            lease: Some(lease.clone()),
+        };
+        shard::run(ctx, shard, resume).await
+    }
+    .await;
+    drop(keep_alive);
+    let lost = lease.is_lost();
+    let taken_over = lease.taken_over();
+    lease.release().await;
+    let outcome = match outcome {
+        Err(ExportError::Cancelled | ExportError::Interrupted) if lost => return Err(taken_over),
+        outcome => outcome?,
+    };
     Ok(ShardReport {
         export_arn: snapshot.export_arn.clone(),
         shard: shard.id,
@@ -358,6 +387,75 @@ pub async fn run_shard(
         item_count: Some(outcome.items),
         data_files: Some(outcome.files.len()),
     })
+}
+
+/// The first shard (and what is wrong) whose recorded data files are not in the store as its
+/// worker wrote them: by ETag in a bucket, by MD5 in a directory (which has no ETags; its files
+/// are read again). A file differs when a worker outlived its lease and wrote on.
+async fn overwritten(
+    destination: &Destination,
+    snapshot: &Snapshot,
+    shards: &[&ShardCheckpoint],
+) -> Result<Option<(u32, String)>, ExportError> {
+    let stored: HashMap<String, String> =
+        destination.list(&snapshot.keys.data_prefix).await?.into_iter().map(|o| (o.key, o.etag)).collect();
+    for checkpoint in shards {
+        for file in &checkpoint.files {
+            let key = &file.data_file_s3_key;
+            let location = destination.locate(key);
+            let problem = match stored.get(key) {
+                None => Some(format!("data file {location} is missing")),
+                Some(etag) if !etag.is_empty() && *etag != file.etag => {
+                    Some(format!("data file {location} has ETag {etag}, not the {} its shard stored", file.etag))
+                }
+                Some(etag) if etag.is_empty() => {
+                    let mut md5 = crate::checksum::RunningMd5::default();
+                    destination
+                        .read_chunks(key, |chunk| {
+                            md5.update(chunk);
+                            Ok(())
+                        })
+                        .await?;
+                    let actual = crate::checksum::base64(&md5.finish());
+                    (actual != file.md5_checksum).then(|| {
+                        format!("data file {location} has MD5 {actual}, not the {} its shard stored", file.md5_checksum)
+                    })
+                }
+                Some(_) => None,
+            };
+            if let Some(problem) = problem {
+                return Ok(Some((checkpoint.shard, problem)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Shard `shard`'s checkpoint, checked.
+async fn load_checkpoint(
+    destination: &Destination,
+    snapshot: &Snapshot,
+    shard: u32,
+) -> Result<Option<ShardCheckpoint>, ExportError> {
+    let key = checkpoint::shard_key(&snapshot.keys.root, shard);
+    let Some(saved) = checkpoint::load::<ShardCheckpoint>(destination, &key).await? else { return Ok(None) };
+    let corrupt = |message: String| ExportError::CorruptState { location: destination.locate(&key), message };
+    if saved.shard != shard {
+        return Err(corrupt(format!("it holds the checkpoint of shard {}", saved.shard)));
+    }
+    export::check_checkpoint(snapshot, &saved, &mut Default::default()).map_err(corrupt)?;
+    Ok(Some(saved))
+}
+
+fn already_completed(snapshot: &Snapshot, done: &ShardCheckpoint) -> ShardReport {
+    tracing::info!("shard {} of export {} is already complete; nothing to do", done.shard, snapshot.export_id);
+    ShardReport {
+        export_arn: snapshot.export_arn.clone(),
+        shard: done.shard,
+        status: "ALREADY_COMPLETED".into(),
+        item_count: Some(done.items),
+        data_files: Some(done.files.len()),
+    }
 }
 
 /// Completes a planned export (`ddb-export finalize`) once every shard has finished: checks
@@ -424,6 +522,18 @@ pub async fn finalize(
     destination.delete(&checkpoint::failure_key(&snapshot.keys.root)).await?;
     let mut shards: Vec<&ShardCheckpoint> = checkpoints.values().collect();
     shards.sort_by_key(|c| c.shard);
+    if let Some((shard, problem)) = overwritten(&destination, snapshot, &shards).await? {
+        // Its files no longer are what its checkpoint says: the shard is to be run again.
+        destination.delete(&checkpoint::shard_key(&snapshot.keys.root, shard)).await?;
+        return Err(ExportError::Verification {
+            location: destination.locate(&snapshot.keys.root),
+            message: format!(
+                "{problem}; shard {shard}'s checkpoint is reset: run `ddb-export run-shard --shard {shard}` again, \
+                 then finalize"
+            ),
+        }
+        .into());
+    }
     let files: Vec<_> = shards.iter().flat_map(|c| c.files.iter().cloned()).collect();
     let items = shards.iter().map(|c| c.items).sum();
     let segments = state.plan.shards.len() as u64;

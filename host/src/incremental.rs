@@ -164,7 +164,7 @@ async fn start_new(
     if stop.load(Ordering::Relaxed) {
         return Err(ExportError::Interrupted.into());
     }
-    let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan };
+    let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan, fanout: false };
     export::record_start(destination, &state, request.client_token.as_deref()).await?;
     Ok(state)
 }

@@ -34,6 +34,7 @@ pub mod error;
 pub mod export;
 pub mod fanout;
 pub mod incremental;
+pub mod lease;
 pub mod model;
 pub mod progress;
 pub mod read_budget;

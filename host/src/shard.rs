@@ -54,6 +54,17 @@ pub struct ShardContext {
     /// sidecar of its lines' key hashes (`crate::consistent`).
     pub key_hasher: Option<Arc<KeyHasher>>,
     pub progress: Arc<Progress>,
+    /// A fan-out worker's lease on its shard, checked before each checkpoint (`crate::lease`).
+    pub lease: Option<crate::lease::ShardLease>,
+}
+
+/// Saves a shard's checkpoint, after checking that this worker still holds the shard's lease
+/// (fan-out): a worker that lost it must not record what another is rewriting.
+async fn save_checkpoint(ctx: &ShardContext, key: &str, progress: &ShardCheckpoint) -> Result<(), ExportError> {
+    if let Some(lease) = &ctx.lease {
+        lease.check().await?;
+    }
+    checkpoint::save(&ctx.destination, key, progress).await
 }
 
 /// Backoff after the first throttling error of a page, doubled per retry up to [`MAX_BACKOFF`].
@@ -108,7 +119,7 @@ pub async fn run(ctx: ShardContext, shard: Shard, resume: ShardCheckpoint) -> Re
     progress.done = true;
     progress.resume_key = None;
     progress.open_upload = None;
-    checkpoint::save(&ctx.destination, &checkpoint::shard_key(&ctx.snapshot.keys.root, shard.id), &progress).await?;
+    save_checkpoint(&ctx, &checkpoint::shard_key(&ctx.snapshot.keys.root, shard.id), &progress).await?;
     ctx.progress.segment_done();
     Ok(ShardOutcome { files: progress.files, items: progress.items })
 }
@@ -399,7 +410,7 @@ async fn store(
                                     key: writer.key().to_string(),
                                     upload_id: upload_id.to_string(),
                                 });
-                                checkpoint::save(&ctx.destination, &checkpoint_key, &progress).await?;
+                                save_checkpoint(ctx, &checkpoint_key, &progress).await?;
                             }
                         }
                         None => return Err(bad_output(ctx, "bytes arrived outside a data file".into())),
@@ -443,7 +454,7 @@ async fn store(
                 (save_checkpoints, finished_a_file, &open, &position)
             {
                 progress.resume_key = Some(checkpoint::key_to_json(next_key).map_err(ExportError::Internal)?);
-                checkpoint::save(&ctx.destination, &checkpoint_key, &progress).await?;
+                save_checkpoint(ctx, &checkpoint_key, &progress).await?;
                 files_saved = progress.files.len();
             }
         }

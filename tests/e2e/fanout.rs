@@ -80,10 +80,13 @@ async fn a_fanned_out_export_equals_a_single_run_export() {
     assert!(stderr.contains("6 of 6 shards") && stderr.contains("0, 1, 2, 3, 4, 5"), "{stderr}");
     assert!(!bucket_dir.join(&export_root).join("manifest-summary.json").exists());
 
-    // Every shard in its own process, all at once, in a random order; half of them name the
-    // plan file, half the export's location.
+    // Every shard in its own process, all at once, in a random order, one of them twice at
+    // the same time (a task a workflow engine ran twice); half of them name the plan file,
+    // half the export's location.
     let mut order = shards.clone();
     fastrand::Rng::with_seed(7).shuffle(&mut order);
+    let twice = order[2];
+    order.insert(4, twice);
     let plan_arg = plan_file.to_string_lossy().to_string();
     let workers: Vec<(u64, Child)> = order
         .iter()
@@ -93,14 +96,31 @@ async fn a_fanned_out_export_equals_a_single_run_export() {
         })
         .collect();
     let mut stored: HashMap<u64, u64> = HashMap::new();
+    let mut twins = Vec::new();
     for (shard, worker) in workers {
         let output = worker.wait_with_output().unwrap();
-        assert!(output.status.success(), "shard {shard} failed: {}", String::from_utf8_lossy(&output.stderr));
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        if shard == twice {
+            // One of the two runs the shard; the other finds it busy (its lease) or done.
+            twins.push(match output.status.success() {
+                true => util::stdout_json(&output)["status"].as_str().unwrap().to_string(),
+                false if stderr.contains("holds its lease") => "BUSY".to_string(),
+                false => panic!("shard {shard}'s twin failed otherwise: {stderr}"),
+            });
+            if !output.status.success() {
+                continue;
+            }
+        } else {
+            assert!(output.status.success(), "shard {shard} failed: {stderr}");
+        }
         let report = util::stdout_json(&output);
         assert_eq!(report["shard"].as_u64(), Some(shard));
-        assert_eq!(report["status"], "COMPLETED", "{report}");
+        assert!(report["status"] == "COMPLETED" || shard == twice, "{report}");
         stored.insert(shard, report["itemCount"].as_u64().unwrap());
     }
+    let completed = twins.iter().filter(|t| *t == "COMPLETED").count();
+    let other_ok = twins.iter().all(|t| ["COMPLETED", "ALREADY_COMPLETED", "BUSY"].contains(&t.as_str()));
+    assert!(twins.len() == 2 && completed == 1 && other_ok, "one twin runs the shard: {twins:?}");
     assert_eq!(stored.values().sum::<u64>(), seeded.len() as u64);
 
     // A shard run again (a retried task) reads nothing and changes nothing.
@@ -260,4 +280,64 @@ async fn every_step_of_a_plugin_export_must_run_the_same_plugin() {
     let summary = summary_key(&finalized);
     assert_eq!(util::stdout_json(&finalized)["ExportDescription"]["ExportFormat"], "CSV");
     assert!(data_files(&bucket_dir, &summary).iter().map(|(_, n)| n).sum::<u64>() == 50);
+}
+
+#[tokio::test]
+async fn one_live_worker_per_shard_and_a_shard_whose_files_changed_is_run_again() {
+    let standins = Standins::start();
+    let dynamodb = standins.dynamodb();
+    util::create_table(&dynamodb, "orders", &items::ordinary(2000)).await;
+    let work = tempfile::tempdir().unwrap();
+    let destination = work.path().join("exports");
+    let to = destination.to_str().unwrap();
+    let planned = util::run(standins.command().args(["plan", "--table", "orders", "--to", to, "--segments", "1"]));
+    assert!(planned.status.success(), "{}", String::from_utf8_lossy(&planned.stderr));
+    let plan = util::stdout_json(&planned);
+    let location = plan["exportLocation"].as_str().unwrap().to_string();
+
+    // A slow worker holds the shard (its read budget stretches it over seconds); a second
+    // started meanwhile is refused, and writes nothing.
+    let slow = spawn(&standins, &["run-shard", "--plan", &location, "--shard", "0", "--max-rcu", "20"]);
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    let busy =
+        util::run(standins.command().args(["run-shard", "--plan", &location, "--shard", "0", "--no-read-limit"]));
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert_eq!(busy.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("shard 0 is busy") && stderr.contains("holds its lease"), "{stderr}");
+    let slow = slow.wait_with_output().unwrap();
+    assert!(slow.status.success(), "{}", String::from_utf8_lossy(&slow.stderr));
+    assert_eq!(util::stdout_json(&slow)["status"], "COMPLETED");
+    let leases: Vec<String> =
+        util::keys_under(Path::new(&location)).into_iter().filter(|k| k.contains("_ddb-export/leases")).collect();
+    assert!(leases.is_empty(), "the lease is released: {leases:?}");
+
+    // A data file changed after its shard recorded it (a worker that outlived its lease, say):
+    // finalize refuses, naming it, and resets the shard, which runs again.
+    let data = Path::new(&location).join("data");
+    let file = std::fs::read_dir(&data).unwrap().next().unwrap().unwrap().path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(b"junk");
+    std::fs::write(&file, bytes).unwrap();
+    let refused = util::run(standins.command().args(["finalize", "--plan", &location]));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("has MD5") && stderr.contains("run-shard --shard 0"), "{stderr}");
+    assert!(!Path::new(&location).join("manifest-summary.json").exists());
+    let again =
+        util::run(standins.command().args(["run-shard", "--plan", &location, "--shard", "0", "--no-read-limit"]));
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(util::stdout_json(&again)["status"], "COMPLETED");
+    let finalized = util::run(standins.command().args(["finalize", "--plan", &location]));
+    let summary = summary_key(&finalized);
+    let expected = util::sorted_canonical(util::scan_all(&dynamodb, "orders").await.iter().map(util::canonical));
+    assert!(util::independent_check(&destination, &summary) == expected, "the export differs from the table");
+
+    // A planned export is not resumed by `export`: its shards run under leases.
+    let token = util::run(standins.command().args(["plan", "--table", "orders", "--to", to, "--client-token", "fan"]));
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    let export =
+        util::run(standins.command().args(["export", "--table", "orders", "--to", to, "--client-token", "fan"]));
+    let stderr = String::from_utf8_lossy(&export.stderr);
+    assert_eq!(export.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("planned for fan-out"), "{stderr}");
 }
