@@ -148,13 +148,18 @@ fn check_api_version(sandbox: &Sandbox, component: &wasmtime::component::Compone
     let ty = component.component_type();
     let exports: Vec<String> = ty.exports(&sandbox.engine).map(|(name, _)| name.to_string()).collect();
     let load = |message: String| ComponentError::Load { component: sandbox.name.clone(), message };
-    let Some(version) = exports.iter().find_map(|name| name.strip_prefix(PLUGIN_INTERFACE)?.strip_prefix('@')) else {
+    // Exactly this version: in 0.x, any other may differ in its types. (A plugin may export
+    // several versions; one of them must be this one.)
+    let versions: Vec<&str> =
+        exports.iter().filter_map(|name| name.strip_prefix(PLUGIN_INTERFACE)?.strip_prefix('@')).collect();
+    if versions.is_empty() {
         return Err(load(format!(
             "it is not an encoder plugin: it exports no `{PLUGIN_INTERFACE}` interface (it exports: {})",
             if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
         )));
-    };
-    if version != PLUGIN_API_VERSION {
+    }
+    if !versions.contains(&PLUGIN_API_VERSION) {
+        let version = versions.join(", ");
         return Err(load(format!(
             "it was built against plugin API {version}, and this ddb-export runs plugin API \
              {PLUGIN_API_VERSION}: rebuild it against ddb-export-plugin-sdk {PLUGIN_API_VERSION} \
