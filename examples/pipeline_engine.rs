@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use ddb_export::export::ReadLimit;
-use ddb_export::fanout::{self, PlanLocation, ShardReport};
+use ddb_export::fanout::{self, PlanLocation, ShardReport, ShardRun};
+use ddb_export::progress::{ProgressObserver, ProgressStyle};
 use ddb_export::{
     AwsClients, CacheDir, ComponentRuntime, ComponentSource, ExportDescription, ExportRequest, GuestLimits, Target,
 };
@@ -75,10 +76,27 @@ pub async fn run(aws: &AwsClients, runtime: &ComponentRuntime, pipeline: &Pipeli
             loop {
                 let next = queue.lock().map_err(|_| anyhow::anyhow!("queue poisoned"))?.pop_front();
                 let Some((shard, attempt)) = next else { return Ok::<(), anyhow::Error>(()) };
-                match fanout::run_shard(&aws, &runtime, &at, shard, ReadLimit::Unlimited).await {
+                // The engine's own progress reporting: the shard's final counters.
+                let seen = Arc::new(Mutex::new(None));
+                let observed = seen.clone();
+                let how = ShardRun {
+                    progress: ProgressStyle::Observe(ProgressObserver::new(move |figures| {
+                        if let Ok(mut last) = observed.lock() {
+                            *last = Some(figures.items);
+                        }
+                    })),
+                    ..ShardRun::new(ReadLimit::Unlimited)
+                };
+                let result = fanout::run_shard(&aws, &runtime, &at, shard, &how).await;
+                let observed_items = seen.lock().ok().and_then(|last| *last);
+                match result {
                     Ok(report) => {
                         let items = report.item_count.map_or("?".into(), |n| n.to_string());
-                        log(&events, format!("write: worker {worker} ran shard {shard}: {items} items"));
+                        let observed = observed_items.map_or("?".into(), |n| n.to_string());
+                        log(
+                            &events,
+                            format!("write: worker {worker} ran shard {shard}: {items} items ({observed} observed)"),
+                        );
                         reports.lock().map_err(|_| anyhow::anyhow!("reports poisoned"))?.push(report);
                     }
                     Err(error) if attempt < max_attempts => {

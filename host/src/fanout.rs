@@ -293,14 +293,38 @@ async fn open(aws: &AwsClients, runtime: &ComponentRuntime, at: &PlanLocation) -
     Ok(Opened { destination, table, info, earlier, request })
 }
 
+/// How a worker runs its shard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardRun {
+    /// This worker's own read limit (workers do not share a budget).
+    pub read_limit: ReadLimit,
+    /// How progress is shown, or handed to an embedding program
+    /// (`ProgressStyle::Observe`).
+    pub progress: ProgressStyle,
+    pub progress_interval: std::time::Duration,
+}
+
+impl ShardRun {
+    /// No progress shown, at most `read_limit`.
+    pub fn new(read_limit: ReadLimit) -> Self {
+        Self { read_limit, progress: ProgressStyle::Off, progress_interval: std::time::Duration::from_secs(10) }
+    }
+}
+
 /// Runs one shard of a planned export (`ddb-export run-shard`), from its checkpoint.
 pub async fn run_shard(
     aws: &AwsClients,
     runtime: &ComponentRuntime,
     at: &PlanLocation,
     shard_id: u32,
-    read_limit: ReadLimit,
+    how: &ShardRun,
 ) -> Result<ShardReport, ExportError> {
+    if how.progress_interval.is_zero() {
+        return Err(ExportError::InvalidArgument {
+            what: "--progress-interval-secs",
+            message: "must be more than 0".into(),
+        });
+    }
     let opened = open(aws, runtime, at).await?;
     let state = match opened.earlier {
         EarlierRun::Unfinished(state) => state,
@@ -346,7 +370,9 @@ pub async fn run_shard(
             return Err(error);
         }
     };
-    let request = ExportRequest { read_limit, ..opened.request };
+    let request = ExportRequest { read_limit: how.read_limit, ..opened.request };
+    let progress = Arc::new(Progress::new(1, None));
+    let shown = crate::progress::show(progress.clone(), how.progress.clone(), how.progress_interval);
     let cancelled = Arc::new(AtomicBool::new(false));
     let keep_alive = lease.keep_alive(cancelled.clone());
     let outcome = async {
@@ -366,13 +392,14 @@ pub async fn run_shard(
             budget,
             lanes: 1,
             key_hasher: None,
-            progress: Arc::new(Progress::new(1, None)),
+            progress,
             lease: Some(lease.clone()),
         };
         shard::run(ctx, shard, resume).await
     }
     .await;
     drop(keep_alive);
+    drop(shown);
     let lost = lease.is_lost();
     let taken_over = lease.taken_over();
     lease.release().await;

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Export(args) => export(args, cli.quiet).await,
             Command::Plan(args) => plan(args).await,
-            Command::RunShard(args) => run_shard(args).await,
+            Command::RunShard(args) => run_shard(args, cli.quiet).await,
             Command::Finalize(args) => finalize(args).await,
             Command::Describe(args) => describe(args).await,
             Command::List(args) => list(args).await,
@@ -194,7 +194,7 @@ async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_shard(args: RunShardArgs) -> anyhow::Result<ExitCode> {
+async fn run_shard(args: RunShardArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let at = ddb_export::fanout::PlanLocation::parse(&args.plan)?.with_expected_owner(args.s3_bucket_owner);
     // clap requires one of the two.
     let read_limit = match args.max_rcu {
@@ -204,7 +204,10 @@ async fn run_shard(args: RunShardArgs) -> anyhow::Result<ExitCode> {
     };
     let runtime = load_components(args.components).await?;
     let aws = AwsClients::from_env().await?;
-    let report = ddb_export::fanout::run_shard(&aws, &runtime, &at, args.shard, read_limit)
+    // A worker's log is a file or a console: a progress line every 10 s.
+    let progress = if quiet { ProgressStyle::Off } else { ProgressStyle::Lines };
+    let how = ddb_export::fanout::ShardRun { progress, ..ddb_export::fanout::ShardRun::new(read_limit) };
+    let report = ddb_export::fanout::run_shard(&aws, &runtime, &at, args.shard, &how)
         .await
         .with_context(|| format!("shard {} failed", args.shard))?;
     let count = |n: Option<u64>| n.map_or_else(|| "?".to_string(), |n| n.to_string());

@@ -48,8 +48,14 @@ async fn the_pipeline_engine_example_runs_an_export_as_separate_steps() {
 
     assert!(outcome.events[0].starts_with("plan: export "), "{:?}", outcome.events);
     assert!(outcome.events.last().unwrap().starts_with("finalize: 1500 items"), "{:?}", outcome.events);
-    let writes = outcome.events.iter().filter(|e| e.starts_with("write: ")).count();
-    assert_eq!(writes, 5, "{:?}", outcome.events);
+    let writes: Vec<&String> = outcome.events.iter().filter(|e| e.starts_with("write: ")).collect();
+    assert_eq!(writes.len(), 5, "{:?}", outcome.events);
+    // The engine observed each shard's progress, and its last figures are the shard's items.
+    for event in &writes {
+        let (reported, observed) = event.split_once(" items (").expect("items and observed");
+        let reported = reported.rsplit(' ').next().unwrap();
+        assert_eq!(format!("{reported} observed)"), observed, "{event}");
+    }
     assert_eq!(outcome.shards.iter().map(|r| r.shard).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
     assert_eq!(outcome.shards.iter().map(|r| r.item_count.unwrap()).sum::<u64>(), 1500);
     let description = outcome.description;
