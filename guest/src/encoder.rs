@@ -52,6 +52,18 @@ impl From<Event> for Output {
     }
 }
 
+/// The keys of a shard's data files, from the snapshot and the encoder's options (the full
+/// export's encoder and the incremental change encoder name files alike).
+pub(crate) fn data_file_keys(snapshot: &ExportSnapshot, options: &EncoderOptions) -> DataFileKeys {
+    DataFileKeys::new(
+        &snapshot.export_id,
+        &snapshot.keys.data_prefix,
+        options.shard_id,
+        &snapshot.data_file_extension,
+        options.first_sequence,
+    )
+}
+
 /// The encoder of one shard: the state behind the WIT `encoder` resource.
 pub struct ShardEncoder {
     keys: DataFileKeys,
@@ -81,13 +93,7 @@ impl ShardEncoder {
         }
         let level = GzipLevel::new(options.compression_level).map_err(|e| Error::InvalidOptions(e.to_string()))?;
         Ok(Self {
-            keys: DataFileKeys::new(
-                &snapshot.export_id,
-                &snapshot.keys.data_prefix,
-                options.shard_id,
-                &snapshot.data_file_extension,
-                options.first_sequence,
-            ),
+            keys: data_file_keys(snapshot, &options),
             format: snapshot.export_format,
             options,
             level,

@@ -69,13 +69,7 @@ impl ChangeEncoder {
             return Err(Error::InvalidOptions("the snapshot's window is empty".into()));
         }
         Ok(Self {
-            keys: DataFileKeys::new(
-                &snapshot.export_id,
-                &snapshot.keys.data_prefix,
-                options.shard_id,
-                &snapshot.data_file_extension,
-                options.first_sequence,
-            ),
+            keys: crate::encoder::data_file_keys(snapshot, &options),
             level,
             format: snapshot.export_format,
             view: spec.export_view_type,
