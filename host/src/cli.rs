@@ -362,6 +362,14 @@ fn parse_json_object(text: &str) -> Result<serde_json::Map<String, serde_json::V
     }
 }
 
+/// `KEY=VALUE`, split at the first `=`; the key must not be empty.
+fn parse_encoder_arg(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,13 +394,5 @@ mod tests {
         for bad in ["", "yesterday", "1714564800.2501", "2024-05-01T12:00:00.0001Z", "2024-05-01", "-5", "1e9"] {
             assert!(parse_time(bad).is_err(), "{bad:?}");
         }
-    }
-}
-
-/// `KEY=VALUE`, split at the first `=`; the key must not be empty.
-fn parse_encoder_arg(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-        _ => Err(format!("{text:?} is not KEY=VALUE")),
     }
 }
