@@ -1,41 +1,14 @@
 //! Step 3a: turning a shard's pages of items into gzip data files.
 
-use ddb_export_data_files::framing::{self, Event, Framing, GzipLevel};
+use ddb_export_data_files::framing::{Event, Framing, GzipLevel};
 use ddb_export_data_files::naming::DataFileKeys;
+use ddb_export_data_files::shard_files::ShardFiles;
 
 use crate::bindings::exports::ddb_export::core::write::Error;
 use crate::dynamodb_json;
 use crate::ion_text;
 use crate::page;
 use crate::wit::{DataFile, EncoderOptions, ExportFormat, ExportSnapshot, Output};
-
-/// A gzip data file (`ddb_export_data_files::framing`) whose events are WIT `Output`s. Shared
-/// by the full export's encoder and the incremental change encoder.
-pub(crate) struct OpenFile(framing::OpenFile);
-
-impl OpenFile {
-    /// Starts the file `key` (announced in `output`).
-    pub(crate) fn start(key: String, level: GzipLevel, output: &mut Vec<Output>) -> Self {
-        Self(framing::OpenFile::start(key, Framing::Gzip(level), output))
-    }
-
-    /// Compresses `lines`, which hold `items` lines, with a sync flush: their bytes leave the
-    /// component now (in `output`), and the file's size is exact for the roll-over check.
-    /// Errors are gzip's, said as such.
-    pub(crate) fn append(&mut self, lines: &[u8], items: u64, output: &mut Vec<Output>) -> Result<(), String> {
-        self.0.append(lines, items, output).map_err(|e| e.to_string())
-    }
-
-    /// The compressed bytes put out so far.
-    pub(crate) fn size_bytes(&self) -> u64 {
-        self.0.size_bytes()
-    }
-
-    /// Finishes the gzip stream and reports the file's facts.
-    pub(crate) fn close(self, output: &mut Vec<Output>) -> Result<(), String> {
-        self.0.close(output).map_err(|e| e.to_string())
-    }
-}
 
 impl From<Event> for Output {
     fn from(event: Event) -> Self {
@@ -52,26 +25,26 @@ impl From<Event> for Output {
     }
 }
 
-/// The keys of a shard's data files, from the snapshot and the encoder's options (the full
-/// export's encoder and the incremental change encoder name files alike).
-pub(crate) fn data_file_keys(snapshot: &ExportSnapshot, options: &EncoderOptions) -> DataFileKeys {
-    DataFileKeys::new(
+/// A shard's gzip data files, from the snapshot and the encoder's options (the full export's
+/// encoder and the incremental change encoder name and roll over files alike). Refuses a gzip
+/// level above 9.
+pub(crate) fn shard_files(snapshot: &ExportSnapshot, options: &EncoderOptions) -> Result<ShardFiles, String> {
+    let level = GzipLevel::new(options.compression_level).map_err(|e| e.to_string())?;
+    let keys = DataFileKeys::new(
         &snapshot.export_id,
         &snapshot.keys.data_prefix,
         options.shard_id,
         &snapshot.data_file_extension,
         options.first_sequence,
-    )
+    );
+    Ok(ShardFiles::new(keys, Framing::Gzip(level), options.target_file_bytes))
 }
 
 /// The encoder of one shard: the state behind the WIT `encoder` resource.
 pub struct ShardEncoder {
-    keys: DataFileKeys,
+    files: ShardFiles,
     /// Which line writer: `DYNAMODB_JSON` or `ION`; everything else is the same.
     format: ExportFormat,
-    options: EncoderOptions,
-    level: GzipLevel,
-    open: Option<OpenFile>,
     finished: bool,
     /// Scratch buffer for one page of lines, reused between pages.
     lines: Vec<u8>,
@@ -91,13 +64,9 @@ impl ShardEncoder {
                 custom.output_format
             )));
         }
-        let level = GzipLevel::new(options.compression_level).map_err(|e| Error::InvalidOptions(e.to_string()))?;
         Ok(Self {
-            keys: data_file_keys(snapshot, &options),
+            files: shard_files(snapshot, &options).map_err(Error::InvalidOptions)?,
             format: snapshot.export_format,
-            options,
-            level,
-            open: None,
             finished: false,
             lines: Vec::new(),
         })
@@ -120,22 +89,12 @@ impl ShardEncoder {
         if items.is_empty() {
             return Ok(output);
         }
-        let mut file = match self.open.take() {
-            Some(file) => file,
-            None => {
-                let key = self.keys.next_key().map_err(|e| Error::Other(e.to_string()))?;
-                OpenFile::start(key, self.level, &mut output)
-            }
-        };
         // A sync flush per page: the page's bytes leave the component now (the host uploads
         // them while the next page is read), and the file's size is exact for the roll-over
         // check. It costs a few bytes per page of up to 1 MB.
-        file.append(&self.lines, items.len() as u64, &mut output).map_err(Error::Other)?;
-        let target = self.options.target_file_bytes;
-        if target > 0 && file.size_bytes() >= target {
-            file.close(&mut output).map_err(Error::Other)?;
-        } else {
-            self.open = Some(file);
+        self.files.append(&self.lines, items.len() as u64, &mut output).map_err(|e| Error::Other(e.to_string()))?;
+        if self.files.is_full() {
+            self.files.close(&mut output).map_err(|e| Error::Other(e.to_string()))?;
         }
         Ok(output)
     }
@@ -145,9 +104,7 @@ impl ShardEncoder {
         self.ensure_not_finished()?;
         self.finished = true;
         let mut output = Vec::new();
-        if let Some(file) = self.open.take() {
-            file.close(&mut output).map_err(Error::Other)?;
-        }
+        self.files.close(&mut output).map_err(|e| Error::Other(e.to_string()))?;
         Ok(output)
     }
 
@@ -158,8 +115,6 @@ impl ShardEncoder {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read as _;
-
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     use md5::{Digest, Md5};
@@ -167,6 +122,7 @@ mod tests {
     use super::*;
     use crate::page::{Value, writer};
     use crate::snapshot;
+    use crate::test_gzip::gunzip;
     use crate::wit::ExportRequest;
 
     fn snapshot() -> ExportSnapshot {
@@ -205,12 +161,6 @@ mod tests {
         }
         assert!(open.is_none());
         files
-    }
-
-    fn gunzip(bytes: &[u8]) -> String {
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(bytes).read_to_string(&mut text).unwrap();
-        text
     }
 
     #[test]
@@ -278,18 +228,18 @@ mod tests {
         assert!(matches!(events.first(), Some(Output::FileStarted(_))));
     }
 
+    /// An ION export's snapshot, and an encoder of shard `shard_id` for it.
+    fn ion_encoder(shard_id: u32) -> (ExportSnapshot, ShardEncoder) {
+        let request = ExportRequest { export_format: ExportFormat::Ion, ..snapshot::tests::request() };
+        let snap = snapshot::create(snapshot::tests::table(), request).unwrap();
+        let options = EncoderOptions { shard_id, target_file_bytes: 0, compression_level: 6, first_sequence: 0 };
+        let enc = ShardEncoder::open(&snap, options).unwrap();
+        (snap, enc)
+    }
+
     #[test]
     fn the_snapshot_s_format_picks_the_line_writer_and_the_extension() {
-        let snap = snapshot::create(
-            snapshot::tests::table(),
-            ExportRequest { export_format: ExportFormat::Ion, ..snapshot::tests::request() },
-        )
-        .unwrap();
-        let mut enc = ShardEncoder::open(
-            &snap,
-            EncoderOptions { shard_id: 1, target_file_bytes: 0, compression_level: 6, first_sequence: 0 },
-        )
-        .unwrap();
+        let (snap, mut enc) = ion_encoder(1);
         let item = vec![("pk", Value::S("a")), ("n", Value::N("600"))];
         let mut events = enc.encode_page(&writer::page(&[item.clone(), item])).unwrap();
         events.extend(enc.finish().unwrap());
@@ -303,16 +253,7 @@ mod tests {
 
     #[test]
     fn an_ion_encoder_refuses_a_page_with_a_number_it_cannot_write() {
-        let snap = snapshot::create(
-            snapshot::tests::table(),
-            ExportRequest { export_format: ExportFormat::Ion, ..snapshot::tests::request() },
-        )
-        .unwrap();
-        let mut enc = ShardEncoder::open(
-            &snap,
-            EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 },
-        )
-        .unwrap();
+        let (_, mut enc) = ion_encoder(0);
         let bad = writer::page(&[vec![("n", Value::N("1"))], vec![("n", Value::L(vec![Value::N("1e")]))]]);
         match enc.encode_page(&bad) {
             Err(Error::InvalidPage(message)) => {

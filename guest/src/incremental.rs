@@ -4,12 +4,10 @@
 use std::collections::{BTreeMap, HashSet, btree_map};
 use std::iter::Peekable;
 
-use ddb_export_data_files::framing::GzipLevel;
-use ddb_export_data_files::naming::DataFileKeys;
+use ddb_export_data_files::shard_files::ShardFiles;
 
 use crate::bindings::ddb_export::core::types::ExportViewType;
 use crate::bindings::exports::ddb_export::core::incremental::Error;
-use crate::encoder::OpenFile;
 use crate::records::{self, Event};
 use crate::wit::{EncoderOptions, ExportFormat, ExportSnapshot, Output};
 use crate::{dynamodb_json, ion_text, page};
@@ -41,19 +39,16 @@ impl Change {
 
 /// The state behind the WIT `change-encoder` resource.
 pub struct ChangeEncoder {
-    keys: DataFileKeys,
-    level: GzipLevel,
+    files: ShardFiles,
     format: ExportFormat,
     view: ExportViewType,
     /// The window, in microseconds: `[from, to)`.
     from_micros: u64,
     to_micros: u64,
-    options: EncoderOptions,
     /// By the item's key as DynamoDB JSON: the order of the output.
     changes: BTreeMap<Vec<u8>, Change>,
     /// Once encoding has begun: what is left to encode.
     queue: Option<Peekable<btree_map::IntoIter<Vec<u8>, Change>>>,
-    open: Option<OpenFile>,
     finished: bool,
     lines: Vec<u8>,
 }
@@ -64,21 +59,18 @@ impl ChangeEncoder {
         let Some(spec) = snapshot.incremental else {
             return Err(Error::InvalidOptions("the snapshot is of a full export, not an incremental one".into()));
         };
-        let level = GzipLevel::new(options.compression_level).map_err(|e| Error::InvalidOptions(e.to_string()))?;
+        let files = crate::encoder::shard_files(snapshot, &options).map_err(Error::InvalidOptions)?;
         if spec.export_from_time_ms >= spec.export_to_time_ms {
             return Err(Error::InvalidOptions("the snapshot's window is empty".into()));
         }
         Ok(Self {
-            keys: crate::encoder::data_file_keys(snapshot, &options),
-            level,
+            files,
             format: snapshot.export_format,
             view: spec.export_view_type,
             from_micros: spec.export_from_time_ms.saturating_mul(1000),
             to_micros: spec.export_to_time_ms.saturating_mul(1000),
-            options,
             changes: BTreeMap::new(),
             queue: None,
-            open: None,
             finished: false,
             lines: Vec::new(),
         })
@@ -169,25 +161,13 @@ impl ChangeEncoder {
         let exhausted = queue.peek().is_none();
         let mut output = Vec::new();
         if count == 0 {
-            if let Some(file) = self.open.take() {
-                file.close(&mut output).map_err(Error::Other)?;
-            }
+            self.files.close(&mut output).map_err(|e| Error::Other(e.to_string()))?;
             self.finished = output.is_empty();
             return Ok(output);
         }
-        let mut file = match self.open.take() {
-            Some(file) => file,
-            None => {
-                let key = self.keys.next_key().map_err(|e| Error::Other(e.to_string()))?;
-                OpenFile::start(key, self.level, &mut output)
-            }
-        };
-        file.append(&self.lines, count, &mut output).map_err(Error::Other)?;
-        let target = self.options.target_file_bytes;
-        if exhausted || (target > 0 && file.size_bytes() >= target) {
-            file.close(&mut output).map_err(Error::Other)?;
-        } else {
-            self.open = Some(file);
+        self.files.append(&self.lines, count, &mut output).map_err(|e| Error::Other(e.to_string()))?;
+        if exhausted || self.files.is_full() {
+            self.files.close(&mut output).map_err(|e| Error::Other(e.to_string()))?;
         }
         Ok(output)
     }

@@ -1,9 +1,10 @@
 //! The encoder of one shard: everything the WIT `encoder` resource does, around a plugin's
 //! [`Encoder`], with no generated types (so it also runs natively, in tests).
 
-use ddb_export_data_files::framing::{Event, Framing, GzipLevel, OpenFile};
+use ddb_export_data_files::framing::{Event, Framing, GzipLevel};
 use ddb_export_data_files::naming::DataFileKeys;
 use ddb_export_data_files::page;
+use ddb_export_data_files::shard_files::ShardFiles;
 
 use crate::encoder::check_info;
 use crate::{Args, Encoder, Error};
@@ -39,10 +40,7 @@ enum State {
 /// `encoder` resource. [`testing`](crate::testing) drives it natively.
 pub struct ShardWriter<E: Encoder> {
     encoder: E,
-    keys: DataFileKeys,
-    framing: Framing,
-    target_file_bytes: u64,
-    open: Option<OpenFile>,
+    files: ShardFiles,
     state: State,
     /// The plugin's output for one call, reused.
     buffer: Vec<u8>,
@@ -62,16 +60,17 @@ impl<E: Encoder> ShardWriter<E> {
         args.check_all_known()?;
         Ok(Self {
             encoder,
-            keys: DataFileKeys::new(
-                &options.export_id,
-                &options.data_prefix,
-                options.shard_id,
-                E::FILE_EXTENSION,
-                options.first_sequence,
+            files: ShardFiles::new(
+                DataFileKeys::new(
+                    &options.export_id,
+                    &options.data_prefix,
+                    options.shard_id,
+                    E::FILE_EXTENSION,
+                    options.first_sequence,
+                ),
+                if E::GZIP { Framing::Gzip(level) } else { Framing::Raw },
+                options.target_file_bytes,
             ),
-            framing: if E::GZIP { Framing::Gzip(level) } else { Framing::Raw },
-            target_file_bytes: options.target_file_bytes,
-            open: None,
             state: State::Accepting,
             buffer: Vec::new(),
         })
@@ -86,7 +85,7 @@ impl<E: Encoder> ShardWriter<E> {
             return Ok(Vec::new());
         }
         self.buffer.clear();
-        let starts_a_file = self.open.is_none();
+        let starts_a_file = !self.files.is_open();
         let written = if starts_a_file { self.encoder.begin_file(&mut self.buffer) } else { Ok(()) }
             .and_then(|()| self.encoder.write_items(&items, &mut self.buffer));
         if let Err(error) = written {
@@ -109,8 +108,8 @@ impl<E: Encoder> ShardWriter<E> {
         self.check_accepting()?;
         self.state = State::Finished;
         let mut events = Vec::new();
-        if let Some(file) = self.open.take() {
-            self.close(file, &mut events)?;
+        if self.files.is_open() {
+            self.close(&mut events)?;
         }
         Ok(events)
     }
@@ -118,31 +117,18 @@ impl<E: Encoder> ShardWriter<E> {
     /// Puts the page's bytes (in `buffer`) into the open file, starting one if needed, and
     /// closes the file when it has reached the target size.
     fn commit(&mut self, items: u64, events: &mut Vec<Event>) -> Result<(), Error> {
-        let mut file = match self.open.take() {
-            Some(file) => file,
-            None => {
-                let key = self.keys.next_key().map_err(|e| Error::Other(e.to_string()))?;
-                OpenFile::start(key, self.framing, events)
-            }
-        };
-        file.append(&self.buffer, items, events).map_err(|e| Error::Other(e.to_string()))?;
-        let target = self.target_file_bytes;
-        if target > 0 && file.size_bytes() >= target {
-            self.close(file, events)
-        } else {
-            self.open = Some(file);
-            Ok(())
-        }
+        self.files.append(&self.buffer, items, events).map_err(|e| Error::Other(e.to_string()))?;
+        if self.files.is_full() { self.close(events) } else { Ok(()) }
     }
 
-    /// Lets the plugin end the file, then closes it.
-    fn close(&mut self, mut file: OpenFile, events: &mut Vec<Event>) -> Result<(), Error> {
+    /// Lets the plugin end the open file, then closes it.
+    fn close(&mut self, events: &mut Vec<Event>) -> Result<(), Error> {
         self.buffer.clear();
         self.encoder.end_file(&mut self.buffer)?;
         if !self.buffer.is_empty() {
-            file.append(&self.buffer, 0, events).map_err(|e| Error::Other(e.to_string()))?;
+            self.files.append(&self.buffer, 0, events).map_err(|e| Error::Other(e.to_string()))?;
         }
-        file.close(events).map_err(|e| Error::Other(e.to_string()))
+        self.files.close(events).map_err(|e| Error::Other(e.to_string()))
     }
 
     fn check_accepting(&self) -> Result<(), Error> {
