@@ -241,15 +241,8 @@ def check_change(record, names, where, view):
 
 def ion_item(text, where, ion):
     """The item of one ION line: `$ion_1_0 ` and one struct with the one field `Item`."""
-    simpleion, IonType = ion
-    need(text.startswith(ION_LINE_START), f"{where}: does not start with {ION_LINE_START!r}")
-    try:
-        values = simpleion.loads(text, single_value=False, text_buffer_size_limit=len(text.encode()) + 64)
-    except Exception as e:  # amazon.ion raises IonException and others for malformed text
-        raise Broken(f"{where}: not Ion text ({type(e).__name__}: {e})")
-    need(len(values) == 1, f"{where}: {len(values)} Ion values, not one")
-    record = values[0]
-    need(IonType(record.ion_type) == IonType.STRUCT and not record.ion_annotations, f"{where}: not an Ion struct")
+    _, IonType = ion
+    record = ion_record(text, where, ion)
     need([name for name, _ in record.items()] == ["Item"], f"{where}: not a {{Item:…}} line")
     item = record["Item"]
     need(IonType(item.ion_type) == IonType.STRUCT and not item.ion_annotations, f"{where}: Item is not a struct")

@@ -31,6 +31,8 @@ pub mod records;
 #[cfg(test)]
 mod roundtrip_tests;
 pub mod snapshot;
+#[cfg(test)]
+mod test_gzip;
 pub mod verify;
 
 /// The generated WIT types the public functions of this crate take and return.

@@ -103,21 +103,8 @@ impl LineFilter {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read as _;
-
     use super::*;
-
-    fn gzip(text: &str) -> Vec<u8> {
-        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-        encoder.write_all(text.as_bytes()).unwrap();
-        encoder.finish().unwrap()
-    }
-
-    fn gunzip(bytes: &[u8]) -> String {
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(bytes).read_to_string(&mut text).unwrap();
-        text
-    }
+    use crate::test_gzip::{gunzip, gzip};
 
     fn filter(text: &str, drop: Vec<u64>, chunk: usize) -> Result<(String, u64), String> {
         let mut filter = LineFilter::new(drop, 6);

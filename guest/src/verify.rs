@@ -320,14 +320,7 @@ pub fn is_number(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::Compression;
-    use flate2::write::GzEncoder;
-
-    fn gzip(text: &str) -> Vec<u8> {
-        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-        encoder.write_all(text.as_bytes()).unwrap();
-        encoder.finish().unwrap()
-    }
+    use crate::test_gzip::gzip;
 
     fn check(text: &str, chunk: usize) -> FileReport {
         let mut checker = DataFileChecker::new(ExportFormat::DynamodbJson, "FULL_EXPORT");

@@ -28,10 +28,7 @@ fn data_files(bucket_dir: &Path, summary_key: &str) -> Vec<(String, u64)> {
 }
 
 fn summary_key(output: &Output) -> String {
-    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
-    let json = util::stdout_json(output);
-    assert_eq!(json["ExportDescription"]["ExportStatus"], "COMPLETED", "{json}");
-    json["ExportDescription"]["ExportManifest"].as_str().expect("ExportManifest").to_string()
+    util::completed(output).1
 }
 
 fn spawn(standins: &Standins, args: &[&str]) -> Child {

@@ -25,12 +25,8 @@ const DRAWS_FOR_EVERY_KIND: u64 = 8;
 
 /// The ExportDescription and its summary key, after checking the run completed with `items` items.
 fn completed(output: &Output, items: usize) -> (Value, String) {
-    assert!(output.status.success(), "the export failed: {}", String::from_utf8_lossy(&output.stderr));
-    let json = util::stdout_json(output);
-    let description = &json["ExportDescription"];
-    assert_eq!(description["ExportStatus"], "COMPLETED", "{json}");
-    assert_eq!(description["ItemCount"].as_u64(), Some(items as u64), "{json}");
-    let summary_key = description["ExportManifest"].as_str().expect("ExportManifest").to_string();
+    let (json, summary_key) = util::completed(output);
+    assert_eq!(json["ExportDescription"]["ItemCount"].as_u64(), Some(items as u64), "{json}");
     (json, summary_key)
 }
 

@@ -26,15 +26,12 @@ fn sized_items(n: usize, bytes: usize, seed: u64) -> Vec<HashMap<String, Attribu
 }
 
 fn export_arn(output: &std::process::Output) -> String {
-    assert!(output.status.success(), "the export failed: {}", String::from_utf8_lossy(&output.stderr));
-    let json = util::stdout_json(output);
-    assert_eq!(json["ExportDescription"]["ExportStatus"], "COMPLETED");
+    let (json, _) = util::completed(output);
     json["ExportDescription"]["ExportArn"].as_str().expect("ExportArn").to_string()
 }
 
 fn summary_key(output: &std::process::Output) -> String {
-    let json = util::stdout_json(output);
-    json["ExportDescription"]["ExportManifest"].as_str().expect("ExportManifest").to_string()
+    util::completed(output).1
 }
 
 fn failed_with(output: &std::process::Output, words: &[&str]) -> String {

@@ -262,6 +262,16 @@ pub fn run(command: &mut Command) -> Output {
 }
 
 /// The JSON printed on stdout.
+/// The description a successful export (or finalize) printed, checked to say `COMPLETED`, and
+/// the key of its `manifest-summary.json`.
+pub fn completed(output: &Output) -> (Value, String) {
+    assert!(output.status.success(), "the export failed: {}", String::from_utf8_lossy(&output.stderr));
+    let json = stdout_json(output);
+    assert_eq!(json["ExportDescription"]["ExportStatus"], "COMPLETED", "{json}");
+    let summary_key = json["ExportDescription"]["ExportManifest"].as_str().expect("ExportManifest").to_string();
+    (json, summary_key)
+}
+
 pub fn stdout_json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
