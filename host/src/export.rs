@@ -777,21 +777,23 @@ pub(crate) async fn start_new(
         let plan = session.shard_plan(info, request.segments, request.parallelism)?;
         (snapshot, plan)
     };
-    if stop.load(Ordering::Relaxed) {
-        return Err(ExportError::Interrupted.into());
-    }
     let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan, fanout };
-    record_start(destination, &state, request.client_token.as_deref()).await?;
+    record_start(destination, &state, request.client_token.as_deref(), stop).await?;
     Ok(state)
 }
 
 /// Records a new export at its destination before any data file: the client token's record
-/// (when the token was given), then `_started`, then the saved state.
+/// (when the token was given), then `_started`, then the saved state. Once `stop` is set (a
+/// Ctrl-C while the component fixed the export), nothing is recorded.
 pub(crate) async fn record_start(
     destination: &Destination,
     state: &RunState,
     client_token: Option<&str>,
+    stop: &AtomicBool,
 ) -> Result<(), ExportError> {
+    if stop.load(Ordering::Relaxed) {
+        return Err(ExportError::Interrupted);
+    }
     // The token's record first: a run killed from here on is found again by its token, and
     // what it left half-written is cleared (`find_earlier_run`).
     if let Some(token) = client_token {

@@ -161,11 +161,8 @@ async fn start_new(
         shards: vec![Shard { id: 0, segment: 0, total_segments: 1 }],
         rationale: "an incremental export reads the table's stream, through one encoder".into(),
     };
-    if stop.load(Ordering::Relaxed) {
-        return Err(ExportError::Interrupted.into());
-    }
     let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan, fanout: false };
-    export::record_start(destination, &state, request.client_token.as_deref()).await?;
+    export::record_start(destination, &state, request.client_token.as_deref(), stop).await?;
     Ok(state)
 }
 
@@ -246,11 +243,9 @@ async fn write(
         (Ok(read), Ok(expected), Ok(files)) => (read, expected, files),
         // A stage that failed is the cause; the others only saw their queue close.
         (read, encoded, stored) => {
-            let errors = [read.err(), encoded.err(), stored.err()].into_iter().flatten();
-            let cause = errors.reduce(|a, b| if matches!(a, ExportError::Cancelled) { b } else { a });
-            return Err(match cause {
-                Some(ExportError::Cancelled) | None if ctx.stop.load(Ordering::Relaxed) => ExportError::Interrupted,
-                cause => cause.unwrap_or(ExportError::Cancelled),
+            return Err(match crate::shard::pipeline_failure([read.err(), encoded.err(), stored.err()]) {
+                ExportError::Cancelled if ctx.stop.load(Ordering::Relaxed) => ExportError::Interrupted,
+                cause => cause,
             });
         }
     };

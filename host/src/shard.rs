@@ -124,6 +124,16 @@ pub async fn run(ctx: ShardContext, shard: Shard, resume: ShardCheckpoint) -> Re
     Ok(ShardOutcome { files: progress.files, items: progress.items })
 }
 
+/// What a pipeline of stages failed with: a stage's own failure, not the `Cancelled` of the
+/// stages that only saw their queue close (`Cancelled` when that is all there is).
+pub(crate) fn pipeline_failure(errors: impl IntoIterator<Item = Option<ExportError>>) -> ExportError {
+    errors
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| if matches!(a, ExportError::Cancelled) { b } else { a })
+        .unwrap_or(ExportError::Cancelled)
+}
+
 /// Items per page when encoding items held in memory.
 const MEMORY_PAGE_ITEMS: usize = 500;
 
@@ -185,11 +195,7 @@ async fn pipeline(
     let (items, encoded_items, progress) = match (scanned, encoded, stored) {
         (Ok(items), Ok(encoded), Ok(progress)) => (items, encoded, progress),
         // A stage that failed is the cause; the others only saw their queue close.
-        (scanned, encoded, stored) => {
-            let errors = [scanned.err(), encoded.err(), stored.err()].into_iter().flatten();
-            let cause = errors.reduce(|a, b| if matches!(a, ExportError::Cancelled) { b } else { a });
-            return Err(cause.unwrap_or(ExportError::Cancelled));
-        }
+        (scanned, encoded, stored) => return Err(pipeline_failure([scanned.err(), encoded.err(), stored.err()])),
     };
     let stored_items = progress.items - resume.items;
     if encoded_items != items || stored_items != items {
