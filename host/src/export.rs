@@ -817,6 +817,32 @@ async fn load_checkpoints(
     state: &RunState,
 ) -> Result<HashMap<u32, ShardCheckpoint>, ExportError> {
     let snapshot = &state.snapshot;
+    let checkpoints = read_checkpoints(destination, state).await?;
+    let known: Vec<(String, String)> = checkpoints
+        .values()
+        .filter_map(|c| c.open_upload.as_ref().map(|u| (u.key.clone(), u.upload_id.clone())))
+        .collect();
+    // The whole export's folder: a directory also stages checkpoints and state.
+    let aborted = destination.abort_stale_uploads(&format!("{}/", snapshot.keys.root), &known).await?;
+    destination.delete(&checkpoint::failure_key(&snapshot.keys.root)).await?;
+    let done = checkpoints.values().filter(|c| c.done).count();
+    let items: u64 = checkpoints.values().map(|c| c.items).sum();
+    tracing::info!(
+        "resuming export {}: {done} of {} segments done, {items} items already stored; \
+         {aborted} unfinished uploads aborted",
+        snapshot.export_id,
+        state.plan.shards.len()
+    );
+    Ok(checkpoints)
+}
+
+/// Every saved shard checkpoint of an export, by shard id, each checked: a shard of the plan,
+/// under its own name, holding together, no data file in two of them.
+pub(crate) async fn read_checkpoints(
+    destination: &Destination,
+    state: &RunState,
+) -> Result<HashMap<u32, ShardCheckpoint>, ExportError> {
+    let snapshot = &state.snapshot;
     let listed = destination.list(&checkpoint::shards_prefix(&snapshot.keys.root)).await?;
     let mut checkpoints = HashMap::new();
     let mut file_keys = HashSet::new();
@@ -833,21 +859,6 @@ async fn load_checkpoints(
         check_checkpoint(snapshot, &saved, &mut file_keys).map_err(corrupt)?;
         checkpoints.insert(saved.shard, saved);
     }
-    let known: Vec<(String, String)> = checkpoints
-        .values()
-        .filter_map(|c| c.open_upload.as_ref().map(|u| (u.key.clone(), u.upload_id.clone())))
-        .collect();
-    // The whole export's folder: a directory also stages checkpoints and state.
-    let aborted = destination.abort_stale_uploads(&format!("{}/", snapshot.keys.root), &known).await?;
-    destination.delete(&checkpoint::failure_key(&snapshot.keys.root)).await?;
-    let done = checkpoints.values().filter(|c| c.done).count();
-    let items: u64 = checkpoints.values().map(|c| c.items).sum();
-    tracing::info!(
-        "resuming export {}: {done} of {} segments done, {items} items already stored; \
-         {aborted} unfinished uploads aborted",
-        snapshot.export_id,
-        state.plan.shards.len()
-    );
     Ok(checkpoints)
 }
 

@@ -503,21 +503,7 @@ pub async fn finalize(
     };
     let destination = opened.destination;
     let snapshot = &state.snapshot;
-    let mut checkpoints: HashMap<u32, ShardCheckpoint> = HashMap::new();
-    let mut file_keys = Default::default();
-    for listed in destination.list(&checkpoint::shards_prefix(&snapshot.keys.root)).await? {
-        let Some(saved) = checkpoint::load::<ShardCheckpoint>(&destination, &listed.key).await? else { continue };
-        let corrupt =
-            |message: String| ExportError::CorruptState { location: destination.locate(&listed.key), message };
-        if !state.plan.shards.iter().any(|s| s.id == saved.shard) {
-            return Err(corrupt(format!("shard {} is not in the export's plan", saved.shard)).into());
-        }
-        if listed.key != checkpoint::shard_key(&snapshot.keys.root, saved.shard) {
-            return Err(corrupt(format!("it holds the checkpoint of shard {}, under another name", saved.shard)).into());
-        }
-        export::check_checkpoint(snapshot, &saved, &mut file_keys).map_err(corrupt)?;
-        checkpoints.insert(saved.shard, saved);
-    }
+    let checkpoints = export::read_checkpoints(&destination, &state).await?;
     let unfinished: Vec<String> = state
         .plan
         .shards
