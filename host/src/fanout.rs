@@ -242,7 +242,7 @@ struct Opened {
 
 async fn open(aws: &AwsClients, runtime: &ComponentRuntime, at: &PlanLocation) -> Result<Opened, ExportError> {
     let owner = S3Options { expected_owner: at.expected_owner.clone(), kms_key_id: None };
-    let reader = Destination::open(&at.target, &aws.s3, &owner).await?;
+    let reader = Destination::open_existing(&at.target, &aws.s3, &owner).await?;
     let prefix = reader.prefix();
     let root = checkpoint::export_root(prefix.as_deref(), &at.export_id);
     let run_key = checkpoint::run_key(&root);
@@ -282,7 +282,7 @@ async fn open(aws: &AwsClients, runtime: &ComponentRuntime, at: &PlanLocation) -
             message: format!("export {} was not planned for fan-out; resume it with `ddb-export export`", at.export_id),
         });
     }
-    let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
+    let destination = Destination::open_existing(&request.target, &aws.s3, &request.s3).await?;
     let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone())
         .with_filter(request.scan_filter.clone());
     let info = table.describe().await?;

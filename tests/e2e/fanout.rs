@@ -214,6 +214,18 @@ async fn fan_out_refuses_what_it_cannot_run() {
         assert!(stderr.contains(&words), "{args:?} should mention {words:?}: {stderr}");
     }
 
+    // A directory that holds no export is not created by a worker or by finalize.
+    let nowhere = tempfile::tempdir().unwrap();
+    let missing = nowhere.path().join("exports");
+    let no_export = missing.join("AWSDynamoDB/01700000000000-0000abcd");
+    for step in [&["run-shard", "--shard", "0", "--no-read-limit"][..], &["finalize"]] {
+        let output = util::run(standins.command().args(step).arg("--plan").arg(&no_export));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{step:?}: {stderr}");
+        assert!(stderr.contains("cannot open the directory"), "{step:?}: {stderr}");
+        assert!(!missing.exists(), "{step:?} created {}", missing.display());
+    }
+
     // What the worker was given pins the saved state: another owner, or a plan file that
     // disagrees with it, is refused before anything is read.
     let work = tempfile::tempdir().unwrap();

@@ -88,6 +88,19 @@ impl Destination {
         })
     }
 
+    /// Opens `target` where an export must already be (a planned export's workers): as
+    /// [`Self::open`], except that a directory must exist rather than being created.
+    pub async fn open_existing(
+        target: &Target,
+        s3: &aws_sdk_s3::Client,
+        options: &S3Options,
+    ) -> Result<Self, ExportError> {
+        match target {
+            Target::Dir(path) => Ok(Destination::Dir(Directory::existing(path).await?)),
+            Target::S3 { .. } => Self::open(target, s3, options).await,
+        }
+    }
+
     /// Opens `target` to read exports from: a directory must exist, and AWS clients are
     /// only made for a bucket.
     pub async fn open_for_reading(target: &Target) -> Result<Self, ExportError> {
