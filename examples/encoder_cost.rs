@@ -102,6 +102,7 @@ fn main() -> anyhow::Result<()> {
         item_count: 0,
         table_size_bytes: 0,
         billing: ddb_export::model::Billing::OnDemand,
+        key_attributes: vec!["pk".into()],
     };
     let request = SnapshotRequest {
         s3_bucket: "bench".into(),

@@ -121,12 +121,12 @@ impl verify::Guest for Component {
 pub struct CheckerResource(RefCell<crate::verify::DataFileChecker>);
 
 impl verify::GuestDataFileChecker for CheckerResource {
-    fn new(format: crate::wit::ExportFormat, export_type: String) -> Self {
-        Self(RefCell::new(crate::verify::DataFileChecker::new(format, &export_type)))
+    fn new(format: crate::wit::ExportFormat, export_type: String, key_attributes: Vec<String>) -> Self {
+        Self(RefCell::new(crate::verify::DataFileChecker::new(format, &export_type, key_attributes)))
     }
 
-    fn feed(&self, bytes: Vec<u8>) {
-        self.0.borrow_mut().feed(&bytes);
+    fn feed(&self, bytes: Vec<u8>) -> Vec<u8> {
+        self.0.borrow_mut().feed(&bytes)
     }
 
     fn finish(&self) -> verify::FileReport {

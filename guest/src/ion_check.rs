@@ -1,44 +1,90 @@
-//! Reads an ION data line far enough to say it is one: `$ion_1_0` and one struct holding an
-//! `Item` struct (or, for an incremental export, a change record), every value well-formed Ion
-//! text of the kinds AWS writes (strings, decimals and other numbers, blobs, booleans, nulls,
-//! lists, structs, annotations such as `$dynamodb_SS::`). It checks syntax, not meaning: the
-//! writer (`ion_text`) and an independent reader in the tests own the type mapping.
+//! Reading an `ION` data line back into [`Attr`]s, for `verify`: `$ion_1_0 {Item:{…}}` (or an
+//! incremental export's change record), Ion text of the kinds AWS writes, typed as AWS types
+//! them (`ion_text` is the writer, `../shared/FORMAT.md` the mapping):
+//!
+//! string -> `S`; decimal (or int) -> `N`; blob -> `B`; bool -> `BOOL`; `null` -> `NULL`;
+//! `$dynamodb_SS::[…]` / `$dynamodb_NS::[…]` / `$dynamodb_BS::[…]` -> sets; list -> `L`;
+//! struct -> `M`. Anything else (a float, a typed null, another annotation, a field name twice
+//! in one struct) is refused, naming the column.
 
-/// Deepest nesting accepted (DynamoDB's 32 levels, plus the record around the item).
-const MAX_DEPTH: usize = 40;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 
-/// Checks one line (without its newline).
-pub fn line(text: &str, incremental: bool) -> Result<(), String> {
+use crate::item_check::{Attr, MAX_DEPTH};
+use crate::json_line::{ChangeLine, Entries};
+
+/// `$ion_1_0 {Item:{…}}`: the item.
+pub fn item_line(text: &str) -> Result<Entries, String> {
+    let mut fields = record(text)?;
+    match fields.as_slice() {
+        [(name, _)] if name == "Item" => match fields.pop() {
+            Some((_, Attr::M(item))) => Ok(item),
+            _ => Err("`Item` is not a struct".into()),
+        },
+        _ => match fields.iter().find(|(name, _)| name != "Item") {
+            Some((other, _)) => Err(format!("has the unexpected field `{other}`")),
+            None => Err("has no `Item` field".into()),
+        },
+    }
+}
+
+/// `$ion_1_0 {Metadata:{WriteTimestampMicros:<decimal>},Keys:{…},NewImage:{…},OldImage:{…}}`.
+pub fn change_line(text: &str) -> Result<ChangeLine, String> {
+    let mut change = ChangeLine::default();
+    let (mut keys, mut metadata) = (false, false);
+    for (name, value) in record(text)? {
+        let Attr::M(entries) = value else { return Err(format!("`{name}` is not a struct")) };
+        match name.as_str() {
+            "Keys" => (change.keys, keys) = (entries, true),
+            "NewImage" => change.new_image = Some(entries),
+            "OldImage" => change.old_image = Some(entries),
+            "Metadata" => {
+                match entries.as_slice() {
+                    [(field, Attr::N(micros))]
+                        if field == "WriteTimestampMicros"
+                            && micros.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {}
+                    _ => return Err("`Metadata` is not {WriteTimestampMicros:<micros>}".into()),
+                }
+                metadata = true;
+            }
+            other => return Err(format!("has the unexpected field `{other}`")),
+        }
+    }
+    match (keys, metadata) {
+        (true, true) => Ok(change),
+        (false, _) => Err("has no `Keys` field".into()),
+        (true, false) => Err("has no `Metadata` field".into()),
+    }
+}
+
+/// The record struct of a line, its fields read as attributes (each a struct for a good line).
+fn record(text: &str) -> Result<Entries, String> {
     let body = text.strip_prefix("$ion_1_0").ok_or("does not start with $ion_1_0")?;
     let mut reader = Reader { bytes: body.as_bytes(), at: 0 };
     reader.space();
     if reader.peek() != Some(b'{') {
         return Err("is not `$ion_1_0 {…}`".into());
     }
-    let fields = reader.structure(0)?;
+    // The record's own fields hold items: their structs are the items' top level.
+    let fields = reader.structure(0, true)?;
     reader.space();
     if reader.at != reader.bytes.len() {
         return Err(format!("has bytes after its record, at column {}", reader.at + 9));
     }
-    let (required, allowed): (&[&str], &[&str]) = if incremental {
-        (&["Keys", "Metadata"], &["Keys", "Metadata", "NewImage", "OldImage"])
-    } else {
-        (&["Item"], &["Item"])
-    };
-    for name in required {
-        if !fields.iter().any(|f| f == name) {
-            return Err(format!("has no `{name}` field"));
-        }
-    }
-    if let Some(other) = fields.iter().find(|f| !allowed.contains(&f.as_str())) {
-        return Err(format!("has the unexpected field `{other}`"));
-    }
-    Ok(())
+    Ok(fields)
 }
 
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
+}
+
+/// A set's annotation.
+#[derive(Clone, Copy)]
+enum Set {
+    Strings,
+    Numbers,
+    Binaries,
 }
 
 impl Reader<'_> {
@@ -66,48 +112,112 @@ impl Reader<'_> {
         }
     }
 
-    /// A value, with any annotations before it.
-    fn value(&mut self, depth: usize) -> Result<(), String> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("nested too deeply"));
-        }
+    /// A value, with a set annotation if it has one. `depth` counts the `L`/`M` containers
+    /// around it, as DynamoDB does.
+    fn value(&mut self, depth: usize) -> Result<Attr, String> {
         self.space();
         match self.peek() {
-            Some(b'{') if self.bytes.get(self.at + 1) == Some(&b'{') => self.blob(),
-            Some(b'{') => self.structure(depth).map(drop),
-            Some(b'[') => self.list(depth),
-            Some(b'"') => self.string(b'"').map(drop),
-            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'{') if self.bytes.get(self.at + 1) == Some(&b'{') => self.blob().map(Attr::B),
+            Some(b'{') => {
+                let depth = self.container(depth)?;
+                self.structure(depth, false).map(Attr::M)
+            }
+            Some(b'[') => {
+                let depth = self.container(depth)?;
+                self.list(|reader| reader.value(depth)).map(Attr::L)
+            }
+            Some(b'"') => self.string(b'"').map(Attr::S),
+            Some(b'-' | b'0'..=b'9') => self.number().map(Attr::N),
             Some(b'\'' | b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'$') => {
-                self.symbol()?;
+                let start = self.at;
+                let symbol = self.symbol()?;
                 self.space();
                 if self.bytes[self.at..].starts_with(b"::") {
                     self.at += 2;
-                    return self.value(depth);
+                    let set = match symbol.as_str() {
+                        "$dynamodb_SS" => Set::Strings,
+                        "$dynamodb_NS" => Set::Numbers,
+                        "$dynamodb_BS" => Set::Binaries,
+                        other => return Err(format!("the annotation {other:?}, not a set's, at column {}", start + 9)),
+                    };
+                    return self.set(set);
                 }
-                Ok(())
+                match symbol.as_str() {
+                    "true" => Ok(Attr::Bool(true)),
+                    "false" => Ok(Attr::Bool(false)),
+                    "null" | "null.null" => Ok(Attr::Null),
+                    other if other.starts_with("null.") => {
+                        Err(format!("the typed null {other}, not a DynamoDB value, at column {}", start + 9))
+                    }
+                    other => Err(format!("the symbol {other:?}, not a DynamoDB value, at column {}", start + 9)),
+                }
             }
             _ => Err(self.error("expected a value")),
         }
     }
 
-    /// `{name: value, …}`; returns the field names.
-    fn structure(&mut self, depth: usize) -> Result<Vec<String>, String> {
+    /// The depth inside one more container, refused beyond DynamoDB's.
+    fn container(&self, depth: usize) -> Result<usize, String> {
+        if depth >= MAX_DEPTH {
+            return Err(self.error(&format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(depth + 1)
+    }
+
+    /// `$dynamodb_SS::["…",…]` and its kin, after the annotation.
+    fn set(&mut self, set: Set) -> Result<Attr, String> {
+        self.space();
+        Ok(match set {
+            Set::Strings => Attr::Ss(self.list(|reader| {
+                reader.space();
+                match reader.peek() {
+                    Some(b'"') => reader.string(b'"'),
+                    _ => Err(reader.error("a string set holds a value that is not a string")),
+                }
+            })?),
+            Set::Numbers => Attr::Ns(self.list(|reader| {
+                reader.space();
+                match reader.peek() {
+                    Some(b'-' | b'0'..=b'9') => reader.number(),
+                    _ => Err(reader.error("a number set holds a value that is not a number")),
+                }
+            })?),
+            Set::Binaries => Attr::Bs(self.list(|reader| {
+                reader.space();
+                match (reader.peek(), reader.bytes.get(reader.at + 1)) {
+                    (Some(b'{'), Some(b'{')) => reader.blob(),
+                    _ => Err(reader.error("a binary set holds a value that is not a blob")),
+                }
+            })?),
+        })
+    }
+
+    /// `{name: value, …}`. `items`: the record's own struct, whose fields hold items (their
+    /// structs are at depth 0, not containers nested in one).
+    fn structure(&mut self, depth: usize, items: bool) -> Result<Entries, String> {
         self.expect(b'{')?;
-        let mut names = Vec::new();
+        let mut fields: Entries = Vec::new();
         loop {
             self.space();
             if self.peek() == Some(b'}') {
                 self.at += 1;
-                return Ok(names);
+                return Ok(fields);
             }
+            let start = self.at;
             let name = match self.peek() {
                 Some(b'"') => self.string(b'"')?,
                 _ => self.symbol()?,
             };
-            names.push(name);
+            if fields.iter().any(|(seen, _)| *seen == name) {
+                return Err(format!("the field name {name:?} appears twice in one struct, at column {}", start + 9));
+            }
             self.expect(b':')?;
-            self.value(depth + 1)?;
+            self.space();
+            let value = match (items, self.peek()) {
+                (true, Some(b'{')) => Attr::M(self.structure(0, false)?),
+                _ => self.value(depth)?,
+            };
+            fields.push((name, value));
             self.space();
             match self.peek() {
                 Some(b',') => self.at += 1,
@@ -117,15 +227,17 @@ impl Reader<'_> {
         }
     }
 
-    fn list(&mut self, depth: usize) -> Result<(), String> {
+    /// `[element, …]`.
+    fn list<T>(&mut self, mut element: impl FnMut(&mut Self) -> Result<T, String>) -> Result<Vec<T>, String> {
         self.expect(b'[')?;
+        let mut values = Vec::new();
         loop {
             self.space();
             if self.peek() == Some(b']') {
                 self.at += 1;
-                return Ok(());
+                return Ok(values);
             }
-            self.value(depth + 1)?;
+            values.push(element(self)?);
             self.space();
             match self.peek() {
                 Some(b',') => self.at += 1,
@@ -135,35 +247,57 @@ impl Reader<'_> {
         }
     }
 
-    /// A quoted string or symbol, escapes checked; returns its raw text.
+    /// A quoted string or symbol, unescaped.
     fn string(&mut self, quote: u8) -> Result<String, String> {
-        let start = self.at;
         self.at += 1;
+        let mut text: Vec<u8> = Vec::new();
         loop {
             match self.peek() {
                 None | Some(b'\n') => return Err(self.error("an unterminated string")),
                 Some(b'\\') => {
                     let escape = self.bytes.get(self.at + 1).copied();
+                    let simple = match escape {
+                        Some(b'0') => Some(0),
+                        Some(b'a') => Some(7),
+                        Some(b'b') => Some(8),
+                        Some(b't') => Some(b'\t'),
+                        Some(b'n') => Some(b'\n'),
+                        Some(b'v') => Some(11),
+                        Some(b'f') => Some(12),
+                        Some(b'r') => Some(b'\r'),
+                        Some(byte @ (b'?' | b'/' | b'"' | b'\'' | b'\\')) => Some(byte),
+                        _ => None,
+                    };
+                    if let Some(byte) = simple {
+                        text.push(byte);
+                        self.at += 2;
+                        continue;
+                    }
                     let length = match escape {
                         Some(b'x') => 2,
                         Some(b'u') => 4,
                         Some(b'U') => 8,
-                        Some(b'0' | b'a' | b'b' | b't' | b'n' | b'f' | b'r' | b'v' | b'?' | b'/') => 0,
-                        Some(b'"' | b'\'' | b'\\') => 0,
                         _ => return Err(self.error("an unknown escape")),
                     };
-                    let hex = self.bytes.get(self.at + 2..self.at + 2 + length);
-                    if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                        return Err(self.error("a bad hex escape"));
-                    }
+                    let code = self
+                        .bytes
+                        .get(self.at + 2..self.at + 2 + length)
+                        .and_then(|hex| std::str::from_utf8(hex).ok())
+                        .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                        .and_then(char::from_u32)
+                        .ok_or_else(|| self.error("a bad hex escape"))?;
+                    text.extend_from_slice(code.encode_utf8(&mut [0; 4]).as_bytes());
                     self.at += 2 + length;
                 }
                 Some(byte) if byte == quote => {
                     self.at += 1;
-                    return Ok(String::from_utf8_lossy(&self.bytes[start + 1..self.at - 1]).into_owned());
+                    return String::from_utf8(text).map_err(|_| self.error("a string that is not UTF-8"));
                 }
                 Some(byte) if byte < 0x20 && byte != b'\t' => return Err(self.error("a control character in a string")),
-                Some(_) => self.at += 1,
+                Some(byte) => {
+                    text.push(byte);
+                    self.at += 1;
+                }
             }
         }
     }
@@ -183,8 +317,8 @@ impl Reader<'_> {
         Ok(String::from_utf8_lossy(&self.bytes[start..self.at]).into_owned())
     }
 
-    /// `{{ base64 }}`.
-    fn blob(&mut self) -> Result<(), String> {
+    /// `{{ base64 }}`, decoded.
+    fn blob(&mut self) -> Result<Vec<u8>, String> {
         self.at += 2;
         let start = self.at;
         let end = self.bytes[start..]
@@ -193,84 +327,133 @@ impl Reader<'_> {
             .ok_or_else(|| self.error("an unterminated blob"))?;
         let text: Vec<u8> =
             self.bytes[start..start + end].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-        let valid = text.len().is_multiple_of(4)
-            && text.iter().enumerate().all(|(i, b)| {
-                b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/' || (*b == b'=' && i + 2 >= text.len())
-            });
-        if !valid {
-            return Err(self.error("a blob that is not base64"));
-        }
+        let bytes = STANDARD.decode(&text).map_err(|_| self.error("a blob that is not base64"))?;
         self.at = start + end + 2;
-        Ok(())
+        Ok(bytes)
     }
 
-    /// An int, a decimal (`1.`, `1.5d-3`) or a float (`1e3`): digits without a leading zero.
-    fn number(&mut self) -> Result<(), String> {
+    /// A decimal (`1.`, `1.5d-3`, `6d2`) or an int: no leading zero. Returns it in DynamoDB's
+    /// number syntax (`1.`, `1.5E-3`, `6E2`); a float (`1e3`) is not a DynamoDB number.
+    fn number(&mut self) -> Result<String, String> {
         let start = self.at;
+        let mut text = String::new();
         if self.peek() == Some(b'-') {
+            text.push('-');
             self.at += 1;
         }
-        let digits = |reader: &mut Self| {
+        let digits = |reader: &mut Self, text: &mut String| {
             let from = reader.at;
-            while matches!(reader.peek(), Some(b'0'..=b'9' | b'_')) {
+            while let Some(byte @ (b'0'..=b'9' | b'_')) = reader.peek() {
+                if byte != b'_' {
+                    text.push(byte as char);
+                }
                 reader.at += 1;
             }
             reader.at - from
         };
         let whole_start = self.at;
-        let whole = digits(self);
+        let whole = digits(self, &mut text);
         if whole == 0 || (whole > 1 && self.bytes[whole_start] == b'0') {
             return Err(self.error("a number with no digits or a leading zero"));
         }
         if self.peek() == Some(b'.') {
+            text.push('.');
             self.at += 1;
-            digits(self);
+            digits(self, &mut text);
         }
-        if matches!(self.peek(), Some(b'd' | b'D' | b'e' | b'E')) {
-            self.at += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
+        match self.peek() {
+            Some(b'd' | b'D') => {
+                text.push('E');
                 self.at += 1;
+                if let Some(sign @ (b'+' | b'-')) = self.peek() {
+                    text.push(sign as char);
+                    self.at += 1;
+                }
+                if digits(self, &mut text) == 0 {
+                    return Err(self.error("an exponent with no digits"));
+                }
             }
-            if digits(self) == 0 {
-                return Err(self.error("an exponent with no digits"));
-            }
+            Some(b'e' | b'E') => return Err(self.error("a float (DynamoDB numbers are Ion decimals)")),
+            _ => {}
         }
         if matches!(self.peek(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9')) {
             return Err(format!("{} (after {:?})", self.error("a malformed number"), &self.bytes[start..self.at]));
         }
-        Ok(())
+        Ok(text)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn what_aws_writes_reads() {
-        let good = [
-            r#"$ion_1_0 {Item:{pk:"a\"b\u00e9\x00",n:103.,m:6d2,f:-1.5d-10,b:{{AAE=}},t:true,z:null,ss:$dynamodb_SS::["a",""],ns:$dynamodb_NS::[1.,2.5],bs:$dynamodb_BS::[{{}}],l:[{x:'quoted name'::null}],'odd key':{}}}"#,
-            "$ion_1_0 {Item:{}}",
-            "$ion_1_0 {'Item':{\"pk\":\"x\"}}",
-        ];
-        for line in good {
-            assert_eq!(super::line(line, false), Ok(()), "{line}");
-        }
+    fn what_aws_writes_reads_back_typed() {
+        let line = r#"$ion_1_0 {Item:{pk:"a\"b\u00e9\x00",n:103.,m:6d2,f:-1.5d-10,b:{{AAE=}},t:true,z:null,ss:$dynamodb_SS::["a",""],ns:$dynamodb_NS::[1.,2.5],bs:$dynamodb_BS::[{{}}],l:[{x:null}],'odd key':{}}}"#;
+        let item = item_line(line).unwrap();
+        let get = |name: &str| item.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
+        assert_eq!(get("pk"), Attr::S("a\"bé\0".into()));
+        assert_eq!(
+            (get("n"), get("m"), get("f")),
+            (Attr::N("103.".into()), Attr::N("6E2".into()), Attr::N("-1.5E-10".into()))
+        );
+        assert_eq!(get("b"), Attr::B(vec![0, 1]));
+        assert_eq!((get("t"), get("z")), (Attr::Bool(true), Attr::Null));
+        assert_eq!(get("ss"), Attr::Ss(vec!["a".into(), String::new()]));
+        assert_eq!(get("ns"), Attr::Ns(vec!["1.".into(), "2.5".into()]));
+        assert_eq!(get("bs"), Attr::Bs(vec![vec![]]));
+        assert_eq!(get("l"), Attr::L(vec![Attr::M(vec![("x".into(), Attr::Null)])]));
+        assert_eq!(get("odd key"), Attr::M(vec![]));
+        assert_eq!(item_line("$ion_1_0 {Item:{}}").unwrap(), vec![]);
+        assert_eq!(item_line("$ion_1_0 {'Item':{\"pk\":\"x\"}}").unwrap(), vec![("pk".into(), Attr::S("x".into()))]);
     }
 
     #[test]
-    fn malformed_lines_say_where() {
+    fn malformed_or_foreign_lines_say_where() {
         let bad = [
             ("{Item:{}}", "does not start"),
             ("$ion_1_0 {Item:{pk:\"a}}", "unterminated string"),
             ("$ion_1_0 {Item:{n:007.}}", "leading zero"),
             ("$ion_1_0 {Item:{b:{{not base64!}}}}", "not base64"),
             ("$ion_1_0 {Item:{pk:\"a\"}} x", "after its record"),
-            ("$ion_1_0 {Other:{}}", "no `Item`"),
+            ("$ion_1_0 {Other:{}}", "unexpected field `Other`"),
+            ("$ion_1_0 {}", "no `Item`"),
             ("$ion_1_0 {Item:{pk \"a\"}}", "expected `:`"),
-            ("$ion_1_0 {Item:{n:1e}}", "exponent"),
+            ("$ion_1_0 {Item:{n:1e}}", "float"),
+            ("$ion_1_0 {Item:{n:1.5e3}}", "float"),
+            ("$ion_1_0 {Item:{pk:\"a\",pk:\"b\"}}", "\"pk\" appears twice"),
+            ("$ion_1_0 {Item:{s:$dynamodb_SS::[1.]}}", "not a string"),
+            ("$ion_1_0 {Item:{s:other::\"a\"}}", "annotation \"other\""),
+            ("$ion_1_0 {Item:{s:null.string}}", "typed null"),
+            ("$ion_1_0 {Item:{s:sym}}", "symbol \"sym\""),
         ];
         for (line, expected) in bad {
-            let error = super::line(line, false).unwrap_err();
+            let error = item_line(line).unwrap_err();
             assert!(error.contains(expected), "{line}: {error}");
         }
+    }
+
+    #[test]
+    fn change_records_read_back() {
+        let line = r#"$ion_1_0 {Metadata:{WriteTimestampMicros:17.},Keys:{pk:"a"},OldImage:{pk:"a",v:1.}}"#;
+        let change = change_line(line).unwrap();
+        assert_eq!(change.keys, vec![("pk".to_string(), Attr::S("a".into()))]);
+        assert!(change.old_image.is_some() && change.new_image.is_none());
+        assert!(change_line(r#"$ion_1_0 {Keys:{pk:"a"}}"#).unwrap_err().contains("no `Metadata`"));
+    }
+
+    #[test]
+    fn nesting_is_bounded_while_reading() {
+        let mut value = "\"leaf\"".to_string();
+        for _ in 0..=MAX_DEPTH {
+            value = format!("[{value}]");
+        }
+        let error = item_line(&format!("$ion_1_0 {{Item:{{d:{value}}}}}")).unwrap_err();
+        assert!(error.contains("nested deeper than 32 levels"), "{error}");
+        let mut fits = "\"leaf\"".to_string();
+        for _ in 0..MAX_DEPTH {
+            fits = format!("[{fits}]");
+        }
+        assert!(item_line(&format!("$ion_1_0 {{Item:{{d:{fits}}}}}")).is_ok());
     }
 }

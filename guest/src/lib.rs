@@ -22,6 +22,8 @@ pub mod ids;
 pub mod incremental;
 mod ion_check;
 pub mod ion_text;
+mod item_check;
+mod json_line;
 pub mod line_filter;
 pub mod manifest;
 /// The packed page reader, shared with plugins (`ddb-export-data-files`).

@@ -12,13 +12,11 @@ use md5::{Digest, Md5};
 use serde_json::Value;
 
 use crate::bindings::exports::ddb_export::core::verify::{Error, FileReport, ListedFile, Manifests};
-use crate::ion_check;
 use crate::wit::ExportFormat;
+use crate::{ion_check, item_check, json_line};
 
 /// Problems a file report keeps; the count of lines is exact whatever the number.
 const MAX_PROBLEMS: usize = 10;
-/// Deepest nesting of `L`/`M` DynamoDB allows.
-const MAX_DEPTH: usize = 32;
 /// The keys of a `manifest-files.json` line, in AWS's order.
 const LISTING_KEYS: [&str; 4] = ["itemCount", "md5Checksum", "etag", "dataFileS3Key"];
 
@@ -128,6 +126,10 @@ fn listing_line(line: &str) -> Result<ListedFile, String> {
 pub struct DataFileChecker {
     format: ExportFormat,
     incremental: bool,
+    /// The table's key attributes, when known.
+    key_attributes: Vec<String>,
+    /// Key hashes of the lines completed since they were last handed out.
+    key_hashes: Vec<u8>,
     gzip: MultiGzDecoder<Vec<u8>>,
     /// Bytes of a line not yet ended.
     partial: Vec<u8>,
@@ -138,10 +140,12 @@ pub struct DataFileChecker {
 }
 
 impl DataFileChecker {
-    pub fn new(format: ExportFormat, export_type: &str) -> Self {
+    pub fn new(format: ExportFormat, export_type: &str, key_attributes: Vec<String>) -> Self {
         Self {
             format,
             incremental: export_type == "INCREMENTAL_EXPORT",
+            key_attributes,
+            key_hashes: Vec::new(),
             gzip: MultiGzDecoder::new(Vec::new()),
             partial: Vec::new(),
             lines: 0,
@@ -150,15 +154,16 @@ impl DataFileChecker {
         }
     }
 
-    pub fn feed(&mut self, bytes: &[u8]) {
-        if self.broken {
-            return;
+    /// Reads the next bytes; returns the key hashes of the lines they completed.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        if !self.broken {
+            if let Err(e) = self.gzip.write_all(bytes) {
+                self.problem(format!("not a gzip stream (or bytes after its end): {e}"));
+                self.broken = true;
+            }
+            self.take_lines();
         }
-        if let Err(e) = self.gzip.write_all(bytes) {
-            self.problem(format!("not a gzip stream (or bytes after its end): {e}"));
-            self.broken = true;
-        }
-        self.take_lines();
+        std::mem::take(&mut self.key_hashes)
     }
 
     pub fn finish(&mut self) -> FileReport {
@@ -174,7 +179,11 @@ impl DataFileChecker {
                 self.problem(format!("line {}: the last line has no newline", self.lines));
             }
         }
-        FileReport { lines: self.lines, problems: std::mem::take(&mut self.problems) }
+        FileReport {
+            lines: self.lines,
+            problems: std::mem::take(&mut self.problems),
+            key_hashes: std::mem::take(&mut self.key_hashes),
+        }
     }
 
     fn problem(&mut self, problem: String) {
@@ -205,116 +214,37 @@ impl DataFileChecker {
     fn check_line(&mut self, line: &[u8]) {
         let checked = match std::str::from_utf8(line) {
             Err(e) => Err(format!("not UTF-8: {e}")),
-            Ok(text) => match (self.format, self.incremental) {
-                (ExportFormat::DynamodbJson, false) => json_item_line(text),
-                (ExportFormat::DynamodbJson, true) => json_change_line(text),
-                (ExportFormat::Ion, incremental) => ion_check::line(text, incremental),
-            },
+            Ok(text) => self.item_hash(text),
         };
-        if let Err(why) = checked {
-            let number = self.lines;
-            self.problem(format!("line {number}: {why}"));
+        let hash = match checked {
+            Ok(hash) => hash,
+            Err(why) => {
+                let number = self.lines;
+                self.problem(format!("line {number}: {why}"));
+                item_check::NO_KEY
+            }
+        };
+        self.key_hashes.extend_from_slice(&hash);
+    }
+
+    /// Reads one line of this file's format and judges its item (`item_check`).
+    fn item_hash(&self, text: &str) -> Result<item_check::KeyHash, String> {
+        let keys = &self.key_attributes;
+        let change = |change: json_line::ChangeLine| {
+            let images: Vec<(&str, &[(String, item_check::Attr)])> =
+                [("NewImage", &change.new_image), ("OldImage", &change.old_image)]
+                    .into_iter()
+                    .filter_map(|(name, image)| image.as_deref().map(|image| (name, image)))
+                    .collect();
+            item_check::check_change(&change.keys, &images, keys)
+        };
+        match (self.format, self.incremental) {
+            (ExportFormat::DynamodbJson, false) => item_check::check_item(&json_line::item_line(text)?, keys),
+            (ExportFormat::DynamodbJson, true) => change(json_line::change_line(text)?),
+            (ExportFormat::Ion, false) => item_check::check_item(&ion_check::item_line(text)?, keys),
+            (ExportFormat::Ion, true) => change(ion_check::change_line(text)?),
         }
     }
-}
-
-/// `{"Item":{…}}` with typed AttributeValues.
-fn json_item_line(line: &str) -> Result<(), String> {
-    let json: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let object = json.as_object().filter(|o| o.len() == 1).ok_or("not {\"Item\":{…}}")?;
-    let item = object.get("Item").ok_or("not {\"Item\":{…}}")?;
-    attribute_map(item, 0)
-}
-
-/// An incremental export's change record: `Keys`, `NewImage`, `OldImage`, `Metadata`.
-fn json_change_line(line: &str) -> Result<(), String> {
-    let json: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let object = json.as_object().ok_or("not a JSON object")?;
-    if let Some(key) = object.keys().find(|k| !["Metadata", "Keys", "NewImage", "OldImage"].contains(&k.as_str())) {
-        return Err(format!("unexpected key {key:?} in a change record"));
-    }
-    attribute_map(object.get("Keys").ok_or("a change record without Keys")?, 0)?;
-    for image in ["NewImage", "OldImage"] {
-        if let Some(value) = object.get(image) {
-            attribute_map(value, 0).map_err(|e| format!("{image}: {e}"))?;
-        }
-    }
-    let micros = object.get("Metadata").and_then(|m| m.get("WriteTimestampMicros")).and_then(|t| t.get("N"));
-    match micros.and_then(Value::as_str) {
-        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
-        _ => Err("Metadata.WriteTimestampMicros is not {\"N\":\"<micros>\"}".into()),
-    }
-}
-
-fn attribute_map(value: &Value, depth: usize) -> Result<(), String> {
-    let map = value.as_object().ok_or("an item or map that is not a JSON object")?;
-    for (name, attribute) in map {
-        check_attribute(attribute, depth).map_err(|e| format!("{name:?}: {e}"))?;
-    }
-    Ok(())
-}
-
-/// One AttributeValue: exactly one type tag, with a value of the right JSON type.
-fn check_attribute(value: &Value, depth: usize) -> Result<(), String> {
-    if depth > MAX_DEPTH {
-        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
-    }
-    let (tag, inner) = value
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .and_then(|o| o.iter().next())
-        .ok_or("not an AttributeValue ({\"<type>\": value})")?;
-    let strings = |what: &str| -> Result<Vec<&str>, String> {
-        let array = inner.as_array().filter(|a| !a.is_empty()).ok_or(format!("{tag} is not a non-empty array"))?;
-        let items: Vec<&str> = array.iter().filter_map(Value::as_str).collect();
-        if items.len() != array.len() {
-            return Err(format!("{tag} holds something other than {what}"));
-        }
-        if items.iter().collect::<HashSet<_>>().len() != items.len() {
-            return Err(format!("{tag} holds a value twice"));
-        }
-        Ok(items)
-    };
-    match tag.as_str() {
-        "S" => inner.as_str().map(drop).ok_or("S is not a string".into()),
-        "N" => inner.as_str().filter(|n| is_number(n)).map(drop).ok_or(format!("N {inner} is not a number")),
-        "B" => inner.as_str().filter(|b| STANDARD.decode(b).is_ok()).map(drop).ok_or("B is not base64".into()),
-        "BOOL" => inner.as_bool().map(drop).ok_or("BOOL is not true or false".into()),
-        "NULL" => (inner == &Value::Bool(true)).then_some(()).ok_or("NULL is not true".into()),
-        "SS" => strings("strings").map(drop),
-        "NS" => match strings("numbers")?.into_iter().find(|n| !is_number(n)) {
-            Some(n) => Err(format!("NS holds {n:?}, not a number")),
-            None => Ok(()),
-        },
-        "BS" => match strings("base64")?.into_iter().find(|b| STANDARD.decode(b).is_err()) {
-            Some(b) => Err(format!("BS holds {b:?}, not base64")),
-            None => Ok(()),
-        },
-        "L" => {
-            let list = inner.as_array().ok_or("L is not an array")?;
-            list.iter().try_for_each(|v| check_attribute(v, depth + 1))
-        }
-        "M" => attribute_map(inner, depth + 1),
-        other => Err(format!("{other:?} is not an AttributeValue type")),
-    }
-}
-
-/// DynamoDB's number syntax: an optional sign, digits with an optional fraction, an optional
-/// exponent.
-pub fn is_number(text: &str) -> bool {
-    let body = text.strip_prefix('-').unwrap_or(text);
-    let (mantissa, exponent) = match body.find(['e', 'E']) {
-        Some(at) => (&body[..at], Some(&body[at + 1..])),
-        None => (body, None),
-    };
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = digits(whole) && digits(fraction) && !(whole.is_empty() && fraction.is_empty());
-    let exponent_ok = exponent.is_none_or(|e| {
-        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-        !e.is_empty() && digits(e)
-    });
-    mantissa_ok && exponent_ok
 }
 
 #[cfg(test)]
@@ -322,21 +252,33 @@ mod tests {
     use super::*;
     use crate::test_gzip::gzip;
 
-    fn check(text: &str, chunk: usize) -> FileReport {
-        let mut checker = DataFileChecker::new(ExportFormat::DynamodbJson, "FULL_EXPORT");
+    fn check_with(text: &str, chunk: usize, keys: &[&str]) -> (FileReport, Vec<u8>) {
+        let keys = keys.iter().map(|k| k.to_string()).collect();
+        let mut checker = DataFileChecker::new(ExportFormat::DynamodbJson, "FULL_EXPORT", keys);
+        let mut hashes = Vec::new();
         for piece in gzip(text).chunks(chunk) {
-            checker.feed(piece);
+            hashes.extend(checker.feed(piece));
         }
-        checker.finish()
+        let report = checker.finish();
+        hashes.extend_from_slice(&report.key_hashes);
+        (report, hashes)
+    }
+
+    fn check(text: &str, chunk: usize) -> FileReport {
+        check_with(text, chunk, &[]).0
     }
 
     #[test]
     fn good_lines_pass_in_any_chunking() {
         let text = "{\"Item\":{\"pk\":{\"S\":\"a\"},\"n\":{\"N\":\"-1.5E+3\"},\"l\":{\"L\":[{\"NULL\":true},{\"BS\":[\"AA==\"]}]}}}\n\
                     {\"Item\":{\"pk\":{\"S\":\"b\"},\"m\":{\"M\":{\"x\":{\"BOOL\":false},\"s\":{\"SS\":[\"\",\"x\"]}}}}}\n";
+        let mut hashes = None;
         for chunk in [1, 7, 4096] {
-            let report = check(text, chunk);
+            let (report, these) = check_with(text, chunk, &["pk"]);
             assert_eq!((report.lines, report.problems), (2, vec![]), "chunk {chunk}");
+            assert_eq!(these.len(), 32, "a hash a line");
+            assert_ne!(these[..16], these[16..], "two keys");
+            assert_eq!(*hashes.get_or_insert(these.clone()), these, "the same hashes in any chunking");
         }
     }
 
@@ -348,33 +290,67 @@ mod tests {
         );
         assert_eq!(report.lines, 4);
         assert!(report.problems[0].starts_with("line 2: \"n\": N"), "{:?}", report.problems);
-        assert!(report.problems[1].starts_with("line 3: not JSON"), "{:?}", report.problems);
+        assert!(report.problems[1].starts_with("line 3: not {\"Item\":{…}}"), "{:?}", report.problems);
         assert!(report.problems[2].contains("line 4: \"s\": SS holds a value twice"), "{:?}", report.problems);
         assert!(report.problems[3].contains("no newline"), "{:?}", report.problems);
+    }
+
+    #[test]
+    fn what_a_consistent_forgery_could_slip_in_is_named() {
+        let line = |item: &str| format!("{{\"Item\":{item}}}\n");
+        let lines = [
+            line(r#"{"pk":{"S":"a"}}"#),
+            line(r#"{}"#),
+            line(r#"{"x":{"S":"no key"}}"#),
+            line(&format!(r#"{{"pk":{{"S":"b"}},"n":{{"N":"{}"}}}}"#, "1".repeat(39))),
+            line(r#"{"pk":{"S":"c"},"v":{"S":"1"},"v":{"S":"2"}}"#),
+            line(&format!(r#"{{"pk":{{"S":"d"}},"big":{{"S":"{}"}}}}"#, "x".repeat(410_000))),
+        ];
+        let (report, hashes) = check_with(&lines.concat(), 4096, &["pk"]);
+        assert_eq!(report.lines, 6);
+        let expected = [
+            "line 2: the item has no attributes",
+            "line 3: the item has no key attribute \"pk\"",
+            "line 4: \"n\": N",
+            "line 5: ",
+            "line 6: the item is",
+        ];
+        assert_eq!(report.problems.len(), 5, "{:?}", report.problems);
+        for (problem, words) in report.problems.iter().zip(expected) {
+            assert!(problem.starts_with(words), "{problem:?} should start {words:?}");
+        }
+        assert!(report.problems[2].contains("39 significant digits"), "{:?}", report.problems);
+        assert!(report.problems[3].contains("\"v\" appears twice"), "{:?}", report.problems);
+        assert!(report.problems[4].contains("over its limit of 400 KB"), "{:?}", report.problems);
+        // Only the first line has a key hash; the others get the marker of no key.
+        assert_ne!(hashes[..16], item_check::NO_KEY);
+        assert!(hashes[16..].iter().all(|b| *b == 0));
     }
 
     #[test]
     fn broken_gzip_is_reported_once() {
         let mut bytes = gzip("{\"Item\":{\"pk\":{\"S\":\"a\"}}}\n");
         bytes.truncate(bytes.len() - 4);
-        let mut checker = DataFileChecker::new(ExportFormat::DynamodbJson, "FULL_EXPORT");
+        let mut checker = DataFileChecker::new(ExportFormat::DynamodbJson, "FULL_EXPORT", vec![]);
         checker.feed(&bytes);
         let report = checker.finish();
         assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
         assert!(report.problems[0].contains("gzip"), "{:?}", report.problems);
-        let mut checker = DataFileChecker::new(ExportFormat::DynamodbJson, "FULL_EXPORT");
+        let mut checker = DataFileChecker::new(ExportFormat::DynamodbJson, "FULL_EXPORT", vec![]);
         checker.feed(b"plain text, not gzip");
         assert!(checker.finish().problems[0].contains("not a gzip stream"));
     }
 
     #[test]
-    fn numbers_follow_dynamodb() {
-        for good in ["0", "-1", "1.5", ".5", "5.", "1E10", "-1.5e-130", "12345678901234567890123456789012345678"] {
-            assert!(is_number(good), "{good}");
-        }
-        for bad in ["", "-", ".", "1e", "1e+", "+1", "1.2.3", "0x10", "1 "] {
-            assert!(!is_number(bad), "{bad}");
-        }
+    fn ion_items_are_judged_by_the_same_rules() {
+        let text = "$ion_1_0 {Item:{pk:\"a\",n:1.}}\n$ion_1_0 {Item:{pk:\"a\",n:1.00}}\n$ion_1_0 {Item:{n:1.}}\n";
+        let mut checker = DataFileChecker::new(ExportFormat::Ion, "FULL_EXPORT", vec!["pk".into()]);
+        let mut hashes = checker.feed(&gzip(text));
+        let report = checker.finish();
+        hashes.extend_from_slice(&report.key_hashes);
+        assert_eq!(report.lines, 3);
+        assert_eq!(hashes[..16], hashes[16..32], "the same key twice");
+        assert_eq!(report.problems, vec!["line 3: the item has no key attribute \"pk\"".to_string()]);
     }
 
     fn manifests(summary: &str, files: &str) -> Manifests {

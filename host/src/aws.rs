@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 
-use crate::error::ExportError;
+use crate::error::{ExportError, in_words};
 
 /// Attempts per request (the SDK's standard retry mode: throttling and 5xx are retried with
 /// jittered exponential backoff).
@@ -14,12 +14,18 @@ const MAX_ATTEMPTS: u32 = 8;
 /// First retry delay (then doubling, jittered, up to 20 s).
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 /// Limit on opening a connection to an endpoint (TCP and TLS).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Limit on one attempt of a DynamoDB request, response body included (a Scan page is at most
 /// 1 MB). A hung connection fails the attempt, which is then retried like any other transient
 /// error (a Scan's by the export itself: `dynamodb::Table::scan_page` reports it as
 /// [`ExportError::Transient`]).
-const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Until an endpoint has answered once, each attempt of a request to it gets this long and a
+/// request at most [`FIRST_CALL_ATTEMPTS`] attempts: an endpoint that accepts connections and
+/// never answers (a firewall that drops, a missing VPC endpoint) fails the first call in about
+/// 30 s instead of hanging for minutes.
+const FIRST_CALL_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const FIRST_CALL_ATTEMPTS: u32 = 3;
 /// Limit on one attempt of an S3 request. The attempt includes sending the body, and a part can
 /// be 64 MiB: this allows for about 220 KiB/s.
 const S3_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -77,13 +83,16 @@ impl AwsClients {
         // Scan turns the SDK's retries off per call and retries in the export itself (throttling
         // without limit and feeding the read budget, other transient errors a bounded number
         // of times): see `dynamodb::Table::scan_page` and `shard::scan`.
-        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let dynamodb_config =
+            aws_sdk_dynamodb::config::Builder::from(&config).interceptor(Watchdog::new("DynamoDB", timeouts)).build();
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(dynamodb_config);
         // DynamoDB Streams is its own service (`AWS_ENDPOINT_URL_DYNAMODB_STREAMS`); where only
         // DynamoDB's endpoint is named (some stand-ins serve both on one port), it is used.
         let mut streams_config = aws_sdk_dynamodbstreams::config::Builder::from(&config);
         if let (Some(endpoint), false, None) = (&dynamodb_endpoint, streams_endpoint, config.endpoint_url()) {
             streams_config = streams_config.endpoint_url(endpoint);
         }
+        let streams_config = streams_config.interceptor(Watchdog::new("DynamoDB Streams", timeouts));
         let streams = aws_sdk_dynamodbstreams::Client::from_conf(streams_config.build());
         // Bodies carry Content-MD5, which S3 checks. The SDK's default extra CRC32 on
         // UploadPart would have to be repeated in CompleteMultipartUpload, which some
@@ -92,6 +101,7 @@ impl AwsClients {
             .force_path_style(custom_s3_endpoint)
             .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
             .timeout_config(timeouts.config(timeouts.s3_attempt))
+            .interceptor(Watchdog::new("S3", timeouts))
             .build();
         let s3 = aws_sdk_s3::Client::from_conf(s3_config);
         Ok(Self { dynamodb, streams, s3, region })
@@ -135,6 +145,237 @@ impl IoTimeouts {
     }
 }
 
+/// Watches one service's requests, so that no failure is silent (an interceptor of its client):
+///
+/// - until the service's endpoint has answered once, a request gets at most
+///   [`FIRST_CALL_ATTEMPTS`] attempts of [`FIRST_CALL_ATTEMPT_TIMEOUT`] each (or the
+///   configured attempt limit, if lower);
+/// - every retried attempt logs a warning naming the operation, the endpoint and what went
+///   wrong with the attempt before;
+/// - a request that ends without an answer (a time limit, a connection that failed) fails with
+///   an error naming the endpoint and the operation.
+#[derive(Debug)]
+struct Watchdog {
+    service: &'static str,
+    /// Whether the endpoint has answered a request yet.
+    answered: std::sync::atomic::AtomicBool,
+    attempt_timeout: Duration,
+}
+
+/// The endpoint of a request (`scheme://host:port`), kept for messages.
+#[derive(Debug, Clone)]
+struct Endpoint(String);
+
+impl aws_smithy_types::config_bag::Storable for Endpoint {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// What went wrong with a request's last attempt, for the warning of its retry.
+#[derive(Debug, Clone)]
+struct LastFailure(String);
+
+impl aws_smithy_types::config_bag::Storable for LastFailure {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// A request that ended without an answer, with the endpoint and operation named.
+#[derive(Debug)]
+struct NoAnswer {
+    message: String,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NoAnswer {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextMut, BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextMut,
+    FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::{Metadata, OrchestratorError};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+impl Watchdog {
+    fn new(service: &'static str, timeouts: IoTimeouts) -> Self {
+        let attempt_timeout = match service {
+            "S3" => timeouts.s3_attempt,
+            _ => timeouts.dynamodb_attempt,
+        };
+        Self { service, answered: std::sync::atomic::AtomicBool::new(false), attempt_timeout }
+    }
+
+    fn has_answered(&self) -> bool {
+        self.answered.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `DynamoDB Scan` (or the service alone, before the operation is known).
+    fn operation(&self, cfg: &ConfigBag) -> String {
+        match cfg.load::<Metadata>() {
+            Some(metadata) => format!("{} {}", self.service, metadata.name()),
+            None => self.service.to_string(),
+        }
+    }
+
+    fn endpoint(cfg: &ConfigBag) -> String {
+        cfg.load::<Endpoint>().map_or_else(|| "its endpoint".to_string(), |e| e.0.clone())
+    }
+}
+
+impl Intercept for Watchdog {
+    fn name(&self) -> &'static str {
+        "ddb-export watchdog"
+    }
+
+    fn modify_before_retry_loop(
+        &self,
+        _context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.has_answered() {
+            return Ok(());
+        }
+        let timeouts = cfg.load::<aws_smithy_types::timeout::TimeoutConfig>().map(|timeouts| {
+            let attempt = timeouts.operation_attempt_timeout().unwrap_or(self.attempt_timeout);
+            let mut timeouts = timeouts.to_builder();
+            timeouts.set_operation_attempt_timeout(Some(attempt.min(FIRST_CALL_ATTEMPT_TIMEOUT)));
+            timeouts.build()
+        });
+        let retry = cfg
+            .load::<aws_smithy_types::retry::RetryConfig>()
+            .map(|retry| retry.clone().with_max_attempts(retry.max_attempts().min(FIRST_CALL_ATTEMPTS)));
+        let state = cfg.interceptor_state();
+        if let Some(timeouts) = timeouts {
+            state.store_put(timeouts);
+        }
+        if let Some(retry) = retry {
+            state.store_put(retry);
+        }
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let attempt = cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts());
+        if attempt > 1 {
+            let of = cfg.load::<aws_smithy_types::retry::RetryConfig>().map_or(0, |r| r.max_attempts());
+            let cause = cfg.load::<LastFailure>().map_or("it failed".to_string(), |f| f.0.clone());
+            tracing::warn!(
+                "retrying {} at {} (attempt {attempt} of {of}): {cause}",
+                self.operation(cfg),
+                Self::endpoint(cfg)
+            );
+        }
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg.load::<Endpoint>().is_none() {
+            cfg.interceptor_state().store_put(Endpoint(endpoint_of(context.request().uri())));
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let failure = match (context.response(), context.output_or_error()) {
+            (Some(response), _) => {
+                self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
+                let status = response.status().as_u16();
+                (status >= 400).then(|| format!("the endpoint answered HTTP {status}"))
+            }
+            (None, Some(Err(error))) => Some(cause(error)),
+            (None, _) => None,
+        };
+        if let Some(failure) = failure {
+            cfg.interceptor_state().store_put(LastFailure(failure));
+        }
+        Ok(())
+    }
+
+    fn modify_before_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let answered = self.has_answered();
+        let (operation, endpoint) = (self.operation(cfg), Self::endpoint(cfg));
+        let Some(Err(error)) = context.output_or_error_mut() else { return Ok(()) };
+        let first_call = (FIRST_CALL_ATTEMPTS, FIRST_CALL_ATTEMPT_TIMEOUT.as_secs());
+        let no_answer = |source: BoxError| -> BoxError {
+            let hint = match answered {
+                true => String::new(),
+                false => format!(
+                    " ({} attempts of {}s; it has not answered any request yet: check the endpoint, and that \
+                     nothing on the way drops the connection, such as a firewall or a missing VPC endpoint)",
+                    first_call.0, first_call.1
+                ),
+            };
+            let message = format!("no answer from {endpoint} to {operation}{hint}");
+            Box::new(NoAnswer { message, source })
+        };
+        // The error is replaced by one of the same kind (the export's own retries classify by
+        // kind) whose message names the endpoint and the operation.
+        if error.is_timeout_error() {
+            *error = OrchestratorError::timeout(no_answer(cause(error).into()));
+        } else if let Some(connector) = error.as_connector_error() {
+            let wrapped = no_answer(cause_of(connector).into());
+            *error = OrchestratorError::connector(if connector.is_timeout() {
+                ConnectorError::timeout(wrapped)
+            } else if connector.is_io() {
+                ConnectorError::io(wrapped)
+            } else {
+                ConnectorError::other(wrapped, None)
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://host:port` of a request's URI.
+fn endpoint_of(uri: &str) -> String {
+    let (scheme, rest) = uri.split_once("://").unwrap_or(("https", uri));
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    format!("{scheme}://{authority}")
+}
+
+/// What an attempt's error says, in one line.
+fn cause<E: std::error::Error + 'static>(error: &OrchestratorError<E>) -> String {
+    in_words(error)
+}
+
+fn cause_of(error: &(dyn std::error::Error + Send + Sync + 'static)) -> String {
+    in_words(error)
+}
+
 /// What an SDK error says, classified.
 pub(crate) struct SdkFailure {
     pub code: Option<String>,
@@ -144,13 +385,13 @@ pub(crate) struct SdkFailure {
 impl SdkFailure {
     pub fn of<E>(error: &E) -> Self
     where
-        E: ProvideErrorMetadata + std::error::Error,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let code = error.code().map(str::to_string);
         let message = match (error.code(), error.message()) {
             (Some(code), Some(message)) => format!("{code}: {message}"),
             (Some(code), None) => code.to_string(),
-            _ => DisplayErrorContext(error).to_string(),
+            _ => in_words(error),
         };
         Self { code, message }
     }

@@ -137,6 +137,10 @@ pub struct RunState {
     /// lease, and `export --resume` refuses it.
     #[serde(default)]
     pub fanout: bool,
+    /// The table's key attributes (partition key, then sort key): `verify` checks every item
+    /// against them.
+    #[serde(default)]
+    pub table_key: Vec<String>,
 }
 
 /// An upload an interrupted run may have left unfinished.

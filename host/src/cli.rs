@@ -46,7 +46,20 @@ pub enum Command {
     /// Check an export (written by ddb-export or by AWS): every listed file there with its
     /// ETag and MD5, counts that add up, every line parsing for its format, nothing unlisted
     /// under data/. Prints a report; exits 0 only when everything holds.
-    Verify(DescribeArgs),
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub at: DescribeArgs,
+
+    /// The table's key attributes (partition key, then sort key), e.g. `pk,sk`: every item
+    /// must have them, and no key may be exported twice. Default: what the export's saved state
+    /// records (exports by ddb-export); without either (an export by AWS), items written twice
+    /// are looked for instead.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub key_attributes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]
@@ -208,7 +221,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "JSON", value_parser = parse_json_object)]
     pub expression_values: Option<serde_json::Map<String, serde_json::Value>>,
 
-    /// Scan segments (1-1000000). Default: planned from the table's size.
+    /// Scan segments (1-10000). Default: planned from the table's size.
     #[arg(long)]
     pub segments: Option<u32>,
 

@@ -120,9 +120,13 @@ pub struct ConsistentSource {
 
 /// Checks that the table's stream can give the state at a cut (it must carry new images), and
 /// sets up what reading it needs.
-pub async fn prepare(aws: &AwsClients, table: &crate::dynamodb::Table) -> Result<ConsistentSource, ExportError> {
+pub async fn prepare(
+    aws: &AwsClients,
+    table: &crate::dynamodb::Table,
+    info: &crate::model::TableInfo,
+) -> Result<ConsistentSource, ExportError> {
     let stream = table_stream(&aws.dynamodb, table.name(), StreamUse::Consistent).await?;
-    let hasher = KeyHasher::new(table.key_attributes().await?);
+    let hasher = KeyHasher::new(info.key_attributes.clone());
     Ok(ConsistentSource {
         hasher,
         stream_arn: stream.arn.clone(),

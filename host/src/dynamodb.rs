@@ -15,6 +15,26 @@ use crate::model::{Billing, Shard, TableInfo};
 /// An item as the SDK returns it.
 pub type Item = HashMap<String, AttributeValue>;
 
+/// An item's key in words, for messages: `pk "a", sk 5` (binary as base64); `None` when the
+/// item lacks a key attribute.
+pub fn key_in_words(item: &Item, key_attributes: &[String]) -> Option<String> {
+    use base64::Engine as _;
+    let parts: Option<Vec<String>> = key_attributes
+        .iter()
+        .map(|name| {
+            Some(match item.get(name)? {
+                AttributeValue::S(s) => format!("{name} {s:?}"),
+                AttributeValue::N(n) => format!("{name} {n}"),
+                AttributeValue::B(b) => {
+                    format!("{name} {}", base64::engine::general_purpose::STANDARD.encode(b.as_ref()))
+                }
+                _ => return None,
+            })
+        })
+        .collect();
+    parts.filter(|p| !p.is_empty()).map(|p| p.join(", "))
+}
+
 /// One Scan page of one segment.
 #[derive(Debug, Default)]
 pub struct ScanPage {
@@ -23,6 +43,9 @@ pub struct ScanPage {
     pub last_evaluated_key: Option<Item>,
     /// Read capacity units the page consumed, when the server reports it.
     pub consumed_rcu: f64,
+    /// Items the page read (`ScannedCount`): more than it holds when a filter dropped some.
+    /// `Limit` counts these, and they are what the read capacity pays for.
+    pub scanned: u64,
 }
 
 /// A table to export, by name or ARN.
@@ -164,6 +187,17 @@ impl Table {
             Billing::Provisioned(provisioned_rcu as u64)
         };
         let table_name = table.table_name.unwrap_or_else(|| self.name_or_arn.clone());
+        let mut schema = table.key_schema.unwrap_or_default();
+        // HASH first, then RANGE.
+        schema.sort_by_key(|k| k.key_type != aws_sdk_dynamodb::types::KeyType::Hash);
+        let key_attributes: Vec<String> = schema.into_iter().map(|k| k.attribute_name).collect();
+        if key_attributes.is_empty() {
+            return Err(ExportError::DynamoDb {
+                operation: "DescribeTable",
+                table: self.name_or_arn.clone(),
+                message: "the table description has no key schema".into(),
+            });
+        }
         Ok(TableInfo {
             table_arn: table.table_arn.unwrap_or_default(),
             table_id: table.table_id,
@@ -171,33 +205,32 @@ impl Table {
             table_size_bytes: table.table_size_bytes.unwrap_or(0).max(0) as u64,
             billing,
             table_name,
+            key_attributes,
         })
     }
 
-    /// The table's key attributes: the partition key, then the sort key if there is one.
-    pub async fn key_attributes(&self) -> Result<Vec<String>, ExportError> {
-        let output = self.client.describe_table().table_name(&self.name_or_arn).send().await.map_err(|error| {
-            let failure = SdkFailure::of(&error);
-            failure.into_export_error(format!("dynamodb:DescribeTable on {}", self.name_or_arn), |message| {
-                ExportError::DynamoDb { operation: "DescribeTable", table: self.name_or_arn.clone(), message }
-            })
-        })?;
-        let mut schema: Vec<_> = output.table.map(|t| t.key_schema.unwrap_or_default()).unwrap_or_default();
-        // HASH first, then RANGE.
-        schema.sort_by_key(|k| k.key_type != aws_sdk_dynamodb::types::KeyType::Hash);
-        let names: Vec<String> = schema.into_iter().map(|k| k.attribute_name).collect();
-        if names.is_empty() {
-            return Err(ExportError::DynamoDb {
-                operation: "DescribeTable",
-                table: self.name_or_arn.clone(),
-                message: "the table description has no key schema".into(),
-            });
+    /// Asks the server to judge the filter and projection (one Scan of at most one item, of
+    /// the first segment of one): DynamoDB checks an expression only when it runs it, and a bad
+    /// one must be refused before anything is written, not at the first page of the export.
+    pub async fn check_filter(&self) -> Result<(), ExportError> {
+        if self.filter.is_none() {
+            return Ok(());
         }
-        Ok(names)
+        let whole = Shard { id: 0, segment: 0, total_segments: 1 };
+        match self.scan_page(&whole, None, Some(1)).await {
+            Err(ExportError::DynamoDb { message, .. }) if message.starts_with("ValidationException") => {
+                Err(ExportError::InvalidArgument {
+                    what: "--filter, --projection or --expression-names/--expression-values",
+                    message: format!("DynamoDB refused them: {message}"),
+                })
+            }
+            other => other.map(drop),
+        }
     }
 
     /// One Scan page of `shard`, starting after `start_key`.
-    /// With `limit`, the page holds at most that many items (a page stops at 1 MB anyway).
+    /// With `limit`, the page reads at most that many items (a page stops at 1 MB anyway); with a
+    /// filter it may hold fewer.
     pub async fn scan_page(
         &self,
         shard: &Shard,
@@ -249,10 +282,12 @@ impl Table {
                     ExportError::DynamoDb { operation: "Scan", table: self.name_or_arn.clone(), message }
                 })
             })?;
+        let items = output.items.unwrap_or_default();
         Ok(ScanPage {
             consumed_rcu: output.consumed_capacity.as_ref().and_then(|c| c.capacity_units).unwrap_or(0.0),
             last_evaluated_key: output.last_evaluated_key.filter(|key| !key.is_empty()),
-            items: output.items.unwrap_or_default(),
+            scanned: u64::try_from(output.scanned_count).unwrap_or(0).max(items.len() as u64),
+            items,
         })
     }
 }

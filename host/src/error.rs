@@ -57,6 +57,10 @@ pub enum ExportError {
     IncrementalWindow { window: String, message: String },
     #[error("shard {shard} is busy: {message}")]
     ShardBusy { shard: u32, message: String },
+    #[error("{what} is busy: {message}")]
+    ExportBusy { what: String, message: String },
+    #[error("export {export_id} is not ready to finalize: {message}")]
+    Unfinished { export_id: String, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -67,6 +71,8 @@ impl ExportError {
         match self {
             ExportError::InvalidArgument { .. } => "InvalidArgument",
             ExportError::ShardBusy { .. } => "ShardBusy",
+            ExportError::ExportBusy { .. } => "ExportBusy",
+            ExportError::Unfinished { .. } => "ShardsUnfinished",
             ExportError::TableNotFound { .. } => "TableNotFoundException",
             ExportError::BucketNotFound { .. } => "S3NoSuchBucket",
             ExportError::AccessDenied { .. } => "AccessDenied",
@@ -91,4 +97,19 @@ impl ExportError {
             ExportError::Internal(_) => "InternalError",
         }
     }
+}
+
+/// An error and its causes in words: each one's message once, outermost first, without the
+/// Debug dumps the SDK's own display of an error chain appends.
+pub fn in_words(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(error) = next {
+        let text = error.to_string();
+        if !text.is_empty() && !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        next = error.source();
+    }
+    parts.join(": ")
 }

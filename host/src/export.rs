@@ -25,6 +25,7 @@ use crate::description::ExportDescription;
 use crate::destination::{Destination, S3Options, Target};
 use crate::dynamodb::Table;
 use crate::error::ExportError;
+use crate::lease::{self, Lease, LeaseScope};
 use crate::model::{
     Billing, CustomFormat, ExportFormat, ExportTotals, ExportViewType, IncrementalSpec, ManifestEntry, ShardPlan,
     Snapshot, SnapshotRequest, SseAlgorithm, TableInfo,
@@ -188,9 +189,12 @@ impl ExportRequest {
         let invalid = |what, message: String| Err(ExportError::InvalidArgument { what, message });
         check_table(&self.table).or_else(|m| invalid("--table", format!("{:?} {m}", self.table)))?;
         if let Some(segments) = self.segments
-            && !(1..=1_000_000).contains(&segments)
+            && !(1..=crate::model::MAX_SEGMENTS).contains(&segments)
         {
-            return invalid("--segments", format!("{segments} is not between 1 and 1000000 (DynamoDB's limit)"));
+            return invalid(
+                "--segments",
+                format!("{segments} is not between 1 and {} (ddb-export's limit)", crate::model::MAX_SEGMENTS),
+            );
         }
         if !(1..=MAX_PARALLELISM).contains(&self.parallelism) {
             return invalid("--parallelism", format!("{} is not between 1 and {MAX_PARALLELISM}", self.parallelism));
@@ -420,22 +424,30 @@ pub async fn run_until_stopped(
         .with_filter(request.scan_filter.clone());
     let info = table.describe().await?;
     let budget = request.read_limit.budget(&info)?.map(|rcu| Arc::new(ReadBudget::new(rcu)));
+    table.check_filter().await?;
     let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
     destination.check().await?;
 
     let fingerprint = fingerprint(request, &info, &destination, runtime);
-    let earlier = find_earlier_run(&destination, request, &info, &fingerprint, &aws.region).await?;
-    if let EarlierRun::Complete(state, summary) = earlier {
-        return completed_earlier(&destination, state, &summary).await;
-    }
+    let claimed = match claim(&destination, request, &info, &fingerprint, &aws.region).await? {
+        Claim::Complete(state, summary) => return completed_earlier(&destination, state, &summary).await,
+        claimed => claimed,
+    };
     // After that check (a complete export is returned whatever the stream is now), and before
-    // anything is written.
+    // anything is written: a consistent export's stream must serve it.
     let consistent = match request.consistent {
-        true => Some(Arc::new(crate::consistent::prepare(aws, &table).await?)),
+        true => match crate::consistent::prepare(aws, &table, &info).await {
+            Ok(consistent) => Some(Arc::new(consistent)),
+            Err(error) => {
+                claimed.release().await;
+                return Err(error.into());
+            }
+        },
         false => None,
     };
-    let (state, resume) = match earlier {
-        EarlierRun::Unfinished(state) if state.fanout => {
+    let (state, lease, resumed) = match claimed {
+        Claim::Unfinished(state, lease) if state.fanout => {
+            lease.release().await;
             return Err(ExportError::InvalidArgument {
                 what: if request.resume.is_some() { "--resume" } else { "--client-token" },
                 message: format!(
@@ -446,14 +458,51 @@ pub async fn run_until_stopped(
             }
             .into());
         }
-        EarlierRun::Unfinished(state) => {
-            let resume = load_checkpoints(&destination, &state).await?;
-            (state, resume)
+        Claim::Unfinished(state, lease) => (state, lease, true),
+        Claim::New(token_lease) => {
+            let started = start(runtime, &destination, request, &info, fingerprint, &aws.region, &stop, false).await;
+            // The token's lease is held until the new export is recorded (or failed to be).
+            if let Some(lease) = token_lease {
+                lease.release().await;
+            }
+            let (state, lease) = started?;
+            (state, lease, false)
         }
-        _ => (
-            start_new(runtime, &destination, request, &info, fingerprint, &aws.region, &stop, false).await?,
-            HashMap::new(),
-        ),
+        Claim::Complete(..) => unreachable!("returned above"),
+    };
+    let keep_alive = lease.keep_alive(stop.clone());
+    let held = Held { state, lease: lease.clone(), resumed };
+    let report = write_export(request, &table, &info, budget, destination, runtime, held, consistent, stop).await;
+    drop(keep_alive);
+    lease.release().await;
+    report
+}
+
+/// An export this run writes: its state, and its lease on it.
+struct Held {
+    state: RunState,
+    lease: Lease,
+    /// Found unfinished (its checkpoints are read), rather than started by this run.
+    resumed: bool,
+}
+
+/// A full export this run holds the lease of, from its checkpoints on.
+#[allow(clippy::too_many_arguments)]
+async fn write_export(
+    request: &ExportRequest,
+    table: &Table,
+    info: &TableInfo,
+    budget: Option<Arc<ReadBudget>>,
+    destination: Destination,
+    runtime: &ComponentRuntime,
+    held: Held,
+    consistent: Option<Arc<crate::consistent::ConsistentSource>>,
+    stop: Arc<AtomicBool>,
+) -> Result<ExportReport, ExportFailure> {
+    let Held { state, lease, resumed } = held;
+    let resume = match resumed {
+        true => load_checkpoints(&destination, &state).await?,
+        false => HashMap::new(),
     };
     let RunState { snapshot, plan, .. } = state;
     tracing::info!(
@@ -484,7 +533,8 @@ pub async fn run_until_stopped(
         lanes,
         progress: progress.clone(),
         key_hasher: consistent.as_ref().map(|c| Arc::new(c.hasher.clone())),
-        lease: None,
+        lease: Some(lease),
+        key_attributes: info.key_attributes.clone().into(),
     };
     let written = write(&ctx, &plan, resume, consistent.as_deref()).await;
     drop(shown);
@@ -624,12 +674,17 @@ pub(crate) fn snapshot_request(
 /// Finds the export `--resume` names, or the one the client token started, and checks that
 /// it was made with the same settings (a conflict names each difference), then that its saved
 /// state is what those settings give (else the state is corrupt).
+///
+/// A client token whose export has no saved state (its run was killed before it saved one)
+/// finds nothing; with `clear`, what that run began (its `_started`, its uploads) is also
+/// cleared, which only the holder of the token's lease may do ([`claim`]).
 pub(crate) async fn find_earlier_run(
     destination: &Destination,
     request: &ExportRequest,
     table: &TableInfo,
     fingerprint: &Fingerprint,
     region: &str,
+    clear: bool,
 ) -> Result<EarlierRun, ExportError> {
     let prefix = destination.prefix();
     let (export_id, export_prefix) = match (&request.resume, &request.client_token) {
@@ -657,12 +712,14 @@ pub(crate) async fn find_earlier_run(
     let Some(state) = checkpoint::load::<RunState>(destination, &run_key).await? else {
         if by_token {
             // Killed before its state was saved (or deleted since): what it began is cleared.
-            destination.abort_stale_uploads(&format!("{root}/"), &[]).await?;
-            destination.delete(&format!("{root}/_started")).await?;
-            tracing::warn!(
-                "client token's export {export_id} has no saved state at {}; starting a new export",
-                destination.locate(&root)
-            );
+            if clear {
+                destination.abort_stale_uploads(&format!("{root}/"), &[]).await?;
+                destination.delete(&format!("{root}/_started")).await?;
+                tracing::warn!(
+                    "client token's export {export_id} has no saved state at {}; starting a new export",
+                    destination.locate(&root)
+                );
+            }
             return Ok(EarlierRun::None);
         }
         return Err(ExportError::NotResumable {
@@ -752,22 +809,82 @@ pub(crate) async fn completed_earlier(
     })
 }
 
-/// Fixes a new export's identity and plan through the component, and records them at the
-/// destination (the client token's record, `_started`, then the saved state) before any
-/// data file is written.
-// Each argument is a different input of the new export's identity; bundling them would only
-// move the list into a struct built at the two call sites.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn start_new(
+/// What a run may do with the export its request names, once [`claim`] has looked.
+// Made once per run: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Claim {
+    /// Complete: returned as it is, nothing written.
+    Complete(RunState, Vec<u8>),
+    /// Unfinished, and this run now holds its lease: it may carry it on.
+    Unfinished(RunState, Lease),
+    /// Nothing to carry on: a new export may start ([`record_start`]), under the client
+    /// token's lease when the request has a token.
+    New(Option<Lease>),
+}
+
+impl Claim {
+    /// Lets go of the leases this claim holds (the run will not go on).
+    pub(crate) async fn release(self) {
+        match self {
+            Claim::Unfinished(_, lease) | Claim::New(Some(lease)) => lease.release().await,
+            Claim::Complete(..) | Claim::New(None) => {}
+        }
+    }
+}
+
+/// Finds the export `--resume` or the client token names (as [`find_earlier_run`]) and makes
+/// this run its one writer: an unfinished export's lease is taken (refused with
+/// [`ExportError::ExportBusy`] while another run holds it), and so is the client token's before
+/// a new export starts under it, so that two runs of one token never start two exports.
+pub(crate) async fn claim(
+    destination: &Destination,
+    request: &ExportRequest,
+    table: &TableInfo,
+    fingerprint: &Fingerprint,
+    region: &str,
+) -> Result<Claim, ExportError> {
+    let mut token_lease: Option<Lease> = None;
+    let mut export_lease: Option<Lease> = None;
+    let claimed = async {
+        loop {
+            // Looked at again once a lease is held: the export may have moved on meanwhile.
+            match find_earlier_run(destination, request, table, fingerprint, region, token_lease.is_some()).await? {
+                EarlierRun::Complete(state, summary) => return Ok(Claim::Complete(state, summary)),
+                EarlierRun::Unfinished(state) => {
+                    let key = lease::export_lease_key(&state.snapshot.keys.root);
+                    if let Some(lease) = export_lease.take_if(|lease| lease.key() == key) {
+                        return Ok(Claim::Unfinished(state, lease));
+                    }
+                    let scope = LeaseScope::Export(state.snapshot.export_id.clone());
+                    export_lease = Some(Lease::acquire(destination, key, scope).await?);
+                }
+                EarlierRun::None => match (&request.client_token, &token_lease) {
+                    (Some(token), None) => {
+                        let key = lease::token_lease_key(token);
+                        token_lease = Some(Lease::acquire(destination, key, LeaseScope::ClientToken).await?);
+                    }
+                    _ => return Ok(Claim::New(token_lease.take())),
+                },
+            }
+        }
+    }
+    .await;
+    for lease in [token_lease, export_lease].into_iter().flatten() {
+        lease.release().await;
+    }
+    claimed
+}
+
+/// The state of a new export: its identity and plan, fixed by the component, not yet recorded.
+pub(crate) fn new_state(
     runtime: &ComponentRuntime,
     destination: &Destination,
     request: &ExportRequest,
     info: &TableInfo,
     fingerprint: Fingerprint,
     region: &str,
-    stop: &AtomicBool,
     fanout: bool,
-) -> Result<RunState, ExportFailure> {
+) -> Result<RunState, ExportError> {
     let client_token = request.client_token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let custom_format = runtime.encoder_plugin().map(|plugin| plugin.custom_format());
     let snapshot_request = snapshot_request(destination, request, client_token, now_ms(), region, custom_format);
@@ -777,37 +894,72 @@ pub(crate) async fn start_new(
         let plan = session.shard_plan(info, request.segments, request.parallelism)?;
         (snapshot, plan)
     };
-    let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan, fanout };
-    record_start(destination, &state, request.client_token.as_deref(), stop).await?;
-    Ok(state)
+    let table_key = info.key_attributes.clone();
+    Ok(RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan, fanout, table_key })
 }
 
-/// Records a new export at its destination before any data file: the client token's record
-/// (when the token was given), then `_started`, then the saved state. Once `stop` is set (a
-/// Ctrl-C while the component fixed the export), nothing is recorded.
+/// Starts a new export: its state from the component ([`new_state`]), recorded at the
+/// destination ([`record_start`]). Returns it with this run's lease on it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn start(
+    runtime: &ComponentRuntime,
+    destination: &Destination,
+    request: &ExportRequest,
+    info: &TableInfo,
+    fingerprint: Fingerprint,
+    region: &str,
+    stop: &AtomicBool,
+    fanout: bool,
+) -> Result<(RunState, Lease), ExportFailure> {
+    let state = new_state(runtime, destination, request, info, fingerprint, region, fanout)?;
+    let lease = record_start(destination, &state, request.client_token.as_deref(), stop).await?;
+    Ok((state, lease))
+}
+
+/// Records a new export at its destination before any data file: this run's lease on it,
+/// the client token's record (when the token was given), then `_started`, then the saved
+/// state. Returns the export's lease. Once `stop` is set (a Ctrl-C while the component fixed
+/// the export), nothing is recorded.
 pub(crate) async fn record_start(
     destination: &Destination,
     state: &RunState,
     client_token: Option<&str>,
     stop: &AtomicBool,
-) -> Result<(), ExportError> {
-    if stop.load(Ordering::Relaxed) {
-        return Err(ExportError::Interrupted);
+) -> Result<Lease, ExportError> {
+    {
+        if stop.load(Ordering::Relaxed) {
+            return Err(ExportError::Interrupted);
+        }
+        // The export's id is this run's own until the token's record names it: no one else
+        // can be after its lease yet.
+        let root = &state.snapshot.keys.root;
+        let scope = LeaseScope::Export(state.snapshot.export_id.clone());
+        let lease = Lease::create(destination, lease::export_lease_key(root), scope).await?;
+        let written = async {
+            // The token's record first: a run killed from here on is found again by its
+            // token, and what it left half-written is cleared (`find_earlier_run`).
+            if let Some(token) = client_token {
+                let key = checkpoint::token_key(token);
+                destination.abort_stale_uploads(&key, &[]).await?;
+                let record = TokenRecord {
+                    version: checkpoint::STATE_VERSION,
+                    export_id: state.snapshot.export_id.clone(),
+                    prefix: state.snapshot.s3_prefix.clone(),
+                };
+                checkpoint::save(destination, &key, &record).await?;
+            }
+            destination.put(&state.snapshot.keys.started, Vec::new()).await?;
+            checkpoint::save(destination, &checkpoint::run_key(root), state).await
+        }
+        .await;
+        match written {
+            Ok(()) => Ok(lease),
+            Err(error) => {
+                lease.release().await;
+                Err(error)
+            }
+        }
     }
-    // The token's record first: a run killed from here on is found again by its token, and
-    // what it left half-written is cleared (`find_earlier_run`).
-    if let Some(token) = client_token {
-        let key = checkpoint::token_key(token);
-        destination.abort_stale_uploads(&key, &[]).await?;
-        let record = TokenRecord {
-            version: checkpoint::STATE_VERSION,
-            export_id: state.snapshot.export_id.clone(),
-            prefix: state.snapshot.s3_prefix.clone(),
-        };
-        checkpoint::save(destination, &key, &record).await?;
-    }
-    destination.put(&state.snapshot.keys.started, Vec::new()).await?;
-    checkpoint::save(destination, &checkpoint::run_key(&state.snapshot.keys.root), state).await
 }
 
 /// The checkpoints of an unfinished export, by shard id, after aborting the uploads its
@@ -817,7 +969,19 @@ async fn load_checkpoints(
     state: &RunState,
 ) -> Result<HashMap<u32, ShardCheckpoint>, ExportError> {
     let snapshot = &state.snapshot;
-    let checkpoints = read_checkpoints(destination, state).await?;
+    let mut checkpoints = read_checkpoints(destination, state).await?;
+    // A recorded data file that is no longer as it was stored (deleted, or replaced) is
+    // written again: its shard starts over.
+    let listing = crate::stored::Listing::of(destination, &snapshot.keys.data_prefix).await?;
+    let mut shards: Vec<u32> = checkpoints.keys().copied().collect();
+    shards.sort();
+    for shard in shards {
+        if let Some((_, problem)) = listing.first_problem(destination, &checkpoints[&shard].files).await? {
+            tracing::warn!("{problem}: segment {shard} is read again from its start");
+            destination.delete(&checkpoint::shard_key(&snapshot.keys.root, shard)).await?;
+            checkpoints.remove(&shard);
+        }
+    }
     let known: Vec<(String, String)> = checkpoints
         .values()
         .filter_map(|c| c.open_upload.as_ref().map(|u| (u.key.clone(), u.upload_id.clone())))
@@ -917,12 +1081,13 @@ async fn write(
         items = files.iter().map(|f| f.item_count).sum();
         snapshot.export_time_ms = cut_ms;
     }
-    publish(&ctx.destination, &ctx.runtime, &snapshot, &files, items, stopped).await
+    publish(&ctx.destination, &ctx.runtime, &snapshot, &files, items, stopped, ctx.lease.as_ref()).await
 }
 
 /// Publishes an export whose data files are all stored: checks each one in the store, removes
 /// every other file under `data/`, writes the manifests (the summary last) and removes the
-/// checkpoints. `stopped` is asked one last time before the manifests.
+/// checkpoints. `stopped` is asked one last time before the manifests, and this run's `lease`
+/// on the export checked: only its one writer publishes it.
 pub(crate) async fn publish(
     destination: &Destination,
     runtime: &ComponentRuntime,
@@ -930,6 +1095,7 @@ pub(crate) async fn publish(
     files: &[ManifestEntry],
     items: u64,
     stopped: impl Fn() -> bool,
+    lease: Option<&Lease>,
 ) -> Result<Written, ExportError> {
     let mut keys = HashSet::new();
     if let Some(dup) = files.iter().find(|f| !keys.insert(f.data_file_s3_key.as_str())) {
@@ -951,6 +1117,9 @@ pub(crate) async fn publish(
     if stopped() {
         return Err(ExportError::Interrupted);
     }
+    if let Some(lease) = lease {
+        lease.check().await?;
+    }
     let end_time_ms = now_ms().max(snapshot.start_time_ms);
     let totals = ExportTotals { end_time_ms, item_count: items, billed_size_bytes: 0 };
     let manifests = runtime.session()?.manifests(snapshot, files, &totals)?;
@@ -961,36 +1130,30 @@ pub(crate) async fn publish(
     Ok(Written { end_time_ms, data_files: files.len() as u64, items, export_time_ms: snapshot.export_time_ms })
 }
 
-/// Lists the data folder and checks that each file the manifest will list is there, with the
-/// ETag its upload returned (a directory has none to compare); then deletes every other file
-/// there that `stale` picks (one an interrupted run stored but never recorded, say). Returns
-/// how many it deleted.
+/// Checks that each file the manifest will list is in the store as it was stored
+/// ([`crate::stored`]); then deletes every other file in the data folder that `stale` picks
+/// (one an interrupted run stored but never recorded, say). Returns how many it deleted.
 pub(crate) async fn verify_data_files(
     destination: &Destination,
     data_prefix: &str,
     files: &[ManifestEntry],
     stale: impl Fn(&str) -> bool,
 ) -> Result<usize, ExportError> {
-    let listed = destination.list(data_prefix).await?;
-    let stored: HashMap<&str, &str> = listed.iter().map(|o| (o.key.as_str(), o.etag.as_str())).collect();
-    for file in files {
-        let key = file.data_file_s3_key.as_str();
-        let problem = match stored.get(key) {
-            None => "is missing from the store".to_string(),
-            Some(etag) if !etag.is_empty() && *etag != file.etag => {
-                format!("has ETag {etag} in the store, but its upload returned {}", file.etag)
-            }
-            Some(_) => continue,
-        };
+    let listing = crate::stored::Listing::of(destination, data_prefix).await?;
+    if let Some((file, problem)) = listing.first_problem(destination, files).await? {
         return Err(ExportError::Verification {
-            location: destination.locate(key),
-            message: format!("data file {problem}; was the export written by two runs at once?"),
+            location: destination.locate(&file.data_file_s3_key),
+            message: format!(
+                "{problem}; run the export again (with the same --client-token or --resume) to write it again"
+            ),
         });
     }
     let written: HashSet<&str> = files.iter().map(|f| f.data_file_s3_key.as_str()).collect();
     let mut removed = 0;
-    for object in listed.iter().filter(|o| !written.contains(o.key.as_str()) && stale(&o.key)) {
-        destination.delete(&object.key).await?;
+    let unlisted: Vec<String> =
+        listing.keys().filter(|key| !written.contains(key) && stale(key)).map(str::to_string).collect();
+    for key in unlisted {
+        destination.delete(&key).await?;
         removed += 1;
     }
     Ok(removed)
@@ -1138,7 +1301,7 @@ mod tests {
             (ExportRequest { table: "bad name!".into(), ..request() }, "--table"),
             (ExportRequest { table: "arn:aws:s3:::bucket".into(), ..request() }, "--table"),
             (ExportRequest { segments: Some(0), ..request() }, "--segments"),
-            (ExportRequest { segments: Some(1_000_001), ..request() }, "--segments"),
+            (ExportRequest { segments: Some(10_001), ..request() }, "--segments"),
             (ExportRequest { parallelism: 0, ..request() }, "--parallelism"),
             (ExportRequest { progress_interval: Duration::ZERO, ..request() }, "--progress-interval-secs"),
             (ExportRequest { compression_level: 10, ..request() }, "--compression-level"),

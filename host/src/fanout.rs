@@ -13,7 +13,6 @@
 //! the plan file), the same component and encoder plugin, and credentials; nothing else. The
 //! export is the same, object for object, as a single run of the same settings would write.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -25,8 +24,8 @@ use crate::component::ComponentRuntime;
 use crate::destination::{Destination, S3Options, Target};
 use crate::dynamodb::Table;
 use crate::error::ExportError;
-use crate::export::{self, EarlierRun, ExportFailure, ExportReport, ExportRequest, ReadLimit};
-use crate::lease::ShardLease;
+use crate::export::{self, Claim, EarlierRun, ExportFailure, ExportReport, ExportRequest, ReadLimit};
+use crate::lease::{self, Lease, LeaseScope};
 use crate::model::Snapshot;
 use crate::progress::{Progress, ProgressStyle};
 use crate::read_budget::ReadBudget;
@@ -99,31 +98,40 @@ pub async fn plan(
         }
         .into());
     }
-    let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone());
+    let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone())
+        .with_filter(request.scan_filter.clone());
     let info = table.describe().await?;
+    table.check_filter().await?;
     let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
     destination.check().await?;
     let fingerprint = export::fingerprint(request, &info, &destination, runtime);
-    let (state, status) = match export::find_earlier_run(&destination, request, &info, &fingerprint, &aws.region)
-        .await?
-    {
-        EarlierRun::Complete(state, _) => (state, "COMPLETED"),
-        EarlierRun::Unfinished(state) if !state.fanout => {
-            return Err(ExportError::InvalidArgument {
-                what: "--client-token",
-                message: format!(
-                    "it started export {} with `ddb-export export`, which resumes it (run the same command \
+    let (state, status) = match export::claim(&destination, request, &info, &fingerprint, &aws.region).await? {
+        Claim::Complete(state, _) => (state, "COMPLETED"),
+        Claim::Unfinished(state, lease) => {
+            lease.release().await;
+            if !state.fanout {
+                return Err(ExportError::InvalidArgument {
+                    what: "--client-token",
+                    message: format!(
+                        "it started export {} with `ddb-export export`, which resumes it (run the same command \
                          again)",
-                    state.snapshot.export_id
-                ),
+                        state.snapshot.export_id
+                    ),
+                }
+                .into());
             }
-            .into());
+            (state, "IN_PROGRESS")
         }
-        EarlierRun::Unfinished(state) => (state, "IN_PROGRESS"),
-        EarlierRun::None => {
+        Claim::New(token_lease) => {
             let stop = AtomicBool::new(false);
-            let state =
-                export::start_new(runtime, &destination, request, &info, fingerprint, &aws.region, &stop, true).await?;
+            let started =
+                export::start(runtime, &destination, request, &info, fingerprint, &aws.region, &stop, true).await;
+            if let Some(lease) = token_lease {
+                lease.release().await;
+            }
+            // The workers take their shards' leases; the export's is finalize's.
+            let (state, lease) = started?;
+            lease.release().await;
             (state, "IN_PROGRESS")
         }
     };
@@ -289,12 +297,12 @@ async fn open(aws: &AwsClients, runtime: &ComponentRuntime, at: &PlanLocation) -
     let fingerprint = export::fingerprint(&request, &info, &destination, runtime);
     // Checks the settings this worker runs with (component, plugin, table) against the saved
     // ones, naming each difference, and the saved state against what they give.
-    let earlier = export::find_earlier_run(&destination, &request, &info, &fingerprint, &aws.region).await?;
+    let earlier = export::find_earlier_run(&destination, &request, &info, &fingerprint, &aws.region, false).await?;
     Ok(Opened { destination, table, info, earlier, request })
 }
 
 /// How a worker runs its shard.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ShardRun {
     /// This worker's own read limit (workers do not share a budget).
     pub read_limit: ReadLimit,
@@ -302,12 +310,20 @@ pub struct ShardRun {
     /// (`ProgressStyle::Observe`).
     pub progress: ProgressStyle,
     pub progress_interval: std::time::Duration,
+    /// Once set (by a signal handler, say), the shard stops cleanly at its next page: its open
+    /// upload aborted, nothing more recorded; run again, it resumes from its checkpoint.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl ShardRun {
     /// No progress shown, at most `read_limit`.
     pub fn new(read_limit: ReadLimit) -> Self {
-        Self { read_limit, progress: ProgressStyle::Off, progress_interval: std::time::Duration::from_secs(10) }
+        Self {
+            read_limit,
+            progress: ProgressStyle::Off,
+            progress_interval: std::time::Duration::from_secs(10),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
     }
 }
 
@@ -358,7 +374,8 @@ pub async fn run_shard(
     }
     // One live worker per shard; the checkpoint is read again once the lease is held, as
     // another worker may have moved the shard on meanwhile.
-    let lease = ShardLease::acquire(&destination, &snapshot.keys.root, shard.id).await?;
+    let key = lease::shard_lease_key(&snapshot.keys.root, shard.id);
+    let lease = Lease::acquire(&destination, key, LeaseScope::Shard(shard.id)).await?;
     let resume = match load_checkpoint(&destination, &snapshot, shard.id).await {
         Ok(Some(done)) if done.done => {
             lease.release().await;
@@ -373,7 +390,7 @@ pub async fn run_shard(
     let request = ExportRequest { read_limit: how.read_limit, ..opened.request };
     let progress = Arc::new(Progress::new(1, None));
     let shown = crate::progress::show(progress.clone(), how.progress.clone(), how.progress_interval);
-    let cancelled = Arc::new(AtomicBool::new(false));
+    let cancelled = how.stop.clone();
     let keep_alive = lease.keep_alive(cancelled.clone());
     let outcome = async {
         // Only this shard's own unfinished upload: other workers' uploads are alive.
@@ -394,6 +411,7 @@ pub async fn run_shard(
             key_hasher: None,
             progress,
             lease: Some(lease.clone()),
+            key_attributes: opened.info.key_attributes.clone().into(),
         };
         shard::run(ctx, shard, resume).await
     }
@@ -405,6 +423,7 @@ pub async fn run_shard(
     lease.release().await;
     let outcome = match outcome {
         Err(ExportError::Cancelled | ExportError::Interrupted) if lost => return Err(taken_over),
+        Err(ExportError::Cancelled) => return Err(ExportError::Interrupted),
         outcome => outcome?,
     };
     Ok(ShardReport {
@@ -417,42 +436,17 @@ pub async fn run_shard(
 }
 
 /// The first shard (and what is wrong) whose recorded data files are not in the store as its
-/// worker wrote them: by ETag in a bucket, by MD5 in a directory (which has no ETags; its files
-/// are read again). A file differs when a worker outlived its lease and wrote on.
+/// worker wrote them ([`crate::stored`]). A file differs when a worker outlived its lease and
+/// wrote on.
 async fn overwritten(
     destination: &Destination,
     snapshot: &Snapshot,
     shards: &[&ShardCheckpoint],
 ) -> Result<Option<(u32, String)>, ExportError> {
-    let stored: HashMap<String, String> =
-        destination.list(&snapshot.keys.data_prefix).await?.into_iter().map(|o| (o.key, o.etag)).collect();
+    let listing = crate::stored::Listing::of(destination, &snapshot.keys.data_prefix).await?;
     for checkpoint in shards {
-        for file in &checkpoint.files {
-            let key = &file.data_file_s3_key;
-            let location = destination.locate(key);
-            let problem = match stored.get(key) {
-                None => Some(format!("data file {location} is missing")),
-                Some(etag) if !etag.is_empty() && *etag != file.etag => {
-                    Some(format!("data file {location} has ETag {etag}, not the {} its shard stored", file.etag))
-                }
-                Some(etag) if etag.is_empty() => {
-                    let mut md5 = crate::checksum::RunningMd5::default();
-                    destination
-                        .read_chunks(key, |chunk| {
-                            md5.update(chunk);
-                            Ok(())
-                        })
-                        .await?;
-                    let actual = crate::checksum::base64(&md5.finish());
-                    (actual != file.md5_checksum).then(|| {
-                        format!("data file {location} has MD5 {actual}, not the {} its shard stored", file.md5_checksum)
-                    })
-                }
-                Some(_) => None,
-            };
-            if let Some(problem) = problem {
-                return Ok(Some((checkpoint.shard, problem)));
-            }
+        if let Some((_, problem)) = listing.first_problem(destination, &checkpoint.files).await? {
+            return Ok(Some((checkpoint.shard, problem)));
         }
     }
     Ok(None)
@@ -502,6 +496,22 @@ pub async fn finalize(
         EarlierRun::None => return Err(ExportError::Internal("a planned export was not found".into()).into()),
     };
     let destination = opened.destination;
+    // One finalize at a time: the export's one writer now.
+    let scope = LeaseScope::Export(state.snapshot.export_id.clone());
+    let lease = Lease::acquire(&destination, lease::export_lease_key(&state.snapshot.keys.root), scope).await?;
+    let report = finalize_held(&destination, runtime, state, &lease).await;
+    lease.release().await;
+    report
+}
+
+/// [`finalize`], once it holds the export's lease.
+async fn finalize_held(
+    destination: &Destination,
+    runtime: &ComponentRuntime,
+    state: RunState,
+    lease: &Lease,
+) -> Result<ExportReport, ExportFailure> {
+    let destination = destination.clone();
     let snapshot = &state.snapshot;
     let checkpoints = export::read_checkpoints(&destination, &state).await?;
     let unfinished: Vec<String> = state
@@ -512,8 +522,8 @@ pub async fn finalize(
         .map(|s| s.id.to_string())
         .collect();
     if !unfinished.is_empty() {
-        return Err(ExportError::InvalidArgument {
-            what: "--plan",
+        return Err(ExportError::Unfinished {
+            export_id: snapshot.export_id.clone(),
             message: format!(
                 "{} of {} shards of export {} have not finished (shards {}); run `ddb-export run-shard` for each, \
                  then finalize again",
@@ -550,7 +560,7 @@ pub async fn finalize(
     let files: Vec<_> = shards.iter().flat_map(|c| c.files.iter().cloned()).collect();
     let items = shards.iter().map(|c| c.items).sum();
     let segments = state.plan.shards.len() as u64;
-    let written = export::publish(&destination, runtime, snapshot, &files, items, || false).await;
+    let written = export::publish(&destination, runtime, snapshot, &files, items, || false, Some(lease)).await;
     let stats = crate::progress::ProgressFigures { items, segments, ..Default::default() };
     let snapshot = Arc::new(state.snapshot);
     export::conclude(&destination, snapshot, state.plan, stats, written).await

@@ -35,7 +35,8 @@ use crate::description::cli_timestamp;
 use crate::destination::{Destination, ObjectWriter};
 use crate::dynamodb::Table;
 use crate::error::ExportError;
-use crate::export::{self, EarlierRun, ExportFailure, ExportReport, ExportRequest, Written};
+use crate::export::{self, Claim, ExportFailure, ExportReport, ExportRequest, Written};
+use crate::lease::Lease;
 use crate::model::{
     DataFileFacts, EncoderEvent, EncoderOptions, ExportTotals, IncrementalSpec, ManifestEntry, Shard, ShardPlan,
     Snapshot, TableInfo,
@@ -67,30 +68,54 @@ pub async fn run(
         consistent: false,
         ..export::fingerprint(request, &info, &destination, runtime)
     };
-    let earlier = export::find_earlier_run(&destination, request, &info, &fingerprint, &aws.region).await?;
-    if let EarlierRun::Complete(state, summary) = earlier {
-        return export::completed_earlier(&destination, state, &summary).await;
-    }
+    let claimed = match export::claim(&destination, request, &info, &fingerprint, &aws.region).await? {
+        Claim::Complete(state, summary) => return export::completed_earlier(&destination, state, &summary).await,
+        claimed => claimed,
+    };
     // Only now the stream: a completed export is returned whatever the stream has become.
-    let table_stream =
-        stream::table_stream(&aws.dynamodb, &request.table, stream::StreamUse::Incremental(window.view)).await?;
-    let reader = StreamReader::new(aws.streams.clone(), table_stream.arn.clone(), info.table_name.clone());
-    let facts = reader.describe().await?;
-    let (state, earlier_files) = match earlier {
-        EarlierRun::Unfinished(state) => {
-            let spec = spec_of(&state.snapshot)?;
-            check_window(&spec, export::now_ms(), &facts)?;
-            let earlier_files = restart(&destination, &state.snapshot).await?;
-            (state, earlier_files)
+    let reading = async {
+        let table_stream =
+            stream::table_stream(&aws.dynamodb, &request.table, stream::StreamUse::Incremental(window.view)).await?;
+        let reader = StreamReader::new(aws.streams.clone(), table_stream.arn.clone(), info.table_name.clone());
+        let facts = reader.describe().await?;
+        Ok::<_, ExportError>((table_stream, reader, facts))
+    };
+    let (table_stream, reader, facts) = match reading.await {
+        Ok(reading) => reading,
+        Err(error) => {
+            claimed.release().await;
+            return Err(error.into());
         }
-        _ => {
+    };
+    let (state, lease, earlier_files) = match claimed {
+        Claim::Unfinished(state, lease) => {
+            let restarted = async {
+                let spec = spec_of(&state.snapshot)?;
+                check_window(&spec, export::now_ms(), &facts)?;
+                restart(&destination, &state.snapshot).await
+            };
+            match restarted.await {
+                Ok(earlier_files) => (state, lease, earlier_files),
+                Err(error) => {
+                    lease.release().await;
+                    return Err(error.into());
+                }
+            }
+        }
+        Claim::New(token_lease) => {
             let start_time_ms = export::now_ms();
-            check_window(&window.resolve(start_time_ms), start_time_ms, &facts)?;
-            let state =
-                start_new(runtime, &destination, request, &info, fingerprint, &aws.region, start_time_ms, &stop)
-                    .await?;
-            (state, Vec::new())
+            let started = async {
+                check_window(&window.resolve(start_time_ms), start_time_ms, &facts)?;
+                start_new(runtime, &destination, request, &info, fingerprint, &aws.region, start_time_ms, &stop).await
+            };
+            let started = started.await;
+            if let Some(lease) = token_lease {
+                lease.release().await;
+            }
+            let (state, lease) = started?;
+            (state, lease, Vec::new())
         }
+        Claim::Complete(..) => unreachable!("returned above"),
     };
     let RunState { snapshot, plan, .. } = state;
     let spec = spec_of(&snapshot)?;
@@ -117,10 +142,14 @@ pub async fn run(
         stop,
         progress: progress.clone(),
     };
-    let written = write(&ctx, &reader, facts, earlier_files).await;
+    let keep_alive = lease.keep_alive(ctx.stop.clone());
+    let written = write(&ctx, &reader, facts, earlier_files, &lease).await;
     drop(shown);
     destination.tidy().await;
-    export::conclude(&destination, snapshot, plan, progress.figures(), written).await
+    let report = export::conclude(&destination, snapshot, plan, progress.figures(), written).await;
+    drop(keep_alive);
+    lease.release().await;
+    report
 }
 
 /// The window of an incremental export's snapshot.
@@ -153,7 +182,7 @@ async fn start_new(
     region: &str,
     start_time_ms: u64,
     stop: &AtomicBool,
-) -> Result<RunState, ExportFailure> {
+) -> Result<(RunState, Lease), ExportFailure> {
     let client_token = request.client_token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let snapshot_request = export::snapshot_request(destination, request, client_token, start_time_ms, region, None);
     let snapshot = runtime.session()?.snapshot(info, &snapshot_request)?;
@@ -161,9 +190,10 @@ async fn start_new(
         shards: vec![Shard { id: 0, segment: 0, total_segments: 1 }],
         rationale: "an incremental export reads the table's stream, through one encoder".into(),
     };
-    let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan, fanout: false };
-    export::record_start(destination, &state, request.client_token.as_deref(), stop).await?;
-    Ok(state)
+    let table_key = info.key_attributes.clone();
+    let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan, fanout: false, table_key };
+    let lease = export::record_start(destination, &state, request.client_token.as_deref(), stop).await?;
+    Ok((state, lease))
 }
 
 /// Before an unfinished export starts over: the data files its earlier runs started (checked to
@@ -213,6 +243,7 @@ async fn write(
     reader: &StreamReader,
     facts: StreamFacts,
     earlier_files: Vec<String>,
+    lease: &Lease,
 ) -> Result<Written, ExportError> {
     let spec = spec_of(&ctx.snapshot)?;
     let (page_tx, page_rx) = mpsc::channel(PAGE_QUEUE);
@@ -277,6 +308,7 @@ async fn write(
     if ctx.stop.load(Ordering::Relaxed) {
         return Err(ExportError::Interrupted);
     }
+    lease.check().await?;
     let end_time_ms = export::now_ms().max(ctx.snapshot.start_time_ms);
     let totals = ExportTotals { end_time_ms, item_count: items, billed_size_bytes: 0 };
     let manifests = ctx.runtime.session()?.manifests(&ctx.snapshot, &files, &totals)?;

@@ -29,6 +29,7 @@ pub mod component;
 pub mod consistent;
 pub mod description;
 pub mod destination;
+mod duplicates;
 pub mod dynamodb;
 pub mod error;
 pub mod export;
@@ -39,6 +40,7 @@ pub mod model;
 pub mod progress;
 pub mod read_budget;
 mod shard;
+mod stored;
 pub mod stream;
 pub mod verify;
 

@@ -19,12 +19,15 @@ use ddb_export::{
 
 use cli::{
     Cli, Command, ComponentArgs, DescribeArgs, ExportArgs, FinalizeArgs, ListArgs, PlanArgs, ProgressArg, RunShardArgs,
+    VerifyArgs,
 };
 use ddb_export::export::{IncrementalWindow, ReadLimit};
 use ddb_export::progress::ProgressStyle;
 
-/// Exit code of a failed export (clap uses 2 for usage errors).
+/// Exit code of a failed export.
 const EXIT_FAILED: u8 = 1;
+/// Exit code of a request refused as it stands (clap's own usage errors exit 2 too).
+const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -50,10 +53,26 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(EXIT_FAILED)
+            // Each cause once: an error that quotes its source is not followed by it again.
+            eprintln!("error: {}", ddb_export::error::in_words(error.as_ref()));
+            ExitCode::from(exit_code(&error))
         }
     }
+}
+
+/// [`EXIT_USAGE`] when what failed is the request itself (a bad or conflicting flag, whoever
+/// found it: clap, the request's own checks, or the table or export the flags name), else
+/// [`EXIT_FAILED`].
+fn exit_code(error: &anyhow::Error) -> u8 {
+    let refused = error.chain().any(|cause| {
+        matches!(cause.downcast_ref::<ddb_export::ExportError>(), Some(ddb_export::ExportError::InvalidArgument { .. }))
+    });
+    if refused { EXIT_USAGE } else { EXIT_FAILED }
+}
+
+/// A usage error found here, naming the flag (exit [`EXIT_USAGE`]).
+fn usage(what: &'static str, message: String) -> anyhow::Error {
+    ddb_export::ExportError::InvalidArgument { what, message }.into()
 }
 
 fn init_logging(cli: &Cli) {
@@ -65,6 +84,35 @@ fn init_logging(cli: &Cli) {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+/// A flag that SIGINT (Ctrl-C), SIGTERM (what a scheduler or container runtime sends) and
+/// SIGHUP (a closed terminal) set, so that the work stops cleanly: its uploads aborted, its
+/// failure recorded, no manifest written. A second signal quits at once.
+fn stop_on_signals(what: &'static str) -> anyhow::Result<Arc<AtomicBool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        let mut next = async || -> Option<&'static str> {
+            tokio::select! {
+                interrupted = tokio::signal::ctrl_c() => interrupted.ok().map(|()| "interrupted (SIGINT)"),
+                terminated = terminate.recv() => terminated.map(|()| "terminated (SIGTERM)"),
+                hung_up = hangup.recv() => hung_up.map(|()| "hung up (SIGHUP)"),
+            }
+        };
+        if let Some(how) = next().await {
+            tracing::warn!("{how}: stopping {what} cleanly (a second signal quits at once)");
+            on_signal.store(true, Ordering::Relaxed);
+        }
+        if let Some(how) = next().await {
+            eprintln!("error: {how} again; unfinished multipart uploads are left to the bucket's lifecycle rules");
+            std::process::exit(130);
+        }
+    });
+    Ok(stop)
 }
 
 /// Loads the component (and the encoder plugin) the flags name.
@@ -139,20 +187,7 @@ async fn export(args: ExportArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let (request, components) = export_request(args, quiet)?;
     let runtime = load_components(components).await?;
     let aws = AwsClients::from_env().await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let on_interrupt = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::warn!("interrupted: stopping the export (press Ctrl-C again to quit at once)");
-            on_interrupt.store(true, Ordering::Relaxed);
-        }
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "error: interrupted twice; unfinished multipart uploads are left to the bucket's lifecycle rules"
-            );
-            std::process::exit(130);
-        }
-    });
+    let stop = stop_on_signals("the export")?;
     match ddb_export::export::run_until_stopped(&aws, &runtime, &request, stop).await {
         Ok(report) => {
             print_json(&report.description.clone().into_output())?;
@@ -199,14 +234,15 @@ async fn run_shard(args: RunShardArgs, quiet: bool) -> anyhow::Result<ExitCode> 
     // clap requires one of the two.
     let read_limit = match args.max_rcu {
         Some(rcu) if rcu.is_finite() && rcu >= 1.0 => ReadLimit::MaxRcu(rcu),
-        Some(rcu) => anyhow::bail!("invalid --max-rcu: {rcu} is not a number of at least 1"),
+        Some(rcu) => return Err(usage("--max-rcu", format!("{rcu} is not a number of at least 1"))),
         None => ReadLimit::Unlimited,
     };
     let runtime = load_components(args.components).await?;
     let aws = AwsClients::from_env().await?;
     // A worker's log is a file or a console: a progress line every 10 s.
     let progress = if quiet { ProgressStyle::Off } else { ProgressStyle::Lines };
-    let how = ddb_export::fanout::ShardRun { progress, ..ddb_export::fanout::ShardRun::new(read_limit) };
+    let stop = stop_on_signals("the shard")?;
+    let how = ddb_export::fanout::ShardRun { progress, stop, ..ddb_export::fanout::ShardRun::new(read_limit) };
     let report = ddb_export::fanout::run_shard(&aws, &runtime, &at, args.shard, &how)
         .await
         .with_context(|| format!("shard {} failed", args.shard))?;
@@ -249,9 +285,14 @@ async fn located_export(args: &DescribeArgs) -> anyhow::Result<(Destination, Str
             .map_err(|message| ddb_export::ExportError::InvalidArgument { what: "--export-id", message })?
             .to_string(),
         (None, Some(id)) => id,
-        (None, None) => anyhow::bail!(
-            "which export? give --export-id, or a location ending in AWSDynamoDB/<export id> (see `ddb-export list`)"
-        ),
+        (None, None) => {
+            return Err(usage(
+                "--export-id",
+                "which export? give --export-id, or a location ending in AWSDynamoDB/<export id> (see `ddb-export \
+                 list`)"
+                    .into(),
+            ));
+        }
     };
     Ok((Destination::open_for_reading(&target).await?, id))
 }
@@ -263,15 +304,20 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn verify(args: DescribeArgs) -> anyhow::Result<ExitCode> {
-    let (destination, id) = located_export(&args).await?;
+async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(keys) = &args.key_attributes
+        && (keys.is_empty() || keys.len() > 2 || keys.iter().any(String::is_empty))
+    {
+        return Err(usage("--key-attributes", "names a partition key, and a sort key if the table has one".into()));
+    }
+    let (destination, id) = located_export(&args.at).await?;
     let cache = CacheDir::from_env();
     let runtime = tokio::task::spawn_blocking(move || {
         ComponentRuntime::load(&ComponentSource::Default, GuestLimits::default(), &cache)
     })
     .await
     .context("loading the component")??;
-    let report = ddb_export::verify::verify(&destination, &runtime, &id).await?;
+    let report = ddb_export::verify::verify(&destination, &runtime, &id, args.key_attributes).await?;
     print_json(&report)?;
     if report.verified && !report.contents_checked {
         tracing::info!(
@@ -307,7 +353,10 @@ fn scan_filter(
 ) -> anyhow::Result<Option<ddb_export::dynamodb::ScanFilter>> {
     if filter.is_none() && projection.is_none() {
         if names.is_some() || values.is_some() {
-            anyhow::bail!("--expression-names and --expression-values need --filter or --projection");
+            return Err(usage(
+                "--expression-names",
+                "--expression-names and --expression-values need --filter or --projection".into(),
+            ));
         }
         return Ok(None);
     }
@@ -316,7 +365,7 @@ fn scan_filter(
         .into_iter()
         .map(|(k, v)| match v {
             serde_json::Value::String(name) => Ok((k, name)),
-            other => Err(anyhow::anyhow!("invalid --expression-names: {k} maps to {other}, not a name")),
+            other => Err(usage("--expression-names", format!("{k} maps to {other}, not a name"))),
         })
         .collect::<anyhow::Result<_>>()?;
     let values = values.unwrap_or_default().into_iter().collect();

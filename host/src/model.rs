@@ -85,6 +85,9 @@ pub struct TableInfo {
     pub item_count: u64,
     pub table_size_bytes: u64,
     pub billing: Billing,
+    /// The key attributes: the partition key, then the sort key if the table has one.
+    #[serde(default)]
+    pub key_attributes: Vec<String>,
 }
 
 /// The validated parameters that identify an export (see `snapshot.export-request` in the WIT).
@@ -169,11 +172,61 @@ pub struct Shard {
     pub total_segments: u32,
 }
 
+/// Most Scan segments an export may have (DynamoDB takes up to 1,000,000). Each segment is a
+/// unit of checkpointing and, in a fan-out, a worker's task: 10,000 segments of 128 MiB cover
+/// over a TiB; more only add requests (and `dynalite`, a stand-in, maps segments onto 4,096
+/// buckets, so more than that read items twice there).
+pub const MAX_SEGMENTS: u32 = 10_000;
+
 /// The segments of an export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardPlan {
+    /// Saved as `{"totalSegments": N}` when shard `i` is segment `i` of `N` (every plan the
+    /// default component makes), so that a plan of many segments stays a small object.
+    #[serde(with = "compact_shards")]
     pub shards: Vec<Shard>,
     pub rationale: String,
+}
+
+/// [`ShardPlan::shards`] as saved: compact when regular, listed otherwise.
+mod compact_shards {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{MAX_SEGMENTS, Shard};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Saved {
+        #[serde(rename_all = "camelCase")]
+        Regular {
+            total_segments: u32,
+        },
+        Listed(Vec<Shard>),
+    }
+
+    pub fn serialize<S: Serializer>(shards: &[Shard], serializer: S) -> Result<S::Ok, S::Error> {
+        let total = shards.len() as u32;
+        let regular = shards
+            .iter()
+            .enumerate()
+            .all(|(i, shard)| *shard == Shard { id: i as u32, segment: i as u32, total_segments: total });
+        match regular && !shards.is_empty() {
+            true => Saved::Regular { total_segments: total }.serialize(serializer),
+            false => shards.serialize(serializer),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Shard>, D::Error> {
+        match Saved::deserialize(deserializer)? {
+            Saved::Regular { total_segments } if total_segments > MAX_SEGMENTS => Err(serde::de::Error::custom(
+                format!("a plan of {total_segments} segments; at most {MAX_SEGMENTS} are allowed"),
+            )),
+            Saved::Regular { total_segments: total } => {
+                Ok((0..total).map(|i| Shard { id: i, segment: i, total_segments: total }).collect())
+            }
+            Saved::Listed(shards) => Ok(shards),
+        }
+    }
 }
 
 /// How a shard's encoder lays out its files.
@@ -258,4 +311,41 @@ pub struct ManifestsCheck {
 pub struct FileReport {
     pub lines: u64,
     pub problems: Vec<String>,
+    /// The key hash of each line, in order (the checker's `feed` results and its last ones).
+    pub key_hashes: Vec<KeyHash>,
+}
+
+/// An item's identity in an export, as `verify`'s data file checker computes it.
+pub type KeyHash = [u8; 16];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regular(total: u32) -> ShardPlan {
+        let shards = (0..total).map(|i| Shard { id: i, segment: i, total_segments: total }).collect();
+        ShardPlan { shards, rationale: "r".into() }
+    }
+
+    #[test]
+    fn a_regular_plan_is_saved_in_a_few_bytes_and_read_back_whole() {
+        let plan = regular(MAX_SEGMENTS);
+        let saved = serde_json::to_string(&plan).unwrap();
+        assert_eq!(saved, format!(r#"{{"shards":{{"totalSegments":{MAX_SEGMENTS}}},"rationale":"r"}}"#));
+        assert_eq!(serde_json::from_str::<ShardPlan>(&saved).unwrap(), plan);
+
+        // Any other plan is listed, shard by shard.
+        let mut shuffled = regular(3);
+        shuffled.shards.swap(0, 2);
+        let saved = serde_json::to_string(&shuffled).unwrap();
+        assert!(saved.contains(r#""shards":[{"id":2"#), "{saved}");
+        assert_eq!(serde_json::from_str::<ShardPlan>(&saved).unwrap(), shuffled);
+    }
+
+    #[test]
+    fn a_saved_plan_of_too_many_segments_is_refused_before_it_is_built() {
+        let saved = r#"{"shards":{"totalSegments":4000000000},"rationale":"r"}"#;
+        let error = serde_json::from_str::<ShardPlan>(saved).unwrap_err().to_string();
+        assert!(error.contains("4000000000 segments"), "{error}");
+    }
 }

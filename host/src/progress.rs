@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+/// Throttled pages are said on stderr at most this often.
+const THROTTLE_NOTE_EVERY: Duration = Duration::from_secs(10);
+
 /// Counters updated by the shards as they go.
 #[derive(Debug)]
 pub struct Progress {
@@ -20,6 +23,8 @@ pub struct Progress {
     throttles: AtomicU64,
     segments_done: AtomicU64,
     segments: u64,
+    /// When a throttled page was last said on stderr (ms since `started`, plus one; 0: never).
+    throttle_noted_ms: AtomicU64,
     /// The table's (approximate) item count, when the server reports one.
     expected_items: Option<u64>,
 }
@@ -51,6 +56,7 @@ impl Progress {
             throttles: AtomicU64::new(0),
             segments_done: AtomicU64::new(0),
             segments,
+            throttle_noted_ms: AtomicU64::new(0),
             expected_items: expected_items.filter(|&n| n > 0),
         }
     }
@@ -67,6 +73,15 @@ impl Progress {
 
     pub fn throttled(&self) {
         self.throttles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether a throttled page should be said on stderr: once every [`THROTTLE_NOTE_EVERY`]
+    /// at most (each is counted in any case).
+    pub fn should_say_throttled(&self) -> bool {
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        let last = self.throttle_noted_ms.load(Ordering::Relaxed);
+        (last == 0 || now.saturating_sub(last) >= THROTTLE_NOTE_EVERY.as_millis() as u64)
+            && self.throttle_noted_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 
     /// Items counted as their data file is stored (an incremental export's change records,

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// The lowest the rate falls after throttling, in RCU per second.
-const MIN_RATE: f64 = 1.0;
+/// The lowest rate, in RCU per second, a budget has or throttling brings it to: a small
+/// table's share is honoured (50% of 1 RCU is 0.5 RCU/s), and the rate never reaches zero.
+const MIN_RATE: f64 = 0.01;
 
 /// A shared read-capacity budget.
 #[derive(Debug)]
@@ -155,6 +156,25 @@ mod tests {
         // The first second's allowance comes free; after that, 50 RCU/s.
         assert!(consumed <= 50.0 * seconds + 50.0 + 20.0, "{consumed} RCU in {seconds}s");
         assert!(consumed >= 50.0 * seconds - 20.0, "too slow: {consumed} RCU in {seconds}s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_budget_below_one_rcu_per_second_is_honoured() {
+        // Half of a table of 1 RCU: pages of 0.5 RCU (the least a Scan page costs), one a second.
+        let budget = ReadBudget::new(0.5);
+        assert_eq!(budget.limit(), 0.5);
+        let started = Instant::now();
+        let mut consumed = 0.0;
+        for _ in 0..40 {
+            budget.acquire().await;
+            budget.consume(0.5);
+            consumed += 0.5;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let rate = (consumed - 1.0) / seconds;
+        assert!((0.45..=0.55).contains(&rate), "{consumed} RCU in {seconds}s: {rate} RCU/s");
+        budget.throttled();
+        assert_eq!(budget.rate(), 0.25, "throttling halves it below 1 as well");
     }
 
     #[test]

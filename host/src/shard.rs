@@ -21,10 +21,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::checkpoint::{self, OpenUpload, ShardCheckpoint};
-use crate::component::{ComponentRuntime, Encoder};
+use crate::component::{ComponentError, ComponentRuntime, Encoder};
 use crate::consistent::{self, KeyHash, KeyHasher};
 use crate::destination::{Destination, ObjectWriter};
-use crate::dynamodb::{Item, Table};
+use crate::dynamodb::{Item, Table, key_in_words};
 use crate::error::ExportError;
 use crate::model::{DataFileFacts, EncoderEvent, EncoderOptions, ManifestEntry, Shard, Snapshot};
 use crate::progress::Progress;
@@ -54,12 +54,15 @@ pub struct ShardContext {
     /// sidecar of its lines' key hashes (`crate::consistent`).
     pub key_hasher: Option<Arc<KeyHasher>>,
     pub progress: Arc<Progress>,
-    /// A fan-out worker's lease on its shard, checked before each checkpoint (`crate::lease`).
-    pub lease: Option<crate::lease::ShardLease>,
+    /// This run's lease (on the export, or a fan-out worker's on its shard), checked before
+    /// each checkpoint (`crate::lease`).
+    pub lease: Option<crate::lease::Lease>,
+    /// The table's key attributes, to name an item in a message.
+    pub key_attributes: Arc<[String]>,
 }
 
-/// Saves a shard's checkpoint, after checking that this worker still holds the shard's lease
-/// (fan-out): a worker that lost it must not record what another is rewriting.
+/// Saves a shard's checkpoint, after checking that this run still holds its lease: a run that
+/// lost it must not record what another is rewriting.
 async fn save_checkpoint(ctx: &ShardContext, key: &str, progress: &ShardCheckpoint) -> Result<(), ExportError> {
     if let Some(lease) = &ctx.lease {
         lease.check().await?;
@@ -177,9 +180,10 @@ async fn pipeline(
     let runtime = ctx.runtime.clone();
     let snapshot = ctx.snapshot.clone();
     let hasher = ctx.key_hasher.clone();
+    let key_attributes = ctx.key_attributes.clone();
     let encoder = tokio::task::spawn_blocking(move || -> Result<u64, ExportError> {
         let encoder = runtime.open_encoder(&snapshot, &options)?;
-        encode(encoder, hasher.as_deref(), page_rx, event_tx)
+        encode(encoder, &key_attributes, hasher.as_deref(), page_rx, event_tx)
     });
     let stored = store(ctx, shard, resume.clone(), event_rx, save_checkpoints).await;
 
@@ -218,7 +222,9 @@ async fn scan(
     mut start_key: Option<Item>,
     pages: mpsc::Sender<ScanMessage>,
 ) -> Result<u64, ExportError> {
-    let (mut items, mut count, mut rcu) = (0u64, 0u64, 0.0);
+    // `scanned` counts the items read, which the filter may have dropped: what a page's
+    // `Limit` counts and its read capacity pays for.
+    let (mut items, mut scanned, mut count, mut rcu) = (0u64, 0u64, 0u64, 0.0);
     let mut backoff = FIRST_BACKOFF;
     let mut transient_failures = 0;
     loop {
@@ -231,7 +237,7 @@ async fn scan(
                     () = budget.acquire() => {}
                     () = stopped(&ctx, &pages) => return Err(ExportError::Cancelled),
                 }
-                Some(budget.page_limit(ctx.lanes, (items > 0).then(|| rcu / items as f64)))
+                Some(budget.page_limit(ctx.lanes, (scanned > 0).then(|| rcu / scanned as f64)))
             }
             None => None,
         };
@@ -251,7 +257,21 @@ async fn scan(
                     _ => return Err(error),
                 }
                 let pause = backoff.mul_f64(fastrand::f64());
-                tracing::debug!(shard = shard.id, "{error}; retrying in {pause:.2?}");
+                match &error {
+                    // Throttling is the read budget's signal, counted in the statistics; said
+                    // now and then, not for every page.
+                    ExportError::Throttled { .. } => {
+                        if ctx.progress.should_say_throttled() {
+                            tracing::warn!("{error}; slowing down (retrying the page in {pause:.2?})");
+                        }
+                    }
+                    _ => tracing::warn!(
+                        "retrying DynamoDB Scan of segment {} (attempt {} of {}) in {pause:.2?}: {error}",
+                        shard.segment,
+                        transient_failures + 1,
+                        MAX_TRANSIENT_RETRIES + 1
+                    ),
+                }
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
                     () = stopped(&ctx, &pages) => return Err(ExportError::Cancelled),
@@ -267,6 +287,7 @@ async fn scan(
         }
         ctx.progress.page(page.items.len() as u64, page.consumed_rcu);
         items += page.items.len() as u64;
+        scanned += page.scanned;
         count += 1;
         rcu += page.consumed_rcu;
         start_key = page.last_evaluated_key;
@@ -278,7 +299,7 @@ async fn scan(
         }
     }
     pages.send(ScanMessage::End).await.map_err(|_| ExportError::Cancelled)?;
-    tracing::debug!(shard = shard.id, items, pages = count, rcu, "segment scanned");
+    tracing::debug!(shard = shard.id, items, scanned, pages = count, rcu, "segment scanned");
     Ok(items)
 }
 
@@ -297,6 +318,7 @@ async fn stopped(ctx: &ShardContext, pages: &mpsc::Sender<ScanMessage>) {
 /// Stage 2 (on a blocking thread): pages through the component. Returns the items encoded.
 fn encode(
     mut encoder: Encoder,
+    key_attributes: &[String],
     hasher: Option<&KeyHasher>,
     mut pages: mpsc::Receiver<ScanMessage>,
     events: mpsc::Sender<(Vec<EncoderEvent>, Position)>,
@@ -311,7 +333,15 @@ fn encode(
                     Some(hasher) => page.iter().map(|item| hasher.hash(item)).collect::<Result<_, _>>()?,
                     None => Vec::new(),
                 };
-                let output = encoder.encode_page(&page)?;
+                let output = encoder.encode_page(&page).map_err(|mut error| {
+                    // The item the component cannot take, named by its key.
+                    if let ComponentError::UnsupportedItem { source, .. } = &mut error
+                        && let Some(item) = source.index.and_then(|index| page.get(index))
+                    {
+                        source.key = key_in_words(item, key_attributes);
+                    }
+                    error
+                })?;
                 drop(page);
                 if events.blocking_send((output, Position::AfterPage { next_key, items: count, keys })).is_err() {
                     return Err(ExportError::Cancelled);

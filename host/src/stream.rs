@@ -286,7 +286,7 @@ impl StreamReader {
 
     fn error<E>(&self, operation: &'static str, error: &E) -> ExportError
     where
-        E: aws_sdk_dynamodbstreams::error::ProvideErrorMetadata + std::error::Error,
+        E: aws_sdk_dynamodbstreams::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
         let failure = SdkFailure::of(error);
         failure.into_export_error(format!("dynamodb:{operation} on {}", self.arn), |message| ExportError::DynamoDb {

@@ -14,6 +14,7 @@ use crate::checkpoint;
 use crate::checksum::{self, RunningMd5};
 use crate::component::ComponentRuntime;
 use crate::destination::Destination;
+use crate::duplicates::{DuplicateFinder, LineAt};
 use crate::error::ExportError;
 use crate::model::{FileReport, ManifestsCheck};
 
@@ -34,17 +35,34 @@ pub struct VerifyReport {
     /// `false` for a plugin's format (`outputFormat` other than `DYNAMODB_JSON` and `ION`):
     /// its files' presence, ETags and MD5s were checked, not their contents.
     pub contents_checked: bool,
+    /// The table's key attributes the items were checked against (`--key-attributes`, or the
+    /// export's saved state); `None` when unknown: then no item is required to have a key, and
+    /// the export is checked for items written twice (whole lines) instead of keys held twice.
+    pub key_attributes: Option<Vec<String>>,
     /// Each names the object and what is wrong with it.
     pub problems: Vec<String>,
 }
 
-/// Checks export `export_id` under the destination's prefix.
+/// Most key hashes `verify` holds in memory (28 bytes each) before it spills them to a
+/// temporary file: about 28 MiB.
+const DUPLICATES_IN_MEMORY: usize = 1 << 20;
+/// Duplicates listed one by one; the rest are counted.
+const DUPLICATES_LISTED: usize = 10;
+
+/// Checks export `export_id` under the destination's prefix. `key_attributes`: the table's
+/// key, when the caller knows it; otherwise the one the export's saved state records, if it
+/// has one (exports by ddb-export do).
 pub async fn verify(
     destination: &Destination,
     runtime: &ComponentRuntime,
     export_id: &str,
+    key_attributes: Option<Vec<String>>,
 ) -> Result<VerifyReport, ExportError> {
     let root = checkpoint::export_root(destination.prefix().as_deref(), export_id);
+    let key_attributes = match key_attributes {
+        Some(keys) => Some(keys),
+        None => saved_key_attributes(destination, &root).await,
+    };
     let mut report = VerifyReport {
         export: destination.locate(&root),
         export_arn: None,
@@ -52,6 +70,7 @@ pub async fn verify(
         data_files: 0,
         items: 0,
         contents_checked: false,
+        key_attributes,
         problems: Vec::new(),
     };
     let get = async |name: &str| destination.get(&format!("{root}/{name}")).await;
@@ -109,6 +128,15 @@ pub async fn verify(
     Ok(report)
 }
 
+/// The key the export's saved state records (`_ddb-export/run.json`), if it is there and says.
+/// Only a hint: an export copied without it, or AWS's, has none.
+async fn saved_key_attributes(destination: &Destination, root: &str) -> Option<Vec<String>> {
+    let bytes = destination.get(&checkpoint::run_key(root)).await.ok().flatten()?;
+    let state: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let keys: Vec<String> = serde_json::from_value(state.get("table_key")?.clone()).ok()?;
+    (!keys.is_empty()).then_some(keys)
+}
+
 /// Every listed data file against the store and the format; anything unlisted under `data/`.
 /// `relocate` maps a listed key to where it is now (`None`: outside the export's folder).
 async fn check_data_files(
@@ -140,6 +168,9 @@ async fn check_data_files(
     if full {
         folders.insert(data.clone());
     }
+    let mut duplicates = DuplicateFinder::new(DUPLICATES_IN_MEMORY);
+    // The locations of the files read, by the index their lines' hashes carry.
+    let mut checked: Vec<String> = Vec::new();
     let mut stored = HashMap::new();
     for folder in &folders {
         for object in destination.list(folder).await? {
@@ -158,7 +189,10 @@ async fn check_data_files(
         // A plugin's format is not ours to read: its files are checked for presence, ETag and
         // MD5 only, and their items taken from the manifest.
         let mut checker = match manifests.format {
-            Some(format) => Some(runtime.session()?.data_file_checker(format, &manifests.export_type)?),
+            Some(format) => {
+                let keys = report.key_attributes.as_deref().unwrap_or_default();
+                Some(runtime.session()?.data_file_checker(format, &manifests.export_type, keys)?)
+            }
             None => {
                 // A plugin's format with our formats' file names: an edited summary, most likely.
                 if key.ends_with(".json.gz") || key.ends_with(".ion.gz") {
@@ -191,8 +225,15 @@ async fn check_data_files(
         }
         let file_report = match checker {
             Some(checker) => checker.finish()?,
-            None => FileReport { lines: file.item_count, problems: Vec::new() },
+            None => FileReport { lines: file.item_count, problems: Vec::new(), key_hashes: Vec::new() },
         };
+        let index = u32::try_from(checked.len()).unwrap_or(u32::MAX);
+        for (line, hash) in file_report.key_hashes.iter().enumerate() {
+            if *hash != [0; 16] {
+                duplicates.add(*hash, LineAt { file: index, line: line as u64 + 1 }).map_err(spill_error)?;
+            }
+        }
+        checked.push(location.clone());
         report.data_files += 1;
         report.items += file_report.lines;
         let actual_md5 = checksum::base64(&md5.finish());
@@ -207,6 +248,26 @@ async fn check_data_files(
         }
         report.problems.extend(file_report.problems.iter().map(|p| format!("{location}: {p}")));
     }
+    let found = tokio::task::spawn_blocking(move || duplicates.finish(DUPLICATES_LISTED))
+        .await
+        .map_err(|e| ExportError::Internal(format!("the duplicate search failed: {e}")))?
+        .map_err(spill_error)?;
+    let what = match (&report.key_attributes, full) {
+        (_, false) => "Keys (an item's change record twice)".to_string(),
+        (Some(keys), true) => format!("key ({})", keys.join(", ")),
+        (None, true) => "item (the same line twice; give --key-attributes to compare keys)".to_string(),
+    };
+    let place = |at: LineAt| format!("{} line {}", checked.get(at.file as usize).map_or("?", String::as_str), at.line);
+    for (first, again) in &found.pairs {
+        report.problems.push(format!("{} and {} hold the same {what}", place(*first), place(*again)));
+    }
+    if found.count > found.pairs.len() as u64 {
+        report.problems.push(format!(
+            "{}: {} more lines hold a {what} an earlier line holds",
+            report.export,
+            found.count - found.pairs.len() as u64
+        ));
+    }
     if full {
         let listed: HashSet<&str> = located.iter().map(|(key, _)| key.as_str()).collect();
         let mut unlisted: Vec<&String> =
@@ -217,6 +278,10 @@ async fn check_data_files(
         }
     }
     Ok(())
+}
+
+fn spill_error(source: std::io::Error) -> ExportError {
+    ExportError::Io { action: "cannot spill key hashes to a temporary file in", path: std::env::temp_dir(), source }
 }
 
 /// `a/b/c.json.gz` -> `a/b/`.

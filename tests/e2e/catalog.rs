@@ -96,7 +96,7 @@ async fn describe_and_list_tell_completed_failed_and_unfinished_exports() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("there is no export 01700000000000-0123abcd"));
     let no_id = ddb_export(&["describe", "s3://exports/p"]);
-    assert_eq!(no_id.status.code(), Some(1));
+    assert_eq!(no_id.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&no_id.stderr).contains("--export-id"));
 }
 

@@ -20,6 +20,7 @@ pub(crate) fn table() -> TableInfo {
         item_count: 0,
         table_size_bytes: 0,
         billing: Billing::OnDemand,
+        key_attributes: vec!["pk".into()],
     }
 }
 

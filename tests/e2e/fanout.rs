@@ -210,7 +210,9 @@ async fn fan_out_refuses_what_it_cannot_run() {
     for (args, words) in cases {
         let output = util::run(standins.command().args(&args));
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        // A request wrong as it stands is a usage error (2); a missing export a failure (1).
+        let code = if words == "does not exist" { 1 } else { 2 };
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
         assert!(stderr.contains(&words), "{args:?} should mention {words:?}: {stderr}");
     }
 
@@ -347,6 +349,6 @@ async fn one_live_worker_per_shard_and_a_shard_whose_files_changed_is_run_again(
     let export =
         util::run(standins.command().args(["export", "--table", "orders", "--to", to, "--client-token", "fan"]));
     let stderr = String::from_utf8_lossy(&export.stderr);
-    assert_eq!(export.status.code(), Some(1), "{stderr}");
+    assert_eq!(export.status.code(), Some(2), "the wrong command for this export: {stderr}");
     assert!(stderr.contains("planned for fan-out"), "{stderr}");
 }

@@ -18,6 +18,7 @@ mod items;
 mod plugins;
 mod resume;
 mod roundtrip;
+mod safety;
 mod sandbox;
 mod second_runtime;
 mod util;

@@ -108,7 +108,7 @@ async fn resume_refuses_what_it_cannot_resume() {
     };
 
     let output = resume("not-an-id", &[]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid --resume"));
 
     failed_with(&resume("01764000000000-0123abcd", &[]), &["no export 01764000000000-0123abcd to resume", "run.json"]);
@@ -152,9 +152,19 @@ async fn exports_killed_at_random_points_resume_to_exactly_the_table() {
         command
     };
 
-    // How long an undisturbed export takes, to spread the kills over it.
+    // How long an undisturbed export takes, and how long before it has recorded its start
+    // (`_started`: its lease, then its state), to spread the kills over it: from late in
+    // that start to nearly the end, so that most land while data is written.
     let started = Instant::now();
-    let reference = util::run(&mut command(98));
+    let mut reference = command(98).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("ddb-export starts");
+    let recorded = loop {
+        let started_key = util::keys_under(&standins.bucket_dir("exports").join("run98"));
+        if started_key.iter().any(|k| k.ends_with("/_started")) || reference.try_wait().unwrap().is_some() {
+            break started.elapsed();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let reference = reference.wait_with_output().unwrap();
     let full = started.elapsed();
     export_arn(&reference);
     assert_eq!(util::independent_check(&standins.bucket_dir("exports"), &summary_key(&reference)), expected);
@@ -162,7 +172,8 @@ async fn exports_killed_at_random_points_resume_to_exactly_the_table() {
     let mut rng = fastrand::Rng::with_seed(20261125);
     let mut resumed = 0;
     for run in 0..10 {
-        let kill_after = full.mul_f64(0.05 + 0.9 * rng.f64());
+        let from = recorded.mul_f64(0.9);
+        let kill_after = from + (full.saturating_sub(from)).mul_f64(0.05 + 0.9 * rng.f64());
         let mut child = command(run).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("ddb-export starts");
         std::thread::sleep(kill_after);
         let _ = child.kill(); // SIGKILL
@@ -193,7 +204,10 @@ async fn exports_killed_at_random_points_resume_to_exactly_the_table() {
             assert!(dir_is_empty(&staging), "run {run} left staging files: {:?}", util::keys_under(&staging));
         }
     }
-    eprintln!("an undisturbed export took {full:?}; {resumed} of 10 killed runs resumed an unfinished export");
+    eprintln!(
+        "an undisturbed export took {full:?} (its start recorded after {recorded:?}); {resumed} of 10 killed runs \
+         resumed an unfinished export"
+    );
     assert!(
         resumed >= 3,
         "only {resumed} of 10 runs were killed mid-export and resumed; the test does not test resumption"

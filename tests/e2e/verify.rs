@@ -181,3 +181,160 @@ async fn good_exports_verify_and_each_kind_of_damage_is_named() {
     let (ok, report) = verify(&empty.path().join("AWSDynamoDB/01700000000000-0123abcd"));
     assert!(!ok && problems(&report)[0].contains("manifest-summary.json: missing"), "{report}");
 }
+
+/// Rewrites the first data file's lines with `edit` and makes everything else agree with it,
+/// as a careful forger would: the file's MD5 and ETag and item count in `manifest-files.json`,
+/// the summary's item count, both `.md5` files. Only the lines themselves can tell.
+fn forge(root: &Path, edit: impl FnOnce(Vec<String>) -> Vec<String>) {
+    let (_, path) = first_data_file(root);
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap()).read_to_string(&mut text).unwrap();
+    let before = text.lines().count();
+    let lines = edit(text.lines().map(str::to_string).collect());
+    let after = lines.len();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for line in &lines {
+        gzip.write_all(line.as_bytes()).unwrap();
+        gzip.write_all(b"\n").unwrap();
+    }
+    let bytes = gzip.finish().unwrap();
+    let old = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    let (old_md5, new_md5) = (md5_base64(&old), md5_base64(&bytes));
+    let hex = |b: &[u8]| Md5::digest(b).iter().map(|x| format!("{x:02x}")).collect::<String>();
+    rewrite(root, "manifest-files", |listing| {
+        let line = listing.lines().find(|l| l.contains(&old_md5)).unwrap().to_string();
+        let mut entry: Value = serde_json::from_str(&line).unwrap();
+        entry["itemCount"] = (entry["itemCount"].as_u64().unwrap() + after as u64 - before as u64).into();
+        let forged = format!(
+            "{{\"itemCount\":{},\"md5Checksum\":\"{new_md5}\",\"etag\":\"{}\",\"dataFileS3Key\":{}}}",
+            entry["itemCount"],
+            hex(&bytes),
+            entry["dataFileS3Key"]
+        );
+        listing.replace(&line, &forged)
+    });
+    rewrite(root, "manifest-summary", |summary| {
+        let mut json: Value = serde_json::from_str(&summary).unwrap();
+        let count = json["itemCount"].as_u64().unwrap() + after as u64 - before as u64;
+        let old = format!("\"itemCount\":{}", json["itemCount"]);
+        json["itemCount"] = count.into();
+        summary.replace(&old, &format!("\"itemCount\":{count}"))
+    });
+}
+
+#[tokio::test]
+async fn each_item_once_and_each_item_valid_whatever_a_forger_recomputes() {
+    let standins = Standins::start();
+    util::create_table(&standins.dynamodb(), "orders", &items::ordinary(300)).await;
+    let out = tempfile::tempdir().unwrap();
+    let export = |format: &str| {
+        let mut command = standins.command();
+        command
+            .args(["export", "--table", "orders", "--segments", "1", "--format", format])
+            .arg("--to")
+            .arg(out.path());
+        util::completed(&util::run(&mut command)).1.trim_end_matches("/manifest-summary.json").to_string()
+    };
+    let json_root = export("dynamodb-json");
+    let (ok, report) = verify(&out.path().join(&json_root));
+    assert!(ok, "{report}");
+    assert_eq!(report["KeyAttributes"], serde_json::json!(["pk"]), "the key comes from the export's saved state");
+
+    let huge = format!("{{\"Item\":{{\"pk\":{{\"S\":\"huge\"}},\"blob\":{{\"S\":\"{}\"}}}}}}", "x".repeat(410_000));
+    let long_number = format!("{{\"Item\":{{\"pk\":{{\"S\":\"long\"}},\"n\":{{\"N\":\"{}\"}}}}}}", "7".repeat(39));
+    type Edit = Box<dyn FnOnce(Vec<String>) -> Vec<String>>;
+    let forgeries: Vec<(&str, Edit, &str)> = vec![
+        (
+            "a line twice",
+            Box::new(|mut lines: Vec<String>| {
+                let again = lines[0].clone();
+                lines.push(again);
+                lines
+            }),
+            "hold the same key (pk)",
+        ),
+        (
+            "an item without its key",
+            Box::new(|mut lines: Vec<String>| {
+                lines[1] = r#"{"Item":{"x":{"S":"y"}}}"#.into();
+                lines
+            }),
+            "line 2: the item has no key attribute \"pk\"",
+        ),
+        (
+            "an empty item",
+            Box::new(|mut lines: Vec<String>| {
+                lines[1] = r#"{"Item":{}}"#.into();
+                lines
+            }),
+            "line 2: the item has no attributes",
+        ),
+        (
+            "a 39-digit number",
+            Box::new(move |mut lines: Vec<String>| {
+                lines[1] = long_number;
+                lines
+            }),
+            "39 significant digits",
+        ),
+        (
+            "a name twice",
+            Box::new(|mut lines: Vec<String>| {
+                lines[1] = r#"{"Item":{"pk":{"S":"a"},"pk":{"S":"b"}}}"#.into();
+                lines
+            }),
+            "line 2: not {\"Item\":{…}}: the attribute name \"pk\" appears twice",
+        ),
+        (
+            "an item over 400 KB",
+            Box::new(move |mut lines: Vec<String>| {
+                lines[1] = huge;
+                lines
+            }),
+            "line 2: the item is",
+        ),
+    ];
+    for (what, edit, words) in forgeries {
+        let (root, _keep) = damaged(out.path(), &json_root, |root| forge(root, edit));
+        let (ok, report) = verify(&root);
+        assert!(!ok, "{what}: {report}");
+        let name = first_data_file(&root).0;
+        assert!(
+            problems(&report).iter().any(|p| p.contains(&name) && p.contains(words)),
+            "{what} should say {words:?}: {report}"
+        );
+    }
+
+    // Without the saved state (an export by AWS, say) and with no key given, a line written
+    // twice is still found; with the key given, the key is checked.
+    let (root, _keep) = damaged(out.path(), &json_root, |root| {
+        forge(root, |mut lines| {
+            let again = lines[3].clone();
+            lines.push(again);
+            lines
+        });
+        std::fs::remove_file(root.join("_ddb-export/run.json")).unwrap();
+    });
+    let (ok, report) = verify(&root);
+    assert!(!ok && report["KeyAttributes"].is_null(), "{report}");
+    assert!(problems(&report).iter().any(|p| p.contains("line 4 and") && p.contains("hold the same item")), "{report}");
+    let given = util::run(util::ddb_export(&[]).arg("verify").arg(&root).args(["--key-attributes", "pk"]));
+    let report = util::stdout_json(&given);
+    assert!(problems(&report).iter().any(|p| p.contains("hold the same key (pk)")), "{report}");
+
+    // ION: the same rules, read from Ion text.
+    let ion_root = export("ion");
+    let (root, _keep) = damaged(out.path(), &ion_root, |root| {
+        forge(root, |mut lines| {
+            let again = lines[0].clone();
+            lines.push(again);
+            lines[1] = "$ion_1_0 {Item:{pk:\"a\",pk:\"b\"}}".into();
+            lines
+        });
+    });
+    let (ok, report) = verify(&root);
+    assert!(!ok, "{report}");
+    assert!(problems(&report).iter().any(|p| p.contains("hold the same key (pk)")), "{report}");
+    assert!(problems(&report).iter().any(|p| p.contains("line 2") && p.contains("\"pk\" appears twice")), "{report}");
+}

@@ -9,10 +9,24 @@ use crate::model::{
 
 /// An item the host cannot hand to a component.
 #[derive(Debug, thiserror::Error)]
-#[error("attribute {path}: {reason}")]
+#[error("{}: attribute {path}: {reason}", self.item())]
 pub struct UnsupportedItem {
     pub path: String,
     pub reason: String,
+    /// The item's place in its page, when it is one item's fault.
+    pub index: Option<usize>,
+    /// The item's key, in words (`pk "a", sk 5`), once the caller has named it.
+    pub key: Option<String>,
+}
+
+impl UnsupportedItem {
+    fn item(&self) -> String {
+        match (&self.key, self.index) {
+            (Some(key), _) => format!("the item {key}"),
+            (None, Some(index)) => format!("item {index} of its page"),
+            (None, None) => "a page".into(),
+        }
+    }
 }
 
 pub fn table(info: &TableInfo) -> types::TableDescription {
@@ -239,8 +253,15 @@ pub fn manifests_from_wit(m: verify::Manifests) -> ManifestsCheck {
     }
 }
 
-pub fn file_report_from_wit(report: verify::FileReport) -> FileReport {
-    FileReport { lines: report.lines, problems: report.problems }
+/// A file's report, with the key hashes `feed` returned before (`earlier`) and `finish`'s.
+pub fn file_report_from_wit(report: verify::FileReport, earlier: Vec<u8>) -> Result<FileReport, String> {
+    let mut bytes = earlier;
+    bytes.extend_from_slice(&report.key_hashes);
+    if bytes.len() as u64 != report.lines.saturating_mul(16) {
+        return Err(format!("it reported {} lines but {} bytes of key hashes (16 a line)", report.lines, bytes.len()));
+    }
+    let key_hashes = bytes.chunks_exact(16).map(|c| <[u8; 16]>::try_from(c).unwrap_or_default()).collect();
+    Ok(FileReport { lines: report.lines, problems: report.problems, key_hashes })
 }
 
 pub fn format(format: ExportFormat) -> types::ExportFormat {

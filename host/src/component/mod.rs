@@ -89,7 +89,7 @@ pub enum ComponentError {
     Refused { component: String, call: &'static str, message: String },
     #[error("{component} broke the WIT contract in `{call}`: {message}")]
     Contract { component: String, call: &'static str, message: String },
-    #[error("{component} cannot take this item: {source}")]
+    #[error("{component} cannot take {source}")]
     UnsupportedItem { component: String, source: UnsupportedItem },
 }
 
@@ -524,13 +524,24 @@ impl Session {
     }
 
     /// `verify`: a checker of one data file's lines, living in this session's store.
-    pub fn data_file_checker(mut self, format: ExportFormat, export_type: &str) -> Result<FileChecker, ComponentError> {
+    /// `key_attributes`: the table's key, when known.
+    pub fn data_file_checker(
+        mut self,
+        format: ExportFormat,
+        export_type: &str,
+        key_attributes: &[String],
+    ) -> Result<FileChecker, ComponentError> {
         let exports = self.exports.clone();
         let wit_format = convert::format(format);
         let handle = self.call("data-file-checker.new", |store| {
-            exports.ddb_export_core_verify().data_file_checker().call_constructor(store, wit_format, export_type)
+            exports.ddb_export_core_verify().data_file_checker().call_constructor(
+                store,
+                wit_format,
+                export_type,
+                key_attributes,
+            )
         })?;
-        Ok(FileChecker { session: self, handle })
+        Ok(FileChecker { session: self, handle, key_hashes: Vec::new() })
     }
 
     /// An incremental export's change encoder, living in this session's store.
@@ -643,25 +654,34 @@ impl ChangeEncoder {
 pub struct FileChecker {
     session: Session,
     handle: ResourceAny,
+    /// The key hashes `feed` returned so far.
+    key_hashes: Vec<u8>,
 }
 
 impl FileChecker {
     /// The next bytes of the file.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), ComponentError> {
         let (exports, handle) = (self.session.exports.clone(), self.handle);
-        self.session.call("data-file-checker.feed", |store| {
+        let hashes = self.session.call("data-file-checker.feed", |store| {
             exports.ddb_export_core_verify().data_file_checker().call_feed(store, handle, bytes)
-        })
+        })?;
+        if hashes.len() % 16 != 0 {
+            let message = format!("it returned {} bytes of key hashes, not 16 a line", hashes.len());
+            return Err(self.session.contract("data-file-checker.feed", message));
+        }
+        self.key_hashes.extend_from_slice(&hashes);
+        Ok(())
     }
 
-    /// The file's report; frees the resource.
+    /// The file's report (with every line's key hash); frees the resource.
     pub fn finish(mut self) -> Result<FileReport, ComponentError> {
         let (exports, handle) = (self.session.exports.clone(), self.handle);
         let report = self.session.call("data-file-checker.finish", |store| {
             exports.ddb_export_core_verify().data_file_checker().call_finish(store, handle)
         })?;
         self.session.call("data-file-checker.drop", |store| handle.resource_drop(store))?;
-        Ok(convert::file_report_from_wit(report))
+        let earlier = std::mem::take(&mut self.key_hashes);
+        convert::file_report_from_wit(report, earlier).map_err(|m| self.session.contract("data-file-checker.finish", m))
     }
 }
 

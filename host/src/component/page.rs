@@ -16,8 +16,8 @@ pub fn pack(items: &[HashMap<String, AttributeValue>], out: &mut Vec<u8>) -> Res
     out.clear();
     let count = u32::try_from(items.len()).map_err(|_| unsupported("the page", "more than 2^32 items"))?;
     out.extend_from_slice(&count.to_le_bytes());
-    for item in items {
-        map(out, item, 0)?;
+    for (index, item) in items.iter().enumerate() {
+        map(out, item, 0).map_err(|e| UnsupportedItem { index: Some(index), ..e })?;
     }
     Ok(())
 }
@@ -35,9 +35,8 @@ pub fn pack_records(records: &[ChangeRecord], out: &mut Vec<u8>) -> Result<(), U
         });
         out.extend_from_slice(&record.micros.to_le_bytes());
         let images = u8::from(record.new_image.is_some()) | (u8::from(record.old_image.is_some()) << 1);
-        let named = |what: &'static str| {
-            move |e: UnsupportedItem| UnsupportedItem { path: format!("{what}.{}", e.path), reason: e.reason }
-        };
+        let named =
+            |what: &'static str| move |e: UnsupportedItem| UnsupportedItem { path: format!("{what}.{}", e.path), ..e };
         map(out, &record.keys, 0).map_err(named("Keys"))?;
         out.push(images);
         if let Some(image) = &record.new_image {
@@ -51,7 +50,7 @@ pub fn pack_records(records: &[ChangeRecord], out: &mut Vec<u8>) -> Result<(), U
 }
 
 fn unsupported(path: &str, reason: &str) -> UnsupportedItem {
-    UnsupportedItem { path: path.to_string(), reason: reason.to_string() }
+    UnsupportedItem { path: path.to_string(), reason: reason.to_string(), index: None, key: None }
 }
 
 fn varint(out: &mut Vec<u8>, n: usize) -> Result<(), UnsupportedItem> {
@@ -77,7 +76,7 @@ fn map(out: &mut Vec<u8>, entries: &HashMap<String, AttributeValue>, depth: usiz
     varint(out, entries.len())?;
     for (name, v) in entries {
         bytes(out, name.as_bytes())?;
-        value(out, v, depth).map_err(|e| UnsupportedItem { path: format!("{name}{}", e.path), reason: e.reason })?;
+        value(out, v, depth).map_err(|e| UnsupportedItem { path: format!("{name}{}", e.path), ..e })?;
     }
     Ok(())
 }
@@ -124,7 +123,7 @@ fn value(out: &mut Vec<u8>, v: &AttributeValue, depth: usize) -> Result<(), Unsu
             varint(out, list.len())?;
             for (position, element) in list.iter().enumerate() {
                 value(out, element, depth + 1)
-                    .map_err(|e| UnsupportedItem { path: format!("[{position}]{}", e.path), reason: e.reason })?;
+                    .map_err(|e| UnsupportedItem { path: format!("[{position}]{}", e.path), ..e })?;
             }
             Ok(())
         }
@@ -133,7 +132,7 @@ fn value(out: &mut Vec<u8>, v: &AttributeValue, depth: usize) -> Result<(), Unsu
                 return Err(unsupported("", "nesting deeper than 32 levels"));
             }
             out.push(11);
-            map(out, entries, depth + 1).map_err(|e| UnsupportedItem { path: format!(".{}", e.path), reason: e.reason })
+            map(out, entries, depth + 1).map_err(|e| UnsupportedItem { path: format!(".{}", e.path), ..e })
         }
         other => Err(unsupported("", &format!("an AttributeValue type this version does not know ({other:?})"))),
     }

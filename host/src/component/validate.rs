@@ -8,8 +8,8 @@ use crate::model::{
     TableInfo,
 };
 
-/// Most segments DynamoDB accepts.
-const MAX_SEGMENTS: usize = 1_000_000;
+/// Most segments an export may have.
+const MAX_SEGMENTS: usize = crate::model::MAX_SEGMENTS as usize;
 
 /// The snapshot must echo the request, and its keys must follow AWS's layout under the prefix.
 pub fn snapshot(table: &TableInfo, request: &SnapshotRequest, s: &Snapshot) -> Result<(), String> {

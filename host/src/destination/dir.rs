@@ -83,6 +83,40 @@ impl Directory {
         self.complete(upload).await
     }
 
+    /// Writes a whole object on a condition; `Ok(false)` when the condition does not hold.
+    /// `Absent` is atomic (the file is linked into place, which fails if one is there);
+    /// `Matches` compares the file's MD5 (a directory's ETag) first, and is not: a second
+    /// guard only (`crate::lease`).
+    pub async fn put_if(&self, key: &str, body: Vec<u8>, condition: &super::Condition) -> Result<bool, ExportError> {
+        match condition {
+            super::Condition::None => self.put(key, body).await.map(|()| true),
+            super::Condition::Matches(etag) => match self.get(key).await? {
+                Some(bytes) if crate::checksum::hex(&crate::checksum::md5(&bytes)) == *etag => {
+                    self.put(key, body).await.map(|()| true)
+                }
+                _ => Ok(false),
+            },
+            super::Condition::Absent => {
+                let mut upload = self.begin(key).await?;
+                let written = async {
+                    upload.file.write_all(&body).await.map_err(io("cannot write", &upload.staging))?;
+                    upload.file.sync_all().await.map_err(io("cannot sync", &upload.staging))?;
+                    if let Some(parent) = upload.target.parent() {
+                        tokio::fs::create_dir_all(parent).await.map_err(io("cannot create", parent))?;
+                    }
+                    match tokio::fs::hard_link(&upload.staging, &upload.target).await {
+                        Ok(()) => Ok(true),
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                        Err(e) => Err(io("cannot move into place", &upload.target)(e)),
+                    }
+                }
+                .await;
+                self.abort(upload).await;
+                written
+            }
+        }
+    }
+
     pub async fn begin(&self, key: &str) -> Result<DirUpload, ExportError> {
         let target = self.path_of(key)?;
         let name = format!("{}{STAGING_SEPARATOR}{}", staging_name(key), uuid::Uuid::new_v4());

@@ -40,6 +40,17 @@ pub struct S3Options {
     pub kms_key_id: Option<String>,
 }
 
+/// When a conditional write ([`Destination::put_if`]) may replace what is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// Always.
+    None,
+    /// Only when there is no object under the key (`If-None-Match: *`).
+    Absent,
+    /// Only when the stored object has this ETag (`If-Match`).
+    Matches(String),
+}
+
 /// An export's destination.
 #[derive(Clone, Debug)]
 pub enum Destination {
@@ -163,11 +174,33 @@ impl Destination {
         Ok(Written { key: key.to_string(), etag, md5_base64, size_bytes })
     }
 
+    /// Stores a whole object if `condition` holds; `None` when it does not (someone else wrote
+    /// the key meanwhile). Where the store cannot write conditionally, it writes anyway.
+    pub async fn put_if(&self, key: &str, body: Vec<u8>, condition: Condition) -> Result<Option<Written>, ExportError> {
+        let digest = checksum::md5(&body);
+        let md5_base64 = checksum::base64(&digest);
+        let size_bytes = body.len() as u64;
+        let etag = match self {
+            Destination::S3 { bucket, .. } => bucket.put_if(key, body, md5_base64.clone(), &condition).await?,
+            Destination::Dir(dir) => dir.put_if(key, body, &condition).await?.then(|| checksum::hex(&digest)),
+        };
+        Ok(etag.map(|etag| Written { key: key.to_string(), etag, md5_base64, size_bytes }))
+    }
+
     /// The object's bytes, or `None` when there is no such key.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ExportError> {
+        Ok(self.get_tagged(key).await?.map(|(bytes, _)| bytes))
+    }
+
+    /// The object's bytes and its ETag (a directory's: the MD5 in hex, as S3 gives for one PUT),
+    /// or `None` when there is no such key.
+    pub async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, ExportError> {
         match self {
-            Destination::S3 { bucket, .. } => bucket.get(key).await,
-            Destination::Dir(dir) => dir.get(key).await,
+            Destination::S3 { bucket, .. } => bucket.get_tagged(key).await,
+            Destination::Dir(dir) => Ok(dir.get(key).await?.map(|bytes| {
+                let etag = checksum::hex(&checksum::md5(&bytes));
+                (bytes, etag)
+            })),
         }
     }
 

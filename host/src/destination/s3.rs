@@ -117,6 +117,47 @@ impl S3Bucket {
         Ok(unquote(output.e_tag()))
     }
 
+    /// PutObject on a condition (`If-None-Match: *` / `If-Match: "<etag>"`); `Ok(None)` when the
+    /// store refused it (412). A store that does not implement conditional writes (501, or a
+    /// 400 naming the header) gets the write unconditionally: the condition is a second guard
+    /// only (`crate::lease`).
+    pub async fn put_if(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_md5: String,
+        condition: &super::Condition,
+    ) -> Result<Option<String>, ExportError> {
+        let (if_none_match, if_match) = match condition {
+            super::Condition::None => return self.put(key, body, content_md5).await.map(Some),
+            super::Condition::Absent => (Some("*".to_string()), None),
+            super::Condition::Matches(etag) => (None, Some(format!("\"{etag}\""))),
+        };
+        let output = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_md5(content_md5.clone())
+            .set_if_none_match(if_none_match)
+            .set_if_match(if_match)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+            .set_server_side_encryption(self.sse())
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await;
+        match output {
+            Ok(output) => Ok(Some(unquote(output.e_tag()))),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(None),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 501) => {
+                tracing::debug!("this store has no conditional writes: {}", SdkFailure::of(&e).message);
+                self.put(key, body, content_md5).await.map(Some)
+            }
+            Err(e) => Err(self.error("PutObject", key, SdkFailure::of(&e))),
+        }
+    }
+
     pub async fn begin(&self, key: &str) -> Result<S3Upload, ExportError> {
         let output = self
             .client
@@ -271,22 +312,31 @@ impl S3Bucket {
         }
     }
 
-    /// The object's bytes, or `None` when there is no such key.
-    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ExportError> {
+    /// The object's bytes and ETag (without quotes), or `None` when there is no such key.
+    pub async fn get_tagged(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, ExportError> {
         let mut body = Vec::new();
-        let found = self.read_chunks(key, |chunk| {
+        let etag = self.read_tagged(key, |chunk| {
             body.extend_from_slice(chunk);
             Ok(())
         });
-        Ok(found.await?.then_some(body))
+        Ok(etag.await?.map(|etag| (body, etag)))
     }
 
     /// Hands the object's bytes to `each` as they arrive; `false` when there is no such key.
     pub async fn read_chunks(
         &self,
         key: &str,
-        mut each: impl FnMut(&[u8]) -> Result<(), ExportError>,
+        each: impl FnMut(&[u8]) -> Result<(), ExportError>,
     ) -> Result<bool, ExportError> {
+        Ok(self.read_tagged(key, each).await?.is_some())
+    }
+
+    /// As [`Self::read_chunks`]; returns the object's ETag, `None` when there is no such key.
+    async fn read_tagged(
+        &self,
+        key: &str,
+        mut each: impl FnMut(&[u8]) -> Result<(), ExportError>,
+    ) -> Result<Option<String>, ExportError> {
         let output = match self
             .client
             .get_object()
@@ -297,10 +347,11 @@ impl S3Bucket {
             .await
         {
             Ok(output) => output,
-            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => return Ok(false),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(false),
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => return Ok(None),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(None),
             Err(e) => return Err(self.error("GetObject", key, SdkFailure::of(&e))),
         };
+        let etag = unquote(output.e_tag());
         let mut body = output.body;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| ExportError::S3 {
@@ -311,7 +362,7 @@ impl S3Bucket {
             })?;
             each(&chunk)?;
         }
-        Ok(true)
+        Ok(Some(etag))
     }
 
     /// Every object under `prefix`.

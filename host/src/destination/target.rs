@@ -17,7 +17,7 @@ pub enum Target {
 }
 
 impl Target {
-    /// Parses `s3://bucket[/prefix]`, `file:///path` or a plain path.
+    /// Parses `s3://bucket[/prefix]`, `file:///path` (or `file://localhost/path`) or a plain path.
     pub fn parse(text: &str) -> Result<Self, ExportError> {
         let invalid = |message: String| ExportError::InvalidArgument { what: "--to", message };
         if let Some(rest) = text.strip_prefix("s3://") {
@@ -32,7 +32,21 @@ impl Target {
             };
             return Ok(Target::S3 { bucket: bucket.to_string(), prefix });
         }
-        let path = text.strip_prefix("file://").unwrap_or(text);
+        let path = match text.strip_prefix("file://") {
+            // RFC 8089: `file:///path`, or `file://localhost/path`; another host is not ours.
+            Some(rest) if rest.starts_with('/') => rest,
+            Some(rest) => match rest.strip_prefix("localhost") {
+                Some(path) if path.starts_with('/') => path,
+                _ => {
+                    let host = rest.split('/').next().unwrap_or(rest);
+                    return Err(invalid(format!(
+                        "{text:?}: a file:// URL names a path on this machine (file:///path or \
+                         file://localhost/path), not on {host:?}"
+                    )));
+                }
+            },
+            None => text,
+        };
         if let Some((scheme, _)) = path.split_once("://") {
             return Err(invalid(format!(
                 "{text:?}: unsupported scheme {scheme:?}; use s3://bucket/prefix or a directory"
@@ -116,6 +130,7 @@ mod tests {
         );
         assert_eq!(Target::parse("out/dir").unwrap(), Target::Dir("out/dir".into()));
         assert_eq!(Target::parse("file:///tmp/x").unwrap(), Target::Dir("/tmp/x".into()));
+        assert_eq!(Target::parse("file://localhost/srv/x").unwrap(), Target::Dir("/srv/x".into()));
     }
 
     #[test]
@@ -148,6 +163,9 @@ mod tests {
             ("s3://bucket/a//b", "empty"),
             ("s3://bucket/a/../b", "'..'"),
             ("gs://bucket", "unsupported scheme"),
+            ("file://otherhost/srv/x", "not on \"otherhost\""),
+            ("file://localhostess/x", "a path on this machine"),
+            ("file://relative/x", "a path on this machine"),
             ("", "empty"),
         ] {
             let message = Target::parse(text).unwrap_err().to_string();
