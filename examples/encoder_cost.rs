@@ -5,23 +5,23 @@
 //! cargo run --release -p ddb-export --example encoder_cost -- --pages 40 --items-per-page 1000
 //! ```
 //!
-//! Native: AttributeValue maps -> packed page (`wit/page-format.md`) -> the guest's
-//! `ShardEncoder::encode_page`, compiled natively. Component: the host's `Encoder::encode_page`
-//! on the same maps: the same packing, the crossing into the component, the guest's work in
-//! wasm, and the output back. The ratio is the sandbox's cost for the export's CPU work.
+//! Pages are what a Scan response's `Items` holds (DynamoDB JSON, `bench_data`'s items, the
+//! kind `--kind` says). Native: the guest's `ShardEncoder::encode_json_page`, compiled
+//! natively. Component: the host's `Encoder::encode_json` on the same bytes: the crossing into
+//! the component, the guest's work in wasm, and the output back. The ratio is the sandbox's
+//! cost for the export's CPU work.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
 use clap::Parser;
 
-use ddb_export::component::pack_page;
 use ddb_export::model::{EncoderOptions, ExportFormat, SnapshotRequest, SseAlgorithm, TableInfo};
 use ddb_export::{CacheDir, ComponentRuntime, ComponentSource, GuestLimits};
 use ddb_export_guest::encoder::ShardEncoder;
 use ddb_export_guest::wit;
+
+#[path = "bench_data.rs"]
+mod bench_data;
 
 #[derive(Parser)]
 struct Args {
@@ -29,43 +29,26 @@ struct Args {
     #[arg(long, default_value_t = 40)]
     pages: usize,
     /// Items per page (a DynamoDB Scan page holds up to 1 MB).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 700)]
     items_per_page: usize,
     /// Repetitions; the fastest is reported.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
+    /// The gzip levels to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [0u8, 1, 6])]
+    levels: Vec<u8>,
+    /// Which items: `realistic` (compresses like real tables) or `sample`.
+    #[arg(long, default_value = "realistic")]
+    kind: bench_data::Kind,
     /// Measure this build of the component instead of the built-in one (e.g. one built with
     /// `-C target-feature=+simd128`).
     #[arg(long)]
     component: Option<std::path::PathBuf>,
 }
 
-/// A ~1 KB item with every common attribute type.
-fn item(i: usize) -> HashMap<String, AttributeValue> {
-    let s = |v: String| AttributeValue::S(v);
-    HashMap::from([
-        ("pk".to_string(), s(format!("customer#{i:08}"))),
-        ("sk".to_string(), s(format!("order#{:06}", i * 7 % 100_000))),
-        ("total".to_string(), AttributeValue::N(format!("{}.{:02}", i % 10_000, i % 100))),
-        ("status".to_string(), s(["NEW", "PAID", "SHIPPED"][i % 3].to_string())),
-        ("paid".to_string(), AttributeValue::Bool(i.is_multiple_of(2))),
-        ("digest".to_string(), AttributeValue::B(Blob::new((0..16).map(|b| (i * 31 + b) as u8).collect::<Vec<u8>>()))),
-        ("tags".to_string(), AttributeValue::Ss(vec!["retail".into(), format!("region-{}", i % 12)])),
-        (
-            "lines".to_string(),
-            AttributeValue::L(
-                (0..4)
-                    .map(|l| {
-                        AttributeValue::M(HashMap::from([
-                            ("sku".to_string(), s(format!("sku-{:05}", (i + l) % 50_000))),
-                            ("qty".to_string(), AttributeValue::N(((i + l) % 9 + 1).to_string())),
-                            ("note".to_string(), s(format!("line {l} of order {i}: {}", "lorem ipsum ".repeat(12)))),
-                        ]))
-                    })
-                    .collect(),
-            ),
-        ),
-    ])
+/// The data-file bytes in an encoder's output.
+fn bytes_of(output: Vec<wit::Output>) -> usize {
+    output.iter().map(|event| if let wit::Output::Bytes(bytes) = event { bytes.len() } else { 0 }).sum()
 }
 
 /// The fastest of `repeat` runs; any failure fails the benchmark.
@@ -79,16 +62,30 @@ fn best(repeat: usize, mut run: impl FnMut() -> anyhow::Result<Duration>) -> any
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let pages: Vec<Vec<HashMap<String, AttributeValue>>> = (0..args.pages)
-        .map(|p| (0..args.items_per_page).map(|i| item(p * args.items_per_page + i)).collect())
+    // Each page as a Scan response's `Items` holds it.
+    let pages: Vec<Vec<u8>> = (0..args.pages)
+        .map(|p| {
+            let mut json = b"[".to_vec();
+            for i in 0..args.items_per_page {
+                if i > 0 {
+                    json.push(b',');
+                }
+                bench_data::dynamodb_json(
+                    &bench_data::item(args.kind, (p * args.items_per_page + i) as u64),
+                    &mut json,
+                );
+            }
+            json.push(b']');
+            json
+        })
         .collect();
     let items = (args.pages * args.items_per_page) as f64;
-    let raw_bytes: usize = {
-        let mut packed = Vec::new();
+    let raw_bytes: usize = pages.iter().map(Vec::len).sum();
+    let lines_bytes: usize = {
+        let arena = ddb_export_data_files::json_page::Arena::new();
         let mut lines = Vec::new();
         for page in &pages {
-            pack_page(page, &mut packed)?;
-            for item in ddb_export_guest::page::read(&packed).map_err(|e| anyhow::anyhow!("{e}"))? {
+            for item in ddb_export_data_files::json_page::read(page, &arena).map_err(|e| anyhow::anyhow!("{e}"))? {
                 ddb_export_guest::dynamodb_json::write_line(&mut lines, &item);
             }
         }
@@ -149,25 +146,27 @@ fn main() -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
 
     println!(
-        "{} pages x {} items ({:.0} bytes of JSON per item), best of {}",
+        "{} pages x {} {:?} items ({:.0} bytes of DynamoDB JSON per item), best of {}",
         args.pages,
         args.items_per_page,
+        args.kind,
         raw_bytes as f64 / items,
         args.repeat
     );
+    let mut sizes = Vec::new();
     println!("{:>6} {:>16} {:>16} {:>18}", "gzip", "native items/s", "component items/s", "component/native");
-    for level in [0u8, 1, 6] {
+    for &level in &args.levels {
         let guest_error = |e: wit::WriteError| anyhow::anyhow!("{e:?}");
         let native = best(args.repeat, || {
             let options =
                 wit::EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: level, first_sequence: 0 };
             let mut encoder = ShardEncoder::open(&guest_snapshot, options).map_err(guest_error)?;
             let started = Instant::now();
-            let mut packed = Vec::new();
+            let mut compressed = 0usize;
             for page in &pages {
-                pack_page(page, &mut packed)?;
-                encoder.encode_page(&packed).map_err(guest_error)?;
+                compressed += bytes_of(encoder.encode_json_page(page).map_err(guest_error)?);
             }
+            sizes.push((level, compressed));
             encoder.finish().map_err(guest_error)?;
             Ok(started.elapsed())
         })?;
@@ -177,20 +176,54 @@ fn main() -> anyhow::Result<()> {
             let mut encoder = runtime.session()?.open_encoder(&snapshot, &options)?;
             let started = Instant::now();
             for page in &pages {
-                encoder.encode_page(page)?;
+                encoder.encode_json(page)?;
             }
             encoder.finish()?;
             Ok(started.elapsed())
         })?;
+        // Outside the timed runs: the component writes what the same encoder writes natively.
+        let native_bytes = {
+            let options =
+                wit::EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: level, first_sequence: 0 };
+            let mut encoder = ShardEncoder::open(&guest_snapshot, options).map_err(guest_error)?;
+            let mut all = Vec::new();
+            for page in &pages {
+                all.extend(encoder.encode_json_page(page).map_err(guest_error)?);
+            }
+            all.extend(encoder.finish().map_err(guest_error)?);
+            all.into_iter()
+                .filter_map(|e| if let wit::Output::Bytes(b) = e { Some(b) } else { None })
+                .flatten()
+                .collect::<Vec<u8>>()
+        };
+        let component_bytes = {
+            let options =
+                EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: level, first_sequence: 0 };
+            let mut encoder = runtime.session()?.open_encoder(&snapshot, &options)?;
+            let mut all = Vec::new();
+            for page in &pages {
+                all.extend(encoder.encode_json(page)?);
+            }
+            all.extend(encoder.finish()?);
+            all.into_iter()
+                .filter_map(|e| if let ddb_export::model::EncoderEvent::Bytes(b) = e { Some(b) } else { None })
+                .flatten()
+                .collect::<Vec<u8>>()
+        };
         println!(
-            "{:>6} {:>16.0} {:>17.0} {:>18.2}",
+            "{:>6} {:>16.0} {:>17.0} {:>18.2}   {}",
             level,
             items / native.as_secs_f64(),
             items / component.as_secs_f64(),
-            native.as_secs_f64() / component.as_secs_f64()
+            native.as_secs_f64() / component.as_secs_f64(),
+            if native_bytes == component_bytes { "same bytes" } else { "DIFFERENT BYTES" }
         );
+        anyhow::ensure!(native_bytes == component_bytes, "gzip {level}: the component's bytes differ from native");
     }
     println!("component/native is the component's throughput as a share of native (1.00 = no cost).");
+    for (level, compressed) in sizes.iter().step_by(args.repeat) {
+        println!("gzip {level}: {:.2}x smaller than the JSON lines", lines_bytes as f64 / *compressed as f64);
+    }
 
     // Start-up: compiling the component vs loading it from the cache, then one instance.
     let cache_dir = tempfile::tempdir()?;

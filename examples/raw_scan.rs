@@ -1,5 +1,7 @@
 //! The ceiling for an export on this machine: a parallel Scan of the table through the same
-//! SDK client and `Table::scan_page` the exporter uses, with every item thrown away.
+//! SDK client the exporter uses (its configuration, retries off as the exporter's Scans have
+//! them), each page parsed by the SDK into its typed items as any SDK program's would be,
+//! and every item thrown away.
 //!
 //! ```sh
 //! cargo run --release -p ddb-export --example raw_scan -- --table sample --segments 8 --parallelism 8
@@ -9,10 +11,10 @@
 
 use std::time::Instant;
 
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use clap::Parser;
 use ddb_export::AwsClients;
-use ddb_export::dynamodb::Table;
-use ddb_export::model::Shard;
 
 #[derive(Parser)]
 struct Args {
@@ -28,21 +30,29 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let aws = AwsClients::from_env().await?;
-    let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), args.table.clone());
     let started = Instant::now();
     let lanes = std::sync::Arc::new(tokio::sync::Semaphore::new(args.parallelism as usize));
     let mut tasks = tokio::task::JoinSet::new();
     for segment in 0..args.segments {
-        let (table, lanes) = (table.clone(), lanes.clone());
+        let (client, table, lanes) = (aws.dynamodb.clone(), args.table.clone(), lanes.clone());
         tasks.spawn(async move {
             let _lane = lanes.acquire_owned().await?;
-            let shard = Shard { id: segment, segment, total_segments: args.segments };
             let (mut items, mut pages, mut start) = (0u64, 0u64, None);
             loop {
-                let page = table.scan_page(&shard, start, None).await?;
-                items += page.items.len() as u64;
+                let page = client
+                    .scan()
+                    .table_name(&table)
+                    .segment(segment as i32)
+                    .total_segments(args.segments as i32)
+                    .set_exclusive_start_key(start)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .customize()
+                    .config_override(aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled()))
+                    .send()
+                    .await?;
+                items += page.items().len() as u64;
                 pages += 1;
-                start = page.last_evaluated_key;
+                start = page.last_evaluated_key.filter(|key| !key.is_empty());
                 if start.is_none() {
                     return anyhow::Ok((items, pages));
                 }

@@ -5,17 +5,18 @@
 //! cargo run --example seed_sample_table -- --table sample --items 1000 --bucket demo
 //! ```
 //!
-//! Items carry every AttributeValue type, so an export of the table shows them all.
-
-use std::collections::HashMap;
+//! Sample items carry every AttributeValue type, so an export of the table shows them all;
+//! `--kind realistic` writes the benchmark's items that compress like real tables instead
+//! (`bench_data.rs`).
 
 use anyhow::Context as _;
-use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType,
-    WriteRequest,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType, WriteRequest,
 };
 use clap::Parser;
+
+#[path = "bench_data.rs"]
+mod bench_data;
 
 /// Seed a sample DynamoDB table.
 #[derive(Parser)]
@@ -26,34 +27,15 @@ struct Args {
     /// Items to write.
     #[arg(long, default_value_t = 1000)]
     items: u32,
-    /// Approximate size of each item's filler attribute, in bytes.
+    /// Approximate size of each sample item's filler attribute, in bytes.
     #[arg(long, default_value_t = 200)]
     item_bytes: usize,
+    /// `sample` (every type, a compressible filler) or `realistic` (compresses like real data).
+    #[arg(long, default_value = "sample")]
+    kind: bench_data::Kind,
     /// Also create this S3 bucket (ignored if it exists).
     #[arg(long)]
     bucket: Option<String>,
-}
-
-fn sample_item(i: u32, filler: usize) -> HashMap<String, AttributeValue> {
-    let s = |v: &str| AttributeValue::S(v.to_string());
-    let n = |v: String| AttributeValue::N(v);
-    HashMap::from([
-        ("pk".to_string(), s(&format!("item#{i:08}"))),
-        ("price".to_string(), n(format!("{}.{:02}", i % 1000, i % 100))),
-        ("name".to_string(), s(&format!("Ünïcode \"quoted\" item {i} ✓"))),
-        ("active".to_string(), AttributeValue::Bool(i.is_multiple_of(2))),
-        ("nothing".to_string(), AttributeValue::Null(true)),
-        ("blob".to_string(), AttributeValue::B(Blob::new(i.to_be_bytes().to_vec()))),
-        ("tags".to_string(), AttributeValue::Ss(vec!["a".into(), format!("t{}", i % 7)])),
-        ("scores".to_string(), AttributeValue::Ns(vec!["1".into(), format!("{}", i + 2)])),
-        (
-            "details".to_string(),
-            AttributeValue::M(HashMap::from([
-                ("list".to_string(), AttributeValue::L(vec![n(i.to_string()), s("x")])),
-                ("filler".to_string(), s(&"f".repeat(filler))),
-            ])),
-        ),
-    ])
 }
 
 #[tokio::main]
@@ -84,7 +66,10 @@ async fn main() -> anyhow::Result<()> {
                 WriteRequest::builder()
                     .put_request(
                         PutRequest::builder()
-                            .set_item(Some(sample_item(i, args.item_bytes)))
+                            .set_item(Some(bench_data::attribute_values(&match args.kind {
+                                bench_data::Kind::Sample => bench_data::sample(u64::from(i), args.item_bytes),
+                                kind => bench_data::item(kind, u64::from(i)),
+                            })))
                             .build()
                             .expect("item is set"),
                     )

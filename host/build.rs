@@ -44,7 +44,7 @@ fn run() -> Result<(), String> {
 }
 
 fn build_guest(workspace: &Path, out_dir: &Path) -> Result<PathBuf, String> {
-    for input in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
+    for input in ["guest/src", "guest/Cargo.toml", "data-files/src", "data-files/Cargo.toml", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", workspace.join(input).display());
     }
     // A target directory of its own: the outer cargo holds a lock on the normal one.
@@ -73,6 +73,10 @@ fn build_guest(workspace: &Path, out_dir: &Path) -> Result<PathBuf, String> {
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("CARGO_TARGET_DIR")
         .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"))
+        // One codegen unit and LTO: the guest's hot loops (deflate, the JSON reader and
+        // writer) inline across crates; measured in BENCHMARKS.md.
+        .env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
         .status()
         .map_err(|e| format!("could not run cargo to build the guest component: {e}"))?;
     if !status.success() {

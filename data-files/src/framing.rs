@@ -56,15 +56,64 @@ impl GzipLevel {
 }
 
 /// How a data file's bytes are framed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Framing {
-    /// One gzip member over the whole file, sync-flushed after every append.
-    Gzip(GzipLevel),
+    /// One gzip member over the whole file, sync-flushed after every append, made by a
+    /// [`Gzip`] from the given maker (the default component asks its host, natively; the
+    /// plugin SDK and native code use [`Flate2Gzip`]).
+    Gzip(GzipLevel, NewGzip),
     /// The bytes exactly as appended.
     Raw,
 }
 
-/// The compressor failed (it writes to memory, so in practice it does not).
+impl Framing {
+    /// Gzip at `level`, compressed by flate2 (zlib-rs) in this process.
+    pub fn gzip(level: GzipLevel) -> Self {
+        Framing::Gzip(level, Flate2Gzip::boxed)
+    }
+}
+
+/// One gzip member being written: every append is compressed and sync-flushed, so its bytes
+/// come out at once. Implementations must give zlib-rs's bytes for the level (as
+/// [`Flate2Gzip`] does): a data file is the same wherever it was compressed.
+pub trait Gzip {
+    /// Compresses `bytes` with a sync flush; returns the compressed bytes since the last call.
+    fn append(&mut self, bytes: &[u8]) -> Result<Vec<u8>, FramingError>;
+    /// Ends the member; returns its last bytes.
+    fn finish(&mut self) -> Result<Vec<u8>, FramingError>;
+}
+
+/// Makes the compressor of one file.
+pub type NewGzip = fn(GzipLevel) -> Box<dyn Gzip>;
+
+/// A gzip member compressed here, by flate2 with zlib-rs.
+pub struct Flate2Gzip(GzEncoder<Vec<u8>>);
+
+impl Flate2Gzip {
+    pub fn new(level: GzipLevel) -> Self {
+        Self(GzEncoder::new(Vec::new(), Compression::new(u32::from(level.get()))))
+    }
+
+    /// [`Self::new`], boxed: a [`NewGzip`].
+    pub fn boxed(level: GzipLevel) -> Box<dyn Gzip> {
+        Box::new(Self::new(level))
+    }
+}
+
+impl Gzip for Flate2Gzip {
+    fn append(&mut self, bytes: &[u8]) -> Result<Vec<u8>, FramingError> {
+        self.0.write_all(bytes)?;
+        self.0.flush()?;
+        Ok(std::mem::take(self.0.get_mut()))
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>, FramingError> {
+        self.0.try_finish()?;
+        Ok(std::mem::take(self.0.get_mut()))
+    }
+}
+
+/// The compressor failed (flate2 writes to memory, so in practice it does not; a host's may).
 #[derive(Debug, Error)]
 #[error("gzip: {0}")]
 pub struct FramingError(#[from] std::io::Error);
@@ -73,8 +122,8 @@ pub struct FramingError(#[from] std::io::Error);
 /// so far.
 pub struct OpenFile {
     key: String,
-    /// The compressor, with the compressed bytes not yet put out; `None` for raw framing.
-    gzip: Option<GzEncoder<Vec<u8>>>,
+    /// The compressor; `None` for raw framing.
+    gzip: Option<Box<dyn Gzip>>,
     md5: Md5,
     size_bytes: u64,
     item_count: u64,
@@ -85,7 +134,7 @@ impl OpenFile {
     pub fn start<E: From<Event>>(key: String, framing: Framing, out: &mut Vec<E>) -> Self {
         out.push(Event::Started(key.clone()).into());
         let gzip = match framing {
-            Framing::Gzip(level) => Some(GzEncoder::new(Vec::new(), Compression::new(u32::from(level.get())))),
+            Framing::Gzip(level, new) => Some(new(level)),
             Framing::Raw => None,
         };
         Self { key, gzip, md5: Md5::new(), size_bytes: 0, item_count: 0 }
@@ -95,14 +144,11 @@ impl OpenFile {
     /// the encoder now (in `out`), and the file's size is exact for a roll-over check.
     pub fn append<E: From<Event>>(&mut self, bytes: &[u8], items: u64, out: &mut Vec<E>) -> Result<(), FramingError> {
         self.item_count += items;
-        match &mut self.gzip {
-            Some(gzip) => {
-                gzip.write_all(bytes)?;
-                gzip.flush()?;
-                self.put_out_compressed(out);
-            }
-            None => self.put_out(bytes.to_vec(), out),
-        }
+        let bytes = match &mut self.gzip {
+            Some(gzip) => gzip.append(bytes)?,
+            None => bytes.to_vec(),
+        };
+        self.put_out(bytes, out);
         Ok(())
     }
 
@@ -124,8 +170,8 @@ impl OpenFile {
     /// Ends the framing and reports the file's facts.
     pub fn close<E: From<Event>>(mut self, out: &mut Vec<E>) -> Result<(), FramingError> {
         if let Some(gzip) = &mut self.gzip {
-            gzip.try_finish()?;
-            self.put_out_compressed(out);
+            let last = gzip.finish()?;
+            self.put_out(last, out);
         }
         out.push(
             Event::Finished(FileFacts {
@@ -137,14 +183,6 @@ impl OpenFile {
             .into(),
         );
         Ok(())
-    }
-
-    /// Moves the bytes gzip has written so far to `out`.
-    fn put_out_compressed<E: From<Event>>(&mut self, out: &mut Vec<E>) {
-        if let Some(gzip) = &mut self.gzip {
-            let bytes = std::mem::take(gzip.get_mut());
-            self.put_out(bytes, out);
-        }
     }
 
     /// Counts `bytes` into the file's facts and puts them out.
@@ -185,7 +223,7 @@ mod tests {
     #[test]
     fn gzip_frames_every_append_and_counts_the_compressed_bytes() {
         let mut events = Vec::new();
-        let mut file = OpenFile::start("k".into(), Framing::Gzip(GzipLevel::new(6).unwrap()), &mut events);
+        let mut file = OpenFile::start("k".into(), Framing::gzip(GzipLevel::new(6).unwrap()), &mut events);
         file.append(b"one\n", 1, &mut events).unwrap();
         let after_first = file.size_bytes();
         assert!(after_first > 0, "a sync flush puts the first page out at once");

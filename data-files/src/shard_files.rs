@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn a_target_of_zero_never_fills_a_file() {
-        let mut files = ShardFiles::new(keys(), Framing::Gzip(GzipLevel::new(0).unwrap()), 0);
+        let mut files = ShardFiles::new(keys(), Framing::gzip(GzipLevel::new(0).unwrap()), 0);
         let mut events: Vec<Event> = Vec::new();
         files.append(&[7; 4096], 1, &mut events).unwrap();
         assert!(!files.is_full());

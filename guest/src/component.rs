@@ -53,6 +53,10 @@ impl write::GuestEncoder for EncoderResource {
         self.0.borrow_mut().encode_page(&page)
     }
 
+    fn encode_json_page(&self, items: Vec<u8>) -> Result<Vec<Output>, write::Error> {
+        self.0.borrow_mut().encode_json_page(&items)
+    }
+
     fn finish(&self) -> Result<Vec<Output>, write::Error> {
         self.0.borrow_mut().finish()
     }

@@ -102,10 +102,9 @@ fn write_array<T>(out: &mut Vec<u8>, values: &[T], mut write: impl FnMut(&mut Ve
     out.push(b']');
 }
 
-/// A JSON string with serde_json's escaping (UTF-8 kept as is, control characters escaped).
+/// A JSON string with serde_json's escaping, byte for byte (`json_text`).
 fn write_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a &str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    ddb_export_data_files::json_text::write_str(out, s);
 }
 
 fn write_base64(out: &mut Vec<u8>, bytes: &[u8]) {

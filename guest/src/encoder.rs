@@ -1,6 +1,7 @@
 //! Step 3a: turning a shard's pages of items into gzip data files.
 
 use ddb_export_data_files::framing::{Event, Framing, GzipLevel};
+use ddb_export_data_files::json_page;
 use ddb_export_data_files::naming::DataFileKeys;
 use ddb_export_data_files::shard_files::ShardFiles;
 
@@ -37,7 +38,7 @@ pub(crate) fn shard_files(snapshot: &ExportSnapshot, options: &EncoderOptions) -
         &snapshot.data_file_extension,
         options.first_sequence,
     );
-    Ok(ShardFiles::new(keys, Framing::Gzip(level), options.target_file_bytes))
+    Ok(ShardFiles::new(keys, Framing::Gzip(level, crate::compress::gzip()), options.target_file_bytes))
 }
 
 /// The encoder of one shard: the state behind the WIT `encoder` resource.
@@ -48,6 +49,8 @@ pub struct ShardEncoder {
     finished: bool,
     /// Scratch buffer for one page of lines, reused between pages.
     lines: Vec<u8>,
+    /// Where a JSON page's decoded strings live while it is encoded, reused between pages.
+    arena: json_page::Arena,
 }
 
 impl ShardEncoder {
@@ -69,6 +72,7 @@ impl ShardEncoder {
             format: snapshot.export_format,
             finished: false,
             lines: Vec::new(),
+            arena: json_page::Arena::new(),
         })
     }
 
@@ -77,6 +81,24 @@ impl ShardEncoder {
     pub fn encode_page(&mut self, page: &[u8]) -> Result<Vec<Output>, Error> {
         self.ensure_not_finished()?;
         let items = page::read(page).map_err(|e| Error::InvalidPage(e.0))?;
+        self.encode_items(&items)
+    }
+
+    /// Encodes one page of items in DynamoDB JSON, as a Scan response's `Items` holds them:
+    /// the same output as [`Self::encode_page`] for the same items.
+    pub fn encode_json_page(&mut self, items: &[u8]) -> Result<Vec<Output>, Error> {
+        self.ensure_not_finished()?;
+        let mut arena = std::mem::take(&mut self.arena);
+        arena.reset();
+        let encoded = match json_page::read(items, &arena) {
+            Ok(items) => self.encode_items(&items),
+            Err(e) => Err(Error::InvalidPage(e.0)),
+        };
+        self.arena = arena;
+        encoded
+    }
+
+    fn encode_items(&mut self, items: &[page::Item<'_>]) -> Result<Vec<Output>, Error> {
         self.lines.clear();
         for (index, item) in items.iter().enumerate() {
             match self.format {

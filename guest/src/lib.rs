@@ -16,6 +16,8 @@ pub mod bindings;
 #[doc(hidden)]
 pub mod component;
 
+mod compress;
+
 pub mod dynamodb_json;
 pub mod encoder;
 pub mod ids;

@@ -50,16 +50,40 @@ impl KeyHasher {
 
     /// The hash of `item`'s key; an error if a key attribute is missing or not S, N or B.
     pub fn hash(&self, item: &Item) -> Result<KeyHash, ExportError> {
+        self.digest(|name| match item.get(name) {
+            Some(AttributeValue::S(s)) => Ok(("S", s.clone())),
+            Some(AttributeValue::N(n)) => Ok(("N", n.clone())),
+            Some(AttributeValue::B(b)) => Ok(("B", STANDARD.encode(b.as_ref()))),
+            Some(_) => Err(format!("an item's key attribute {name:?} is not a string, number or binary")),
+            None => Err(format!("an item has no key attribute {name:?}")),
+        })
+    }
+
+    /// The key hashes of a Scan page's items (DynamoDB JSON, as the service sent them), in
+    /// order: the same hashes [`Self::hash`] gives for the same items.
+    pub fn hash_page(&self, items: &[u8]) -> Result<Vec<KeyHash>, ExportError> {
+        use ddb_export_data_files::page::{Value, attribute};
+        let arena = ddb_export_data_files::json_page::Arena::new();
+        let page = ddb_export_data_files::json_page::read(items, &arena)
+            .map_err(|e| ExportError::Internal(format!("a Scan page the consistent mode cannot read: {e}")))?;
+        page.iter()
+            .map(|item| {
+                self.digest(|name| match attribute(item, name) {
+                    Some(Value::S(s)) => Ok(("S", s.to_string())),
+                    Some(Value::N(n)) => Ok(("N", n.to_string())),
+                    Some(Value::B(b)) => Ok(("B", STANDARD.encode(b))),
+                    Some(_) => Err(format!("an item's key attribute {name:?} is not a string, number or binary")),
+                    None => Err(format!("an item has no key attribute {name:?}")),
+                })
+            })
+            .collect()
+    }
+
+    /// The hash of a key whose attributes `part` gives, by name: (type, value in text).
+    fn digest(&self, part: impl Fn(&str) -> Result<(&'static str, String), String>) -> Result<KeyHash, ExportError> {
         let mut hasher = Sha256::new();
         for name in &self.attributes {
-            let (tag, value) = match item.get(name) {
-                Some(AttributeValue::S(s)) => ("S", s.clone()),
-                Some(AttributeValue::N(n)) => ("N", n.clone()),
-                Some(AttributeValue::B(b)) => ("B", STANDARD.encode(b.as_ref())),
-                other => {
-                    return Err(ExportError::Internal(format!("an item's key attribute {name:?} is {other:?}")));
-                }
-            };
+            let (tag, value) = part(name).map_err(ExportError::Internal)?;
             for part in [name.as_str(), tag, value.as_str()] {
                 hasher.update((part.len() as u64).to_le_bytes());
                 hasher.update(part.as_bytes());
@@ -341,12 +365,7 @@ async fn rewrite(ctx: &ShardContext, file: &ManifestEntry, drop: &[u64]) -> Resu
         return Ok(None);
     }
     let written = writer.finish().await?;
-    Ok(Some(ManifestEntry {
-        data_file_s3_key: written.key,
-        item_count: kept,
-        md5_checksum: written.md5_base64,
-        etag: written.etag,
-    }))
+    Ok(Some(written.entry(kept)))
 }
 
 /// `<data>/<name>.<ext>` -> `<data>/<another 26-character base32 name>.<ext>`, derived from it.

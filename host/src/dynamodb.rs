@@ -15,19 +15,19 @@ use crate::model::{Billing, Shard, TableInfo};
 /// An item as the SDK returns it.
 pub type Item = HashMap<String, AttributeValue>;
 
-/// An item's key in words, for messages: `pk "a", sk 5` (binary as base64); `None` when the
-/// item lacks a key attribute.
-pub fn key_in_words(item: &Item, key_attributes: &[String]) -> Option<String> {
-    use base64::Engine as _;
+/// An item's key in words, for messages: `pk "a", sk 5` (binary as base64), read from the
+/// item's DynamoDB JSON; `None` when the item is not readable or lacks a key attribute.
+pub fn key_in_words(item_json: &str, key_attributes: &[String]) -> Option<String> {
+    let item: serde_json::Value = serde_json::from_str(item_json).ok()?;
     let parts: Option<Vec<String>> = key_attributes
         .iter()
         .map(|name| {
-            Some(match item.get(name)? {
-                AttributeValue::S(s) => format!("{name} {s:?}"),
-                AttributeValue::N(n) => format!("{name} {n}"),
-                AttributeValue::B(b) => {
-                    format!("{name} {}", base64::engine::general_purpose::STANDARD.encode(b.as_ref()))
-                }
+            let typed = item.get(name)?.as_object()?;
+            let (tag, value) = typed.iter().next()?;
+            let text = value.as_str()?;
+            Some(match tag.as_str() {
+                "S" => format!("{name} {text:?}"),
+                "N" | "B" => format!("{name} {text}"),
                 _ => return None,
             })
         })
@@ -35,10 +35,10 @@ pub fn key_in_words(item: &Item, key_attributes: &[String]) -> Option<String> {
     parts.filter(|p| !p.is_empty()).map(|p| p.join(", "))
 }
 
-/// One Scan page of one segment.
+/// One Scan page of one segment, its items as the service sent them.
 #[derive(Debug, Default)]
 pub struct ScanPage {
-    pub items: Vec<Item>,
+    pub items: RawItems,
     /// Where the next page starts; `None` when the segment is done.
     pub last_evaluated_key: Option<Item>,
     /// Read capacity units the page consumed, when the server reports it.
@@ -46,6 +46,201 @@ pub struct ScanPage {
     /// Items the page read (`ScannedCount`): more than it holds when a filter dropped some.
     /// `Limit` counts these, and they are what the read capacity pays for.
     pub scanned: u64,
+}
+
+/// A page's items in DynamoDB JSON, exactly as the Scan response holds them (its `Items`
+/// array): the bytes the encoder turns into data lines, never parsed into SDK types (the one
+/// parse of them is the encoder's). `count` is the number of items in it, counted.
+#[derive(Debug, Clone, Default)]
+pub struct RawItems {
+    body: bytes::Bytes,
+    range: std::ops::Range<usize>,
+    pub count: u64,
+}
+
+impl RawItems {
+    /// The `Items` array, `[…]`.
+    pub fn json(&self) -> &[u8] {
+        match self.range.is_empty() {
+            true => b"[]",
+            false => self.body.get(self.range.clone()).unwrap_or(b"[]"),
+        }
+    }
+
+    /// Items held in memory, as a JSON array (the consistent mode's final images).
+    pub fn from_items(items: &[Item]) -> Self {
+        let values: Vec<serde_json::Value> = items
+            .iter()
+            .map(|item| {
+                serde_json::Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute_to_json(v))).collect())
+            })
+            .collect();
+        let body = serde_json::to_vec(&values).unwrap_or_else(|_| b"[]".to_vec());
+        let range = 0..body.len();
+        Self { body: body.into(), range, count: items.len() as u64 }
+    }
+}
+
+/// An AttributeValue as DynamoDB JSON: the inverse of [`attribute_from_json`].
+pub fn attribute_to_json(value: &AttributeValue) -> serde_json::Value {
+    use base64::Engine as _;
+    use serde_json::json;
+    let blob = |b: &aws_sdk_dynamodb::primitives::Blob| base64::engine::general_purpose::STANDARD.encode(b.as_ref());
+    match value {
+        AttributeValue::S(s) => json!({ "S": s }),
+        AttributeValue::N(n) => json!({ "N": n }),
+        AttributeValue::B(b) => json!({ "B": blob(b) }),
+        AttributeValue::Bool(b) => json!({ "BOOL": b }),
+        AttributeValue::Null(_) => json!({ "NULL": true }),
+        AttributeValue::Ss(s) => json!({ "SS": s }),
+        AttributeValue::Ns(s) => json!({ "NS": s }),
+        AttributeValue::Bs(s) => json!({ "BS": s.iter().map(blob).collect::<Vec<_>>() }),
+        AttributeValue::L(l) => json!({ "L": l.iter().map(attribute_to_json).collect::<Vec<_>>() }),
+        AttributeValue::M(m) => {
+            json!({ "M": m.iter().map(|(k, v)| (k.clone(), attribute_to_json(v))).collect::<serde_json::Map<_, _>>() })
+        }
+        _ => json!({ "NULL": true }),
+    }
+}
+
+/// The parts of a Scan response the host reads itself; `Items` is left as it came.
+#[derive(serde::Deserialize)]
+struct ScanEnvelope<'a> {
+    /// Each item's text, left as it came: where the array is, and how many it holds.
+    #[serde(rename = "Items", borrow, default)]
+    items: Vec<&'a serde_json::value::RawValue>,
+    #[serde(rename = "Count", default)]
+    count: u64,
+    #[serde(rename = "ScannedCount", default)]
+    scanned_count: u64,
+    #[serde(rename = "LastEvaluatedKey", default)]
+    last_evaluated_key: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(rename = "ConsumedCapacity", default)]
+    consumed_capacity: Option<ConsumedCapacity>,
+}
+
+#[derive(serde::Deserialize)]
+struct ConsumedCapacity {
+    #[serde(rename = "CapacityUnits", default)]
+    capacity_units: Option<f64>,
+}
+
+/// Reads a Scan response's envelope; `Err` says what is wrong with it.
+fn scan_page_of(body: bytes::Bytes) -> Result<ScanPage, String> {
+    let envelope: ScanEnvelope<'_> =
+        serde_json::from_slice(&body).map_err(|e| format!("the Scan response is not DynamoDB's JSON: {e}"))?;
+    let count = envelope.items.len() as u64;
+    // The array, brackets included, from its first item to its last (the items are slices of
+    // the body; only whitespace can lie between them and the brackets).
+    let range = match (envelope.items.first(), envelope.items.last()) {
+        (Some(first), Some(last)) => {
+            let offset = |text: &str| text.as_ptr() as usize - body.as_ptr() as usize;
+            let (start, end) = (offset(first.get()), offset(last.get()) + last.get().len());
+            let open = body[..start].iter().rposition(|b| !b.is_ascii_whitespace()).filter(|&at| body[at] == b'[');
+            let close = body[end..]
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .map(|at| end + at)
+                .filter(|&at| body[at] == b']');
+            match (open, close) {
+                (Some(open), Some(close)) => open..close + 1,
+                _ => return Err("the Scan response's Items is not an array of items".into()),
+            }
+        }
+        _ => 0..0,
+    };
+    if count != envelope.count {
+        return Err(format!("the Scan response says Count {} but its Items holds {count}", envelope.count));
+    }
+    let last_evaluated_key = match envelope.last_evaluated_key.filter(|key| !key.is_empty()) {
+        Some(key) => Some(
+            key.iter()
+                .map(|(name, value)| Ok((name.clone(), attribute_from_json(value)?)))
+                .collect::<Result<Item, String>>()
+                .map_err(|e| format!("the Scan response's LastEvaluatedKey: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok(ScanPage {
+        consumed_rcu: envelope.consumed_capacity.and_then(|c| c.capacity_units).unwrap_or(0.0),
+        last_evaluated_key,
+        scanned: envelope.scanned_count.max(count),
+        items: RawItems { body: body.clone(), range, count },
+    })
+}
+
+/// Keeps a Scan response's body for the host, and gives the SDK an empty object to parse
+/// instead: the items are read once, by the encoder, not into SDK types first (an interceptor
+/// of one Scan call; error responses are left to the SDK).
+#[derive(Debug, Clone, Default)]
+struct KeepBody {
+    body: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for KeepBody {
+    fn name(&self) -> &'static str {
+        "ddb-export keep the Scan body"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut<
+            '_,
+        >,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let response = context.response_mut();
+        if response.status().as_u16() != 200 {
+            return Ok(());
+        }
+        let length = response.headers().get("content-length").and_then(|l| l.parse::<usize>().ok()).unwrap_or(0);
+        let inner = std::mem::replace(response.body_mut(), aws_smithy_types::body::SdkBody::taken());
+        *self.body.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let kept = KeptBody { inner, buffer: Some(Vec::with_capacity(length.min(8 << 20))), slot: self.body.clone() };
+        *response.body_mut() = aws_smithy_types::body::SdkBody::from_body_1_x(kept);
+        Ok(())
+    }
+}
+
+/// The body the SDK reads (within its time limits): the service's bytes, kept in `slot`, then
+/// `{}` for the SDK's own parser.
+struct KeptBody {
+    inner: aws_smithy_types::body::SdkBody,
+    /// The bytes so far; `None` once handed over.
+    buffer: Option<Vec<u8>>,
+    slot: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+}
+
+impl http_body::Body for KeptBody {
+    type Data = bytes::Bytes;
+    type Error = aws_smithy_types::body::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        loop {
+            if self.buffer.is_none() {
+                return Poll::Ready(None);
+            }
+            match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let (Ok(data), Some(buffer)) = (frame.into_data(), self.buffer.as_mut()) {
+                        buffer.extend_from_slice(&data);
+                    }
+                }
+                Poll::Ready(None) => {
+                    let body = self.buffer.take();
+                    *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = body;
+                    return Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from_static(b"{}")))));
+                }
+            }
+        }
+    }
 }
 
 /// A table to export, by name or ARN.
@@ -237,6 +432,7 @@ impl Table {
         start_key: Option<Item>,
         limit: Option<u32>,
     ) -> Result<ScanPage, ExportError> {
+        let kept = KeepBody::default();
         let output = self
             .client
             .scan()
@@ -254,6 +450,7 @@ impl Table {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .customize()
             .config_override(aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled()))
+            .interceptor(kept.clone())
             .send()
             .await
             .map_err(|error| {
@@ -282,12 +479,17 @@ impl Table {
                     ExportError::DynamoDb { operation: "Scan", table: self.name_or_arn.clone(), message }
                 })
             })?;
-        let items = output.items.unwrap_or_default();
-        Ok(ScanPage {
-            consumed_rcu: output.consumed_capacity.as_ref().and_then(|c| c.capacity_units).unwrap_or(0.0),
-            last_evaluated_key: output.last_evaluated_key.filter(|key| !key.is_empty()),
-            scanned: u64::try_from(output.scanned_count).unwrap_or(0).max(items.len() as u64),
-            items,
+        drop(output);
+        let body = kept.body.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let body = body.ok_or_else(|| ExportError::DynamoDb {
+            operation: "Scan",
+            table: self.name_or_arn.clone(),
+            message: "the Scan response's body was not kept (internal)".into(),
+        })?;
+        scan_page_of(body.into()).map_err(|message| ExportError::DynamoDb {
+            operation: "Scan",
+            table: self.name_or_arn.clone(),
+            message,
         })
     }
 }

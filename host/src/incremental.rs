@@ -433,12 +433,7 @@ async fn store(
                         }
                         let written = writer.finish().await?;
                         ctx.progress.items_stored(facts.item_count);
-                        files.push(ManifestEntry {
-                            data_file_s3_key: written.key,
-                            item_count: facts.item_count,
-                            md5_checksum: written.md5_base64,
-                            etag: written.etag,
-                        });
+                        files.push(written.entry(facts.item_count));
                     }
                 }
             }

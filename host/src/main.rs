@@ -30,6 +30,7 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    keep_large_allocations();
     let cli = Cli::parse();
     init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -84,6 +85,19 @@ fn init_logging(cli: &Cli) {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+/// Lets glibc's allocator reuse large blocks instead of handing each back to the kernel: an
+/// export allocates a few MiB-sized buffers per Scan page (the response, the encoder's
+/// output), and with the default threshold (128 KiB) each one is a fresh mapping, faulted in
+/// and zeroed page by page.
+fn keep_large_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 16 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+    }
 }
 
 /// A flag that SIGINT (Ctrl-C), SIGTERM (what a scheduler or container runtime sends) and

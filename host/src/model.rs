@@ -263,6 +263,11 @@ pub struct ManifestEntry {
     pub item_count: u64,
     pub md5_checksum: String,
     pub etag: String,
+    /// In a directory (which has no ETags), the file's size and modification time when it
+    /// was stored: how `stored` tells it is unchanged without reading it again. Not in
+    /// `manifest-files.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<String>,
 }
 
 /// What the host knows when every shard is done.

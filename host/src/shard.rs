@@ -24,11 +24,12 @@ use crate::checkpoint::{self, OpenUpload, ShardCheckpoint};
 use crate::component::{ComponentError, ComponentRuntime, Encoder};
 use crate::consistent::{self, KeyHash, KeyHasher};
 use crate::destination::{Destination, ObjectWriter};
-use crate::dynamodb::{Item, Table, key_in_words};
+use crate::dynamodb::{Item, RawItems, Table, key_in_words};
 use crate::error::ExportError;
 use crate::model::{DataFileFacts, EncoderEvent, EncoderOptions, ManifestEntry, Shard, Snapshot};
 use crate::progress::Progress;
 use crate::read_budget::ReadBudget;
+use ddb_export_data_files::json_page;
 
 /// Scan pages allowed to wait for the encoder (a page is at most 1 MB of items).
 const PAGE_QUEUE: usize = 2;
@@ -86,8 +87,9 @@ pub struct ShardOutcome {
 }
 
 enum ScanMessage {
-    /// A page of items and the Scan key after it (`None` after the segment's last page).
-    Page(Vec<Item>, Option<Item>),
+    /// A page of items, as the service sent them, and the Scan key after it (`None` after the
+    /// segment's last page).
+    Page(RawItems, Option<Item>),
     /// The segment is done; without it, a closed queue means the scan failed.
     End,
 }
@@ -151,7 +153,8 @@ pub async fn encode_items(
     let source = tokio::spawn(async move {
         let count = items.len() as u64;
         for page in items.chunks(MEMORY_PAGE_ITEMS) {
-            page_tx.send(ScanMessage::Page(page.to_vec(), None)).await.map_err(|_| ExportError::Cancelled)?;
+            let page = RawItems::from_items(page);
+            page_tx.send(ScanMessage::Page(page, None)).await.map_err(|_| ExportError::Cancelled)?;
         }
         page_tx.send(ScanMessage::End).await.map_err(|_| ExportError::Cancelled)?;
         Ok(count)
@@ -285,13 +288,13 @@ async fn scan(
         if let Some(budget) = &ctx.budget {
             budget.consume(page.consumed_rcu);
         }
-        ctx.progress.page(page.items.len() as u64, page.consumed_rcu);
-        items += page.items.len() as u64;
+        ctx.progress.page(page.items.count, page.consumed_rcu);
+        items += page.items.count;
         scanned += page.scanned;
         count += 1;
         rcu += page.consumed_rcu;
         start_key = page.last_evaluated_key;
-        if !page.items.is_empty() && pages.send(ScanMessage::Page(page.items, start_key.clone())).await.is_err() {
+        if page.items.count > 0 && pages.send(ScanMessage::Page(page.items, start_key.clone())).await.is_err() {
             return Err(ExportError::Cancelled);
         }
         if start_key.is_none() {
@@ -327,16 +330,16 @@ fn encode(
     loop {
         match pages.blocking_recv() {
             Some(ScanMessage::Page(page, next_key)) => {
-                let count = page.len() as u64;
+                let count = page.count;
                 items += count;
                 let keys = match hasher {
-                    Some(hasher) => page.iter().map(|item| hasher.hash(item)).collect::<Result<_, _>>()?,
+                    Some(hasher) => hasher.hash_page(page.json())?,
                     None => Vec::new(),
                 };
-                let output = encoder.encode_page(&page).map_err(|mut error| {
+                let output = encoder.encode_json(page.json()).map_err(|mut error| {
                     // The item the component cannot take, named by its key.
                     if let ComponentError::UnsupportedItem { source, .. } = &mut error
-                        && let Some(item) = source.index.and_then(|index| page.get(index))
+                        && let Some(item) = source.index.and_then(|index| json_page::item_text(page.json(), index))
                     {
                         source.key = key_in_words(item, key_attributes);
                     }
@@ -470,12 +473,7 @@ async fn store(
                         // under its own sequence by the resumed run.
                         progress.next_sequence = progress.next_sequence.saturating_add(1);
                         progress.open_upload = None;
-                        progress.files.push(ManifestEntry {
-                            data_file_s3_key: written.key,
-                            item_count: facts.item_count,
-                            md5_checksum: written.md5_base64,
-                            etag: written.etag,
-                        });
+                        progress.files.push(written.entry(facts.item_count));
                         finished_a_file = true;
                         file_items = 0;
                     }

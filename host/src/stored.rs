@@ -2,25 +2,28 @@
 //! record of its own (publish, resume, finalize), as strict in a directory as in a bucket.
 //!
 //! In a bucket the listing's ETag is compared with the one the upload returned (S3 computes it
-//! from the stored bytes). A directory has no ETags: its files are read again and their MD5
-//! compared with the recorded one, which is the same test on the bytes.
+//! from the stored bytes). A directory has no ETags: a file's size and modification time as
+//! stored are recorded with it (its stamp); a file the listing shows with the same stamp is
+//! unchanged, and any other (a rewrite changes the stamp; an older record has none) is read
+//! again and its MD5 compared with the recorded one. Nothing stored changes unnoticed, and a
+//! check of an untouched export costs a listing, not a read of every file.
 
 use std::collections::HashMap;
 
 use crate::checksum::{self, RunningMd5};
-use crate::destination::Destination;
+use crate::destination::{Destination, Listed};
 use crate::error::ExportError;
 use crate::model::ManifestEntry;
 
-/// The objects under one folder, with their ETags (empty in a directory).
+/// The objects under one folder, with their ETags (in a bucket) or stamps (in a directory).
 pub struct Listing {
-    objects: HashMap<String, String>,
+    objects: HashMap<String, Listed>,
 }
 
 impl Listing {
     /// Lists `prefix`.
     pub async fn of(destination: &Destination, prefix: &str) -> Result<Self, ExportError> {
-        let objects = destination.list(prefix).await?.into_iter().map(|o| (o.key, o.etag)).collect();
+        let objects = destination.list(prefix).await?.into_iter().map(|o| (o.key.clone(), o)).collect();
         Ok(Self { objects })
     }
 
@@ -39,9 +42,12 @@ impl Listing {
         let location = destination.locate(key);
         Ok(match self.objects.get(key) {
             None => Some(format!("data file {location} is missing from the store")),
-            Some(etag) if !etag.is_empty() => (*etag != file.etag).then(|| {
+            Some(Listed { etag, .. }) if !etag.is_empty() => (*etag != file.etag).then(|| {
                 format!("data file {location} has ETag {etag} in the store, not the {} it was stored with", file.etag)
             }),
+            // A directory whose file has the size and time it was stored with: unchanged. Any
+            // other (or an older record, without a stamp) is judged by its bytes.
+            Some(Listed { stamp: Some(stamp), .. }) if file.stamp.as_ref() == Some(stamp) => None,
             Some(_) => {
                 let mut md5 = RunningMd5::default();
                 let found = destination
@@ -89,6 +95,7 @@ mod tests {
             item_count: 1,
             md5_checksum: checksum::md5_base64(body),
             etag: etag.into(),
+            stamp: None,
         }
     }
 
@@ -115,10 +122,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_directory_s_recorded_stamp_spares_reading_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = Destination::Dir(crate::destination::Directory::create(dir.path()).await.unwrap());
+        let written = destination.put("e/data/a.json.gz", b"first".to_vec()).await.unwrap();
+        let recorded = written.entry(1);
+        assert!(recorded.stamp.as_deref().is_some_and(|s| s.starts_with("5@")), "{recorded:?}");
+        let listing = Listing::of(&destination, "e/data/").await.unwrap();
+        assert_eq!(listing.problem(&destination, &recorded).await.unwrap(), None);
+        let path = dir.path().join("e/data/a.json.gz");
+        // Written again, with other bytes of the same length: the stamp changed, the bytes tell.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::write(&path, b"other").unwrap();
+        let listing = Listing::of(&destination, "e/data/").await.unwrap();
+        let problem = listing.problem(&destination, &recorded).await.unwrap().unwrap();
+        assert!(problem.contains("has MD5"), "{problem}");
+        // Written again with the same bytes (touched): unchanged.
+        std::fs::write(&path, b"first").unwrap();
+        let listing = Listing::of(&destination, "e/data/").await.unwrap();
+        assert_eq!(listing.problem(&destination, &recorded).await.unwrap(), None);
+    }
+
+    #[tokio::test]
     async fn a_bucket_s_files_are_checked_by_their_etags() {
         let dir = tempfile::tempdir().unwrap();
         let destination = Destination::Dir(crate::destination::Directory::create(dir.path()).await.unwrap());
-        let listing = Listing { objects: HashMap::from([("k".to_string(), "abc".to_string())]) };
+        let listed = Listed { key: "k".into(), etag: "abc".into(), stamp: None };
+        let listing = Listing { objects: HashMap::from([("k".to_string(), listed)]) };
         assert_eq!(listing.problem(&destination, &entry("k", b"", "abc")).await.unwrap(), None);
         let problem = listing.problem(&destination, &entry("k", b"", "def")).await.unwrap().unwrap();
         assert!(problem.contains("has ETag abc in the store, not the def"), "{problem}");

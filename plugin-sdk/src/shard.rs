@@ -68,7 +68,7 @@ impl<E: Encoder> ShardWriter<E> {
                     E::FILE_EXTENSION,
                     options.first_sequence,
                 ),
-                if E::GZIP { Framing::Gzip(level) } else { Framing::Raw },
+                if E::GZIP { Framing::gzip(level) } else { Framing::Raw },
                 options.target_file_bytes,
             ),
             state: State::Accepting,

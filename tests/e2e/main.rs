@@ -11,6 +11,7 @@ mod consistent;
 mod embedding;
 mod export;
 mod fanout;
+mod fast_path;
 mod faults;
 mod incremental;
 mod ion;

@@ -189,19 +189,19 @@ async fn runaway_components_are_stopped_at_their_limits() {
     }
     const TIMEOUT: &[&str] = &["--component-timeout-secs", "2"];
     let cases = [
-        Case { table: "hostile-loop", args: TIMEOUT, expected: &["time limit of 2s", "`encoder.encode-page`"] },
+        Case { table: "hostile-loop", args: TIMEOUT, expected: &["time limit of 2s", "`encoder.encode-json-page`"] },
         Case { table: "hostile-loop-snapshot", args: TIMEOUT, expected: &["time limit of 2s", "`snapshot.create`"] },
         Case {
             table: "hostile-alloc",
             args: &["--component-memory-mib", "64"],
-            expected: &["memory limit", "`encoder.encode-page`"],
+            expected: &["memory limit", "`encoder.encode-json-page`"],
         },
         Case {
             table: "hostile-trap",
             args: &[],
-            expected: &["trapped in `encoder.encode-page`", "a deliberate panic"],
+            expected: &["trapped in `encoder.encode-json-page`", "a deliberate panic"],
         },
-        Case { table: "hostile-stderr-flood", args: &[], expected: &["trapped in `encoder.encode-page`"] },
+        Case { table: "hostile-stderr-flood", args: &[], expected: &["trapped in `encoder.encode-json-page`"] },
     ];
     let standins = Standins::start();
     let tables: Vec<String> = cases.iter().map(|c| c.table.to_string()).collect();
@@ -273,7 +273,7 @@ async fn components_reach_no_files_sockets_or_environment() {
         |table| {
             let run = Run::export(&standins, table, &[]);
             run.assert_stopped(&[
-                "refused `encoder.encode-page`",
+                "refused `encoder.encode-json-page`",
                 &format!("{} contained", table.split('.').next().unwrap()),
             ]);
             let stderr = run.stderr();
@@ -322,7 +322,7 @@ async fn output_that_breaks_the_contract_is_rejected() {
         ("hostile-bad-sequence.started-while-open", &[UNUSABLE, "a data file started while another was open"]),
         ("hostile-bad-sequence.left-open", &[UNUSABLE, "the encoder finished with a data file still open"]),
         ("hostile-bad-sequence.key-twice", &[UNUSABLE, "should be", "(shard 0, file 1)"]),
-        ("hostile-bad-utf8", &["broke the WIT contract in `encoder.encode-page`", "invalid utf-8"]),
+        ("hostile-bad-utf8", &["broke the WIT contract in `encoder.encode-json-page`", "invalid utf-8"]),
         ("hostile-bad-plan.skip", &[PLAN, "says 3 total segments in a plan of 2"]),
         ("hostile-bad-plan.repeat", &[PLAN, "segment 0 is out of range or planned twice"]),
         ("hostile-bad-plan.empty", &[PLAN, "the plan has 0 shards"]),

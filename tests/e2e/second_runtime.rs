@@ -1,5 +1,6 @@
 //! The default component outside our host: jco (Node.js) runs the same component file, with
-//! its own WASI and its own implementation of our `logging` import
+//! its own WASI, its own implementation of our `logging` import and our `compression` import
+//! served by the `compressor` component (`compression/`), which jco runs too
 //! (`tests/second_runtime/run_component.mjs`), on the same inputs. Every output must be the
 //! same, byte for byte: the snapshot, the plan, each data file, the manifests.
 
@@ -60,6 +61,7 @@ fn ours(
             item_count: *count,
             md5_checksum: md5.clone(),
             etag: format!("{:x}", Md5::digest(bytes)),
+            stamp: None,
         })
         .collect();
     let totals =
@@ -101,6 +103,7 @@ fn theirs(
     };
     let scenario = json!({
         "component": component, "workDir": work.path().join("jco"),
+        "compressor": util::test_component("ddb-export-compression"),
         "table": {"tableName": table.table_name, "tableArn": table.table_arn, "tableId": table.table_id,
                   "itemCount": table.item_count, "tableSizeBytes": table.table_size_bytes, "billing": {"tag": "on-demand"}},
         "request": {"s3Bucket": request.s3_bucket, "s3Prefix": request.s3_prefix, "s3BucketOwner": null,

@@ -1,7 +1,8 @@
 // Runs the `exporter` component (wit/world.wit) in a second, independent component runtime:
 // jco (https://github.com/bytecodealliance/jco) transpiles it to JavaScript + core wasm, and
-// Node's V8 runs it, with @bytecodealliance/preview2-shim for WASI and our own JS
-// `ddb-export:core/logging@0.1.0`. Tests feed it the inputs the wasmtime host uses and compare
+// Node's V8 runs it, with @bytecodealliance/preview2-shim for WASI, our own JS
+// `ddb-export:core/logging@0.1.0`, and `ddb-export:core/compression@0.1.0` from the
+// `compressor` component (compression/), which jco runs too. Tests feed it the inputs the wasmtime host uses and compare
 // the bytes; both npm packages live in tests/standins/node_modules (scripts/install-standins).
 //
 //   node tests/second_runtime/run_component.mjs SCENARIO.json
@@ -13,6 +14,7 @@
 //
 //   {
 //     "component": "/abs/path/component.wasm",
+//     "compressor": "/abs/path/ddb_export_compression.wasm",   // serves ddb-export:core/compression
 //     "workDir": "/abs/dir",            // receives the transpiled JS and core wasm
 //     "table": {                        // types.table-description
 //       "tableName": "t", "tableArn": "arn:aws:dynamodb:us-east-1:000000000000:table/t",
@@ -92,34 +94,41 @@ function readScenario(path) {
   return { ...s, table, request, encoderOptions, pages, endTimeMs: u64(s.endTimeMs) };
 }
 
-/** Transpiles the component into `workDir` and instantiates it; resolves to its exports. */
-async function instantiate(componentPath, workDir) {
+/** Transpiles a component into `workDir/name` and instantiates it with WASI as our host grants
+ * it (no files, environment, arguments or network) and `extra` imports; resolves to its exports. */
+async function instantiate(componentPath, workDir, name, extra) {
+  const dir = join(workDir, name);
   const { files } = await transpile(readFileSync(componentPath), {
-    name: "component",
+    name,
     instantiation: "async", // an `instantiate(getCoreModule, imports)` function, no ESM imports
     emitTypescriptDeclarations: false, // what jco-transpile reads; jco's typed `noTypescript` is ignored
     quiet: true,
   });
-  for (const [name, bytes] of Object.entries(files)) {
+  for (const [file, bytes] of Object.entries(files)) {
     // .mjs: the work dir has no package.json saying the .js is a module.
-    const path = join(workDir, name === "component.js" ? "component.mjs" : name);
+    const path = join(dir, file === `${name}.js` ? `${name}.mjs` : file);
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, bytes);
   }
-  const component = await import(pathToFileURL(join(workDir, "component.mjs")));
-
-  // WASI as our host grants it: no files, no environment, no arguments, no network.
+  const component = await import(pathToFileURL(join(dir, `${name}.mjs`)));
   const wasi = new WASIShim({ sandbox: { preopens: {}, env: {}, args: [], enableNetwork: false } });
   const imports = wasi.getImportObject(); // keyed without versions, as the generated code looks up
   imports["wasi:cli/stdout"] = { getStdout: imports["wasi:cli/stderr"].getStderr }; // keep stdout ours
-  imports["ddb-export:core/logging"] = {
-    log: (level, message) => process.stderr.write(`component ${level}: ${message}\n`),
-  };
-  imports["ddb-export:core/types"] = {}; // type definitions only
-  return component.instantiate(
-    (coreModule) => WebAssembly.compile(readFileSync(join(workDir, coreModule))),
-    imports,
-  );
+  Object.assign(imports, extra);
+  return component.instantiate((coreModule) => WebAssembly.compile(readFileSync(join(dir, coreModule))), imports);
+}
+
+/** The exporter component, its `compression` import served by the `compressor` component (the
+ * same zlib-rs our host runs natively) and `logging` written here. */
+async function instantiateExporter(scenario) {
+  const { compression } = await instantiate(scenario.compressor, scenario.workDir, "compressor", {});
+  return instantiate(scenario.component, scenario.workDir, "component", {
+    "ddb-export:core/compression": compression,
+    "ddb-export:core/logging": {
+      log: (level, message) => process.stderr.write(`component ${level}: ${message}\n`),
+    },
+    "ddb-export:core/types": {}, // type definitions only
+  });
 }
 
 /** Runs one export call; an `err` result (thrown by jco as `payload`) or a trap names the step. */
@@ -163,7 +172,7 @@ async function main() {
   const scenarioPath = process.argv[2];
   if (!scenarioPath) throw new Error("usage: node run_component.mjs SCENARIO.json");
   const scenario = readScenario(scenarioPath);
-  const { snapshot: snapshots, shardPlan, write } = await instantiate(scenario.component, scenario.workDir);
+  const { snapshot: snapshots, shardPlan, write } = await instantiateExporter(scenario);
 
   const snapshot = call("snapshot.create", () => snapshots.create(scenario.table, scenario.request));
   const plan = call("shard-plan.create", () => shardPlan.create(scenario.table, scenario.planRequest));

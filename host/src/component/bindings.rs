@@ -4,11 +4,15 @@
 wasmtime::component::bindgen!({
     world: "exporter",
     path: "../wit",
+    imports: { "ddb-export:core/compression": trappable },
+    with: { "ddb-export:core/compression.gzip-stream": super::compression::GzipStream },
+
 });
 
+pub use self::ddb_export::core::compression;
 pub use self::ddb_export::core::logging;
 pub use self::ddb_export::core::types;
-pub use self::exports::ddb_export::core::{shard_plan, snapshot, verify, write};
+pub use self::exports::ddb_export::core::{incremental, shard_plan, snapshot, verify, write};
 
 /// `ddb-export:plugin`'s `encoder-plugin` world (`wit/plugin`).
 pub mod plugin {

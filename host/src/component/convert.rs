@@ -7,9 +7,74 @@ use crate::model::{
     SnapshotRequest, SseAlgorithm, StoredObject, TableInfo,
 };
 
+/// A component's refusal, in words (never the generated enum's Debug text).
+pub trait InWords {
+    fn in_words(self) -> String;
+}
+
+impl InWords for write::Error {
+    fn in_words(self) -> String {
+        match self {
+            write::Error::InvalidPage(m) => format!("invalid page: {m}"),
+            write::Error::InvalidOptions(m) => format!("invalid options: {m}"),
+            write::Error::Finished => "the encoder was used after it finished".into(),
+            write::Error::Other(m) => m,
+        }
+    }
+}
+
+impl InWords for snapshot::Error {
+    fn in_words(self) -> String {
+        match self {
+            snapshot::Error::InvalidRequest(m) => format!("invalid request: {m}"),
+            snapshot::Error::InvalidTable(m) => format!("invalid table: {m}"),
+            snapshot::Error::UnsupportedFormat(format) => {
+                format!("it does not write the {} format", format_from_wit(format).aws_name())
+            }
+            snapshot::Error::Other(m) => m,
+        }
+    }
+}
+
+impl InWords for shard_plan::Error {
+    fn in_words(self) -> String {
+        match self {
+            shard_plan::Error::InvalidRequest(m) => format!("invalid request: {m}"),
+            shard_plan::Error::Other(m) => m,
+        }
+    }
+}
+
+impl InWords for verify::Error {
+    fn in_words(self) -> String {
+        match self {
+            verify::Error::UnreadableSummary(m) => format!("the summary is unreadable: {m}"),
+            verify::Error::Other(m) => m,
+        }
+    }
+}
+
+impl InWords for super::bindings::incremental::Error {
+    fn in_words(self) -> String {
+        use super::bindings::incremental::Error;
+        match self {
+            Error::InvalidRecords(m) => format!("invalid records: {m}"),
+            Error::InvalidOptions(m) => format!("invalid options: {m}"),
+            Error::Finished => "the change encoder was used after it finished".into(),
+            Error::Other(m) => m,
+        }
+    }
+}
+
+impl InWords for String {
+    fn in_words(self) -> String {
+        self
+    }
+}
+
 /// An item the host cannot hand to a component.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: attribute {path}: {reason}", self.item())]
+#[error("{}: {}", self.item(), self.what())]
 pub struct UnsupportedItem {
     pub path: String,
     pub reason: String,
@@ -20,6 +85,27 @@ pub struct UnsupportedItem {
 }
 
 impl UnsupportedItem {
+    /// A page reader's refusal (`item N: …`, as `ddb-export-data-files` words them), with the
+    /// item's place taken from it.
+    pub fn of_page(message: &str) -> Self {
+        let numbered = message
+            .strip_prefix("item ")
+            .and_then(|rest| rest.split_once(": "))
+            .and_then(|(index, rest)| Some((index.parse::<usize>().ok()?, rest)));
+        let (index, reason) = match numbered {
+            Some((index, rest)) => (Some(index), rest),
+            None => (None, message),
+        };
+        Self { path: String::new(), reason: reason.to_string(), index, key: None }
+    }
+
+    fn what(&self) -> String {
+        match self.path.as_str() {
+            "" => self.reason.clone(),
+            path => format!("attribute {path}: {}", self.reason),
+        }
+    }
+
     fn item(&self) -> String {
         match (&self.key, self.index) {
             (Some(key), _) => format!("the item {key}"),

@@ -12,19 +12,18 @@
 
 mod bindings;
 mod cache;
+mod compression;
 mod convert;
 mod limits;
 mod page;
 mod plugin;
 mod validate;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -186,6 +185,7 @@ impl Sandbox {
             table: ResourceTable::new(),
             limiter: Limiter::new(&self.limits),
             component: self.name.clone(),
+            open_gzip_streams: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -364,6 +364,8 @@ struct HostState {
     table: ResourceTable,
     limiter: Limiter,
     component: String,
+    /// Gzip streams of the `compression` import open now (`compression::MAX_OPEN_STREAMS`).
+    open_gzip_streams: usize,
 }
 
 impl WasiView for HostState {
@@ -433,8 +435,8 @@ impl<E> Session<E> {
         result
     }
 
-    fn refused(&self, call: &'static str, message: impl fmt::Debug) -> ComponentError {
-        ComponentError::Refused { component: self.component(), call, message: format!("{message:?}") }
+    fn refused(&self, call: &'static str, refusal: impl convert::InWords) -> ComponentError {
+        ComponentError::Refused { component: self.component(), call, message: refusal.in_words() }
     }
 
     fn contract(&self, call: &'static str, message: String) -> ComponentError {
@@ -717,25 +719,47 @@ impl Encoder {
         })
     }
 
-    /// Encodes one Scan page.
+    /// Encodes items held as SDK values (the consistent mode's states at the cut, tests) the
+    /// one way every page is encoded: as DynamoDB JSON, through [`Self::encode_json`].
     pub fn encode_page(
         &mut self,
-        page: &[HashMap<String, AttributeValue>],
+        page: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
     ) -> Result<Vec<EncoderEvent>, ComponentError> {
-        let call = "encoder.encode-page";
-        let handle = self.handle(call)?;
-        page::pack(page, &mut self.packed)
-            .map_err(|source| ComponentError::UnsupportedItem { component: self.component(), source })?;
-        let packed = &self.packed;
+        self.encode_json(crate::dynamodb::RawItems::from_items(page).json())
+    }
+
+    /// Encodes one Scan page, its items in DynamoDB JSON as the service sent them (a JSON
+    /// array). The component reads them itself (`encode-json-page`); a plugin, whose API takes
+    /// packed pages, gets them read and packed here, by the same reader the component runs.
+    /// A page the reader refuses is [`ComponentError::UnsupportedItem`], naming the item.
+    pub fn encode_json(&mut self, items: &[u8]) -> Result<Vec<EncoderEvent>, ComponentError> {
+        let handle = self.handle("encoder.encode-json-page")?;
+        let unsupported = |component: String, message: &str| ComponentError::UnsupportedItem {
+            component,
+            source: UnsupportedItem::of_page(message),
+        };
         match &mut self.backend {
             EncoderBackend::Component(session) => {
+                let call = "encoder.encode-json-page";
                 let exports = session.exports.clone();
                 let result = session.call(call, |store| {
-                    exports.ddb_export_core_write().encoder().call_encode_page(store, handle, packed)
+                    exports.ddb_export_core_write().encoder().call_encode_json_page(store, handle, items)
                 })?;
-                Ok(convert::events_from_wit(result.map_err(|e| session.refused(call, e))?))
+                match result {
+                    Ok(output) => Ok(convert::events_from_wit(output)),
+                    Err(bindings::write::Error::InvalidPage(message)) => {
+                        Err(unsupported(session.component(), &message))
+                    }
+                    Err(refusal) => Err(session.refused(call, refusal)),
+                }
             }
-            EncoderBackend::Plugin(session) => plugin::encode_page(session, handle, packed),
+            EncoderBackend::Plugin(session) => {
+                let arena = ddb_export_data_files::json_page::Arena::new();
+                let page = ddb_export_data_files::json_page::read(items, &arena)
+                    .map_err(|e| unsupported(session.component(), &e.0))?;
+                self.packed = ddb_export_data_files::page::writer::page(&page);
+                plugin::encode_page(session, handle, &self.packed)
+            }
         }
     }
 

@@ -21,6 +21,14 @@ fn staging_name(key: &str) -> String {
     key.replace('/', "!")
 }
 
+/// A file's stamp: its size and modification time, `<bytes>@<ns since the epoch>`. Writing the
+/// file again (anything but a clock set back and a same-sized file in the same nanosecond)
+/// changes it.
+fn stamp(meta: &std::fs::Metadata) -> String {
+    let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    format!("{}@{}", meta.len(), modified.map_or(0, |d| d.as_nanos()))
+}
+
 /// A directory that receives an export.
 #[derive(Clone, Debug)]
 pub struct Directory {
@@ -73,8 +81,8 @@ impl Directory {
         Ok(self.root.join(key))
     }
 
-    /// Writes a whole object.
-    pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), ExportError> {
+    /// Writes a whole object; returns its stamp.
+    pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<String, ExportError> {
         let mut upload = self.begin(key).await?;
         if let Err(e) = self.upload_part(&mut upload, body).await {
             self.abort(upload).await;
@@ -89,10 +97,10 @@ impl Directory {
     /// guard only (`crate::lease`).
     pub async fn put_if(&self, key: &str, body: Vec<u8>, condition: &super::Condition) -> Result<bool, ExportError> {
         match condition {
-            super::Condition::None => self.put(key, body).await.map(|()| true),
+            super::Condition::None => self.put(key, body).await.map(|_| true),
             super::Condition::Matches(etag) => match self.get(key).await? {
                 Some(bytes) if crate::checksum::hex(&crate::checksum::md5(&bytes)) == *etag => {
-                    self.put(key, body).await.map(|()| true)
+                    self.put(key, body).await.map(|_| true)
                 }
                 _ => Ok(false),
             },
@@ -132,8 +140,9 @@ impl Directory {
         upload.file.write_all(&body).await.map_err(io("cannot write", &upload.staging))
     }
 
-    /// Moves the file into place; on failure the staging file is removed.
-    pub async fn complete(&self, mut upload: DirUpload) -> Result<(), ExportError> {
+    /// Moves the file into place; on failure the staging file is removed. Returns the file's
+    /// stamp ([`stamp`]).
+    pub async fn complete(&self, mut upload: DirUpload) -> Result<String, ExportError> {
         let placed = async {
             upload.file.flush().await.map_err(io("cannot write", &upload.staging))?;
             upload.file.sync_all().await.map_err(io("cannot sync", &upload.staging))?;
@@ -149,11 +158,12 @@ impl Directory {
                 let dir = tokio::fs::File::open(parent).await.map_err(io("cannot open", parent))?;
                 dir.sync_all().await.map_err(io("cannot sync", parent))?;
             }
-            Ok(())
+            let meta = tokio::fs::metadata(&upload.target).await.map_err(io("cannot inspect", &upload.target))?;
+            Ok(stamp(&meta))
         }
         .await;
         match placed {
-            Ok(()) => Ok(()),
+            Ok(stamp) => Ok(stamp),
             Err(e) => {
                 self.abort(upload).await;
                 Err(e)
@@ -199,8 +209,9 @@ impl Directory {
         }
     }
 
-    /// Every file whose key starts with `prefix`. The staging area is not listed.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, ExportError> {
+    /// Every file whose key starts with `prefix`, with its stamp. The staging area is not
+    /// listed.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, String)>, ExportError> {
         // Walk from the deepest directory the prefix names; filter on the rest.
         let base = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
         let mut found = Vec::new();
@@ -224,7 +235,7 @@ impl Directory {
                         pending.push((entry.path(), key));
                     }
                 } else if key.starts_with(prefix) {
-                    found.push(key);
+                    found.push((key, stamp(&meta)));
                 }
             }
         }

@@ -64,6 +64,8 @@ pub struct Listed {
     pub key: String,
     /// Without quotes; empty where the store has none (a directory).
     pub etag: String,
+    /// A directory's file: its size and modification time (see [`Written::stamp`]).
+    pub stamp: Option<String>,
 }
 
 /// The result of storing one object.
@@ -75,6 +77,23 @@ pub struct Written {
     /// base64 MD5 of the bytes written.
     pub md5_base64: String,
     pub size_bytes: u64,
+    /// In a directory, the stored file's size and modification time (`<size>@<ns since the
+    /// epoch>`): it changes whenever the file is written again, so a check of a file against
+    /// its record need not read it. `None` in a bucket, whose ETag does that.
+    pub stamp: Option<String>,
+}
+
+impl Written {
+    /// The stored data file as its manifest line (and its record) has it.
+    pub fn entry(self, item_count: u64) -> crate::model::ManifestEntry {
+        crate::model::ManifestEntry {
+            data_file_s3_key: self.key,
+            item_count,
+            md5_checksum: self.md5_base64,
+            etag: self.etag,
+            stamp: self.stamp,
+        }
+    }
 }
 
 enum Upload {
@@ -162,16 +181,18 @@ impl Destination {
     /// the `md5_base64` returned, and a directory's ETag (as S3 computes one for a single PUT).
     pub async fn put(&self, key: &str, body: Vec<u8>) -> Result<Written, ExportError> {
         let digest = checksum::md5(&body);
+        self.put_digested(key, body, digest).await
+    }
+
+    /// [`Self::put`] of a body whose MD5 the caller computed as it made the body.
+    async fn put_digested(&self, key: &str, body: Vec<u8>, digest: [u8; 16]) -> Result<Written, ExportError> {
         let md5_base64 = checksum::base64(&digest);
         let size_bytes = body.len() as u64;
-        let etag = match self {
-            Destination::S3 { bucket, .. } => bucket.put(key, body, md5_base64.clone()).await?,
-            Destination::Dir(dir) => {
-                dir.put(key, body).await?;
-                checksum::hex(&digest)
-            }
+        let (etag, stamp) = match self {
+            Destination::S3 { bucket, .. } => (bucket.put(key, body, md5_base64.clone()).await?, None),
+            Destination::Dir(dir) => (checksum::hex(&digest), Some(dir.put(key, body).await?)),
         };
-        Ok(Written { key: key.to_string(), etag, md5_base64, size_bytes })
+        Ok(Written { key: key.to_string(), etag, md5_base64, size_bytes, stamp })
     }
 
     /// Stores a whole object if `condition` holds; `None` when it does not (someone else wrote
@@ -184,7 +205,7 @@ impl Destination {
             Destination::S3 { bucket, .. } => bucket.put_if(key, body, md5_base64.clone(), &condition).await?,
             Destination::Dir(dir) => dir.put_if(key, body, &condition).await?.then(|| checksum::hex(&digest)),
         };
-        Ok(etag.map(|etag| Written { key: key.to_string(), etag, md5_base64, size_bytes }))
+        Ok(etag.map(|etag| Written { key: key.to_string(), etag, md5_base64, size_bytes, stamp: None }))
     }
 
     /// The object's bytes, or `None` when there is no such key.
@@ -220,9 +241,12 @@ impl Destination {
     pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, ExportError> {
         match self {
             Destination::S3 { bucket, .. } => bucket.list(prefix).await,
-            Destination::Dir(dir) => {
-                Ok(dir.list(prefix).await?.into_iter().map(|key| Listed { key, etag: String::new() }).collect())
-            }
+            Destination::Dir(dir) => Ok(dir
+                .list(prefix)
+                .await?
+                .into_iter()
+                .map(|(key, stamp)| Listed { key, etag: String::new(), stamp: Some(stamp) })
+                .collect()),
         }
     }
 
@@ -354,8 +378,10 @@ impl ObjectWriter {
     /// Stores what is left and makes the object visible under its key.
     pub async fn finish(mut self) -> Result<Written, ExportError> {
         if self.upload.is_none() {
+            // One object: its MD5 is the one counted as it was written.
             let body = std::mem::take(&mut self.buffer);
-            return self.destination.put(&self.key, body).await;
+            let digest = self.md5.clone().finish();
+            return self.destination.put_digested(&self.key, body, digest).await;
         }
         if !self.buffer.is_empty() {
             let last = std::mem::take(&mut self.buffer);
@@ -367,22 +393,19 @@ impl ObjectWriter {
         let size_bytes = self.md5.len();
         let digest = self.md5.clone().finish();
         let md5_base64 = checksum::base64(&digest);
-        let etag = match (&self.destination, self.upload.take()) {
+        let (etag, stamp) = match (&self.destination, self.upload.take()) {
             (Destination::S3 { bucket, .. }, Some(Upload::S3(u))) => match bucket.complete(&u).await {
-                Ok(etag) => etag,
+                Ok(etag) => (etag, None),
                 Err(e) => {
                     bucket.abort(u).await;
                     return Err(e);
                 }
             },
             // A directory's ETag is the single-PUT one: the MD5 of the whole file.
-            (Destination::Dir(dir), Some(Upload::Dir(u))) => {
-                dir.complete(u).await?;
-                checksum::hex(&digest)
-            }
+            (Destination::Dir(dir), Some(Upload::Dir(u))) => (checksum::hex(&digest), Some(dir.complete(u).await?)),
             _ => return Err(ExportError::Internal("an upload does not match its destination".into())),
         };
-        Ok(Written { key: self.key, etag, md5_base64, size_bytes })
+        Ok(Written { key: self.key, etag, md5_base64, size_bytes, stamp })
     }
 
     /// Abandons the object: nothing appears under its key.

@@ -371,7 +371,7 @@ impl S3Bucket {
         self.list_pages(prefix, None, |page| {
             for object in page.contents() {
                 if let Some(key) = object.key() {
-                    objects.push(Listed { key: key.to_string(), etag: unquote(object.e_tag()) });
+                    objects.push(Listed { key: key.to_string(), etag: unquote(object.e_tag()), stamp: None });
                 }
             }
         })

@@ -435,6 +435,26 @@ impl write::GuestEncoder for HostileEncoder {
     }
 
     fn encode_page(&self, page: Vec<u8>) -> Result<Vec<Output>, write::Error> {
+        self.misbehave(|encoder| encoder.encode_page(&page))
+    }
+
+    fn encode_json_page(&self, items: Vec<u8>) -> Result<Vec<Output>, write::Error> {
+        self.misbehave(|encoder| encoder.encode_json_page(&items))
+    }
+
+    fn finish(&self) -> Result<Vec<Output>, write::Error> {
+        let output = self.inner.borrow_mut().finish()?;
+        Ok(self.falsifier.borrow_mut().apply(output))
+    }
+}
+
+impl HostileEncoder {
+    /// A page, whichever way it comes: the mode's misbehaviour, or the default encoder's output
+    /// rewritten by the falsifier.
+    fn misbehave(
+        &self,
+        encode: impl FnOnce(&mut ShardEncoder) -> Result<Vec<Output>, write::Error>,
+    ) -> Result<Vec<Output>, write::Error> {
         match &self.mode {
             Mode::Loop => spin(),
             Mode::Alloc => hoard(),
@@ -451,12 +471,7 @@ impl write::GuestEncoder for HostileEncoder {
             Mode::Env => return Err(try_environment()),
             _ => {}
         }
-        let output = self.inner.borrow_mut().encode_page(&page)?;
-        Ok(self.falsifier.borrow_mut().apply(output))
-    }
-
-    fn finish(&self) -> Result<Vec<Output>, write::Error> {
-        let output = self.inner.borrow_mut().finish()?;
+        let output = encode(&mut self.inner.borrow_mut())?;
         Ok(self.falsifier.borrow_mut().apply(output))
     }
 }
