@@ -348,11 +348,25 @@ impl ObjectWriter {
             });
         }
         self.md5.update(bytes);
-        self.buffer.extend_from_slice(bytes);
-        while self.buffer.len() >= part_size(self.parts) {
-            let rest = self.buffer.split_off(part_size(self.parts));
-            let part = std::mem::replace(&mut self.buffer, rest);
-            self.upload_part(part).await?;
+        // The buffer never holds more than one part: it grows (doubling) up to a part's size
+        // exactly, goes up as that part, and the next starts empty. (Growing past a part and
+        // splitting it off left each writer a buffer of twice a part, all lanes together
+        // hundreds of MiB.)
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let part = part_size(self.parts);
+            let take = (part - self.buffer.len()).min(rest.len());
+            let needed = self.buffer.len() + take;
+            if self.buffer.capacity() < needed {
+                let grown = (self.buffer.capacity() * 2).clamp(needed, part);
+                self.buffer.reserve_exact(grown - self.buffer.len());
+            }
+            self.buffer.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buffer.len() == part {
+                let full = std::mem::take(&mut self.buffer);
+                self.upload_part(full).await?;
+            }
         }
         Ok(())
     }
