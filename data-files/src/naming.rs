@@ -20,6 +20,16 @@ pub fn data_file_name(export_id: &str, shard_id: u32, sequence: u32) -> String {
     data_encoding::BASE32_NOPAD.encode(&md5.finalize()).to_ascii_lowercase()
 }
 
+/// The name of a data file rewritten from the one named `name` (the consistent mode's cut
+/// rewrites a file without some lines, under a new name, so the original stays readable until
+/// the manifests stop listing it): 26 characters of lowercase base32 of 16 bytes of
+/// SHA-256(`consistent:<name>`), so a resumed cut finds the same name again.
+pub fn rewritten_file_name(name: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("consistent:{name}").as_bytes());
+    data_encoding::BASE32_NOPAD.encode(&digest[..16]).to_ascii_lowercase()
+}
+
 /// The keys of one shard's data files, in order:
 /// `<data-prefix><data_file_name(export, shard, sequence)>.<extension>` for sequence
 /// `first_sequence`, `first_sequence + 1`, ...

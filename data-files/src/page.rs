@@ -183,29 +183,29 @@ impl<'a> Reader<'a> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Value<'a>, InvalidPage> {
-        let tag = self.u8()?;
-        Ok(match tag {
-            1 => Value::S(self.str()?),
-            2 => Value::N(self.str()?),
-            3 => Value::B(self.bytes()?),
-            4 => Value::Bool(false),
-            5 => Value::Bool(true),
-            6 => Value::Null,
-            7 | 8 => {
+        let kind = self.u8()?;
+        Ok(match kind {
+            tag::S => Value::S(self.str()?),
+            tag::N => Value::N(self.str()?),
+            tag::B => Value::B(self.bytes()?),
+            tag::FALSE => Value::Bool(false),
+            tag::TRUE => Value::Bool(true),
+            tag::NULL => Value::Null,
+            tag::SS | tag::NS => {
                 let count = self.count()?;
                 let elements = (0..count).map(|_| self.str()).collect::<Result<Vec<_>, _>>()?;
                 // (`collect` grows the vector as elements are read, without trusting `count`.)
-                if tag == 7 { Value::Ss(elements) } else { Value::Ns(elements) }
+                if kind == tag::SS { Value::Ss(elements) } else { Value::Ns(elements) }
             }
-            9 => {
+            tag::BS => {
                 let count = self.count()?;
                 Value::Bs((0..count).map(|_| self.bytes()).collect::<Result<Vec<_>, _>>()?)
             }
-            10 | 11 => {
+            tag::L | tag::M => {
                 if depth >= MAX_DEPTH {
                     return Err(self.invalid(format!("containers nest deeper than {MAX_DEPTH} levels")));
                 }
-                if tag == 10 {
+                if kind == tag::L {
                     let count = self.count()?;
                     Value::L((0..count).map(|_| self.value(depth + 1)).collect::<Result<Vec<_>, _>>()?)
                 } else {
@@ -217,10 +217,31 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The one-byte tags of `wit/page-format.md`: a value's type, and a stream record's event
+/// (`wit/record-format.md`). Every reader and writer of pages uses these.
+pub mod tag {
+    pub const S: u8 = 1;
+    pub const N: u8 = 2;
+    pub const B: u8 = 3;
+    pub const FALSE: u8 = 4;
+    pub const TRUE: u8 = 5;
+    pub const NULL: u8 = 6;
+    pub const SS: u8 = 7;
+    pub const NS: u8 = 8;
+    pub const BS: u8 = 9;
+    pub const L: u8 = 10;
+    pub const M: u8 = 11;
+
+    /// A stream record's `eventName` (`wit/record-format.md`).
+    pub const INSERT: u8 = 1;
+    pub const MODIFY: u8 = 2;
+    pub const REMOVE: u8 = 3;
+}
+
 /// Packs values into pages, for tests (this workspace's and plugin authors') and tools. The host
 /// has its own writer; this one is small and trusts its input.
 pub mod writer {
-    use super::Value;
+    use super::{Value, tag};
 
     /// Unsigned LEB128.
     pub fn varint(out: &mut Vec<u8>, mut n: usize) {
@@ -244,36 +265,36 @@ pub mod writer {
     pub fn value(out: &mut Vec<u8>, v: &Value<'_>) {
         match v {
             Value::S(s) => {
-                out.push(1);
+                out.push(tag::S);
                 bytes(out, s.as_bytes())
             }
             Value::N(n) => {
-                out.push(2);
+                out.push(tag::N);
                 bytes(out, n.as_bytes())
             }
             Value::B(b) => {
-                out.push(3);
+                out.push(tag::B);
                 bytes(out, b)
             }
-            Value::Bool(b) => out.push(if *b { 5 } else { 4 }),
-            Value::Null => out.push(6),
+            Value::Bool(b) => out.push(if *b { tag::TRUE } else { tag::FALSE }),
+            Value::Null => out.push(tag::NULL),
             Value::Ss(set) | Value::Ns(set) => {
-                out.push(if matches!(v, Value::Ss(_)) { 7 } else { 8 });
+                out.push(if matches!(v, Value::Ss(_)) { tag::SS } else { tag::NS });
                 varint(out, set.len());
                 set.iter().for_each(|s| bytes(out, s.as_bytes()));
             }
             Value::Bs(set) => {
-                out.push(9);
+                out.push(tag::BS);
                 varint(out, set.len());
                 set.iter().for_each(|b| bytes(out, b));
             }
             Value::L(list) => {
-                out.push(10);
+                out.push(tag::L);
                 varint(out, list.len());
                 list.iter().for_each(|v| value(out, v));
             }
             Value::M(entries) => {
-                out.push(11);
+                out.push(tag::M);
                 map(out, entries);
             }
         }

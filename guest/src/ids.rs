@@ -4,8 +4,6 @@
 //! identifies the export instead keeps their shape while letting a resumed run or a fan-out
 //! worker recompute every name without coordination.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use md5::{Digest, Md5};
 use uuid::Uuid;
 
@@ -66,16 +64,6 @@ fn is_well_formed_table_arn(arn: &str, table_name: &str) -> bool {
         && resource.strip_prefix("table/") == Some(table_name)
 }
 
-/// ISO-8601 UTC with milliseconds and `Z`, e.g. `2023-08-31T07:40:21.041Z`.
-/// Times past the year 9999 (which ISO-8601's four-digit years cannot hold) are clamped to its end.
-pub fn iso8601_millis(epoch_ms: u64) -> String {
-    let time = UNIX_EPOCH + Duration::from_millis(epoch_ms.min(LAST_MS_OF_9999));
-    humantime::format_rfc3339_millis(time).to_string()
-}
-
-/// 9999-12-31T23:59:59.999Z.
-const LAST_MS_OF_9999: u64 = 253_402_300_799_999;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,12 +95,5 @@ mod tests {
         let derived = table_id(None, "arn:aws:dynamodb:us-east-1:000000000000:table/t");
         assert_eq!(Uuid::parse_str(&derived).map(|u| u.get_version_num()), Ok(5));
         assert_eq!(derived, table_id(Some(""), "arn:aws:dynamodb:us-east-1:000000000000:table/t"));
-    }
-
-    #[test]
-    fn times_have_milliseconds_and_z() {
-        assert_eq!(iso8601_millis(1_693_467_621_041), "2023-08-31T07:40:21.041Z");
-        assert_eq!(iso8601_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601_millis(u64::MAX), "9999-12-31T23:59:59.999Z");
     }
 }

@@ -6,13 +6,10 @@ use md5::{Digest, Md5};
 use serde::Serialize;
 
 use crate::bindings::exports::ddb_export::core::write::Error;
-use crate::ids;
 use crate::wit::{ExportFormat, ExportSnapshot, ExportTotals, ExportViewType, ManifestEntry, Object, SseAlgorithm};
-
-/// The summary format version of a full export.
-pub const FULL_EXPORT_VERSION: &str = "2020-06-30";
-/// The summary format version of an incremental export.
-pub const INCREMENTAL_EXPORT_VERSION: &str = "2023-08-01";
+use ddb_export_data_files::summary::{
+    FULL_EXPORT_VERSION, INCREMENTAL_EXPORT, INCREMENTAL_EXPORT_VERSION, ManifestSummary,
+};
 
 /// One line of `manifest-files.json`; field order is AWS's.
 #[derive(Serialize)]
@@ -22,51 +19,6 @@ struct FileLine<'a> {
     md5_checksum: &'a str,
     etag: &'a str,
     data_file_s3_key: &'a str,
-}
-
-/// `manifest-summary.json` of a full export; field order is AWS's.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Summary<'a> {
-    version: &'a str,
-    export_arn: &'a str,
-    start_time: String,
-    end_time: String,
-    table_arn: &'a str,
-    table_id: &'a str,
-    export_time: String,
-    s3_bucket: &'a str,
-    s3_prefix: Option<&'a str>,
-    s3_sse_algorithm: &'a str,
-    s3_sse_kms_key_id: Option<&'a str>,
-    manifest_files_s3_key: &'a str,
-    billed_size_bytes: u64,
-    item_count: u64,
-    output_format: &'a str,
-}
-
-/// `manifest-summary.json` of an incremental export; field order is AWS's.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct IncrementalSummary<'a> {
-    version: &'a str,
-    export_arn: &'a str,
-    start_time: String,
-    end_time: String,
-    table_arn: &'a str,
-    table_id: &'a str,
-    export_from_time: String,
-    export_to_time: String,
-    s3_bucket: &'a str,
-    s3_prefix: Option<&'a str>,
-    s3_sse_algorithm: &'a str,
-    s3_sse_kms_key_id: Option<&'a str>,
-    manifest_files_s3_key: &'a str,
-    billed_size_bytes: u64,
-    item_count: u64,
-    output_format: &'a str,
-    output_view: &'a str,
-    export_type: &'a str,
 }
 
 /// The four manifest objects, in the order they must be written: the summary last, after its
@@ -93,49 +45,46 @@ pub fn build(snapshot: &ExportSnapshot, files: &[ManifestEntry], totals: &Export
         (None, ExportFormat::DynamodbJson) => "DYNAMODB_JSON",
         (None, ExportFormat::Ion) => "ION",
     };
-    let summary = match &snapshot.incremental {
-        None => serde_json::to_vec(&Summary {
-            version: FULL_EXPORT_VERSION,
-            export_arn: &snapshot.export_arn,
-            start_time: ids::iso8601_millis(snapshot.start_time_ms),
-            end_time: ids::iso8601_millis(totals.end_time_ms),
-            table_arn: &snapshot.table_arn,
-            table_id: &snapshot.table_id,
-            export_time: ids::iso8601_millis(snapshot.export_time_ms),
-            s3_bucket: &snapshot.s3_bucket,
-            s3_prefix: snapshot.s3_prefix.as_deref(),
-            s3_sse_algorithm,
-            s3_sse_kms_key_id: snapshot.s3_sse_kms_key_id.as_deref(),
-            manifest_files_s3_key: &snapshot.keys.manifest_files,
-            billed_size_bytes: totals.billed_size_bytes,
-            item_count: totals.item_count,
-            output_format,
-        }),
-        Some(spec) => serde_json::to_vec(&IncrementalSummary {
-            version: INCREMENTAL_EXPORT_VERSION,
-            export_arn: &snapshot.export_arn,
-            start_time: ids::iso8601_millis(snapshot.start_time_ms),
-            end_time: ids::iso8601_millis(totals.end_time_ms),
-            table_arn: &snapshot.table_arn,
-            table_id: &snapshot.table_id,
-            export_from_time: ids::iso8601_millis(spec.export_from_time_ms),
-            export_to_time: ids::iso8601_millis(spec.export_to_time_ms),
-            s3_bucket: &snapshot.s3_bucket,
-            s3_prefix: snapshot.s3_prefix.as_deref(),
-            s3_sse_algorithm,
-            s3_sse_kms_key_id: snapshot.s3_sse_kms_key_id.as_deref(),
-            manifest_files_s3_key: &snapshot.keys.manifest_files,
-            billed_size_bytes: totals.billed_size_bytes,
-            item_count: totals.item_count,
-            output_format,
-            output_view: match spec.export_view_type {
-                ExportViewType::NewImage => "NEW_IMAGE",
-                ExportViewType::NewAndOldImages => "NEW_AND_OLD_IMAGES",
-            },
-            export_type: "INCREMENTAL_EXPORT",
-        }),
+    let time = ddb_export_data_files::summary::timestamp;
+    let mut summary = ManifestSummary {
+        version: Some(FULL_EXPORT_VERSION.into()),
+        export_arn: snapshot.export_arn.clone(),
+        start_time: Some(time(snapshot.start_time_ms)),
+        end_time: Some(time(totals.end_time_ms)),
+        table_arn: Some(snapshot.table_arn.clone()),
+        table_id: Some(snapshot.table_id.clone()),
+        export_time: Some(time(snapshot.export_time_ms)),
+        s3_bucket: Some(snapshot.s3_bucket.clone()),
+        s3_prefix: snapshot.s3_prefix.clone(),
+        s3_sse_algorithm: Some(s3_sse_algorithm.into()),
+        s3_sse_kms_key_id: snapshot.s3_sse_kms_key_id.clone(),
+        manifest_files_s3_key: snapshot.keys.manifest_files.clone(),
+        billed_size_bytes: Some(totals.billed_size_bytes),
+        item_count: totals.item_count,
+        output_format: output_format.into(),
+        output_view: None,
+        export_type: None,
+        export_from_time: None,
+        export_to_time: None,
+    };
+    if let Some(spec) = &snapshot.incremental {
+        summary = ManifestSummary {
+            version: Some(INCREMENTAL_EXPORT_VERSION.into()),
+            export_time: None,
+            export_from_time: Some(time(spec.export_from_time_ms)),
+            export_to_time: Some(time(spec.export_to_time_ms)),
+            output_view: Some(
+                match spec.export_view_type {
+                    ExportViewType::NewImage => "NEW_IMAGE",
+                    ExportViewType::NewAndOldImages => "NEW_AND_OLD_IMAGES",
+                }
+                .into(),
+            ),
+            export_type: Some(INCREMENTAL_EXPORT.into()),
+            ..summary
+        };
     }
-    .map_err(|e| Error::Other(e.to_string()))?;
+    let summary = summary.to_bytes();
     let keys = &snapshot.keys;
     let listing_md5 = md5_base64(&listing);
     let summary_md5 = md5_base64(&summary);

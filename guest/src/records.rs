@@ -2,7 +2,7 @@
 //! incremental export, checked, with each image kept as the packed bytes it came in (the
 //! compactor keeps those, and decodes them again only to write a line).
 
-use crate::page::{InvalidPage, Item, Reader};
+use crate::page::{InvalidPage, Item, Reader, tag};
 
 /// A stream record's `eventName`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,9 +52,9 @@ pub fn read(page: &[u8]) -> Result<Vec<Record<'_>>, InvalidPage> {
 
 fn one<'a>(reader: &mut Reader<'a>) -> Result<Record<'a>, InvalidPage> {
     let event = match reader.u8()? {
-        1 => Event::Insert,
-        2 => Event::Modify,
-        3 => Event::Remove,
+        tag::INSERT => Event::Insert,
+        tag::MODIFY => Event::Modify,
+        tag::REMOVE => Event::Remove,
         other => return Err(reader.invalid(format!("unknown event {other}"))),
     };
     let time = reader.take(8)?;
@@ -87,6 +87,7 @@ fn one<'a>(reader: &mut Reader<'a>) -> Result<Record<'a>, InvalidPage> {
 pub mod writer {
     use super::Event;
     use crate::page::Value;
+    use crate::page::tag;
     use crate::page::writer::map;
 
     /// One record: event, time, keys, and the images present.
@@ -103,9 +104,9 @@ pub mod writer {
         let mut out = (records.len() as u32).to_le_bytes().to_vec();
         for r in records {
             out.push(match r.event {
-                Event::Insert => 1,
-                Event::Modify => 2,
-                Event::Remove => 3,
+                Event::Insert => tag::INSERT,
+                Event::Modify => tag::MODIFY,
+                Event::Remove => tag::REMOVE,
             });
             out.extend_from_slice(&r.micros.to_le_bytes());
             map(&mut out, &r.keys);

@@ -12,24 +12,19 @@ pub fn create(table: TableDescription, request: ExportRequest) -> Result<ExportS
     let table_arn = ids::table_arn(&table.table_arn, &table.table_name, &request.region);
     let table_id = ids::table_id(table.table_id.as_deref(), &table_arn);
     let export_id = ids::export_id(request.start_time_ms, &request.client_token, &table_arn);
-    let root = match &request.s3_prefix {
-        Some(prefix) => format!("{prefix}/AWSDynamoDB/{export_id}"),
-        None => format!("AWSDynamoDB/{export_id}"),
-    };
-    // An incremental export's data files go to the folder all of them under the prefix share.
-    let data_prefix = match (&request.incremental, &request.s3_prefix) {
-        (None, _) => format!("{root}/data/"),
-        (Some(_), Some(prefix)) => format!("{prefix}/AWSDynamoDB/data/"),
-        (Some(_), None) => "AWSDynamoDB/data/".to_string(),
-    };
+    let layout = ddb_export_data_files::layout::export_keys(
+        request.s3_prefix.as_deref(),
+        &export_id,
+        request.incremental.is_some(),
+    );
     let keys = ExportKeys {
-        started: format!("{root}/_started"),
-        data_prefix,
-        manifest_files: format!("{root}/manifest-files.json"),
-        manifest_files_md5: format!("{root}/manifest-files.md5"),
-        manifest_summary: format!("{root}/manifest-summary.json"),
-        manifest_summary_md5: format!("{root}/manifest-summary.md5"),
-        root,
+        root: layout.root,
+        started: layout.started,
+        data_prefix: layout.data_prefix,
+        manifest_files: layout.manifest_files,
+        manifest_files_md5: layout.manifest_files_md5,
+        manifest_summary: layout.manifest_summary,
+        manifest_summary_md5: layout.manifest_summary_md5,
     };
     Ok(ExportSnapshot {
         export_arn: format!("{table_arn}/export/{export_id}"),
@@ -49,8 +44,8 @@ pub fn create(table: TableDescription, request: ExportRequest) -> Result<ExportS
         keys,
         data_file_extension: match (&request.custom_format, request.export_format) {
             (Some(custom), _) => custom.file_extension.clone(),
-            (None, ExportFormat::DynamodbJson) => "json.gz".to_string(),
-            (None, ExportFormat::Ion) => "ion.gz".to_string(),
+            (None, ExportFormat::DynamodbJson) => ddb_export_data_files::layout::JSON_EXTENSION.to_string(),
+            (None, ExportFormat::Ion) => ddb_export_data_files::layout::ION_EXTENSION.to_string(),
         },
         incremental: request.incremental,
         custom_format: request.custom_format,

@@ -11,6 +11,8 @@ use flate2::write::MultiGzDecoder;
 use md5::{Digest, Md5};
 use serde_json::Value;
 
+use ddb_export_data_files::summary::ManifestSummary;
+
 use crate::bindings::exports::ddb_export::core::verify::{Error, FileReport, ListedFile, Manifests};
 use crate::wit::ExportFormat;
 use crate::{ion_check, item_check, json_line};
@@ -31,39 +33,33 @@ pub fn check_manifests(
     files: &[u8],
     files_md5: Option<&[u8]>,
 ) -> Result<Manifests, Error> {
-    let unreadable = |why: String| Error::UnreadableSummary(why);
-    let json: Value = serde_json::from_slice(summary).map_err(|e| unreadable(format!("not JSON: {e}")))?;
-    let text = |field: &str| json.get(field).and_then(Value::as_str).map(str::to_string);
-    let required = |field: &str| text(field).ok_or_else(|| unreadable(format!("it has no string {field:?}")));
-    let output_format = required("outputFormat")?;
-    let format = match output_format.as_str() {
+    let parsed = ManifestSummary::parse(summary).map_err(Error::UnreadableSummary)?;
+    let format = match parsed.output_format.as_str() {
         "DYNAMODB_JSON" => Some(ExportFormat::DynamodbJson),
         "ION" => Some(ExportFormat::Ion),
         // A plugin's format (`custom-format`'s rule): readable, if not by this component.
         other if ddb_export_data_files::check_output_format(other).is_ok() => None,
         other => {
-            return Err(unreadable(format!(
+            return Err(Error::UnreadableSummary(format!(
                 "outputFormat {other:?} is neither DYNAMODB_JSON, ION nor a plugin's (A-Z, 0-9, _)"
             )));
         }
     };
-    let item_count =
-        json.get("itemCount").and_then(Value::as_u64).ok_or_else(|| unreadable("it has no itemCount".into()))?;
+    let item_count = parsed.item_count;
+    let missing: Vec<&'static str> = parsed.missing();
     let mut manifests = Manifests {
-        export_arn: required("exportArn")?,
-        export_type: text("exportType").unwrap_or_else(|| "FULL_EXPORT".into()),
-        output_format,
+        export_type: parsed.export_type().to_string(),
+        export_arn: parsed.export_arn,
+        output_format: parsed.output_format,
         format,
         item_count,
-        manifest_files_key: required("manifestFilesS3Key")?,
+        manifest_files_key: parsed.manifest_files_s3_key,
         files: Vec::new(),
         problems: Vec::new(),
     };
     let problems = &mut manifests.problems;
-    for field in ["startTime", "endTime", "tableArn", "tableId", "s3Bucket", "s3SseAlgorithm"] {
-        if text(field).is_none() {
-            problems.push(format!("manifest-summary.json: it has no string {field:?}"));
-        }
+    for field in missing {
+        problems.push(format!("manifest-summary.json: it has no string {field:?}"));
     }
     for (name, bytes, expected) in [("manifest-summary", summary, summary_md5), ("manifest-files", files, files_md5)] {
         let Some(expected) = expected else { continue };

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::component::ComponentError;
+use crate::runtime::ComponentError;
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]

@@ -20,34 +20,93 @@
 //! encoder plugin is added with [`ComponentRuntime::with_encoder`]; an engine with its own
 //! scheduling runs an export as separate steps with [`fanout`] (`plan`, `run_shard` on any
 //! machine, `finalize`): see `examples/pipeline_engine.rs`.
+//!
+//! # The layers
+//!
+//! This crate's modules are private; what is public is the facade below. Inside, each layer
+//! imports only the layers under it (`ARCHITECTURE.md` draws them; a unit test in this file
+//! checks the rule):
+//!
+//! ```text
+//! modes      full · incremental · fan-out · verify (never each other)
+//! lifecycle  request · claim · start · resume · publish
+//! pipeline   shard (scan → encode → store) · schedule · read budget · progress · cut
+//! state      checkpoints · leases · tokens · catalog · descriptions · stored-file check
+//! io         AWS clients · DynamoDB table and stream · destinations      runtime (crate)
+//! error      ExportError                                                 model (crate)
+//! ```
 
-pub mod aws;
-pub mod catalog;
-pub mod checkpoint;
-mod checksum;
-pub mod component;
-pub mod consistent;
-pub mod description;
-pub mod destination;
-mod duplicates;
-pub mod dynamodb;
 pub mod error;
-pub mod export;
-pub mod fanout;
-pub mod incremental;
-pub mod lease;
-pub mod model;
-pub mod progress;
-pub mod read_budget;
-mod shard;
-mod stored;
-pub mod stream;
-pub mod verify;
+mod io;
+mod lifecycle;
+mod modes;
+mod pipeline;
+mod state;
 
-pub use aws::AwsClients;
-pub use component::{CacheDir, ComponentError, ComponentRuntime, ComponentSource, GuestLimits};
-pub use description::{DescribeExportOutput, ExportDescription, ExportStatus};
-pub use destination::{S3Options, Target};
+/// The plain model of an export, its settings' names ([`model::Field`]), time, checksums and
+/// AWS's layout.
+pub use ddb_export_model as model;
+/// The wasmtime runtime: components and encoder plugins, sandboxed and checked.
+pub use ddb_export_runtime as runtime;
+
 pub use error::ExportError;
-pub use export::{ExportFailure, ExportReport, ExportRequest};
+pub use io::aws::AwsClients;
+pub use io::destination::{S3Options, Target};
+pub use lifecycle::{ExportFailure, ExportReport, ExportRequest};
 pub use model::ExportFormat;
+pub use runtime::{CacheDir, ComponentError, ComponentRuntime, ComponentSource, GuestLimits};
+pub use state::description::{DescribeExportOutput, ExportDescription, ExportStatus};
+
+/// Running an export in one call: [`export::run`] (or [`export::run_until_stopped`] with a stop
+/// flag), with its request's settings.
+pub mod export {
+    pub use crate::lifecycle::{
+        DEFAULT_ON_DEMAND_RCU, DEFAULT_READ_PERCENT, DEFAULT_TARGET_FILE_BYTES, ExportFailure, ExportReport,
+        ExportRequest, MAX_PARALLELISM, ReadLimit, default_parallelism, resume_export_id,
+    };
+    pub use crate::model::IncrementalWindow;
+    pub use crate::modes::{run, run_until_stopped};
+    pub use crate::pipeline::schedule::MIN_LANE_RCU;
+}
+
+/// An export as separate steps for an engine with its own scheduling: [`fanout::plan`] once,
+/// [`fanout::run_shard`] for each shard on any machine, [`fanout::finalize`] once.
+pub mod fanout {
+    pub use crate::modes::fanout::{
+        ExportPlan, PLAN_VERSION, PlanLocation, ShardReport, ShardRun, finalize, plan, run_shard,
+    };
+}
+
+/// Checking a stored export against its manifests, each item once.
+pub mod verify {
+    pub use crate::modes::verify::{VerifyReport, verify};
+}
+
+/// The exports at a destination: listed, or one described, as the AWS CLI prints them.
+pub mod catalog {
+    pub use crate::state::catalog::{ExportSummary, ListExportsOutput, describe, list};
+}
+
+/// How an export shows its progress, and its figures.
+pub mod progress {
+    pub use crate::model::ProgressFigures;
+    pub use crate::pipeline::progress::{ProgressObserver, ProgressStyle};
+}
+
+/// Where an export is written.
+pub mod destination {
+    pub use crate::io::destination::{Destination, S3Options, Target};
+}
+
+/// Reading a DynamoDB table: the filter a Scan may carry, and the packed page the WIT's
+/// `encode-page` takes, made from SDK items (for tests and embedders that hold SDK items).
+pub mod dynamodb {
+    pub use crate::io::dynamodb::ScanFilter;
+    pub use crate::io::pack::pack as pack_page;
+
+    /// SDK items as the JSON array a Scan response holds (what
+    /// [`Encoder::encode_json`](crate::runtime::Encoder::encode_json) takes).
+    pub fn items_json(items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>]) -> Vec<u8> {
+        crate::io::dynamodb::RawItems::from_items(items).json().to_vec()
+    }
+}

@@ -11,8 +11,8 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
-use ddb_export::component::{EncoderPlugin, LoadedFrom};
 use ddb_export::destination::Destination;
+use ddb_export::runtime::{EncoderPlugin, LoadedFrom};
 use ddb_export::{
     AwsClients, CacheDir, ComponentRuntime, ComponentSource, ExportRequest, GuestLimits, S3Options, Target,
 };

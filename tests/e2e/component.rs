@@ -3,10 +3,10 @@
 use std::io::Read as _;
 use std::time::Duration;
 
-use ddb_export::component::Session;
 use ddb_export::model::{
     Billing, EncoderEvent, EncoderOptions, ExportFormat, SnapshotRequest, SseAlgorithm, TableInfo,
 };
+use ddb_export::runtime::Session;
 use ddb_export::{CacheDir, ComponentError, ComponentRuntime, ComponentSource, GuestLimits};
 
 use crate::items;
@@ -58,7 +58,8 @@ fn the_default_component_runs_every_step_under_the_default_limits() {
             &EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 },
         )
         .expect("encoder");
-    let mut events = encoder.encode_page(&items::edge_cases()).expect("encode the edge cases");
+    let mut events =
+        encoder.encode_json(&ddb_export::dynamodb::items_json(&items::edge_cases())).expect("encode the edge cases");
     events.extend(encoder.finish().expect("finish"));
     let bytes: Vec<u8> = events
         .iter()
@@ -94,7 +95,9 @@ fn a_memory_cap_too_small_stops_the_component_with_an_error_naming_it() {
                     &EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 },
                 )
                 .expect("encoder");
-            let error = encoder.encode_page(&items::edge_cases()).expect_err("the page must not fit");
+            let error = encoder
+                .encode_json(&ddb_export::dynamodb::items_json(&items::edge_cases()))
+                .expect_err("the page must not fit");
             assert!(matches!(error, ComponentError::MemoryLimit { .. }), "{error}");
         }
     }
@@ -108,7 +111,9 @@ fn a_trapped_instance_refuses_further_calls_and_the_runtime_makes_fresh_ones() {
     let snapshot = session.snapshot(&table(), &request()).expect("snapshot");
     let options = EncoderOptions { shard_id: 0, target_file_bytes: 0, compression_level: 6, first_sequence: 0 };
     let mut encoder = session.open_encoder(&snapshot, &options).expect("encoder");
-    let error = encoder.encode_page(&items::edge_cases()).expect_err("a 390 KB item twice over does not fit in 2 MiB");
+    let error = encoder
+        .encode_json(&ddb_export::dynamodb::items_json(&items::edge_cases()))
+        .expect_err("a 390 KB item twice over does not fit in 2 MiB");
     assert!(matches!(error, ComponentError::MemoryLimit { .. }), "{error}");
     assert!(encoder.finish().is_err(), "the trapped instance must refuse further calls");
     // The runtime itself is unharmed.
@@ -118,7 +123,7 @@ fn a_trapped_instance_refuses_further_calls_and_the_runtime_makes_fresh_ones() {
 
 #[test]
 fn the_compiled_component_is_cached_and_a_corrupt_cache_entry_is_recompiled() {
-    use ddb_export::component::LoadedFrom;
+    use ddb_export::runtime::LoadedFrom;
     let dir = tempfile::tempdir().unwrap();
     let cache = CacheDir::At(dir.path().join("cache"));
     let load = || ComponentRuntime::load(&ComponentSource::Default, GuestLimits::default(), &cache).expect("loads");

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use ddb_export::component::pack_page;
+use ddb_export::dynamodb::pack_page;
 use ddb_export_guest::encoder::ShardEncoder;
 use ddb_export_guest::wit as guest;
 use serde_json::Value;

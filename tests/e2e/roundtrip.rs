@@ -15,8 +15,9 @@ use std::time::Instant;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use ddb_export::component::{Session, check_data_file_key, pack_page};
+use ddb_export::dynamodb::pack_page;
 use ddb_export::model::{EncoderEvent, EncoderOptions, Snapshot};
+use ddb_export::runtime::{Session, check_data_file_key};
 use ddb_export::{CacheDir, ComponentRuntime, ComponentSource, GuestLimits};
 use ddb_export_guest::encoder::ShardEncoder;
 use ddb_export_guest::wit as guest;
@@ -152,7 +153,11 @@ fn through_component(session: Session, snapshot: &Snapshot, case: &Case) -> Resu
     let mut events = Vec::new();
     for page in pages(case) {
         events.extend(
-            encoder.encode_page(&attribute_page(page)).map_err(|e| e.to_string())?.into_iter().map(Event::from),
+            encoder
+                .encode_json(&ddb_export::dynamodb::items_json(&attribute_page(page)))
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(Event::from),
         );
     }
     events.extend(encoder.finish().map_err(|e| e.to_string())?.into_iter().map(Event::from));

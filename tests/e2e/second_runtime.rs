@@ -12,8 +12,9 @@ use base64::engine::general_purpose::STANDARD;
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
 
-use ddb_export::component::{DEFAULT_COMPONENT, pack_page};
+use ddb_export::dynamodb::pack_page;
 use ddb_export::model::{EncoderEvent, EncoderOptions, ExportFormat, ExportTotals, ManifestEntry, SnapshotRequest};
+use ddb_export::runtime::DEFAULT_COMPONENT;
 use ddb_export::{CacheDir, ComponentRuntime, ComponentSource, GuestLimits};
 
 use crate::component::{request, table};
@@ -39,7 +40,7 @@ fn ours(
     let mut encoder = runtime.session().unwrap().open_encoder(&snapshot, options).unwrap();
     let mut events = Vec::new();
     for page in pages {
-        events.extend(encoder.encode_page(page).unwrap());
+        events.extend(encoder.encode_json(&ddb_export::dynamodb::items_json(page)).unwrap());
     }
     events.extend(encoder.finish().unwrap());
     let (mut files, mut open) = (Files::new(), None);

@@ -1,0 +1,495 @@
+//! Reading the table: DescribeTable and parallel Scan pages.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
+use aws_sdk_dynamodb::operation::scan::ScanError;
+use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, ReturnConsumedCapacity};
+
+use crate::error::ExportError;
+use crate::io::aws::SdkFailure;
+use crate::model::{Billing, Shard, TableInfo};
+
+/// An item as the SDK returns it.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// An item's key in words, for messages: `pk "a", sk 5` (binary as base64), read from the
+/// item's DynamoDB JSON; `None` when the item is not readable or lacks a key attribute.
+pub fn key_in_words(item_json: &str, key_attributes: &[String]) -> Option<String> {
+    let item: serde_json::Value = serde_json::from_str(item_json).ok()?;
+    let parts: Option<Vec<String>> = key_attributes
+        .iter()
+        .map(|name| {
+            let typed = item.get(name)?.as_object()?;
+            let (tag, value) = typed.iter().next()?;
+            let text = value.as_str()?;
+            Some(match tag.as_str() {
+                "S" => format!("{name} {text:?}"),
+                "N" | "B" => format!("{name} {text}"),
+                _ => return None,
+            })
+        })
+        .collect();
+    parts.filter(|p| !p.is_empty()).map(|p| p.join(", "))
+}
+
+/// One Scan page of one segment, its items as the service sent them.
+#[derive(Debug, Default)]
+pub struct ScanPage {
+    pub items: RawItems,
+    /// Where the next page starts; `None` when the segment is done.
+    pub last_evaluated_key: Option<Item>,
+    /// Read capacity units the page consumed, when the server reports it.
+    pub consumed_rcu: f64,
+    /// Items the page read (`ScannedCount`): more than it holds when a filter dropped some.
+    /// `Limit` counts these, and they are what the read capacity pays for.
+    pub scanned: u64,
+}
+
+/// A page's items in DynamoDB JSON, exactly as the Scan response holds them (its `Items`
+/// array): the bytes the encoder turns into data lines, never parsed into SDK types (the one
+/// parse of them is the encoder's). `count` is the number of items in it, counted.
+#[derive(Debug, Clone, Default)]
+pub struct RawItems {
+    body: bytes::Bytes,
+    range: std::ops::Range<usize>,
+    pub count: u64,
+}
+
+impl RawItems {
+    /// The `Items` array, `[…]`.
+    pub fn json(&self) -> &[u8] {
+        match self.range.is_empty() {
+            true => b"[]",
+            false => self.body.get(self.range.clone()).unwrap_or(b"[]"),
+        }
+    }
+
+    /// Items held in memory, as a JSON array (the consistent mode's final images).
+    pub fn from_items(items: &[Item]) -> Self {
+        let values: Vec<serde_json::Value> = items
+            .iter()
+            .map(|item| {
+                serde_json::Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute_to_json(v))).collect())
+            })
+            .collect();
+        let body = serde_json::to_vec(&values).unwrap_or_else(|_| b"[]".to_vec());
+        let range = 0..body.len();
+        Self { body: body.into(), range, count: items.len() as u64 }
+    }
+}
+
+/// An AttributeValue as DynamoDB JSON: the inverse of [`attribute_from_json`].
+pub fn attribute_to_json(value: &AttributeValue) -> serde_json::Value {
+    use base64::Engine as _;
+    use serde_json::json;
+    let blob = |b: &aws_sdk_dynamodb::primitives::Blob| base64::engine::general_purpose::STANDARD.encode(b.as_ref());
+    match value {
+        AttributeValue::S(s) => json!({ "S": s }),
+        AttributeValue::N(n) => json!({ "N": n }),
+        AttributeValue::B(b) => json!({ "B": blob(b) }),
+        AttributeValue::Bool(b) => json!({ "BOOL": b }),
+        AttributeValue::Null(_) => json!({ "NULL": true }),
+        AttributeValue::Ss(s) => json!({ "SS": s }),
+        AttributeValue::Ns(s) => json!({ "NS": s }),
+        AttributeValue::Bs(s) => json!({ "BS": s.iter().map(blob).collect::<Vec<_>>() }),
+        AttributeValue::L(l) => json!({ "L": l.iter().map(attribute_to_json).collect::<Vec<_>>() }),
+        AttributeValue::M(m) => {
+            json!({ "M": m.iter().map(|(k, v)| (k.clone(), attribute_to_json(v))).collect::<serde_json::Map<_, _>>() })
+        }
+        _ => json!({ "NULL": true }),
+    }
+}
+
+/// The parts of a Scan response the host reads itself; `Items` is left as it came.
+#[derive(serde::Deserialize)]
+struct ScanEnvelope<'a> {
+    /// Each item's text, left as it came: where the array is, and how many it holds.
+    #[serde(rename = "Items", borrow, default)]
+    items: Vec<&'a serde_json::value::RawValue>,
+    #[serde(rename = "Count", default)]
+    count: u64,
+    #[serde(rename = "ScannedCount", default)]
+    scanned_count: u64,
+    #[serde(rename = "LastEvaluatedKey", default)]
+    last_evaluated_key: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(rename = "ConsumedCapacity", default)]
+    consumed_capacity: Option<ConsumedCapacity>,
+}
+
+#[derive(serde::Deserialize)]
+struct ConsumedCapacity {
+    #[serde(rename = "CapacityUnits", default)]
+    capacity_units: Option<f64>,
+}
+
+/// Reads a Scan response's envelope; `Err` says what is wrong with it.
+fn scan_page_of(body: bytes::Bytes) -> Result<ScanPage, String> {
+    let envelope: ScanEnvelope<'_> =
+        serde_json::from_slice(&body).map_err(|e| format!("the Scan response is not DynamoDB's JSON: {e}"))?;
+    let count = envelope.items.len() as u64;
+    // The array, brackets included, from its first item to its last (the items are slices of
+    // the body; only whitespace can lie between them and the brackets).
+    let range = match (envelope.items.first(), envelope.items.last()) {
+        (Some(first), Some(last)) => {
+            let offset = |text: &str| text.as_ptr() as usize - body.as_ptr() as usize;
+            let (start, end) = (offset(first.get()), offset(last.get()) + last.get().len());
+            let open = body[..start].iter().rposition(|b| !b.is_ascii_whitespace()).filter(|&at| body[at] == b'[');
+            let close = body[end..]
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .map(|at| end + at)
+                .filter(|&at| body[at] == b']');
+            match (open, close) {
+                (Some(open), Some(close)) => open..close + 1,
+                _ => return Err("the Scan response's Items is not an array of items".into()),
+            }
+        }
+        _ => 0..0,
+    };
+    if count != envelope.count {
+        return Err(format!("the Scan response says Count {} but its Items holds {count}", envelope.count));
+    }
+    let last_evaluated_key = match envelope.last_evaluated_key.filter(|key| !key.is_empty()) {
+        Some(key) => Some(
+            key.iter()
+                .map(|(name, value)| Ok((name.clone(), attribute_from_json(value)?)))
+                .collect::<Result<Item, String>>()
+                .map_err(|e| format!("the Scan response's LastEvaluatedKey: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok(ScanPage {
+        consumed_rcu: envelope.consumed_capacity.and_then(|c| c.capacity_units).unwrap_or(0.0),
+        last_evaluated_key,
+        scanned: envelope.scanned_count.max(count),
+        items: RawItems { body: body.clone(), range, count },
+    })
+}
+
+/// Keeps a Scan response's body for the host, and gives the SDK an empty object to parse
+/// instead: the items are read once, by the encoder, not into SDK types first (an interceptor
+/// of one Scan call; error responses are left to the SDK).
+#[derive(Debug, Clone, Default)]
+struct KeepBody {
+    body: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for KeepBody {
+    fn name(&self) -> &'static str {
+        "ddb-export keep the Scan body"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut<
+            '_,
+        >,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let response = context.response_mut();
+        if response.status().as_u16() != 200 {
+            return Ok(());
+        }
+        let length = response.headers().get("content-length").and_then(|l| l.parse::<usize>().ok()).unwrap_or(0);
+        let inner = std::mem::replace(response.body_mut(), aws_smithy_types::body::SdkBody::taken());
+        *self.body.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let kept = KeptBody { inner, buffer: Some(Vec::with_capacity(length.min(8 << 20))), slot: self.body.clone() };
+        *response.body_mut() = aws_smithy_types::body::SdkBody::from_body_1_x(kept);
+        Ok(())
+    }
+}
+
+/// The body the SDK reads (within its time limits): the service's bytes, kept in `slot`, then
+/// `{}` for the SDK's own parser.
+struct KeptBody {
+    inner: aws_smithy_types::body::SdkBody,
+    /// The bytes so far; `None` once handed over.
+    buffer: Option<Vec<u8>>,
+    slot: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+}
+
+impl http_body::Body for KeptBody {
+    type Data = bytes::Bytes;
+    type Error = aws_smithy_types::body::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        loop {
+            if self.buffer.is_none() {
+                return Poll::Ready(None);
+            }
+            match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let (Ok(data), Some(buffer)) = (frame.into_data(), self.buffer.as_mut()) {
+                        buffer.extend_from_slice(&data);
+                    }
+                }
+                Poll::Ready(None) => {
+                    let body = self.buffer.take();
+                    *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = body;
+                    return Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from_static(b"{}")))));
+                }
+            }
+        }
+    }
+}
+
+/// A table to export, by name or ARN.
+#[derive(Clone, Debug)]
+pub struct Table {
+    client: aws_sdk_dynamodb::Client,
+    region: String,
+    /// What the user named: a table name or a table ARN (DynamoDB accepts both).
+    name_or_arn: String,
+    /// Passed to every Scan.
+    filter: Option<std::sync::Arc<ScanFilter>>,
+}
+
+/// `--filter`, `--projection` and their expression attribute names and values, passed to
+/// every Scan as DynamoDB takes them. Filtering happens after the read: every item is still
+/// read (and paid for).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScanFilter {
+    pub filter: Option<String>,
+    pub projection: Option<String>,
+    /// `#name` -> attribute name.
+    pub names: std::collections::BTreeMap<String, String>,
+    /// `:value` -> the value, in DynamoDB JSON (`{"S":"x"}`), as given.
+    pub values: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl ScanFilter {
+    /// Checks the names and values, naming the flag at fault.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if let Some(name) = self.names.keys().find(|n| !n.starts_with('#') || n.len() < 2) {
+            return Err(("--expression-names", format!("{name:?} does not start with '#'")));
+        }
+        for (name, value) in &self.values {
+            if !name.starts_with(':') || name.len() < 2 {
+                return Err(("--expression-values", format!("{name:?} does not start with ':'")));
+            }
+            attribute_from_json(value).map_err(|why| ("--expression-values", format!("{name}: {why}")))?;
+        }
+        if self.filter.as_deref().is_some_and(str::is_empty) || self.projection.as_deref().is_some_and(str::is_empty) {
+            return Err(("--filter", "an expression is empty".into()));
+        }
+        Ok(())
+    }
+
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty())
+            .then(|| self.values.iter().filter_map(|(k, v)| Some((k.clone(), attribute_from_json(v).ok()?))).collect())
+    }
+}
+
+/// An AttributeValue from its DynamoDB JSON (`{"S":"x"}`, `{"L":[…]}`, …).
+pub fn attribute_from_json(value: &serde_json::Value) -> Result<AttributeValue, String> {
+    use base64::Engine as _;
+    use serde_json::Value;
+    let (tag, inner) = value
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.iter().next())
+        .ok_or("not an AttributeValue ({\"<type>\": value})")?;
+    let text = |v: &Value| v.as_str().map(str::to_string).ok_or(format!("{tag} needs a string"));
+    let strings = |v: &Value| -> Result<Vec<String>, String> {
+        v.as_array().ok_or(format!("{tag} needs an array"))?.iter().map(text).collect()
+    };
+    let blob = |s: String| {
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map(aws_sdk_dynamodb::primitives::Blob::new)
+            .map_err(|e| format!("{tag}: {e}"))
+    };
+    Ok(match tag.as_str() {
+        "S" => AttributeValue::S(text(inner)?),
+        "N" => AttributeValue::N(text(inner)?),
+        "B" => AttributeValue::B(blob(text(inner)?)?),
+        "BOOL" => AttributeValue::Bool(inner.as_bool().ok_or("BOOL needs true or false")?),
+        "NULL" => AttributeValue::Null(true),
+        "SS" => AttributeValue::Ss(strings(inner)?),
+        "NS" => AttributeValue::Ns(strings(inner)?),
+        "BS" => AttributeValue::Bs(strings(inner)?.into_iter().map(blob).collect::<Result<_, _>>()?),
+        "L" => AttributeValue::L(
+            inner.as_array().ok_or("L needs an array")?.iter().map(attribute_from_json).collect::<Result<_, _>>()?,
+        ),
+        "M" => AttributeValue::M(
+            inner
+                .as_object()
+                .ok_or("M needs an object")?
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), attribute_from_json(v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => return Err(format!("{other:?} is not an AttributeValue type")),
+    })
+}
+
+impl Table {
+    pub fn new(client: aws_sdk_dynamodb::Client, region: String, name_or_arn: String) -> Self {
+        Self { client, region, name_or_arn, filter: None }
+    }
+
+    /// The same table, every Scan of it filtered and projected as `filter` says.
+    pub fn with_filter(self, filter: Option<ScanFilter>) -> Self {
+        Self { filter: filter.map(std::sync::Arc::new), ..self }
+    }
+
+    /// The client this table is read with.
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    /// What the user named.
+    pub fn name(&self) -> &str {
+        &self.name_or_arn
+    }
+
+    /// DescribeTable. A missing table is [`ExportError::TableNotFound`].
+    pub async fn describe(&self) -> Result<TableInfo, ExportError> {
+        let output = self.client.describe_table().table_name(&self.name_or_arn).send().await.map_err(|error| {
+            if matches!(error.as_service_error(), Some(DescribeTableError::ResourceNotFoundException(_))) {
+                return ExportError::TableNotFound { table: self.name_or_arn.clone(), region: self.region.clone() };
+            }
+            let failure = SdkFailure::of(&error);
+            failure.into_export_error(format!("dynamodb:DescribeTable on {}", self.name_or_arn), |message| {
+                ExportError::DynamoDb { operation: "DescribeTable", table: self.name_or_arn.clone(), message }
+            })
+        })?;
+        let table = output.table.ok_or_else(|| ExportError::DynamoDb {
+            operation: "DescribeTable",
+            table: self.name_or_arn.clone(),
+            message: "the response has no table description".into(),
+        })?;
+        let on_demand = table
+            .billing_mode_summary
+            .as_ref()
+            .and_then(|s| s.billing_mode.as_ref())
+            .is_some_and(|mode| *mode == BillingMode::PayPerRequest);
+        let provisioned_rcu = table.provisioned_throughput.as_ref().and_then(|t| t.read_capacity_units).unwrap_or(0);
+        let billing = if on_demand || provisioned_rcu <= 0 {
+            Billing::OnDemand
+        } else {
+            Billing::Provisioned(provisioned_rcu as u64)
+        };
+        let table_name = table.table_name.unwrap_or_else(|| self.name_or_arn.clone());
+        let mut schema = table.key_schema.unwrap_or_default();
+        // HASH first, then RANGE.
+        schema.sort_by_key(|k| k.key_type != aws_sdk_dynamodb::types::KeyType::Hash);
+        let key_attributes: Vec<String> = schema.into_iter().map(|k| k.attribute_name).collect();
+        if key_attributes.is_empty() {
+            return Err(ExportError::DynamoDb {
+                operation: "DescribeTable",
+                table: self.name_or_arn.clone(),
+                message: "the table description has no key schema".into(),
+            });
+        }
+        Ok(TableInfo {
+            table_arn: table.table_arn.unwrap_or_default(),
+            table_id: table.table_id,
+            item_count: table.item_count.unwrap_or(0).max(0) as u64,
+            table_size_bytes: table.table_size_bytes.unwrap_or(0).max(0) as u64,
+            billing,
+            table_name,
+            key_attributes,
+        })
+    }
+
+    /// Asks the server to judge the filter and projection (one Scan of at most one item, of
+    /// the first segment of one): DynamoDB checks an expression only when it runs it, and a bad
+    /// one must be refused before anything is written, not at the first page of the export.
+    pub async fn check_filter(&self) -> Result<(), ExportError> {
+        if self.filter.is_none() {
+            return Ok(());
+        }
+        let whole = Shard { id: 0, segment: 0, total_segments: 1 };
+        match self.scan_page(&whole, None, Some(1)).await {
+            Err(ExportError::DynamoDb { message, .. }) if message.starts_with("ValidationException") => {
+                Err(ExportError::InvalidArgument {
+                    what: "--filter, --projection or --expression-names/--expression-values",
+                    message: format!("DynamoDB refused them: {message}"),
+                })
+            }
+            other => other.map(drop),
+        }
+    }
+
+    /// One Scan page of `shard`, starting after `start_key`.
+    /// With `limit`, the page reads at most that many items (a page stops at 1 MB anyway); with a
+    /// filter it may hold fewer.
+    pub async fn scan_page(
+        &self,
+        shard: &Shard,
+        start_key: Option<Item>,
+        limit: Option<u32>,
+    ) -> Result<ScanPage, ExportError> {
+        let kept = KeepBody::default();
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.name_or_arn)
+            .segment(shard.segment as i32)
+            .total_segments(shard.total_segments as i32)
+            .set_exclusive_start_key(start_key)
+            .set_limit(limit.map(|n| n.min(i32::MAX as u32) as i32))
+            .set_filter_expression(self.filter.as_ref().and_then(|f| f.filter.clone()))
+            .set_projection_expression(self.filter.as_ref().and_then(|f| f.projection.clone()))
+            .set_expression_attribute_names(
+                self.filter.as_ref().filter(|f| !f.names.is_empty()).map(|f| f.names.clone().into_iter().collect()),
+            )
+            .set_expression_attribute_values(self.filter.as_ref().and_then(|f| f.values()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .customize()
+            .config_override(aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled()))
+            .interceptor(kept.clone())
+            .send()
+            .await
+            .map_err(|error| {
+                let throttled = matches!(
+                    error.as_service_error(),
+                    Some(
+                        ScanError::ProvisionedThroughputExceededException(_)
+                            | ScanError::ThrottlingException(_)
+                            | ScanError::RequestLimitExceeded(_)
+                    )
+                );
+                let transient = matches!(
+                    error,
+                    SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+                ) || matches!(error.as_service_error(), Some(ScanError::InternalServerError(_)))
+                    || error.raw_response().is_some_and(|r| r.status().is_server_error());
+                let failure = SdkFailure::of(&error);
+                let table = self.name_or_arn.clone();
+                if throttled {
+                    return ExportError::Throttled { operation: "Scan", table, message: failure.message };
+                }
+                if transient {
+                    return ExportError::Transient { operation: "Scan", table, message: failure.message };
+                }
+                failure.into_export_error(format!("dynamodb:Scan on {}", self.name_or_arn), |message| {
+                    ExportError::DynamoDb { operation: "Scan", table: self.name_or_arn.clone(), message }
+                })
+            })?;
+        drop(output);
+        let body = kept.body.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let body = body.ok_or_else(|| ExportError::DynamoDb {
+            operation: "Scan",
+            table: self.name_or_arn.clone(),
+            message: "the Scan response's body was not kept (internal)".into(),
+        })?;
+        scan_page_of(body.into()).map_err(|message| ExportError::DynamoDb {
+            operation: "Scan",
+            table: self.name_or_arn.clone(),
+            message,
+        })
+    }
+}

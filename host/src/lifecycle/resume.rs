@@ -1,0 +1,103 @@
+//! Carrying an unfinished export on: its checkpoints read back and checked, what its
+//! interrupted run left half-done cleared.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::ExportError;
+use crate::io::destination::Destination;
+use crate::model::Snapshot;
+use crate::state::checkpoint::{self, RunState, ShardCheckpoint};
+
+/// The checkpoints of an unfinished export, by shard id, after aborting the uploads its
+/// interrupted run left open.
+pub(crate) async fn load_checkpoints(
+    destination: &Destination,
+    state: &RunState,
+) -> Result<HashMap<u32, ShardCheckpoint>, ExportError> {
+    let snapshot = &state.snapshot;
+    let mut checkpoints = read_checkpoints(destination, state).await?;
+    // A recorded data file that is no longer as it was stored (deleted, or replaced) is
+    // written again: its shard starts over.
+    let listing = crate::state::stored::Listing::of(destination, &snapshot.keys.data_prefix).await?;
+    let mut shards: Vec<u32> = checkpoints.keys().copied().collect();
+    shards.sort();
+    for shard in shards {
+        if let Some((_, problem)) = listing.first_problem(destination, &checkpoints[&shard].files).await? {
+            tracing::warn!("{problem}: segment {shard} is read again from its start");
+            destination.delete(&checkpoint::shard_key(&snapshot.keys.root, shard)).await?;
+            checkpoints.remove(&shard);
+        }
+    }
+    let known: Vec<(String, String)> = checkpoints
+        .values()
+        .filter_map(|c| c.open_upload.as_ref().map(|u| (u.key.clone(), u.upload_id.clone())))
+        .collect();
+    // The whole export's folder: a directory also stages checkpoints and state.
+    let aborted = destination.abort_stale_uploads(&format!("{}/", snapshot.keys.root), &known).await?;
+    destination.delete(&checkpoint::failure_key(&snapshot.keys.root)).await?;
+    let done = checkpoints.values().filter(|c| c.done).count();
+    let items: u64 = checkpoints.values().map(|c| c.items).sum();
+    tracing::info!(
+        "resuming export {}: {done} of {} segments done, {items} items already stored; \
+         {aborted} unfinished uploads aborted",
+        snapshot.export_id,
+        state.plan.shards.len()
+    );
+    Ok(checkpoints)
+}
+
+/// Every saved shard checkpoint of an export, by shard id, each checked: a shard of the plan,
+/// under its own name, holding together, no data file in two of them.
+pub(crate) async fn read_checkpoints(
+    destination: &Destination,
+    state: &RunState,
+) -> Result<HashMap<u32, ShardCheckpoint>, ExportError> {
+    let snapshot = &state.snapshot;
+    let listed = destination.list(&checkpoint::shards_prefix(&snapshot.keys.root)).await?;
+    let mut checkpoints = HashMap::new();
+    let mut file_keys = HashSet::new();
+    for object in listed {
+        let Some(saved) = checkpoint::load::<ShardCheckpoint>(destination, &object.key).await? else { continue };
+        let corrupt =
+            |message: String| ExportError::CorruptState { location: destination.locate(&object.key), message };
+        if !state.plan.shards.iter().any(|s| s.id == saved.shard) {
+            return Err(corrupt(format!("shard {} is not in the export's plan", saved.shard)));
+        }
+        if object.key != checkpoint::shard_key(&snapshot.keys.root, saved.shard) {
+            return Err(corrupt(format!("it holds the checkpoint of shard {}, under another name", saved.shard)));
+        }
+        check_checkpoint(snapshot, &saved, &mut file_keys).map_err(corrupt)?;
+        checkpoints.insert(saved.shard, saved);
+    }
+    Ok(checkpoints)
+}
+
+/// A checkpoint must hold together: what a resumed shard does with it must neither lose nor
+/// repeat an item. `file_keys` collects the data files of the checkpoints checked so far.
+pub(crate) fn check_checkpoint(
+    snapshot: &Snapshot,
+    saved: &ShardCheckpoint,
+    file_keys: &mut HashSet<String>,
+) -> Result<(), String> {
+    for file in &saved.files {
+        crate::runtime::check_data_file_key(snapshot, &file.data_file_s3_key)?;
+        if !file_keys.insert(file.data_file_s3_key.clone()) {
+            return Err(format!("data file {:?} is recorded twice", file.data_file_s3_key));
+        }
+    }
+    if let Some(upload) = &saved.open_upload {
+        crate::runtime::check_data_file_key(snapshot, &upload.key)?;
+    }
+    if saved.items != saved.files.iter().map(|f| f.item_count).sum::<u64>() {
+        return Err("its item count is not the sum of its files'".into());
+    }
+    if (saved.next_sequence as usize) < saved.files.len() {
+        return Err(format!("its next file sequence {} is below its {} files", saved.next_sequence, saved.files.len()));
+    }
+    match (saved.done, &saved.resume_key) {
+        (true, Some(_)) => Err("a finished shard has a resume key".into()),
+        (true, None) if saved.open_upload.is_some() => Err("a finished shard has an open upload".into()),
+        (false, None) if !saved.files.is_empty() => Err("it records files but no key to resume after them".into()),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,292 @@
+//! `ddb-export verify`: checks an export in AWS's layout (ours, or one AWS wrote) from what is
+//! stored. The component reads the manifests and every data file's lines (`wit/verify.wit`);
+//! the host reads the store: which objects exist, their ETags, the MD5 of every byte.
+//!
+//! It holds when: the summary and listing parse and agree (their `.md5` files too), every
+//! listed data file exists with the listed ETag and MD5, holds exactly `itemCount` lines that
+//! parse for the format, and nothing unlisted lies under a full export's `data/`.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::io::destination::Destination;
+use crate::model::checksum::{self, RunningMd5};
+use crate::runtime::ComponentRuntime;
+use crate::state::checkpoint;
+mod duplicates;
+
+use crate::error::ExportError;
+use crate::model::{FileReport, ManifestsCheck};
+use duplicates::{DuplicateFinder, LineAt};
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyReport {
+    /// Where the export is (`s3://…` or a path).
+    pub export: String,
+    /// From the summary, when it could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_arn: Option<String>,
+    /// Whether everything held: the problems are empty.
+    pub verified: bool,
+    pub data_files: u64,
+    /// Lines read in the data files (for a plugin's format, the manifest's counts).
+    pub items: u64,
+    /// `false` for a plugin's format (`outputFormat` other than `DYNAMODB_JSON` and `ION`):
+    /// its files' presence, ETags and MD5s were checked, not their contents.
+    pub contents_checked: bool,
+    /// The table's key attributes the items were checked against (`--key-attributes`, or the
+    /// export's saved state); `None` when unknown: then no item is required to have a key, and
+    /// the export is checked for items written twice (whole lines) instead of keys held twice.
+    pub key_attributes: Option<Vec<String>>,
+    /// Each names the object and what is wrong with it.
+    pub problems: Vec<String>,
+}
+
+/// Most key hashes `verify` holds in memory (28 bytes each) before it spills them to a
+/// temporary file: about 28 MiB.
+const DUPLICATES_IN_MEMORY: usize = 1 << 20;
+/// Duplicates listed one by one; the rest are counted.
+const DUPLICATES_LISTED: usize = 10;
+
+/// Checks export `export_id` under the destination's prefix. `key_attributes`: the table's
+/// key, when the caller knows it; otherwise the one the export's saved state records, if it
+/// has one (exports by ddb-export do).
+pub async fn verify(
+    destination: &Destination,
+    runtime: &ComponentRuntime,
+    export_id: &str,
+    key_attributes: Option<Vec<String>>,
+) -> Result<VerifyReport, ExportError> {
+    let root = checkpoint::export_root(destination.prefix().as_deref(), export_id);
+    let key_attributes = match key_attributes {
+        Some(keys) => Some(keys),
+        None => saved_key_attributes(destination, &root).await,
+    };
+    let mut report = VerifyReport {
+        export: destination.locate(&root),
+        export_arn: None,
+        verified: false,
+        data_files: 0,
+        items: 0,
+        contents_checked: false,
+        key_attributes,
+        problems: Vec::new(),
+    };
+    let get = async |name: &str| destination.get(&format!("{root}/{name}")).await;
+    let Some(summary) = get("manifest-summary.json").await? else {
+        report.problems.push(format!(
+            "{}: missing; the export is not complete (or not there)",
+            destination.locate(&format!("{root}/manifest-summary.json"))
+        ));
+        return Ok(report);
+    };
+    let files = get("manifest-files.json").await?;
+    let (summary_md5, files_md5) = (get("manifest-summary.md5").await?, get("manifest-files.md5").await?);
+    for (name, found) in [("manifest-files.json", files.is_some()), ("manifest-summary.md5", summary_md5.is_some())] {
+        if !found {
+            report.problems.push(format!("{}: missing", destination.locate(&format!("{root}/{name}"))));
+        }
+    }
+    if files.is_some() && files_md5.is_none() {
+        report.problems.push(format!("{}: missing", destination.locate(&format!("{root}/manifest-files.md5"))));
+    }
+    let files = files.unwrap_or_default();
+    let checked = runtime.session()?.check_manifests(&summary, summary_md5.as_deref(), &files, files_md5.as_deref())?;
+    let manifests = match checked {
+        Ok(manifests) => manifests,
+        Err(why) => {
+            let location = destination.locate(&format!("{root}/manifest-summary.json"));
+            report.problems.push(format!("{location}: unreadable: {why}"));
+            return Ok(report);
+        }
+    };
+    report.export_arn = Some(manifests.export_arn.clone());
+    report.contents_checked = manifests.format.is_some();
+    report.problems.extend(manifests.problems.iter().map(|p| format!("{}: {p}", report.export)));
+    // Keys in the manifests are the bucket's keys when the export was written; the export may
+    // have been copied since (to a directory, another prefix): they are read relative to where
+    // `manifestFilesS3Key` says the export was.
+    let written_root = manifests
+        .manifest_files_key
+        .strip_suffix("/manifest-files.json")
+        .filter(|r| r.ends_with(&format!("AWSDynamoDB/{export_id}")));
+    let written_base = match written_root {
+        Some(written_root) => written_root.strip_suffix(export_id).unwrap_or_default().to_string(),
+        None => {
+            report.problems.push(format!(
+                "{}: manifestFilesS3Key {:?} does not name this export's manifest-files.json",
+                report.export, manifests.manifest_files_key
+            ));
+            return Ok(report);
+        }
+    };
+    let here_base = root.strip_suffix(export_id).unwrap_or_default().to_string();
+    let relocate = |key: &str| key.strip_prefix(&written_base).map(|rest| format!("{here_base}{rest}"));
+    check_data_files(destination, runtime, &root, &manifests, relocate, &mut report).await?;
+    report.verified = report.problems.is_empty();
+    Ok(report)
+}
+
+/// The key the export's saved state records (`_ddb-export/run.json`), if it is there and says.
+/// Only a hint: an export copied without it, or AWS's, has none.
+async fn saved_key_attributes(destination: &Destination, root: &str) -> Option<Vec<String>> {
+    let bytes = destination.get(&checkpoint::run_key(root)).await.ok().flatten()?;
+    let state: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let keys: Vec<String> = serde_json::from_value(state.get("table_key")?.clone()).ok()?;
+    (!keys.is_empty()).then_some(keys)
+}
+
+/// Every listed data file against the store and the format; anything unlisted under `data/`.
+/// `relocate` maps a listed key to where it is now (`None`: outside the export's folder).
+async fn check_data_files(
+    destination: &Destination,
+    runtime: &ComponentRuntime,
+    root: &str,
+    manifests: &ManifestsCheck,
+    relocate: impl Fn(&str) -> Option<String>,
+    report: &mut VerifyReport,
+) -> Result<(), ExportError> {
+    // A full export's files are in its own data/, an incremental one's in the shared one.
+    let full = manifests.export_type == "FULL_EXPORT";
+    let data = format!("{root}/data/");
+    let allowed = if full { data.clone() } else { format!("{}/data/", root.rsplit_once('/').map_or("", |(p, _)| p)) };
+    let mut located = Vec::new();
+    for file in &manifests.files {
+        match relocate(&file.key) {
+            Some(key) if key.starts_with(&allowed) && !key.split('/').any(|part| part == ".." || part.is_empty()) => {
+                located.push((key, file));
+            }
+            _ => report.problems.push(format!(
+                "{}: manifest-files.json lists {:?}, which is not in the export's data folder",
+                report.export, file.key
+            )),
+        }
+    }
+    // The stored objects (and their ETags) in every folder a listed file is in.
+    let mut folders: HashSet<String> = located.iter().filter_map(|(key, _)| folder_of(key)).collect();
+    if full {
+        folders.insert(data.clone());
+    }
+    let mut duplicates = DuplicateFinder::new(DUPLICATES_IN_MEMORY);
+    // The locations of the files read, by the index their lines' hashes carry.
+    let mut checked: Vec<String> = Vec::new();
+    let mut stored = HashMap::new();
+    for folder in &folders {
+        for object in destination.list(folder).await? {
+            stored.insert(object.key, object.etag);
+        }
+    }
+    for (key, file) in &located {
+        let location = destination.locate(key);
+        let Some(etag) = stored.get(key) else {
+            report.problems.push(format!("{location}: listed in manifest-files.json but missing"));
+            continue;
+        };
+        if !etag.is_empty() && *etag != file.etag {
+            report.problems.push(format!("{location}: ETag is {etag}, manifest-files.json says {}", file.etag));
+        }
+        // A plugin's format is not ours to read: its files are checked for presence, ETag and
+        // MD5 only, and their items taken from the manifest.
+        let mut checker = match manifests.format {
+            Some(format) => {
+                let keys = report.key_attributes.as_deref().unwrap_or_default();
+                Some(runtime.session()?.data_file_checker(format, &manifests.export_type, keys)?)
+            }
+            None => {
+                // A plugin's format with our formats' file names: an edited summary, most likely.
+                if key.ends_with(".json.gz") || key.ends_with(".ion.gz") {
+                    report.problems.push(format!(
+                        "{location}: named like a DYNAMODB_JSON or ION data file, but the summary's outputFormat \
+                         is {}",
+                        manifests.output_format
+                    ));
+                }
+                None
+            }
+        };
+        let mut md5 = RunningMd5::default();
+        let mut fed = Ok(());
+        let found = destination
+            .read_chunks(key, |chunk| {
+                md5.update(chunk);
+                if let Some(checker) = checker.as_mut()
+                    && fed.is_ok()
+                {
+                    fed = checker.feed(chunk);
+                }
+                Ok(())
+            })
+            .await?;
+        fed?;
+        if !found {
+            report.problems.push(format!("{location}: listed in manifest-files.json but missing"));
+            continue;
+        }
+        let file_report = match checker {
+            Some(checker) => checker.finish()?,
+            None => FileReport { lines: file.item_count, problems: Vec::new(), key_hashes: Vec::new() },
+        };
+        let index = u32::try_from(checked.len()).unwrap_or(u32::MAX);
+        for (line, hash) in file_report.key_hashes.iter().enumerate() {
+            if *hash != [0; 16] {
+                duplicates.add(*hash, LineAt { file: index, line: line as u64 + 1 }).map_err(spill_error)?;
+            }
+        }
+        checked.push(location.clone());
+        report.data_files += 1;
+        report.items += file_report.lines;
+        let actual_md5 = checksum::base64(&md5.finish());
+        if actual_md5 != file.md5 {
+            report.problems.push(format!("{location}: MD5 is {actual_md5}, manifest-files.json says {}", file.md5));
+        }
+        if file_report.lines != file.item_count {
+            report.problems.push(format!(
+                "{location}: holds {} lines, manifest-files.json says itemCount {}",
+                file_report.lines, file.item_count
+            ));
+        }
+        report.problems.extend(file_report.problems.iter().map(|p| format!("{location}: {p}")));
+    }
+    let found = tokio::task::spawn_blocking(move || duplicates.finish(DUPLICATES_LISTED))
+        .await
+        .map_err(|e| ExportError::Internal(format!("the duplicate search failed: {e}")))?
+        .map_err(spill_error)?;
+    let what = match (&report.key_attributes, full) {
+        (_, false) => "Keys (an item's change record twice)".to_string(),
+        (Some(keys), true) => format!("key ({})", keys.join(", ")),
+        (None, true) => "item (the same line twice; give --key-attributes to compare keys)".to_string(),
+    };
+    let place = |at: LineAt| format!("{} line {}", checked.get(at.file as usize).map_or("?", String::as_str), at.line);
+    for (first, again) in &found.pairs {
+        report.problems.push(format!("{} and {} hold the same {what}", place(*first), place(*again)));
+    }
+    if found.count > found.pairs.len() as u64 {
+        report.problems.push(format!(
+            "{}: {} more lines hold a {what} an earlier line holds",
+            report.export,
+            found.count - found.pairs.len() as u64
+        ));
+    }
+    if full {
+        let listed: HashSet<&str> = located.iter().map(|(key, _)| key.as_str()).collect();
+        let mut unlisted: Vec<&String> =
+            stored.keys().filter(|k| k.starts_with(&data) && !listed.contains(k.as_str())).collect();
+        unlisted.sort();
+        for key in unlisted {
+            report.problems.push(format!("{}: under data/ but not in manifest-files.json", destination.locate(key)));
+        }
+    }
+    Ok(())
+}
+
+fn spill_error(source: std::io::Error) -> ExportError {
+    ExportError::Io { action: "cannot spill key hashes to a temporary file in", path: std::env::temp_dir(), source }
+}
+
+/// `a/b/c.json.gz` -> `a/b/`.
+fn folder_of(key: &str) -> Option<String> {
+    key.rsplit_once('/').map(|(folder, _)| format!("{folder}/"))
+}

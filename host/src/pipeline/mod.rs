@@ -1,0 +1,9 @@
+//! A shard's way from the table to the destination: scan → encode (in the component, on
+//! blocking threads) → store, under a read budget, with progress; the scheduler that runs a
+//! plan's shards in lanes; and the consistent mode's cut, which rewrites stored files.
+
+pub mod cut;
+pub mod progress;
+pub mod read_budget;
+pub mod schedule;
+pub mod shard;

@@ -1,0 +1,334 @@
+//! What an export keeps at its destination so that an interrupted run can be resumed, and a
+//! client token found again. The destination is the only state there is: a resumed run may
+//! start on another machine.
+//!
+//! Beside the export's own objects, under `<root>/_ddb-export/`:
+//! - `run.json`: a [`RunState`]: the export's settings, its snapshot and its shard plan.
+//!   Written once, after `_started` and before any data file.
+//! - `shards/<id>.json`: a [`ShardCheckpoint`] per shard, rewritten whenever the shard has
+//!   stored a data file: the files stored so far and the Scan key after their last item.
+//!   Deleted once the export is complete.
+//! - `failed.json`: a [`FailureRecord`], when a run ended with an error (not when it was
+//!   killed); removed when a run resumes the export.
+//! - `incremental.json`: an [`IncrementalFiles`], for an incremental export: the data files its
+//!   runs started (they are in the shared `data/` folder, beside other exports' files).
+//!
+//! and, at the bucket's (or directory's) root, `_ddb-export/client-tokens/<sha256 of the
+//! token>.json`: a [`TokenRecord`] naming the export a client token started. A token is scoped
+//! to the bucket, not the prefix, so that the same token with another prefix is refused, as AWS
+//! refuses it. AWS's layout has none of these objects; readers of an export go by
+//! `manifest-files.json`, which never lists them.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::ExportError;
+use crate::io::destination::Destination;
+use crate::model::{ExportFormat, ManifestEntry, ShardPlan, Snapshot};
+
+/// Version of the state objects' layout; a run refuses state of another version.
+pub const STATE_VERSION: u32 = 1;
+
+/// Folder of the state objects, under an export's root or under `AWSDynamoDB/`.
+const STATE_DIR: &str = "_ddb-export";
+
+/// The settings that decide an export's bytes. A client token or `--resume` continues an
+/// export only when they are all the same; parallelism, read limits and progress may differ.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub table_arn: String,
+    /// The server's `TableId`, when it reports one: a table deleted and created again under
+    /// the same name has another.
+    pub table_id: Option<String>,
+    pub format: ExportFormat,
+    /// `--segments` as given (`None`: planned).
+    pub segments: Option<u32>,
+    pub target_file_bytes: u64,
+    pub compression_level: u8,
+    pub bucket: String,
+    pub prefix: Option<String>,
+    pub bucket_owner: Option<String>,
+    pub kms_key_id: Option<String>,
+    /// SHA-256 of the component that encodes the data files (hex).
+    pub component: String,
+    /// `--incremental`'s window and view, as given (an end left out stays `None`: the same
+    /// command run again finds the same export); `None` for a full export.
+    #[serde(default)]
+    pub incremental: Option<crate::model::IncrementalWindow>,
+    /// `--consistent`.
+    #[serde(default)]
+    pub consistent: bool,
+    /// `--filter`, `--projection` and their names and values.
+    #[serde(default)]
+    pub scan_filter: Option<crate::io::dynamodb::ScanFilter>,
+    /// `--encoder` and `--encoder-arg`s: the plugin that writes the data files.
+    #[serde(default)]
+    pub encoder: Option<EncoderFingerprint>,
+}
+
+/// The encoder plugin of an export: which one (its SHA-256), with which arguments, writing
+/// which format. The arguments are kept as a digest: they may hold a secret (a key to
+/// pseudonymise a column with), and this state is stored beside the exported data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncoderFingerprint {
+    pub sha256: String,
+    /// SHA-256 (hex) of the `--encoder-arg` pairs, in order, as a JSON array of pairs.
+    pub args_sha256: String,
+    pub format: crate::model::CustomFormat,
+}
+
+impl EncoderFingerprint {
+    pub fn new(plugin: &crate::runtime::EncoderPlugin) -> Self {
+        let args = serde_json::to_vec(plugin.args()).unwrap_or_default();
+        Self {
+            sha256: plugin.digest().to_string(),
+            args_sha256: crate::model::checksum::hex(&Sha256::digest(&args)),
+            format: plugin.custom_format(),
+        }
+    }
+}
+
+impl Fingerprint {
+    /// Each setting that differs from `now`, as `--flag: <then> before, <now> now`.
+    pub fn differences(&self, now: &Fingerprint) -> Vec<String> {
+        let show = |v: &dyn std::fmt::Debug| format!("{v:?}");
+        let window = |w: &Option<crate::model::IncrementalWindow>| w.map_or("off".to_string(), |w| format!("({w})"));
+        let fields: [(&str, String, String); 15] = [
+            ("--table", self.table_arn.clone(), now.table_arn.clone()),
+            ("the table's TableId (was it created again?)", show(&self.table_id), show(&now.table_id)),
+            ("--format", show(&self.format), show(&now.format)),
+            ("--segments", show(&self.segments), show(&now.segments)),
+            ("--file-size", self.target_file_bytes.to_string(), now.target_file_bytes.to_string()),
+            ("--compression-level", self.compression_level.to_string(), now.compression_level.to_string()),
+            ("the bucket of --to", self.bucket.clone(), now.bucket.clone()),
+            ("the prefix of --to", show(&self.prefix), show(&now.prefix)),
+            ("--s3-bucket-owner", show(&self.bucket_owner), show(&now.bucket_owner)),
+            ("--s3-sse-kms-key-id", show(&self.kms_key_id), show(&now.kms_key_id)),
+            ("the component (SHA-256)", self.component.clone(), now.component.clone()),
+            ("--incremental", window(&self.incremental), window(&now.incremental)),
+            ("--consistent", self.consistent.to_string(), now.consistent.to_string()),
+            ("--filter/--projection/--expression-*", show(&self.scan_filter), show(&now.scan_filter)),
+            ("--encoder/--encoder-arg", show(&self.encoder), show(&now.encoder)),
+        ];
+        fields
+            .into_iter()
+            .filter(|(_, then, now)| then != now)
+            .map(|(what, then, now)| format!("{what}: {then} before, {now} now"))
+            .collect()
+    }
+}
+
+/// `<root>/_ddb-export/run.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunState {
+    pub version: u32,
+    pub fingerprint: Fingerprint,
+    pub snapshot: Snapshot,
+    pub plan: ShardPlan,
+    /// Planned for fan-out (`ddb-export plan`): its shards run as `run-shard`, each under a
+    /// lease, and `export --resume` refuses it.
+    #[serde(default)]
+    pub fanout: bool,
+    /// The table's key attributes (partition key, then sort key): `verify` checks every item
+    /// against them.
+    #[serde(default)]
+    pub table_key: Vec<String>,
+}
+
+/// An upload an interrupted run may have left unfinished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenUpload {
+    pub key: String,
+    pub upload_id: String,
+}
+
+/// `<root>/_ddb-export/shards/<id>.json`: how far one shard got.
+///
+/// Invariant: `files` hold exactly the segment's items up to `resume_key` (all of them when
+/// `done`), and `next_sequence` is the sequence of the next data file the shard's encoder opens.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardCheckpoint {
+    pub shard: u32,
+    pub done: bool,
+    pub files: Vec<ManifestEntry>,
+    pub items: u64,
+    pub next_sequence: u32,
+    /// The Scan's `LastEvaluatedKey` after the last stored item, in DynamoDB JSON.
+    pub resume_key: Option<Value>,
+    /// A multipart upload begun after the last stored file.
+    pub open_upload: Option<OpenUpload>,
+}
+
+/// `<root>/_ddb-export/incremental.json`: the data files the runs of an incremental export
+/// started (saved before each file's first byte), so that a run carrying on after an
+/// interrupted one can abort their uploads and delete those it does not write again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncrementalFiles {
+    pub started: Vec<String>,
+}
+
+/// `<root>/_ddb-export/failed.json`: why the last run of an export failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    pub failure_code: String,
+    pub failure_message: String,
+    pub end_time_ms: u64,
+}
+
+/// `_ddb-export/client-tokens/<sha256>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub version: u32,
+    pub export_id: String,
+    /// The prefix the export was written under.
+    pub prefix: Option<String>,
+}
+
+pub fn run_key(snapshot_root: &str) -> String {
+    format!("{snapshot_root}/{STATE_DIR}/run.json")
+}
+
+pub fn failure_key(snapshot_root: &str) -> String {
+    format!("{snapshot_root}/{STATE_DIR}/failed.json")
+}
+
+/// `<root>/_ddb-export/incremental.json`: an [`IncrementalFiles`].
+pub fn incremental_key(snapshot_root: &str) -> String {
+    format!("{snapshot_root}/{STATE_DIR}/incremental.json")
+}
+
+pub fn shards_prefix(snapshot_root: &str) -> String {
+    format!("{snapshot_root}/{STATE_DIR}/shards/")
+}
+
+pub fn shard_key(snapshot_root: &str, shard: u32) -> String {
+    format!("{}{shard:07}.json", shards_prefix(snapshot_root))
+}
+
+/// The root of export `export_id` under `prefix`, as the snapshot names it.
+pub fn export_root(prefix: Option<&str>, export_id: &str) -> String {
+    match prefix {
+        Some(prefix) => format!("{prefix}/AWSDynamoDB/{export_id}"),
+        None => format!("AWSDynamoDB/{export_id}"),
+    }
+}
+
+/// The token is hashed: it may be anything printable, and a key should not reveal it.
+pub fn token_key(client_token: &str) -> String {
+    let digest = crate::model::checksum::hex(&Sha256::digest(client_token.as_bytes()));
+    format!("{STATE_DIR}/client-tokens/{digest}.json")
+}
+
+/// Reads a state object; `None` when it does not exist.
+pub async fn load<T: DeserializeOwned>(destination: &Destination, key: &str) -> Result<Option<T>, ExportError> {
+    let Some(bytes) = destination.get(key).await? else { return Ok(None) };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ExportError::CorruptState { location: destination.locate(key), message: e.to_string() })
+}
+
+/// Writes a state object.
+pub async fn save<T: Serialize>(destination: &Destination, key: &str, value: &T) -> Result<(), ExportError> {
+    let body = serde_json::to_vec_pretty(value).map_err(|e| ExportError::Internal(format!("encoding {key}: {e}")))?;
+    destination.put(key, body).await.map(drop)
+}
+
+/// A Scan key (string, number and binary attributes only) as DynamoDB JSON.
+pub fn key_to_json(key: &HashMap<String, AttributeValue>) -> Result<Value, String> {
+    let mut object = serde_json::Map::new();
+    for (name, value) in key {
+        let typed = match value {
+            AttributeValue::S(s) => json!({ "S": s }),
+            AttributeValue::N(n) => json!({ "N": n }),
+            AttributeValue::B(b) => json!({ "B": STANDARD.encode(b.as_ref()) }),
+            other => return Err(format!("key attribute {name:?} has an unexpected type: {other:?}")),
+        };
+        object.insert(name.clone(), typed);
+    }
+    Ok(Value::Object(object))
+}
+
+/// The inverse of [`key_to_json`].
+pub fn key_from_json(value: &Value) -> Result<HashMap<String, AttributeValue>, String> {
+    let object = value.as_object().ok_or("a resume key is not a JSON object")?;
+    let mut key = HashMap::new();
+    for (name, typed) in object {
+        let (tag, inner) = typed
+            .as_object()
+            .and_then(|o| o.iter().next().filter(|_| o.len() == 1))
+            .ok_or_else(|| format!("resume key attribute {name:?} is not {{\"<type>\": value}}"))?;
+        let text = inner.as_str().ok_or_else(|| format!("resume key attribute {name:?} is not a string"))?;
+        let value = match tag.as_str() {
+            "S" => AttributeValue::S(text.to_string()),
+            "N" => AttributeValue::N(text.to_string()),
+            "B" => AttributeValue::B(Blob::new(
+                STANDARD.decode(text).map_err(|e| format!("resume key attribute {name:?}: {e}"))?,
+            )),
+            other => return Err(format!("resume key attribute {name:?} has the unexpected type {other:?}")),
+        };
+        key.insert(name.clone(), value);
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_keys_survive_json() {
+        let key = HashMap::from([
+            ("pk".to_string(), AttributeValue::S("a\u{0}é".into())),
+            ("sk".to_string(), AttributeValue::N("-1.5E+10".into())),
+            ("bin".to_string(), AttributeValue::B(Blob::new(vec![0, 255, 7]))),
+        ]);
+        let json = key_to_json(&key).unwrap();
+        assert_eq!(key_from_json(&json).unwrap(), key);
+        assert!(key_to_json(&HashMap::from([("x".to_string(), AttributeValue::Bool(true))])).is_err());
+        assert!(key_from_json(&json!({"pk": {"S": "a", "N": "1"}})).is_err());
+        assert!(key_from_json(&json!({"pk": {"BOOL": true}})).is_err());
+    }
+
+    #[test]
+    fn token_keys_hide_the_token() {
+        let key = token_key("my secret token");
+        assert!(key.starts_with("_ddb-export/client-tokens/"));
+        assert!(!key.contains("secret"));
+        assert_ne!(key, token_key("another token"));
+    }
+
+    #[test]
+    fn differences_name_each_flag() {
+        let before = Fingerprint {
+            table_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/t".into(),
+            table_id: None,
+            format: ExportFormat::DynamodbJson,
+            segments: None,
+            target_file_bytes: 1000,
+            compression_level: 6,
+            bucket: "b".into(),
+            prefix: Some("p".into()),
+            bucket_owner: None,
+            kms_key_id: None,
+            component: "abc".into(),
+            incremental: None,
+            consistent: false,
+            scan_filter: None,
+            encoder: None,
+        };
+        assert!(before.differences(&before).is_empty());
+        let now = Fingerprint { target_file_bytes: 2000, prefix: Some("q".into()), ..before.clone() };
+        let differences = before.differences(&now);
+        assert_eq!(differences.len(), 2, "{differences:?}");
+        assert!(differences[0].starts_with("--file-size: 1000 before, 2000 now"));
+        assert!(differences[1].starts_with("the prefix of --to"));
+    }
+}

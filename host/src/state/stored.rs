@@ -1,0 +1,156 @@
+//! Is a stored data file still what its run recorded? One check for every step that trusts a
+//! record of its own (publish, resume, finalize), as strict in a directory as in a bucket.
+//!
+//! In a bucket the listing's ETag is compared with the one the upload returned (S3 computes it
+//! from the stored bytes). A directory has no ETags: a file's size and modification time as
+//! stored are recorded with it (its stamp); a file the listing shows with the same stamp is
+//! unchanged, and any other (a rewrite changes the stamp; an older record has none) is read
+//! again and its MD5 compared with the recorded one. Nothing stored changes unnoticed, and a
+//! check of an untouched export costs a listing, not a read of every file.
+
+use std::collections::HashMap;
+
+use crate::error::ExportError;
+use crate::io::destination::{Destination, Listed};
+use crate::model::ManifestEntry;
+use crate::model::checksum::{self, RunningMd5};
+
+/// The objects under one folder, with their ETags (in a bucket) or stamps (in a directory).
+pub struct Listing {
+    objects: HashMap<String, Listed>,
+}
+
+impl Listing {
+    /// Lists `prefix`.
+    pub async fn of(destination: &Destination, prefix: &str) -> Result<Self, ExportError> {
+        let objects = destination.list(prefix).await?.into_iter().map(|o| (o.key.clone(), o)).collect();
+        Ok(Self { objects })
+    }
+
+    /// Every listed key.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.objects.keys().map(String::as_str)
+    }
+
+    /// What is wrong with `file` in the store, in words naming it (`None`: it is as recorded).
+    pub async fn problem(
+        &self,
+        destination: &Destination,
+        file: &ManifestEntry,
+    ) -> Result<Option<String>, ExportError> {
+        let key = &file.data_file_s3_key;
+        let location = destination.locate(key);
+        Ok(match self.objects.get(key) {
+            None => Some(format!("data file {location} is missing from the store")),
+            Some(Listed { etag, .. }) if !etag.is_empty() => (*etag != file.etag).then(|| {
+                format!("data file {location} has ETag {etag} in the store, not the {} it was stored with", file.etag)
+            }),
+            // A directory whose file has the size and time it was stored with: unchanged. Any
+            // other (or an older record, without a stamp) is judged by its bytes.
+            Some(Listed { stamp: Some(stamp), .. }) if file.stamp.as_ref() == Some(stamp) => None,
+            Some(_) => {
+                let mut md5 = RunningMd5::default();
+                let found = destination
+                    .read_chunks(key, |chunk| {
+                        md5.update(chunk);
+                        Ok(())
+                    })
+                    .await?;
+                let actual = checksum::base64(&md5.finish());
+                match found {
+                    false => Some(format!("data file {location} is missing from the store")),
+                    true => (actual != file.md5_checksum).then(|| {
+                        format!(
+                            "data file {location} has MD5 {actual}, not the {} it was stored with",
+                            file.md5_checksum
+                        )
+                    }),
+                }
+            }
+        })
+    }
+
+    /// The first of `files` that is not as recorded, with what is wrong.
+    pub async fn first_problem<'f>(
+        &self,
+        destination: &Destination,
+        files: impl IntoIterator<Item = &'f ManifestEntry>,
+    ) -> Result<Option<(&'f ManifestEntry, String)>, ExportError> {
+        for file in files {
+            if let Some(problem) = self.problem(destination, file).await? {
+                return Ok(Some((file, problem)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, body: &[u8], etag: &str) -> ManifestEntry {
+        ManifestEntry {
+            data_file_s3_key: key.into(),
+            item_count: 1,
+            md5_checksum: checksum::md5_base64(body),
+            etag: etag.into(),
+            stamp: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_directory_s_files_are_checked_by_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = Destination::Dir(crate::io::destination::Directory::create(dir.path()).await.unwrap());
+        let written = destination.put("e/data/a.json.gz", b"first".to_vec()).await.unwrap();
+        destination.put("e/data/b.json.gz", b"second".to_vec()).await.unwrap();
+        let a = entry("e/data/a.json.gz", b"first", &written.etag);
+        let b = entry("e/data/b.json.gz", b"second", "whatever");
+        let listing = Listing::of(&destination, "e/data/").await.unwrap();
+        assert_eq!(listing.first_problem(&destination, [&a, &b]).await.unwrap(), None);
+
+        // Replaced with other bytes behind the run's back, and one deleted.
+        std::fs::write(dir.path().join("e/data/b.json.gz"), b"other").unwrap();
+        let problem = listing.problem(&destination, &b).await.unwrap().unwrap();
+        assert!(problem.contains("b.json.gz has MD5") && problem.contains("not the"), "{problem}");
+        std::fs::remove_file(dir.path().join("e/data/a.json.gz")).unwrap();
+        let listing = Listing::of(&destination, "e/data/").await.unwrap();
+        let (file, problem) = listing.first_problem(&destination, [&a, &b]).await.unwrap().unwrap();
+        assert_eq!(file.data_file_s3_key, "e/data/a.json.gz");
+        assert!(problem.contains("is missing"), "{problem}");
+    }
+
+    #[tokio::test]
+    async fn a_directory_s_recorded_stamp_spares_reading_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = Destination::Dir(crate::io::destination::Directory::create(dir.path()).await.unwrap());
+        let written = destination.put("e/data/a.json.gz", b"first".to_vec()).await.unwrap();
+        let recorded = written.entry(1);
+        assert!(recorded.stamp.as_deref().is_some_and(|s| s.starts_with("5@")), "{recorded:?}");
+        let listing = Listing::of(&destination, "e/data/").await.unwrap();
+        assert_eq!(listing.problem(&destination, &recorded).await.unwrap(), None);
+        let path = dir.path().join("e/data/a.json.gz");
+        // Written again, with other bytes of the same length: the stamp changed, the bytes tell.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::write(&path, b"other").unwrap();
+        let listing = Listing::of(&destination, "e/data/").await.unwrap();
+        let problem = listing.problem(&destination, &recorded).await.unwrap().unwrap();
+        assert!(problem.contains("has MD5"), "{problem}");
+        // Written again with the same bytes (touched): unchanged.
+        std::fs::write(&path, b"first").unwrap();
+        let listing = Listing::of(&destination, "e/data/").await.unwrap();
+        assert_eq!(listing.problem(&destination, &recorded).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_bucket_s_files_are_checked_by_their_etags() {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = Destination::Dir(crate::io::destination::Directory::create(dir.path()).await.unwrap());
+        let listed = Listed { key: "k".into(), etag: "abc".into(), stamp: None };
+        let listing = Listing { objects: HashMap::from([("k".to_string(), listed)]) };
+        assert_eq!(listing.problem(&destination, &entry("k", b"", "abc")).await.unwrap(), None);
+        let problem = listing.problem(&destination, &entry("k", b"", "def")).await.unwrap().unwrap();
+        assert!(problem.contains("has ETag abc in the store, not the def"), "{problem}");
+    }
+}

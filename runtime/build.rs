@@ -1,0 +1,93 @@
+//! Builds the default component from `../guest` for `wasm32-wasip2` and hands it to the host.
+//!
+//! The component lands in `$OUT_DIR/ddb_export_guest.wasm` (embedded in the binary with
+//! `include_bytes!`) and, as a file users can load or ship, beside the binary as
+//! `target/<profile>/ddb_export_guest.wasm`.
+//!
+//! `DDB_EXPORT_COMPONENT=/path/to.wasm` skips the nested build and embeds that file instead
+//! (for CI jobs that build the component once, or for packagers).
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const COMPONENT_FILE: &str = "ddb_export_guest.wasm";
+
+fn main() {
+    if let Err(message) = run() {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
+    println!("cargo:rerun-if-env-changed=DDB_EXPORT_COMPONENT");
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").ok_or("CARGO_MANIFEST_DIR is not set")?);
+    let workspace = manifest_dir.parent().ok_or("runtime/ has no parent directory")?.to_path_buf();
+
+    let built = match env::var_os("DDB_EXPORT_COMPONENT") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            println!("cargo:rerun-if-changed={}", path.display());
+            path
+        }
+        None => build_guest(&workspace, &out_dir)?,
+    };
+    let embedded = out_dir.join(COMPONENT_FILE);
+    copy(&built, &embedded)?;
+    // target/<profile>/build/<pkg>-<hash>/out -> target/<profile>
+    if let Some(profile_dir) = out_dir.ancestors().nth(3) {
+        copy(&built, &profile_dir.join(COMPONENT_FILE))?;
+    }
+    Ok(())
+}
+
+fn build_guest(workspace: &Path, out_dir: &Path) -> Result<PathBuf, String> {
+    for input in ["guest/src", "guest/Cargo.toml", "data-files/src", "data-files/Cargo.toml", "wit", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(input).display());
+    }
+    // A target directory of its own: the outer cargo holds a lock on the normal one.
+    let target_dir = match out_dir.ancestors().nth(4) {
+        Some(target) => target.join("guest"),
+        None => workspace.join("target").join("guest"),
+    };
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // SIMD is a standard wasm feature every current runtime has; it speeds the guest's deflate
+    // up by 10-13% (BENCHMARKS.md).
+    let mut flags = vec![
+        "-Ctarget-feature=+simd128".to_string(),
+        format!("--remap-path-prefix={}=/ddb-export", workspace.display()),
+    ];
+    for (var, alias) in [("CARGO_HOME", "/cargo"), ("RUSTUP_HOME", "/rustup")] {
+        if let Some(dir) = env::var_os(var) {
+            flags.push(format!("--remap-path-prefix={}={alias}", PathBuf::from(dir).display()));
+        }
+    }
+    let status = Command::new(cargo)
+        .current_dir(workspace)
+        .args(["build", "--package", "ddb-export-guest", "--target", "wasm32-wasip2", "--release"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR")
+        .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"))
+        // One codegen unit and LTO: the guest's hot loops (deflate, the JSON reader and
+        // writer) inline across crates; measured in BENCHMARKS.md.
+        .env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+        .status()
+        .map_err(|e| format!("could not run cargo to build the guest component: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building the guest component failed ({status}); is the wasm32-wasip2 target installed? \
+             (`rustup target add wasm32-wasip2`)"
+        ));
+    }
+    Ok(target_dir.join("wasm32-wasip2").join("release").join(COMPONENT_FILE))
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::copy(from, to).map(drop).map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))
+}
