@@ -2,13 +2,25 @@
 
 use std::path::PathBuf;
 
+use crate::model::Field;
 use crate::runtime::ComponentError;
 
 /// Why an export failed.
+///
+/// A message names the request setting it is about as a [`Field`] (`` `ExportRequest::segments` ``);
+/// the command line shows the flag instead.
+#[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("invalid {what}: {message}")]
-    InvalidArgument { what: &'static str, message: String },
+    #[error("invalid {field}: {message}")]
+    InvalidArgument { field: Field, message: String },
+    /// The environment's AWS settings (region, timeouts) are unusable.
+    #[error("invalid {setting}: {message}")]
+    Configuration { setting: &'static str, message: String },
+    /// DynamoDB or its stream answered with something no export can hold (a key that is not
+    /// a key, a write record without its image): not our bug, and not worth a retry.
+    #[error("{service} answered with what ddb-export cannot read: {message}")]
+    UnreadableResponse { service: &'static str, message: String },
     #[error("table {table:?} was not found (checked with DescribeTable in region {region})")]
     TableNotFound { table: String, region: String },
     #[error("bucket {bucket:?} does not exist or is not visible to these credentials")]
@@ -69,7 +81,8 @@ impl ExportError {
     /// The short code for an ExportDescription's `FailureCode`.
     pub fn code(&self) -> &'static str {
         match self {
-            ExportError::InvalidArgument { .. } => "InvalidArgument",
+            ExportError::InvalidArgument { .. } | ExportError::Configuration { .. } => "InvalidArgument",
+            ExportError::UnreadableResponse { .. } => "UnreadableResponse",
             ExportError::ShardBusy { .. } => "ShardBusy",
             ExportError::ExportBusy { .. } => "ExportBusy",
             ExportError::Unfinished { .. } => "ShardsUnfinished",

@@ -110,3 +110,79 @@ pub mod dynamodb {
         crate::io::dynamodb::RawItems::from_items(items).json().to_vec()
     }
 }
+
+#[cfg(test)]
+mod layers {
+    //! The import rule of `ARCHITECTURE.md`, checked on the source: a module refers only to
+    //! the layers under its own (and to the model and runtime crates), io never to the
+    //! runtime, and no mode to another mode.
+
+    use std::path::{Path, PathBuf};
+
+    /// The host's layers, low to high.
+    const LAYERS: [&str; 6] = ["error", "io", "state", "pipeline", "lifecycle", "modes"];
+
+    fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read the source folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                rust_files(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+
+    /// Every `crate::<module>` path outside comments, with its next segment.
+    fn references(code: &str) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        for line in code.lines().map(str::trim_start).filter(|l| !l.starts_with("//")) {
+            for (at, _) in line.match_indices("crate::") {
+                let mut segments = line[at + "crate::".len()..]
+                    .split("::")
+                    .map(|s| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>());
+                let top = segments.next().unwrap_or_default();
+                found.push((top, segments.next().unwrap_or_default()));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn layers_import_only_downward() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let mut wrong = Vec::new();
+        for file in &files {
+            let relative = file.strip_prefix(&src).expect("under src").to_string_lossy().replace('\\', "/");
+            let top = relative.split('/').next().unwrap_or_default().trim_end_matches(".rs").to_string();
+            let Some(rank) = LAYERS.iter().position(|l| *l == top) else { continue };
+            let code = std::fs::read_to_string(file).expect("read a source file");
+            let own_mode = relative.strip_prefix("modes/").and_then(|r| r.split(['/', '.']).next()).unwrap_or("");
+            for (module, next) in references(&code) {
+                let allowed = match LAYERS.iter().position(|l| *l == module) {
+                    Some(theirs) if theirs < rank => true,
+                    Some(theirs) if theirs == rank => {
+                        top != "modes" || own_mode == "mod" || next == own_mode || next.is_empty()
+                    }
+                    Some(_) => false,
+                    None => module == "model" || (module == "runtime" && top != "io"),
+                };
+                if !allowed {
+                    wrong.push(format!("{relative} refers to crate::{module}::{next}"));
+                }
+            }
+            if top == "io" && (code.contains("ddb_export_runtime") || code.contains("wasmtime::")) {
+                wrong.push(format!("{relative} refers to the wasmtime runtime"));
+            }
+        }
+        assert!(wrong.is_empty(), "imports against the layers:\n{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn the_rule_catches_an_upward_import() {
+        assert_eq!(references("use crate::modes::fanout::plan;"), [("modes".to_string(), "fanout".to_string())]);
+        assert!(references("// crate::modes in a comment").is_empty());
+    }
+}

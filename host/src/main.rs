@@ -22,6 +22,7 @@ use cli::{
     VerifyArgs,
 };
 use ddb_export::export::{IncrementalWindow, ReadLimit};
+use ddb_export::model::Field;
 use ddb_export::progress::ProgressStyle;
 
 /// Exit code of a failed export.
@@ -55,7 +56,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             // Each cause once: an error that quotes its source is not followed by it again.
-            eprintln!("error: {}", ddb_export::error::in_words(error.as_ref()));
+            eprintln!("error: {}", cli::flags::in_flags(&ddb_export::error::in_words(error.as_ref())));
             ExitCode::from(exit_code(&error))
         }
     }
@@ -66,14 +67,17 @@ fn main() -> ExitCode {
 /// [`EXIT_FAILED`].
 fn exit_code(error: &anyhow::Error) -> u8 {
     let refused = error.chain().any(|cause| {
-        matches!(cause.downcast_ref::<ddb_export::ExportError>(), Some(ddb_export::ExportError::InvalidArgument { .. }))
+        matches!(
+            cause.downcast_ref::<ddb_export::ExportError>(),
+            Some(ddb_export::ExportError::InvalidArgument { .. } | ddb_export::ExportError::Configuration { .. })
+        )
     });
     if refused { EXIT_USAGE } else { EXIT_FAILED }
 }
 
 /// A usage error found here, naming the flag (exit [`EXIT_USAGE`]).
-fn usage(what: &'static str, message: String) -> anyhow::Error {
-    ddb_export::ExportError::InvalidArgument { what, message }.into()
+fn usage(field: Field, message: String) -> anyhow::Error {
+    ddb_export::ExportError::InvalidArgument { field, message }.into()
 }
 
 fn init_logging(cli: &Cli) {
@@ -84,7 +88,7 @@ fn init_logging(cli: &Cli) {
         (false, _) => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| cli::flags::Stderr).with_target(false).init();
 }
 
 /// Lets glibc's allocator reuse large blocks instead of handing each back to the kernel: an
@@ -161,7 +165,7 @@ fn export_request(args: ExportArgs, quiet: bool) -> anyhow::Result<(ExportReques
     let request = ExportRequest {
         table: args.table,
         target: Target::parse(&args.to)?,
-        format: args.format.into(),
+        format: args.format.map(Into::into),
         segments: args.segments,
         parallelism: args.parallelism.unwrap_or_else(ddb_export::export::default_parallelism),
         client_token: args.client_token,
@@ -190,7 +194,7 @@ fn export_request(args: ExportArgs, quiet: bool) -> anyhow::Result<(ExportReques
             }),
             _ => None,
         },
-        consistent: args.consistent,
+        consistent: args.consistent.then_some(true),
         scan_filter: scan_filter(args.filter, args.projection, args.expression_names, args.expression_values)?,
     };
     request.validate()?;
@@ -248,7 +252,7 @@ async fn run_shard(args: RunShardArgs, quiet: bool) -> anyhow::Result<ExitCode> 
     // clap requires one of the two.
     let read_limit = match args.max_rcu {
         Some(rcu) if rcu.is_finite() && rcu >= 1.0 => ReadLimit::MaxRcu(rcu),
-        Some(rcu) => return Err(usage("--max-rcu", format!("{rcu} is not a number of at least 1"))),
+        Some(rcu) => return Err(usage(Field::MaxRcu, format!("{rcu} is not a number of at least 1"))),
         None => ReadLimit::Unlimited,
     };
     let runtime = load_components(args.components).await?;
@@ -295,13 +299,13 @@ async fn finalize(args: FinalizeArgs) -> anyhow::Result<ExitCode> {
 async fn located_export(args: &DescribeArgs) -> anyhow::Result<(Destination, String)> {
     let (target, id_in_location) = Target::parse_export_location(&args.location)?;
     let id = match (args.export_id.as_deref(), id_in_location) {
-        (Some(given), _) => ddb_export::export::resume_export_id(given)
-            .map_err(|message| ddb_export::ExportError::InvalidArgument { what: "--export-id", message })?
-            .to_string(),
+        (Some(given), _) => {
+            ddb_export::export::resume_export_id(given).map_err(|message| usage(Field::ExportId, message))?.to_string()
+        }
         (None, Some(id)) => id,
         (None, None) => {
             return Err(usage(
-                "--export-id",
+                Field::ExportId,
                 "which export? give --export-id, or a location ending in AWSDynamoDB/<export id> (see `ddb-export \
                  list`)"
                     .into(),
@@ -322,7 +326,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     if let Some(keys) = &args.key_attributes
         && (keys.is_empty() || keys.len() > 2 || keys.iter().any(String::is_empty))
     {
-        return Err(usage("--key-attributes", "names a partition key, and a sort key if the table has one".into()));
+        return Err(usage(Field::KeyAttributes, "names a partition key, and a sort key if the table has one".into()));
     }
     let (destination, id) = located_export(&args.at).await?;
     let cache = CacheDir::from_env();
@@ -368,7 +372,7 @@ fn scan_filter(
     if filter.is_none() && projection.is_none() {
         if names.is_some() || values.is_some() {
             return Err(usage(
-                "--expression-names",
+                Field::ExpressionNames,
                 "--expression-names and --expression-values need --filter or --projection".into(),
             ));
         }
@@ -379,7 +383,7 @@ fn scan_filter(
         .into_iter()
         .map(|(k, v)| match v {
             serde_json::Value::String(name) => Ok((k, name)),
-            other => Err(usage("--expression-names", format!("{k} maps to {other}, not a name"))),
+            other => Err(usage(Field::ExpressionNames, format!("{k} maps to {other}, not a name"))),
         })
         .collect::<anyhow::Result<_>>()?;
     let values = values.unwrap_or_default().into_iter().collect();

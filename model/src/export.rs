@@ -118,6 +118,18 @@ pub struct TableInfo {
     /// The key attributes: the partition key, then the sort key if the table has one.
     #[serde(default)]
     pub key_attributes: Vec<String>,
+    /// The table's DynamoDB stream, when one is enabled.
+    #[serde(default)]
+    pub stream: Option<StreamInfo>,
+}
+
+/// A table's DynamoDB stream, as DescribeTable reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamInfo {
+    /// `LatestStreamArn`.
+    pub arn: String,
+    /// `StreamViewType` as AWS spells it (`NEW_AND_OLD_IMAGES`, …); `None` when not reported.
+    pub view_type: Option<String>,
 }
 
 /// The validated parameters that identify an export (see `snapshot.export-request` in the WIT).

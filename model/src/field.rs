@@ -39,6 +39,7 @@ pub enum Field {
     ExpressionValues,
     Component,
     Encoder,
+    EncoderArgs,
     ComponentMemory,
     ComponentTimeout,
     Plan,
@@ -49,7 +50,7 @@ pub enum Field {
 
 impl Field {
     /// Every field, for a caller that maps them all (the command line, to its flags).
-    pub const ALL: [Field; 34] = [
+    pub const ALL: [Field; 35] = [
         Field::Table,
         Field::Target,
         Field::ClientToken,
@@ -78,6 +79,7 @@ impl Field {
         Field::ExpressionValues,
         Field::Component,
         Field::Encoder,
+        Field::EncoderArgs,
         Field::ComponentMemory,
         Field::ComponentTimeout,
         Field::Plan,
@@ -117,6 +119,7 @@ impl Field {
             Field::ExpressionValues => "ScanFilter::values",
             Field::Component => "ComponentSource",
             Field::Encoder => "EncoderPlugin",
+            Field::EncoderArgs => "EncoderPlugin::args",
             Field::ComponentMemory => "GuestLimits::memory_bytes",
             Field::ComponentTimeout => "GuestLimits::call_timeout",
             Field::Plan => "PlanLocation",

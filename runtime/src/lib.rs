@@ -16,6 +16,7 @@ mod compression;
 mod convert;
 mod limits;
 mod plugin;
+mod resources;
 mod validate;
 
 use std::fmt;
@@ -23,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, HasSelf, Linker, ResourceAny, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -34,10 +35,12 @@ pub use ddb_export_model::UnsupportedItem;
 pub use limits::GuestLimits;
 use limits::Limiter;
 pub use plugin::{EncoderPlugin, PLUGIN_API_VERSION, PluginInfo};
+use resources::EncoderBackend;
+pub use resources::{ChangeEncoder, Encoder, FileChecker, LineFilter};
 
 use ddb_export_model::{
-    EncoderEvent, EncoderOptions, ExportFormat, ExportTotals, FileReport, ManifestEntry, ManifestsCheck, ShardPlan,
-    Snapshot, SnapshotRequest, StoredObject, TableInfo,
+    EncoderOptions, ExportFormat, ExportTotals, Field, ManifestEntry, ManifestsCheck, ShardPlan, Snapshot,
+    SnapshotRequest, StoredObject, TableInfo,
 };
 
 /// The default component, built from `guest/` by this crate's build script.
@@ -73,11 +76,12 @@ pub enum ComponentError {
     Read { component: String, source: std::io::Error },
     #[error("{component} is not a usable component: {message}")]
     Load { component: String, message: String },
-    #[error("{component} exceeded its time limit of {limit:?} per call (--component-timeout-secs) in `{call}`")]
+    #[error("{component} exceeded its time limit of {limit:?} per call ({}) in `{call}`", Field::ComponentTimeout)]
     Timeout { component: String, call: &'static str, limit: Duration },
     #[error(
-        "{component} exceeded its memory limit of {} MiB (--component-memory-mib) in `{call}`",
-        limit_bytes / (1024 * 1024)
+        "{component} exceeded its memory limit of {} MiB ({}) in `{call}`",
+        limit_bytes / (1024 * 1024),
+        Field::ComponentMemory
     )]
     MemoryLimit { component: String, call: &'static str, limit_bytes: usize },
     #[error("{component} trapped in `{call}`: {message}")]
@@ -570,199 +574,5 @@ impl Session {
         })?;
         let handle = result.map_err(|e| self.refused("encoder.open", e))?;
         Ok(Encoder { backend: EncoderBackend::Component(self), handle: Some(handle), packed: Vec::new() })
-    }
-}
-
-/// Copies one data file without some of its lines (see `rewrite` in the WIT).
-pub struct LineFilter {
-    session: Session,
-    handle: ResourceAny,
-}
-
-impl LineFilter {
-    /// The next bytes of the original; returns the next bytes of the copy.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<u8>, ComponentError> {
-        let (exports, handle) = (self.session.exports.clone(), self.handle);
-        let result = self.session.call("line-filter.feed", |store| {
-            exports.ddb_export_core_rewrite().line_filter().call_feed(store, handle, bytes)
-        })?;
-        result.map_err(|e| self.session.refused("line-filter.feed", e))
-    }
-
-    /// The copy's last bytes and the number of lines it kept; frees the resource.
-    pub fn finish(mut self) -> Result<(Vec<u8>, u64), ComponentError> {
-        let (exports, handle) = (self.session.exports.clone(), self.handle);
-        let result = self.session.call("line-filter.finish", |store| {
-            exports.ddb_export_core_rewrite().line_filter().call_finish(store, handle)
-        })?;
-        let output = result.map_err(|e| self.session.refused("line-filter.finish", e))?;
-        self.session.call("line-filter.drop", |store| handle.resource_drop(store))?;
-        Ok(output)
-    }
-}
-
-/// An incremental export's change encoder (see `incremental` in the WIT). The events it
-/// returns are checked by the host's encoder-output sink as it applies them, as a shard's are.
-pub struct ChangeEncoder {
-    session: Session,
-    handle: Option<ResourceAny>,
-}
-
-impl ChangeEncoder {
-    /// The component's name in messages.
-    pub fn component(&self) -> String {
-        self.session.component()
-    }
-
-    fn handle(&self, call: &'static str) -> Result<ResourceAny, ComponentError> {
-        self.handle
-            .ok_or_else(|| self.session.contract(call, "the change encoder already returned its last output".into()))
-    }
-
-    /// Adds one page of stream records, packed as the WIT's `change-page` says (the host's
-    /// stream reader packs them).
-    pub fn add_records(&mut self, packed: &[u8]) -> Result<(), ComponentError> {
-        let handle = self.handle("change-encoder.add-records")?;
-        let exports = self.session.exports.clone();
-        let result = self.session.call("change-encoder.add-records", |store| {
-            exports.ddb_export_core_incremental().change_encoder().call_add_records(store, handle, packed)
-        })?;
-        result.map_err(|e| self.session.refused("change-encoder.add-records", e))
-    }
-
-    /// The next output; empty once everything is written, and then the resource is freed.
-    pub fn encode_next(&mut self) -> Result<Vec<EncoderEvent>, ComponentError> {
-        let handle = self.handle("change-encoder.encode-next")?;
-        let exports = self.session.exports.clone();
-        let result = self.session.call("change-encoder.encode-next", |store| {
-            exports.ddb_export_core_incremental().change_encoder().call_encode_next(store, handle)
-        })?;
-        let output = result.map_err(|e| self.session.refused("change-encoder.encode-next", e))?;
-        if output.is_empty() {
-            self.handle = None;
-            self.session.call("change-encoder.drop", |store| handle.resource_drop(store))?;
-        }
-        Ok(convert::events_from_wit(output))
-    }
-}
-
-/// Checks one data file as its bytes are fed in (see `verify` in the WIT).
-pub struct FileChecker {
-    session: Session,
-    handle: ResourceAny,
-    /// The key hashes `feed` returned so far.
-    key_hashes: Vec<u8>,
-}
-
-impl FileChecker {
-    /// The next bytes of the file.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), ComponentError> {
-        let (exports, handle) = (self.session.exports.clone(), self.handle);
-        let hashes = self.session.call("data-file-checker.feed", |store| {
-            exports.ddb_export_core_verify().data_file_checker().call_feed(store, handle, bytes)
-        })?;
-        if hashes.len() % 16 != 0 {
-            let message = format!("it returned {} bytes of key hashes, not 16 a line", hashes.len());
-            return Err(self.session.contract("data-file-checker.feed", message));
-        }
-        self.key_hashes.extend_from_slice(&hashes);
-        Ok(())
-    }
-
-    /// The file's report (with every line's key hash); frees the resource.
-    pub fn finish(mut self) -> Result<FileReport, ComponentError> {
-        let (exports, handle) = (self.session.exports.clone(), self.handle);
-        let report = self.session.call("data-file-checker.finish", |store| {
-            exports.ddb_export_core_verify().data_file_checker().call_finish(store, handle)
-        })?;
-        self.session.call("data-file-checker.drop", |store| handle.resource_drop(store))?;
-        let earlier = std::mem::take(&mut self.key_hashes);
-        convert::file_report_from_wit(report, earlier).map_err(|m| self.session.contract("data-file-checker.finish", m))
-    }
-}
-
-/// A shard's encoder. Events it returns are not yet checked against the sequence rules; the
-/// host's encoder-output sink does that as it applies them, together with sizes and MD5s.
-pub struct Encoder {
-    backend: EncoderBackend,
-    handle: Option<ResourceAny>,
-    /// The packed page, reused between calls.
-    packed: Vec<u8>,
-}
-
-/// Whose encoder it is: the component's own, or an encoder plugin's.
-enum EncoderBackend {
-    Component(Session),
-    Plugin(Session<plugin::Bindings>),
-}
-
-impl Encoder {
-    /// The component's name in messages.
-    pub fn component(&self) -> String {
-        match &self.backend {
-            EncoderBackend::Component(session) => session.component(),
-            EncoderBackend::Plugin(session) => session.component(),
-        }
-    }
-
-    fn handle(&self, call: &'static str) -> Result<ResourceAny, ComponentError> {
-        self.handle.ok_or_else(|| ComponentError::Contract {
-            component: self.component(),
-            call,
-            message: "the encoder was already finished".into(),
-        })
-    }
-
-    /// Encodes one Scan page, its items in DynamoDB JSON as the service sent them (a JSON
-    /// array). The component reads them itself (`encode-json-page`); a plugin, whose API takes
-    /// packed pages, gets them read and packed here, by the same reader the component runs.
-    /// A page the reader refuses is [`ComponentError::UnsupportedItem`], naming the item.
-    pub fn encode_json(&mut self, items: &[u8]) -> Result<Vec<EncoderEvent>, ComponentError> {
-        let handle = self.handle("encoder.encode-json-page")?;
-        let unsupported = |component: String, message: &str| ComponentError::UnsupportedItem {
-            component,
-            source: UnsupportedItem::of_page(message),
-        };
-        match &mut self.backend {
-            EncoderBackend::Component(session) => {
-                let call = "encoder.encode-json-page";
-                let exports = session.exports.clone();
-                let result = session.call(call, |store| {
-                    exports.ddb_export_core_write().encoder().call_encode_json_page(store, handle, items)
-                })?;
-                match result {
-                    Ok(output) => Ok(convert::events_from_wit(output)),
-                    Err(bindings::write::Error::InvalidPage(message)) => {
-                        Err(unsupported(session.component(), &message))
-                    }
-                    Err(refusal) => Err(session.refused(call, refusal)),
-                }
-            }
-            EncoderBackend::Plugin(session) => {
-                let arena = ddb_export_data_files::json_page::Arena::new();
-                let page = ddb_export_data_files::json_page::read(items, &arena)
-                    .map_err(|e| unsupported(session.component(), &e.0))?;
-                self.packed = ddb_export_data_files::page::writer::page(&page);
-                plugin::encode_page(session, handle, &self.packed)
-            }
-        }
-    }
-
-    /// Closes the encoder, returning its last events, and frees the resource.
-    pub fn finish(&mut self) -> Result<Vec<EncoderEvent>, ComponentError> {
-        let call = "encoder.finish";
-        let handle = self.handle(call)?;
-        self.handle = None;
-        match &mut self.backend {
-            EncoderBackend::Component(session) => {
-                let exports = session.exports.clone();
-                let result =
-                    session.call(call, |store| exports.ddb_export_core_write().encoder().call_finish(store, handle))?;
-                let output = result.map_err(|e| session.refused(call, e))?;
-                session.call("encoder.drop", |store| handle.resource_drop(store))?;
-                Ok(convert::events_from_wit(output))
-            }
-            EncoderBackend::Plugin(session) => plugin::finish(session, handle),
-        }
     }
 }

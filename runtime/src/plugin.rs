@@ -189,7 +189,7 @@ fn check_info(info: encoder::PluginInfo) -> Result<PluginInfo, String> {
 
 fn refusal(session: &Session<Bindings>, call: &'static str, error: encoder::Error) -> ComponentError {
     let message = match error {
-        encoder::Error::InvalidArguments(m) => format!("invalid --encoder-arg: {m}"),
+        encoder::Error::InvalidArguments(m) => format!("invalid {}: {m}", ddb_export_model::Field::EncoderArgs),
         encoder::Error::InvalidOptions(m) => format!("invalid options: {m}"),
         encoder::Error::InvalidPage(m) => format!("invalid page: {m}"),
         encoder::Error::Other(m) => m,

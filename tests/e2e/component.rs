@@ -14,6 +14,7 @@ use crate::items;
 /// A table description for driving the component without a server (also used by `roundtrip`).
 pub(crate) fn table() -> TableInfo {
     TableInfo {
+        stream: None,
         table_name: "orders".into(),
         table_arn: "arn:aws:dynamodb:eu-west-1:123456789012:table/orders".into(),
         table_id: None,

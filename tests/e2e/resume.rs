@@ -123,6 +123,22 @@ async fn resume_refuses_what_it_cannot_resume() {
         &resume(id, &["--compression-level", "1"]),
         &["cannot be resumed", "--compression-level: 6 before, 1 now"],
     );
+    // `--resume ID` takes the settings it leaves out from the export: one started with
+    // `--segments 4 --compression-level 1` is found again without them; given otherwise, each
+    // difference is named with its flag and both values in words.
+    let mut command = standins.command();
+    command.args(["export", "--table", "orders", "--to", "s3://exports/p", "--segments", "4"]);
+    let tuned = util::run(command.args(["--compression-level", "1", "--format", "ion"]));
+    let tuned_arn = export_arn(&tuned);
+    let tuned_id = tuned_arn.rsplit('/').next().unwrap();
+    let again = resume(tuned_id, &[]);
+    assert_eq!(export_arn(&again), tuned_arn, "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already complete"));
+    let stderr = failed_with(
+        &resume(tuned_id, &["--segments", "2", "--format", "dynamodb-json"]),
+        &["cannot be resumed", "--segments: 4 before, 2 now", "--format: ION before, DYNAMODB_JSON now"],
+    );
+    assert!(!stderr.contains("Some(") && !stderr.contains("None"), "in words: {stderr}");
     // A complete export keeps no shard checkpoints (s3s-fs may leave their empty folder).
     assert!(dir_is_empty(&standins.bucket_dir("exports").join("p/AWSDynamoDB").join(id).join("_ddb-export/shards")));
 }

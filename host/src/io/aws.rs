@@ -72,8 +72,8 @@ impl AwsClients {
         let custom_endpoint = custom_s3_endpoint || dynamodb_endpoint.is_some() || streams_endpoint;
         if config.region().is_none() {
             if !custom_endpoint {
-                return Err(ExportError::InvalidArgument {
-                    what: "AWS configuration",
+                return Err(ExportError::Configuration {
+                    setting: "AWS configuration",
                     message: "no AWS region is configured: set AWS_REGION or a region in your AWS profile".into(),
                 });
             }
@@ -131,8 +131,8 @@ impl IoTimeouts {
             });
         };
         let seconds = value.trim().parse::<u64>().ok().filter(|s| (1..=86_400).contains(s)).ok_or_else(|| {
-            ExportError::InvalidArgument {
-                what: IO_TIMEOUT_ENV,
+            ExportError::Configuration {
+                setting: IO_TIMEOUT_ENV,
                 message: format!("{value:?} is not a number of seconds from 1 to 86400"),
             }
         })?;

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, ReturnConsumedCapacit
 
 use crate::error::ExportError;
 use crate::io::aws::SdkFailure;
-use crate::model::{Billing, Shard, TableInfo};
+use crate::model::{Billing, Field, Shard, StreamInfo, TableInfo};
 
 /// An item as the SDK returns it.
 pub type Item = HashMap<String, AttributeValue>;
@@ -267,20 +267,46 @@ pub struct ScanFilter {
     pub values: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
+impl std::fmt::Display for ScanFilter {
+    /// `filter <expression>, projection <expression>, names #a=x, values :v={"S":"1"}`, the
+    /// parts it has.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(filter) = &self.filter {
+            parts.push(format!("filter {filter}"));
+        }
+        if let Some(projection) = &self.projection {
+            parts.push(format!("projection {projection}"));
+        }
+        if !self.names.is_empty() {
+            let names: Vec<String> = self.names.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parts.push(format!("names {}", names.join(" ")));
+        }
+        if !self.values.is_empty() {
+            let values: Vec<String> = self.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parts.push(format!("values {}", values.join(" ")));
+        }
+        match parts.is_empty() {
+            true => f.write_str("none"),
+            false => f.write_str(&parts.join(", ")),
+        }
+    }
+}
+
 impl ScanFilter {
     /// Checks the names and values, naming the flag at fault.
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
+    pub fn check(&self) -> Result<(), (Field, String)> {
         if let Some(name) = self.names.keys().find(|n| !n.starts_with('#') || n.len() < 2) {
-            return Err(("--expression-names", format!("{name:?} does not start with '#'")));
+            return Err((Field::ExpressionNames, format!("{name:?} does not start with '#'")));
         }
         for (name, value) in &self.values {
             if !name.starts_with(':') || name.len() < 2 {
-                return Err(("--expression-values", format!("{name:?} does not start with ':'")));
+                return Err((Field::ExpressionValues, format!("{name:?} does not start with ':'")));
             }
-            attribute_from_json(value).map_err(|why| ("--expression-values", format!("{name}: {why}")))?;
+            attribute_from_json(value).map_err(|why| (Field::ExpressionValues, format!("{name}: {why}")))?;
         }
         if self.filter.as_deref().is_some_and(str::is_empty) || self.projection.as_deref().is_some_and(str::is_empty) {
-            return Err(("--filter", "an expression is empty".into()));
+            return Err((Field::Filter, "an expression is empty".into()));
         }
         Ok(())
     }
@@ -344,11 +370,6 @@ impl Table {
         Self { filter: filter.map(std::sync::Arc::new), ..self }
     }
 
-    /// The client this table is read with.
-    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
-        &self.client
-    }
-
     /// What the user named.
     pub fn name(&self) -> &str {
         &self.name_or_arn
@@ -393,7 +414,19 @@ impl Table {
                 message: "the table description has no key schema".into(),
             });
         }
+        let enabled = table.stream_specification.as_ref().is_some_and(|s| s.stream_enabled);
+        let stream = match (table.latest_stream_arn, enabled) {
+            (Some(arn), true) => Some(StreamInfo {
+                arn,
+                view_type: table
+                    .stream_specification
+                    .and_then(|s| s.stream_view_type)
+                    .map(|view| view.as_str().to_string()),
+            }),
+            _ => None,
+        };
         Ok(TableInfo {
+            stream,
             table_arn: table.table_arn.unwrap_or_default(),
             table_id: table.table_id,
             item_count: table.item_count.unwrap_or(0).max(0) as u64,
@@ -415,7 +448,7 @@ impl Table {
         match self.scan_page(&whole, None, Some(1)).await {
             Err(ExportError::DynamoDb { message, .. }) if message.starts_with("ValidationException") => {
                 Err(ExportError::InvalidArgument {
-                    what: "--filter, --projection or --expression-names/--expression-values",
+                    field: Field::ScanFilter,
                     message: format!("DynamoDB refused them: {message}"),
                 })
             }

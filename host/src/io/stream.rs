@@ -32,8 +32,8 @@ use tokio::sync::mpsc;
 use crate::error::ExportError;
 use crate::io::aws::SdkFailure;
 use crate::io::dynamodb::Item;
-use crate::model::ExportViewType;
 use crate::model::time::now_ms;
+use crate::model::{ExportViewType, StreamInfo, TableInfo};
 
 /// How long a DynamoDB stream keeps a record.
 pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
@@ -135,36 +135,20 @@ impl StreamUse {
     }
 }
 
-/// The table's stream, checked against what it is read for.
-pub async fn table_stream(
-    dynamodb: &aws_sdk_dynamodb::Client,
-    table: &str,
-    purpose: StreamUse,
-) -> Result<TableStream, ExportError> {
+/// The table's stream, as its description (the run's one DescribeTable) reports it, checked
+/// against what it is read for.
+pub fn table_stream(info: &TableInfo, purpose: StreamUse) -> Result<TableStream, ExportError> {
+    let table = info.table_name.as_str();
     let view = match purpose {
         StreamUse::Incremental(view) => view,
         StreamUse::Consistent => ExportViewType::NewImage,
     };
-    use aws_sdk_dynamodb::types::StreamViewType;
-    let output = dynamodb.describe_table().table_name(table).send().await.map_err(|error| {
-        let failure = SdkFailure::of(&error);
-        failure.into_export_error(format!("dynamodb:DescribeTable on {table}"), |message| ExportError::DynamoDb {
-            operation: "DescribeTable",
-            table: table.to_string(),
-            message,
-        })
-    })?;
     let unavailable = |message: String| ExportError::StreamUnavailable {
         table: table.to_string(),
         purpose: purpose.purpose(),
         message,
     };
-    let (arn, specification) = match output.table {
-        Some(description) => (description.latest_stream_arn, description.stream_specification),
-        None => (None, None),
-    };
-    let enabled = specification.as_ref().is_some_and(|s| s.stream_enabled);
-    let (Some(arn), true) = (arn, enabled) else {
+    let Some(StreamInfo { arn, view_type }) = info.stream.clone() else {
         return Err(unavailable(format!(
             "it has no DynamoDB stream, which {} reads its changes from; enable one \
              (aws dynamodb update-table --table-name {table} --stream-specification \
@@ -172,12 +156,13 @@ pub async fn table_stream(
             purpose.purpose()
         )));
     };
-    let stream_view = match specification.and_then(|s| s.stream_view_type) {
-        Some(StreamViewType::KeysOnly) => StreamView::KeysOnly,
-        Some(StreamViewType::NewImage) => StreamView::NewImage,
-        Some(StreamViewType::OldImage) => StreamView::OldImage,
-        Some(StreamViewType::NewAndOldImages) => StreamView::NewAndOldImages,
-        other => return Err(unavailable(format!("its stream's view type {other:?} is unknown"))),
+    let stream_view = match view_type.as_deref() {
+        Some("KEYS_ONLY") => StreamView::KeysOnly,
+        Some("NEW_IMAGE") => StreamView::NewImage,
+        Some("OLD_IMAGE") => StreamView::OldImage,
+        Some("NEW_AND_OLD_IMAGES") => StreamView::NewAndOldImages,
+        Some(other) => return Err(unavailable(format!("its stream's view type {other} is unknown"))),
+        None => return Err(unavailable("its stream reports no view type".into())),
     };
     if !stream_view.serves(view) {
         let needs = match view {
@@ -186,13 +171,17 @@ pub async fn table_stream(
         };
         return Err(unavailable(match purpose {
             StreamUse::Incremental(_) => format!(
-                "its stream's view type is {}, and --view {} needs a stream of {needs}{}",
+                "its stream's view type is {}, and {} {} needs a stream of {needs}{}",
                 stream_view.aws_name(),
+                crate::model::Field::View,
                 match view {
                     ExportViewType::NewImage => "new-image",
                     ExportViewType::NewAndOldImages => "new-and-old-images",
                 },
-                if stream_view == StreamView::NewImage { " (--view new-image works with it)" } else { "" }
+                match stream_view {
+                    StreamView::NewImage => format!(" ({} new-image works with it)", crate::model::Field::View),
+                    _ => String::new(),
+                }
             ),
             StreamUse::Consistent => {
                 format!("its stream's view type is {}: the state at a cut needs {needs}", stream_view.aws_name())

@@ -4,9 +4,9 @@
 use super::*;
 use crate::error::ExportError;
 use crate::io::destination::Destination;
-use crate::model::{CustomFormat, SnapshotRequest, SseAlgorithm, TableInfo};
+use crate::model::{CustomFormat, Field, SnapshotRequest, SseAlgorithm, TableInfo};
 use crate::runtime::ComponentRuntime;
-use crate::state::checkpoint::{self, Fingerprint, RunState, TokenRecord};
+use crate::state::checkpoint::{self, Fingerprint, RunState};
 use crate::state::lease::{self, Lease, LeaseScope};
 
 /// An export found at the destination by `--resume` or by the client token.
@@ -27,17 +27,17 @@ pub(crate) fn fingerprint(
     Fingerprint {
         table_arn: info.table_arn.clone(),
         table_id: info.table_id.clone(),
-        format: request.format,
+        format: request.format(),
         segments: request.segments,
-        target_file_bytes: request.target_file_bytes,
-        compression_level: request.compression_level,
+        target_file_bytes: request.target_file_bytes(),
+        compression_level: request.compression_level(),
         bucket: destination.bucket_name(),
         prefix: destination.prefix(),
         bucket_owner: request.s3.expected_owner.clone(),
         kms_key_id: request.s3.kms_key_id.clone(),
         component: runtime.digest().to_string(),
         incremental: request.incremental,
-        consistent: request.consistent,
+        consistent: request.consistent(),
         scan_filter: request.scan_filter.clone(),
         encoder: runtime.encoder_plugin().map(checkpoint::EncoderFingerprint::new),
     }
@@ -59,7 +59,7 @@ pub(crate) fn snapshot_request(
         s3_bucket_owner: request.s3.expected_owner.clone(),
         s3_sse_algorithm: if request.s3.kms_key_id.is_some() { SseAlgorithm::Kms } else { SseAlgorithm::Aes256 },
         s3_sse_kms_key_id: request.s3.kms_key_id.clone(),
-        export_format: request.format,
+        export_format: request.format(),
         client_token,
         start_time_ms,
         region: region.to_string(),
@@ -83,28 +83,10 @@ pub(crate) async fn find_earlier_run(
     region: &str,
     clear: bool,
 ) -> Result<EarlierRun, ExportError> {
-    let prefix = destination.prefix();
-    let (export_id, export_prefix) = match (&request.resume, &request.client_token) {
-        (Some(resume), _) => {
-            let id = resume_export_id(resume)
-                .map_err(|message| ExportError::InvalidArgument { what: "--resume", message })?;
-            (id.to_string(), prefix)
-        }
-        (None, Some(token)) => {
-            let key = checkpoint::token_key(token);
-            match checkpoint::load::<TokenRecord>(destination, &key).await? {
-                Some(record) => {
-                    resume_export_id(&record.export_id)
-                        .map_err(|message| ExportError::CorruptState { location: destination.locate(&key), message })?;
-                    (record.export_id, record.prefix)
-                }
-                None => return Ok(EarlierRun::None),
-            }
-        }
-        (None, None) => return Ok(EarlierRun::None),
+    let Some((export_id, root)) = super::settings::locate(destination, request).await? else {
+        return Ok(EarlierRun::None);
     };
     let by_token = request.resume.is_none();
-    let root = checkpoint::export_root(export_prefix.as_deref(), &export_id);
     let run_key = checkpoint::run_key(&root);
     let Some(state) = checkpoint::load::<RunState>(destination, &run_key).await? else {
         if by_token {
@@ -123,8 +105,9 @@ pub(crate) async fn find_earlier_run(
             export_id,
             location: destination.locate(&root),
             message: format!(
-                "{} does not exist (only exports written by ddb-export, at the same --to, can be resumed)",
-                destination.locate(&run_key)
+                "{} does not exist (only exports written by ddb-export, at the same {}, can be resumed)",
+                destination.locate(&run_key),
+                Field::Target
             ),
         });
     };
@@ -151,7 +134,8 @@ pub(crate) async fn find_earlier_run(
         if let Some(token) = &request.client_token
             && *token != state.snapshot.client_token
         {
-            differences.push(format!("--client-token: {:?} before, {token:?} now", state.snapshot.client_token));
+            let then = &state.snapshot.client_token;
+            differences.push(format!("{}: {then:?} before, {token:?} now", Field::ClientToken));
         }
         if !differences.is_empty() {
             return Err(ExportError::ResumeConflict { export_id, differences });

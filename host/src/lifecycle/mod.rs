@@ -16,10 +16,12 @@ mod claim;
 mod publish;
 mod request;
 mod resume;
+mod settings;
 mod start;
 
 pub(crate) use claim::*;
 pub(crate) use publish::*;
 pub use request::*;
 pub(crate) use resume::*;
+pub(crate) use settings::*;
 pub(crate) use start::*;

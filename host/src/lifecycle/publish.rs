@@ -8,7 +8,7 @@ use super::*;
 use crate::error::ExportError;
 use crate::io::destination::Destination;
 use crate::model::time::now_ms;
-use crate::model::{ExportTotals, ManifestEntry, ProgressFigures, ShardPlan, Snapshot};
+use crate::model::{ExportTotals, Field, ManifestEntry, ProgressFigures, ShardPlan, Snapshot};
 use crate::runtime::ComponentRuntime;
 use crate::state::checkpoint::{self, RunState};
 use crate::state::description::ExportDescription;
@@ -128,12 +128,24 @@ pub(crate) async fn publish(
     }
     let end_time_ms = now_ms().max(snapshot.start_time_ms);
     let totals = ExportTotals { end_time_ms, item_count: items, billed_size_bytes: 0 };
-    let manifests = runtime.session()?.manifests(snapshot, files, &totals)?;
+    let manifests = manifests(runtime, snapshot, files, &totals).await?;
     for object in manifests {
         destination.put(&object.key, object.body).await?;
     }
     remove_checkpoints(destination, &snapshot.keys.root).await;
     Ok(Written { end_time_ms, data_files: files.len() as u64, items, export_time_ms: snapshot.export_time_ms })
+}
+
+/// The manifests the component writes for `files` (checked by the runtime), on a blocking
+/// thread.
+pub(crate) async fn manifests(
+    runtime: &ComponentRuntime,
+    snapshot: &Snapshot,
+    files: &[ManifestEntry],
+    totals: &ExportTotals,
+) -> Result<Vec<crate::model::StoredObject>, ExportError> {
+    let (runtime, snapshot, files, totals) = (runtime.clone(), snapshot.clone(), files.to_vec(), totals.clone());
+    crate::pipeline::offload::blocking(move || Ok(runtime.session()?.manifests(&snapshot, &files, &totals)?)).await
 }
 
 /// Checks that each file the manifest will list is in the store as it was stored
@@ -150,7 +162,9 @@ pub(crate) async fn verify_data_files(
         return Err(ExportError::Verification {
             location: destination.locate(&file.data_file_s3_key),
             message: format!(
-                "{problem}; run the export again (with the same --client-token or --resume) to write it again"
+                "{problem}; run the export again (with the same {} or {}) to write it again",
+                Field::ClientToken,
+                Field::Resume
             ),
         });
     }

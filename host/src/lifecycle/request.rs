@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::error::ExportError;
 use crate::io::destination::{S3Options, Target};
 use crate::model::time::now_ms;
-use crate::model::{Billing, ExportFormat, IncrementalWindow, ProgressFigures, ShardPlan, Snapshot, TableInfo};
+use crate::model::{Billing, ExportFormat, Field, IncrementalWindow, ProgressFigures, ShardPlan, Snapshot, TableInfo};
 use crate::pipeline::progress::ProgressStyle;
 use crate::state::description::ExportDescription;
 
@@ -14,15 +14,25 @@ use crate::state::description::ExportDescription;
 pub const MAX_PARALLELISM: u32 = 256;
 /// Default size at which a data file is closed and the next one begun (compressed bytes).
 pub const DEFAULT_TARGET_FILE_BYTES: u64 = 128 * 1024 * 1024;
+/// Default gzip level of the data files.
+pub const DEFAULT_COMPRESSION_LEVEL: u8 = 6;
 
 /// What to export and how.
+///
+/// The settings that decide an export's bytes are `Option`s: one left out (`None`) is the
+/// default for a new export, and the export's own when the request finds one it started
+/// before (by `resume` or `client_token`); one given that differs from that export's is
+/// refused ([`ExportError::ResumeConflict`], [`ExportError::TokenConflict`]), naming it.
+/// Those settings: `format`, `segments`, `s3`'s owner and key, `target_file_bytes`,
+/// `compression_level`, `incremental`, `consistent`, `scan_filter`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportRequest {
     /// A table name or a table ARN.
     pub table: String,
     pub target: Target,
-    pub format: ExportFormat,
-    /// Exact Scan segments; `None` lets the component plan them.
+    /// DYNAMODB_JSON when left out.
+    pub format: Option<ExportFormat>,
+    /// Exact Scan segments; `None` lets the component plan them (for a new export).
     pub segments: Option<u32>,
     /// Shards run at once.
     pub parallelism: u32,
@@ -34,9 +44,10 @@ pub struct ExportRequest {
     pub resume: Option<String>,
     pub s3: S3Options,
     /// A data file is closed once it holds at least this many (compressed) bytes; 0: never.
-    pub target_file_bytes: u64,
-    /// gzip level 0-9.
-    pub compression_level: u8,
+    /// [`DEFAULT_TARGET_FILE_BYTES`] when left out.
+    pub target_file_bytes: Option<u64>,
+    /// gzip level 0-9; [`DEFAULT_COMPRESSION_LEVEL`] when left out.
+    pub compression_level: Option<u8>,
     /// How fast the export may read the table.
     pub read_limit: ReadLimit,
     /// How progress is shown on stderr.
@@ -47,8 +58,8 @@ pub struct ExportRequest {
     /// scanning the table (`crate::modes::incremental`).
     pub incremental: Option<IncrementalWindow>,
     /// `--consistent`: the table exactly as it was at one moment, from a scan and the table's
-    /// stream (`crate::pipeline::cut`).
-    pub consistent: bool,
+    /// stream (`crate::pipeline::cut`). Off when left out.
+    pub consistent: Option<bool>,
     /// Filter and projection passed to every Scan (refused with `consistent` and incremental
     /// exports, whose stream images are not filtered).
     pub scan_filter: Option<crate::io::dynamodb::ScanFilter>,
@@ -83,10 +94,11 @@ impl ReadLimit {
             (ReadLimit::ReadPercent(percent), Billing::Provisioned(rcu)) => Some(rcu as f64 * percent / 100.0),
             (ReadLimit::ReadPercent(_), Billing::OnDemand) => {
                 return Err(ExportError::InvalidArgument {
-                    what: "--read-percent",
+                    field: Field::ReadPercent,
                     message: format!(
-                        "table {} is on-demand and has no provisioned read capacity; use --max-rcu",
-                        table.table_name
+                        "table {} is on-demand and has no provisioned read capacity; use {}",
+                        table.table_name,
+                        Field::MaxRcu
                     ),
                 });
             }
@@ -94,8 +106,10 @@ impl ReadLimit {
             (ReadLimit::Default, Billing::OnDemand) => {
                 tracing::warn!(
                     "table {} is on-demand: reading at most {DEFAULT_ON_DEMAND_RCU} RCU/s; \
-                     use --max-rcu N or --no-read-limit to change that",
-                    table.table_name
+                     use {} or {} to change that",
+                    table.table_name,
+                    Field::MaxRcu,
+                    Field::NoReadLimit
                 );
                 Some(DEFAULT_ON_DEMAND_RCU)
             }
@@ -109,93 +123,111 @@ impl ExportRequest {
         Self {
             table: table.into(),
             target,
-            format: ExportFormat::DynamodbJson,
+            format: None,
             segments: None,
             parallelism: default_parallelism(),
             client_token: None,
             resume: None,
             s3: S3Options::default(),
-            target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
-            compression_level: 6,
+            target_file_bytes: None,
+            compression_level: None,
             read_limit: ReadLimit::Default,
             progress: ProgressStyle::Off,
             progress_interval: Duration::from_secs(10),
             incremental: None,
-            consistent: false,
+            consistent: None,
             scan_filter: None,
         }
     }
 
+    /// The data files' format.
+    pub fn format(&self) -> ExportFormat {
+        self.format.unwrap_or(ExportFormat::DynamodbJson)
+    }
+
+    /// The size at which a data file is closed.
+    pub fn target_file_bytes(&self) -> u64 {
+        self.target_file_bytes.unwrap_or(DEFAULT_TARGET_FILE_BYTES)
+    }
+
+    /// The data files' gzip level.
+    pub fn compression_level(&self) -> u8 {
+        self.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL)
+    }
+
+    /// Whether the export is of one moment (`--consistent`).
+    pub fn consistent(&self) -> bool {
+        self.consistent.unwrap_or(false)
+    }
+
     /// Checks what can be checked before any request is sent.
     pub fn validate(&self) -> Result<(), ExportError> {
-        let invalid = |what, message: String| Err(ExportError::InvalidArgument { what, message });
-        check_table(&self.table).or_else(|m| invalid("--table", format!("{:?} {m}", self.table)))?;
+        let invalid = |field, message: String| Err(ExportError::InvalidArgument { field, message });
+        check_table(&self.table).or_else(|m| invalid(Field::Table, format!("{:?} {m}", self.table)))?;
         if let Some(segments) = self.segments
             && !(1..=crate::model::MAX_SEGMENTS).contains(&segments)
         {
             return invalid(
-                "--segments",
+                Field::Segments,
                 format!("{segments} is not between 1 and {} (ddb-export's limit)", crate::model::MAX_SEGMENTS),
             );
         }
         if !(1..=MAX_PARALLELISM).contains(&self.parallelism) {
-            return invalid("--parallelism", format!("{} is not between 1 and {MAX_PARALLELISM}", self.parallelism));
+            return invalid(Field::Parallelism, format!("{} is not between 1 and {MAX_PARALLELISM}", self.parallelism));
         }
         if self.progress_interval.is_zero() {
-            return invalid("--progress-interval-secs", "must be more than 0".into());
+            return invalid(Field::ProgressInterval, "must be more than 0".into());
         }
-        if self.target_file_bytes > crate::io::destination::MAX_OBJECT_BYTES {
+        let max_object = crate::io::destination::MAX_OBJECT_BYTES;
+        if self.target_file_bytes() > max_object {
             return invalid(
-                "--file-size",
-                format!(
-                    "{} is more than one object can hold ({})",
-                    self.target_file_bytes,
-                    crate::io::destination::MAX_OBJECT_BYTES
-                ),
+                Field::TargetFileBytes,
+                format!("{} is more than one object can hold ({max_object})", self.target_file_bytes()),
             );
         }
         match self.read_limit {
             ReadLimit::MaxRcu(rcu) if !(rcu.is_finite() && rcu >= 1.0) => {
-                return invalid("--max-rcu", format!("{rcu} is not a number of at least 1"));
+                return invalid(Field::MaxRcu, format!("{rcu} is not a number of at least 1"));
             }
             ReadLimit::ReadPercent(p) if !(p.is_finite() && p > 0.0 && p <= 100.0) => {
-                return invalid("--read-percent", format!("{p} is not a percentage above 0 and at most 100"));
+                return invalid(Field::ReadPercent, format!("{p} is not a percentage above 0 and at most 100"));
             }
             _ => {}
         }
-        if self.compression_level > 9 {
-            return invalid("--compression-level", format!("{} is not between 0 and 9", self.compression_level));
+        if self.compression_level() > 9 {
+            return invalid(Field::CompressionLevel, format!("{} is not between 0 and 9", self.compression_level()));
         }
         if let Some(token) = &self.client_token
             && (token.is_empty() || token.len() > 64 || token.chars().any(char::is_control))
         {
-            return invalid("--client-token", "must be 1 to 64 printable characters".into());
+            return invalid(Field::ClientToken, "must be 1 to 64 printable characters".into());
         }
         if let Some(owner) = &self.s3.expected_owner
             && (owner.len() != 12 || !owner.bytes().all(|b| b.is_ascii_digit()))
         {
-            return invalid("--s3-bucket-owner", format!("{owner:?} is not a 12-digit AWS account id"));
+            return invalid(Field::S3BucketOwner, format!("{owner:?} is not a 12-digit AWS account id"));
         }
         if self.s3.kms_key_id.as_deref() == Some("") {
-            return invalid("--s3-sse-kms-key-id", "is empty".into());
+            return invalid(Field::S3SseKmsKeyId, "is empty".into());
         }
         if matches!(self.target, Target::Dir(_)) && (self.s3.expected_owner.is_some() || self.s3.kms_key_id.is_some()) {
             return invalid(
-                "--to",
-                "--s3-bucket-owner and --s3-sse-kms-key-id only apply to s3:// destinations".into(),
+                Field::Target,
+                format!("{} and {} only apply to s3:// destinations", Field::S3BucketOwner, Field::S3SseKmsKeyId),
             );
         }
         if let Some(filter) = &self.scan_filter {
-            filter.check().map_err(|(what, message)| ExportError::InvalidArgument { what, message })?;
-            if self.consistent || self.incremental.is_some() {
+            filter.check().map_err(|(field, message)| ExportError::InvalidArgument { field, message })?;
+            if self.consistent() || self.incremental.is_some() {
                 return invalid(
-                    "--filter",
+                    Field::Filter,
                     "filters and projections apply to plain full exports only (the stream's images are whole)".into(),
                 );
             }
         }
         if let Some(resume) = &self.resume {
-            resume_export_id(resume).map_err(|message| ExportError::InvalidArgument { what: "--resume", message })?;
+            resume_export_id(resume)
+                .map_err(|message| ExportError::InvalidArgument { field: Field::Resume, message })?;
         }
         if let Some(window) = &self.incremental {
             self.validate_incremental(window, now_ms())?;
@@ -206,36 +238,40 @@ impl ExportRequest {
     /// An incremental export reads the stream, not the table: the Scan's flags make no sense
     /// with it, and its window must be in the past.
     fn validate_incremental(&self, window: &IncrementalWindow, now_ms: u64) -> Result<(), ExportError> {
-        let invalid = |what, message: String| Err(ExportError::InvalidArgument { what, message });
+        let invalid = |field, message: String| Err(ExportError::InvalidArgument { field, message });
         if self.segments.is_some() {
-            return invalid("--segments", "an incremental export reads the stream, not segments of the table".into());
-        }
-        if self.consistent {
             return invalid(
-                "--consistent",
+                Field::Segments,
+                "an incremental export reads the stream, not segments of the table".into(),
+            );
+        }
+        if self.consistent() {
+            return invalid(
+                Field::Consistent,
                 "an incremental export is of a window of changes, not of one moment".into(),
             );
         }
         if self.read_limit != ReadLimit::Default {
             return invalid(
-                "--max-rcu, --read-percent or --no-read-limit",
+                Field::ReadLimit,
                 "an incremental export reads the stream, which costs no read capacity".into(),
             );
         }
         let time = crate::model::time::cli_timestamp;
         if window.from_ms >= now_ms {
             return invalid(
-                "--from",
+                Field::From,
                 format!("{} is not in the past (it is now {})", time(window.from_ms), time(now_ms)),
             );
         }
         if let Some(to_ms) = window.to_ms {
             if to_ms <= window.from_ms {
-                return invalid("--until", format!("{} is not after --from {}", time(to_ms), time(window.from_ms)));
+                let from = time(window.from_ms);
+                return invalid(Field::Until, format!("{} is not after {} {from}", time(to_ms), Field::From));
             }
             if to_ms > now_ms {
                 return invalid(
-                    "--until",
+                    Field::Until,
                     format!(
                         "{} is in the future (it is now {}); leave it out to export up to now",
                         time(to_ms),
@@ -264,7 +300,7 @@ pub fn resume_export_id(text: &str) -> Result<&str, String> {
         })?,
         None => text,
     };
-    if crate::runtime::is_export_id(id) {
+    if crate::model::layout::is_export_id(id) {
         Ok(id)
     } else {
         Err(format!("{id:?} is not an export id (<14 digits>-<8 lowercase hex>)"))
@@ -327,6 +363,14 @@ mod tests {
     use super::*;
     use crate::model::ExportViewType;
 
+    /// The field an invalid request is refused for.
+    fn field_of(result: Result<(), ExportError>) -> Option<Field> {
+        match result {
+            Err(ExportError::InvalidArgument { field, .. }) => Some(field),
+            _ => None,
+        }
+    }
+
     fn request() -> ExportRequest {
         ExportRequest::new("orders", Target::S3 { bucket: "b".repeat(3), prefix: None })
     }
@@ -334,7 +378,7 @@ mod tests {
     #[test]
     fn accepts_names_and_arns() {
         assert!(request().validate().is_ok());
-        assert!(ExportRequest { format: ExportFormat::Ion, ..request() }.validate().is_ok());
+        assert!(ExportRequest { format: Some(ExportFormat::Ion), ..request() }.validate().is_ok());
         let arn = ExportRequest { table: "arn:aws:dynamodb:us-east-1:123456789012:table/orders".into(), ..request() };
         assert!(arn.validate().is_ok());
     }
@@ -346,21 +390,16 @@ mod tests {
         let incremental = ExportRequest { incremental: Some(window), ..request() };
         assert!(incremental.validate_incremental(&window, now).is_ok());
         let cases = [
-            (IncrementalWindow { from_ms: now, ..window }, None, "--from"),
-            (IncrementalWindow { to_ms: Some(now - 60_000), ..window }, None, "--until"),
-            (IncrementalWindow { to_ms: Some(now + 1), ..window }, None, "--until"),
-            (window, Some(ExportRequest { segments: Some(2), ..incremental.clone() }), "--segments"),
-            (
-                window,
-                Some(ExportRequest { read_limit: ReadLimit::Unlimited, ..incremental.clone() }),
-                "--no-read-limit",
-            ),
-            (window, Some(ExportRequest { consistent: true, ..incremental.clone() }), "--consistent"),
+            (IncrementalWindow { from_ms: now, ..window }, None, Field::From),
+            (IncrementalWindow { to_ms: Some(now - 60_000), ..window }, None, Field::Until),
+            (IncrementalWindow { to_ms: Some(now + 1), ..window }, None, Field::Until),
+            (window, Some(ExportRequest { segments: Some(2), ..incremental.clone() }), Field::Segments),
+            (window, Some(ExportRequest { read_limit: ReadLimit::Unlimited, ..incremental.clone() }), Field::ReadLimit),
+            (window, Some(ExportRequest { consistent: Some(true), ..incremental.clone() }), Field::Consistent),
         ];
-        for (window, request, flag) in cases {
+        for (window, request, want) in cases {
             let request = request.unwrap_or_else(|| incremental.clone());
-            let message = request.validate_incremental(&window, now).unwrap_err().to_string();
-            assert!(message.contains(flag), "{flag}: {message}");
+            assert_eq!(field_of(request.validate_incremental(&window, now)), Some(want));
         }
         assert_eq!(window.resolve(now).export_to_time_ms, now);
         assert_eq!(IncrementalWindow { to_ms: Some(now - 1), ..window }.resolve(now).export_to_time_ms, now - 1);
@@ -369,19 +408,21 @@ mod tests {
     #[test]
     fn names_the_bad_flag() {
         let cases = [
-            (ExportRequest { table: "x".into(), ..request() }, "--table"),
-            (ExportRequest { table: "bad name!".into(), ..request() }, "--table"),
-            (ExportRequest { table: "arn:aws:s3:::bucket".into(), ..request() }, "--table"),
-            (ExportRequest { segments: Some(0), ..request() }, "--segments"),
-            (ExportRequest { segments: Some(10_001), ..request() }, "--segments"),
-            (ExportRequest { parallelism: 0, ..request() }, "--parallelism"),
-            (ExportRequest { progress_interval: Duration::ZERO, ..request() }, "--progress-interval-secs"),
-            (ExportRequest { compression_level: 10, ..request() }, "--compression-level"),
-            (ExportRequest { client_token: Some(String::new()), ..request() }, "--client-token"),
+            (ExportRequest { table: "x".into(), ..request() }, Field::Table),
+            (ExportRequest { table: "bad name!".into(), ..request() }, Field::Table),
+            (ExportRequest { table: "arn:aws:s3:::bucket".into(), ..request() }, Field::Table),
+            (ExportRequest { segments: Some(0), ..request() }, Field::Segments),
+            (ExportRequest { segments: Some(10_001), ..request() }, Field::Segments),
+            (ExportRequest { parallelism: 0, ..request() }, Field::Parallelism),
+            (ExportRequest { progress_interval: Duration::ZERO, ..request() }, Field::ProgressInterval),
+            (ExportRequest { compression_level: Some(10), ..request() }, Field::CompressionLevel),
+            (ExportRequest { client_token: Some(String::new()), ..request() }, Field::ClientToken),
         ];
-        for (request, flag) in cases {
-            let message = request.validate().unwrap_err().to_string();
-            assert!(message.contains(flag), "{message}");
+        for (request, want) in cases {
+            let error = request.validate();
+            let message = error.as_ref().map_err(ToString::to_string).err().unwrap_or_default();
+            assert_eq!(field_of(error), Some(want), "{message}");
+            assert!(message.contains(&want.to_string()), "the message names the field: {message}");
         }
     }
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::*;
 use crate::error::ExportError;
 use crate::io::destination::Destination;
-use crate::model::time::now_ms;
-use crate::model::{ExportFormat, TableInfo};
+use crate::model::{ExportFormat, Field, Shard, ShardPlan, TableInfo};
+use crate::pipeline::offload;
 use crate::runtime::ComponentRuntime;
 use crate::state::checkpoint::{self, Fingerprint, RunState, TokenRecord};
 use crate::state::lease::{self, Lease, LeaseScope};
@@ -17,62 +17,83 @@ use crate::state::lease::{self, Lease, LeaseScope};
 /// (which rewrites files by line).
 pub(crate) fn check_encoder(request: &ExportRequest, runtime: &ComponentRuntime) -> Result<(), ExportError> {
     let Some(plugin) = runtime.encoder_plugin() else { return Ok(()) };
-    let conflict = if request.format != ExportFormat::DynamodbJson {
-        Some("--format (the plugin decides the format)")
+    let conflict = if request.format() != ExportFormat::DynamodbJson {
+        Some((Field::Format, "the plugin decides the format"))
     } else if request.incremental.is_some() {
-        Some("--incremental (a plugin writes full exports only)")
-    } else if request.consistent {
-        Some("--consistent (its cut rewrites data files line by line, and a plugin's files need not be lines)")
+        Some((Field::Incremental, "a plugin writes full exports only"))
+    } else if request.consistent() {
+        Some((Field::Consistent, "its cut rewrites data files line by line, and a plugin's files need not be lines"))
     } else {
         None
     };
     match conflict {
-        Some(flag) => Err(ExportError::InvalidArgument {
-            what: "--encoder",
-            message: format!("{} cannot be combined with {flag}", plugin.name()),
+        Some((field, why)) => Err(ExportError::InvalidArgument {
+            field: Field::Encoder,
+            message: format!("{} cannot be combined with {field} ({why})", plugin.name()),
         }),
         None => Ok(()),
     }
 }
 
-/// The state of a new export: its identity and plan, fixed by the component, not yet recorded.
-pub(crate) fn new_state(
-    runtime: &ComponentRuntime,
-    destination: &Destination,
-    request: &ExportRequest,
-    info: &TableInfo,
-    fingerprint: Fingerprint,
-    region: &str,
-    fanout: bool,
-) -> Result<RunState, ExportError> {
+/// What a new export is started from: the run's request and what it found.
+pub(crate) struct Starting<'a> {
+    pub runtime: &'a ComponentRuntime,
+    pub destination: &'a Destination,
+    pub request: &'a ExportRequest,
+    pub info: &'a TableInfo,
+    pub fingerprint: Fingerprint,
+    pub region: &'a str,
+    /// When the export starts, ms since the epoch (an incremental export's window may end then).
+    pub start_time_ms: u64,
+    pub plan: Planning,
+}
+
+/// How a new export's shards are planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Planning {
+    /// By the component's shard-plan step; `fanout`: for `plan`/`run-shard`/`finalize`.
+    Segments { fanout: bool },
+    /// One shard, one encoder: an incremental export reads the stream, not segments.
+    OneEncoder,
+}
+
+/// The state of a new export: its identity (and plan) fixed by the component, on a blocking
+/// thread; not yet recorded.
+pub(crate) async fn new_state(starting: &Starting<'_>) -> Result<RunState, ExportError> {
+    let Starting { runtime, destination, request, info, region, start_time_ms, plan, .. } = *starting;
     let client_token = request.client_token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let custom_format = runtime.encoder_plugin().map(|plugin| plugin.custom_format());
-    let snapshot_request = snapshot_request(destination, request, client_token, now_ms(), region, custom_format);
-    let (snapshot, plan) = {
+    let snapshot_request = snapshot_request(destination, request, client_token, start_time_ms, region, custom_format);
+    let (runtime, table) = (runtime.clone(), info.clone());
+    let (segments, parallelism) = (request.segments, request.parallelism);
+    let (snapshot, shard_plan) = offload::blocking(move || {
         let mut session = runtime.session()?;
-        let snapshot = session.snapshot(info, &snapshot_request)?;
-        let plan = session.shard_plan(info, request.segments, request.parallelism)?;
-        (snapshot, plan)
-    };
-    let table_key = info.key_attributes.clone();
-    Ok(RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan, fanout, table_key })
+        let snapshot = session.snapshot(&table, &snapshot_request)?;
+        let shard_plan = match plan {
+            Planning::Segments { .. } => session.shard_plan(&table, segments, parallelism)?,
+            Planning::OneEncoder => ShardPlan {
+                shards: vec![Shard { id: 0, segment: 0, total_segments: 1 }],
+                rationale: "an incremental export reads the table's stream, through one encoder".into(),
+            },
+        };
+        Ok((snapshot, shard_plan))
+    })
+    .await?;
+    Ok(RunState {
+        version: checkpoint::STATE_VERSION,
+        fingerprint: starting.fingerprint.clone(),
+        snapshot,
+        plan: shard_plan,
+        fanout: plan == Planning::Segments { fanout: true },
+        table_key: info.key_attributes.clone(),
+    })
 }
 
 /// Starts a new export: its state from the component ([`new_state`]), recorded at the
 /// destination ([`record_start`]). Returns it with this run's lease on it.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn start(
-    runtime: &ComponentRuntime,
-    destination: &Destination,
-    request: &ExportRequest,
-    info: &TableInfo,
-    fingerprint: Fingerprint,
-    region: &str,
-    stop: &AtomicBool,
-    fanout: bool,
-) -> Result<(RunState, Lease), ExportFailure> {
-    let state = new_state(runtime, destination, request, info, fingerprint, region, fanout)?;
-    let lease = record_start(destination, &state, request.client_token.as_deref(), stop).await?;
+pub(crate) async fn start(starting: Starting<'_>, stop: &AtomicBool) -> Result<(RunState, Lease), ExportFailure> {
+    let state = new_state(&starting).await?;
+    let lease = record_start(starting.destination, &state, starting.request.client_token.as_deref(), stop).await?;
     Ok((state, lease))
 }
 

@@ -23,7 +23,7 @@ use crate::io::aws::AwsClients;
 use crate::io::destination::{Destination, S3Options, Target};
 use crate::io::dynamodb::Table;
 use crate::lifecycle::{self, Claim, EarlierRun, ExportFailure, ExportReport, ExportRequest, ReadLimit};
-use crate::model::Snapshot;
+use crate::model::{Field, Snapshot};
 use crate::pipeline::progress::{Progress, ProgressStyle};
 use crate::pipeline::read_budget::ReadBudget;
 use crate::pipeline::shard::{self, ShardContext};
@@ -82,18 +82,28 @@ pub async fn plan(
     request: &ExportRequest,
 ) -> Result<ExportPlan, ExportFailure> {
     request.validate()?;
+    let resolved;
+    let request = match request.client_token.is_some() && request.resume.is_none() {
+        true => {
+            let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
+            resolved = lifecycle::with_saved_settings(&destination, request).await?;
+            resolved.validate()?;
+            &resolved
+        }
+        false => request,
+    };
     lifecycle::check_encoder(request, runtime)?;
-    if request.incremental.is_some() || request.consistent {
-        let what = if request.consistent { "--consistent" } else { "--incremental" };
+    if request.incremental.is_some() || request.consistent() {
+        let field = if request.consistent() { Field::Consistent } else { Field::Incremental };
         return Err(ExportError::InvalidArgument {
-            what,
+            field,
             message: "is not available for fan-out (plan/run-shard/finalize); run `ddb-export export`".into(),
         }
         .into());
     }
     if request.resume.is_some() {
         return Err(ExportError::InvalidArgument {
-            what: "--resume",
+            field: Field::Resume,
             message: "a planned export resumes by running its unfinished shards again".into(),
         }
         .into());
@@ -111,7 +121,7 @@ pub async fn plan(
             lease.release().await;
             if !state.fanout {
                 return Err(ExportError::InvalidArgument {
-                    what: "--client-token",
+                    field: Field::ClientToken,
                     message: format!(
                         "it started export {} with `ddb-export export`, which resumes it (run the same command \
                          again)",
@@ -124,8 +134,20 @@ pub async fn plan(
         }
         Claim::New(token_lease) => {
             let stop = AtomicBool::new(false);
-            let started =
-                lifecycle::start(runtime, &destination, request, &info, fingerprint, &aws.region, &stop, true).await;
+            let started = lifecycle::start(
+                lifecycle::Starting {
+                    runtime,
+                    destination: &destination,
+                    request,
+                    info: &info,
+                    fingerprint,
+                    region: &aws.region,
+                    start_time_ms: crate::model::time::now_ms(),
+                    plan: lifecycle::Planning::Segments { fanout: true },
+                },
+                &stop,
+            )
+            .await;
             if let Some(lease) = token_lease {
                 lease.release().await;
             }
@@ -174,7 +196,7 @@ impl PlanLocation {
     /// `text` names a file holding an [`ExportPlan`] when one exists there; otherwise it is an
     /// export's location (`…/AWSDynamoDB/<export id>`).
     pub fn parse(text: &str) -> Result<Self, ExportError> {
-        let invalid = |message: String| ExportError::InvalidArgument { what: "--plan", message };
+        let invalid = |message: String| ExportError::InvalidArgument { field: Field::Plan, message };
         let (location, plan) = match std::fs::read(text) {
             Ok(bytes) => {
                 let plan: ExportPlan = serde_json::from_slice(&bytes)
@@ -219,16 +241,17 @@ impl PlanLocation {
             && snapshot.s3_bucket_owner.as_ref() != Some(owner)
         {
             return Err(format!(
-                "it was planned with --s3-bucket-owner {:?}, not {owner:?}",
-                snapshot.s3_bucket_owner.as_deref().unwrap_or("(none)")
+                "it was planned with {} {}, not {owner:?}",
+                Field::S3BucketOwner,
+                snapshot.s3_bucket_owner.as_deref().map_or("(none)".into(), |o| format!("{o:?}"))
             ));
         }
         let Some(plan) = &self.plan else { return Ok(()) };
         let pinned = [
             ("table", plan.table_arn == snapshot.table_arn),
             ("export ARN", plan.export_arn == snapshot.export_arn),
-            ("--s3-bucket-owner", plan.s3_bucket_owner == snapshot.s3_bucket_owner),
-            ("--s3-sse-kms-key-id", plan.s3_sse_kms_key_id == snapshot.s3_sse_kms_key_id),
+            ("bucket owner", plan.s3_bucket_owner == snapshot.s3_bucket_owner),
+            ("KMS key", plan.s3_sse_kms_key_id == snapshot.s3_sse_kms_key_id),
             ("shards", plan.shards == state.plan.shards.iter().map(|s| s.id).collect::<Vec<_>>()),
         ];
         match pinned.iter().find(|(_, same)| !same) {
@@ -266,17 +289,8 @@ async fn open(aws: &AwsClients, runtime: &ComponentRuntime, at: &PlanLocation) -
     };
     at.check(&state).map_err(|message| ExportError::CorruptState { location: reader.locate(&run_key), message })?;
     let saved = &state.fingerprint;
-    let s3 = S3Options { expected_owner: saved.bucket_owner.clone(), kms_key_id: saved.kms_key_id.clone() };
-    let request = ExportRequest {
-        format: saved.format,
-        segments: saved.segments,
+    let asked = ExportRequest {
         resume: Some(at.export_id.clone()),
-        s3,
-        target_file_bytes: saved.target_file_bytes,
-        compression_level: saved.compression_level,
-        scan_filter: saved.scan_filter.clone(),
-        consistent: saved.consistent,
-        incremental: saved.incremental,
         client_token: Some(state.snapshot.client_token.clone()),
         progress: ProgressStyle::Off,
         // The table's name: some servers (dynalite) take no ARN. The saved ARN is then
@@ -284,9 +298,10 @@ async fn open(aws: &AwsClients, runtime: &ComponentRuntime, at: &PlanLocation) -
         // same name is refused rather than read.
         ..ExportRequest::new(state.snapshot.table_name.clone(), at.target.clone())
     };
+    let request = lifecycle::fill_in(&asked, saved);
     if saved.consistent || saved.incremental.is_some() {
         return Err(ExportError::InvalidArgument {
-            what: "--plan",
+            field: Field::Plan,
             message: format!("export {} was not planned for fan-out; resume it with `ddb-export export`", at.export_id),
         });
     }
@@ -337,7 +352,7 @@ pub async fn run_shard(
 ) -> Result<ShardReport, ExportError> {
     if how.progress_interval.is_zero() {
         return Err(ExportError::InvalidArgument {
-            what: "--progress-interval-secs",
+            field: Field::ProgressInterval,
             message: "must be more than 0".into(),
         });
     }
@@ -357,13 +372,13 @@ pub async fn run_shard(
     };
     let Some(shard) = state.plan.shards.iter().find(|s| s.id == shard_id).copied() else {
         return Err(ExportError::InvalidArgument {
-            what: "--shard",
+            field: Field::Shard,
             message: format!("export {} has shards 0 to {}, not {shard_id}", at.export_id, state.plan.shards.len() - 1),
         });
     };
     if !state.fanout {
         return Err(ExportError::InvalidArgument {
-            what: "--plan",
+            field: Field::Plan,
             message: format!("export {} was started by `ddb-export export`, which resumes it", at.export_id),
         });
     }
@@ -403,8 +418,8 @@ pub async fn run_shard(
             destination: destination.clone(),
             runtime: runtime.clone(),
             snapshot: snapshot.clone(),
-            target_file_bytes: request.target_file_bytes,
-            compression_level: request.compression_level,
+            target_file_bytes: request.target_file_bytes(),
+            compression_level: request.compression_level(),
             cancelled,
             budget,
             lanes: 1,
@@ -613,8 +628,10 @@ mod tests {
             PlanLocation::parse(dir.path().to_str().unwrap()),
         ];
         for refusal in refusals {
-            let message = refusal.unwrap_err().to_string();
-            assert!(message.contains("--plan"), "{message}");
+            match refusal {
+                Err(ExportError::InvalidArgument { field: Field::Plan, .. }) => {}
+                other => panic!("not refused for its plan location: {other:?}"),
+            }
         }
         std::fs::write(&file, b"{not json").unwrap();
         assert!(PlanLocation::parse(file.to_str().unwrap()).unwrap_err().to_string().contains("is not a plan"));

@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::ExportError;
+use crate::io::aws::AwsClients;
 use crate::io::destination::Destination;
 use crate::io::dynamodb::Table;
 use crate::lifecycle::*;
+use crate::model::Field;
+use crate::model::time::now_ms;
 use crate::model::{ManifestEntry, ShardPlan, TableInfo};
 use crate::pipeline::progress::{self, Progress};
 use crate::pipeline::read_budget::ReadBudget;
@@ -19,7 +22,7 @@ use crate::state::checkpoint::{RunState, ShardCheckpoint};
 use crate::state::lease::Lease;
 
 /// An export this run writes: its state, and its lease on it.
-pub(super) struct Held {
+struct Held {
     pub state: RunState,
     pub lease: Lease,
     /// Found unfinished (its checkpoints are read), rather than started by this run.
@@ -28,7 +31,7 @@ pub(super) struct Held {
 
 /// A full export this run holds the lease of, from its checkpoints on.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn write_export(
+async fn write_export(
     request: &ExportRequest,
     table: &Table,
     info: &TableInfo,
@@ -66,8 +69,8 @@ pub(super) async fn write_export(
         destination: destination.clone(),
         runtime: runtime.clone(),
         snapshot: snapshot.clone(),
-        target_file_bytes: request.target_file_bytes,
-        compression_level: request.compression_level,
+        target_file_bytes: request.target_file_bytes(),
+        compression_level: request.compression_level(),
         cancelled: stop,
         budget,
         lanes,
@@ -108,4 +111,81 @@ async fn write(
         snapshot.export_time_ms = cut_ms;
     }
     publish(&ctx.destination, &ctx.runtime, &snapshot, &files, items, stopped, ctx.lease.as_ref()).await
+}
+
+/// A full export (plain, or consistent with `request.consistent`), once the request is
+/// checked: the table described, the export claimed (returned when complete), started or
+/// resumed, written.
+pub(super) async fn run(
+    aws: &AwsClients,
+    runtime: &ComponentRuntime,
+    request: &ExportRequest,
+    stop: Arc<AtomicBool>,
+) -> Result<ExportReport, ExportFailure> {
+    let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone())
+        .with_filter(request.scan_filter.clone());
+    let info = table.describe().await?;
+    let budget = request.read_limit.budget(&info)?.map(|rcu| Arc::new(ReadBudget::new(rcu)));
+    table.check_filter().await?;
+    let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
+    destination.check().await?;
+
+    let fingerprint = fingerprint(request, &info, &destination, runtime);
+    let claimed = match claim(&destination, request, &info, &fingerprint, &aws.region).await? {
+        Claim::Complete(state, summary) => return completed_earlier(&destination, state, &summary).await,
+        claimed => claimed,
+    };
+    // After that check (a complete export is returned whatever the stream is now), and before
+    // anything is written: a consistent export's stream must serve it.
+    let consistent = match request.consistent() {
+        true => match crate::pipeline::cut::prepare(aws, &table, &info).await {
+            Ok(consistent) => Some(Arc::new(consistent)),
+            Err(error) => {
+                claimed.release().await;
+                return Err(error.into());
+            }
+        },
+        false => None,
+    };
+    let (state, lease, resumed) = match claimed {
+        Claim::Unfinished(state, lease) if state.fanout => {
+            lease.release().await;
+            return Err(ExportError::InvalidArgument {
+                field: if request.resume.is_some() { Field::Resume } else { Field::ClientToken },
+                message: format!(
+                    "export {} was planned for fan-out (`ddb-export plan`): run its unfinished shards with \
+                     `ddb-export run-shard`, then `ddb-export finalize`",
+                    state.snapshot.export_id
+                ),
+            }
+            .into());
+        }
+        Claim::Unfinished(state, lease) => (state, lease, true),
+        Claim::New(token_lease) => {
+            let starting = Starting {
+                runtime,
+                destination: &destination,
+                request,
+                info: &info,
+                fingerprint,
+                region: &aws.region,
+                start_time_ms: now_ms(),
+                plan: Planning::Segments { fanout: false },
+            };
+            let started = start(starting, &stop).await;
+            // The token's lease is held until the new export is recorded (or failed to be).
+            if let Some(lease) = token_lease {
+                lease.release().await;
+            }
+            let (state, lease) = started?;
+            (state, lease, false)
+        }
+        Claim::Complete(..) => unreachable!("returned above"),
+    };
+    let keep_alive = lease.keep_alive(stop.clone());
+    let held = Held { state, lease: lease.clone(), resumed };
+    let report = write_export(request, &table, &info, budget, destination, runtime, held, consistent, stop).await;
+    drop(keep_alive);
+    lease.release().await;
+    report
 }

@@ -30,17 +30,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ExportError;
 use crate::io::aws::AwsClients;
-use crate::io::destination::{Destination, ObjectWriter};
+use crate::io::destination::Destination;
 use crate::io::dynamodb::Table;
 use crate::io::stream::{self, ChangeEvent, ChangeRecord, StreamFacts, StreamReader};
 use crate::lifecycle::{self, Claim, ExportFailure, ExportReport, ExportRequest, Written};
 use crate::model::time::cli_timestamp;
-use crate::model::{
-    DataFileFacts, EncoderEvent, EncoderOptions, ExportTotals, IncrementalSpec, ManifestEntry, Shard, ShardPlan,
-    Snapshot, TableInfo,
-};
+use crate::model::{EncoderEvent, EncoderOptions, ExportTotals, IncrementalSpec, ManifestEntry, Snapshot};
 use crate::pipeline::progress::{self, Progress};
-use crate::pipeline::shard;
+use crate::pipeline::sink::Sink;
 use crate::runtime::{self, ComponentError, ComponentRuntime};
 use crate::state::checkpoint::{self, Fingerprint, IncrementalFiles, RunState};
 use crate::state::lease::Lease;
@@ -74,8 +71,7 @@ pub async fn run(
     };
     // Only now the stream: a completed export is returned whatever the stream has become.
     let reading = async {
-        let table_stream =
-            stream::table_stream(&aws.dynamodb, &request.table, stream::StreamUse::Incremental(window.view)).await?;
+        let table_stream = stream::table_stream(&info, stream::StreamUse::Incremental(window.view))?;
         let reader = StreamReader::new(aws.streams.clone(), table_stream.arn.clone(), info.table_name.clone());
         let facts = reader.describe().await?;
         Ok::<_, ExportError>((table_stream, reader, facts))
@@ -106,7 +102,17 @@ pub async fn run(
             let start_time_ms = crate::model::time::now_ms();
             let started = async {
                 check_window(&window.resolve(start_time_ms), start_time_ms, &facts)?;
-                start_new(runtime, &destination, request, &info, fingerprint, &aws.region, start_time_ms, &stop).await
+                let starting = lifecycle::Starting {
+                    runtime,
+                    destination: &destination,
+                    request,
+                    info: &info,
+                    fingerprint,
+                    region: &aws.region,
+                    start_time_ms,
+                    plan: lifecycle::Planning::OneEncoder,
+                };
+                lifecycle::start(starting, &stop).await
             };
             let started = started.await;
             if let Some(lease) = token_lease {
@@ -137,8 +143,8 @@ pub async fn run(
         destination: destination.clone(),
         runtime: runtime.clone(),
         snapshot: snapshot.clone(),
-        target_file_bytes: request.target_file_bytes,
-        compression_level: request.compression_level,
+        target_file_bytes: request.target_file_bytes(),
+        compression_level: request.compression_level(),
         stop,
         progress: progress.clone(),
     };
@@ -167,33 +173,6 @@ fn check_window(spec: &IncrementalSpec, now_ms: u64, facts: &StreamFacts) -> Res
             message,
         },
     )
-}
-
-/// Fixes a new export's identity through the component, and records it at the destination
-/// (`_started`, the saved state, the client token's record) before any data file, as a full
-/// export does; its plan is one encoder.
-#[allow(clippy::too_many_arguments)]
-async fn start_new(
-    runtime: &ComponentRuntime,
-    destination: &Destination,
-    request: &ExportRequest,
-    info: &TableInfo,
-    fingerprint: Fingerprint,
-    region: &str,
-    start_time_ms: u64,
-    stop: &AtomicBool,
-) -> Result<(RunState, Lease), ExportFailure> {
-    let client_token = request.client_token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let snapshot_request = lifecycle::snapshot_request(destination, request, client_token, start_time_ms, region, None);
-    let snapshot = runtime.session()?.snapshot(info, &snapshot_request)?;
-    let plan = ShardPlan {
-        shards: vec![Shard { id: 0, segment: 0, total_segments: 1 }],
-        rationale: "an incremental export reads the table's stream, through one encoder".into(),
-    };
-    let table_key = info.key_attributes.clone();
-    let state = RunState { version: checkpoint::STATE_VERSION, fingerprint, snapshot, plan, fanout: false, table_key };
-    let lease = lifecycle::record_start(destination, &state, request.client_token.as_deref(), stop).await?;
-    Ok((state, lease))
 }
 
 /// Before an unfinished export starts over: the data files its earlier runs started (checked to
@@ -264,17 +243,12 @@ async fn write(
     let _ = go_tx.send(read.is_ok());
     let stored = store(ctx, earlier_files.clone(), event_rx).await;
     let encoded = encoder.await.map_err(|e| ExportError::Internal(format!("the encoder thread failed: {e}")))?;
-    let stored = match (&encoded, stored) {
-        (Ok(_), Err(ExportError::Cancelled)) => {
-            Err(ctx.bad_output("the change encoder ended with a data file still open".into()))
-        }
-        (_, stored) => stored,
-    };
+    let stored = crate::pipeline::sink::settle(ctx.runtime.name(), &encoded, stored);
     let (read, expected, files) = match (read, encoded, stored) {
         (Ok(read), Ok(expected), Ok(files)) => (read, expected, files),
         // A stage that failed is the cause; the others only saw their queue close.
         (read, encoded, stored) => {
-            return Err(match crate::pipeline::shard::pipeline_failure([read.err(), encoded.err(), stored.err()]) {
+            return Err(match crate::pipeline::sink::pipeline_failure([read.err(), encoded.err(), stored.err()]) {
                 ExportError::Cancelled if ctx.stop.load(Ordering::Relaxed) => ExportError::Interrupted,
                 cause => cause,
             });
@@ -312,7 +286,7 @@ async fn write(
     lease.check().await?;
     let end_time_ms = crate::model::time::now_ms().max(ctx.snapshot.start_time_ms);
     let totals = ExportTotals { end_time_ms, item_count: items, billed_size_bytes: 0 };
-    let manifests = ctx.runtime.session()?.manifests(&ctx.snapshot, &files, &totals)?;
+    let manifests = lifecycle::manifests(&ctx.runtime, &ctx.snapshot, &files, &totals).await?;
     for object in manifests {
         ctx.destination.put(&object.key, object.body).await?;
     }
@@ -381,9 +355,11 @@ impl ExpectedChanges {
     }
 }
 
-/// Applies the change encoder's events to storage, checking their order and recomputing every
-/// size and MD5; records each file in `IncrementalFiles` before its first byte. Returns the
-/// stored files.
+/// Applies the change encoder's events to storage through the [`Sink`] (order, sizes and MD5s
+/// checked there); checks each file's key against the layout and, the data folder being shared
+/// by every incremental export under the prefix, that a name this export did not start before
+/// is new; records each file in `IncrementalFiles` before its first byte. Returns the stored
+/// files.
 async fn store(
     ctx: &Context,
     earlier_files: Vec<String>,
@@ -391,74 +367,50 @@ async fn store(
 ) -> Result<Vec<ManifestEntry>, ExportError> {
     let state_key = checkpoint::incremental_key(&ctx.snapshot.keys.root);
     let mut started = IncrementalFiles { started: earlier_files };
-    let mut seen = HashSet::new();
+    let mut sink = Sink::new(ctx.destination.clone(), ctx.runtime.name().to_string(), []);
     let mut files = Vec::new();
-    let mut open: Option<ObjectWriter> = None;
     let result = async {
         while let Some(batch) = events.recv().await {
             for event in batch {
                 match event {
                     EncoderEvent::FileStarted(key) => {
-                        if open.is_some() {
-                            return Err(ctx.bad_output("a data file started while another was open".into()));
-                        }
-                        runtime::check_data_file_key(&ctx.snapshot, &key).map_err(|m| ctx.bad_output(m))?;
-                        if !seen.insert(key.clone()) {
-                            return Err(ctx.bad_output(format!("data file {key:?} was started twice")));
-                        }
-                        if !started.started.contains(&key) {
-                            // The data folder is shared: a name this export did not start
-                            // before must be new, never another export's file.
-                            if ctx.destination.list(&key).await?.iter().any(|object| object.key == key) {
-                                return Err(ctx.bad_output(format!(
-                                    "data file {key:?} already exists in the shared data folder; refusing to \
-                                     overwrite another export's file"
-                                )));
+                        if !sink.is_open() {
+                            runtime::check_data_file_key(&ctx.snapshot, &key).map_err(|m| sink.bad_output(m))?;
+                            if !started.started.contains(&key) {
+                                if ctx.destination.list(&key).await?.iter().any(|object| object.key == key) {
+                                    return Err(sink.bad_output(format!(
+                                        "data file {key:?} already exists in the shared data folder; refusing \
+                                         to overwrite another export's file"
+                                    )));
+                                }
+                                started.started.push(key.clone());
+                                checkpoint::save(&ctx.destination, &state_key, &started).await?;
                             }
-                            started.started.push(key.clone());
-                            checkpoint::save(&ctx.destination, &state_key, &started).await?;
                         }
-                        open = Some(ObjectWriter::new(ctx.destination.clone(), key));
+                        sink.start(key)?;
                     }
-                    EncoderEvent::Bytes(bytes) => match open.as_mut() {
-                        Some(writer) => {
-                            writer.write(&bytes).await?;
-                            ctx.progress.bytes_written(bytes.len() as u64);
-                        }
-                        None => return Err(ctx.bad_output("bytes arrived outside a data file".into())),
-                    },
+                    EncoderEvent::Bytes(bytes) => {
+                        sink.write(&bytes).await?;
+                        ctx.progress.bytes_written(bytes.len() as u64);
+                    }
                     EncoderEvent::FileFinished(facts) => {
-                        let writer = open
-                            .take()
-                            .ok_or_else(|| ctx.bad_output("a data file finished that never started".into()))?;
-                        if let Err(message) = check_facts(&writer, &facts) {
-                            writer.abort().await;
-                            return Err(ctx.bad_output(message));
-                        }
-                        let written = writer.finish().await?;
+                        let written = sink.finish(&facts, None).await?;
                         ctx.progress.items_stored(facts.item_count);
                         files.push(written.entry(facts.item_count));
                     }
                 }
             }
         }
-        // The queue closed with a file open: the encoder failed, or broke the contract.
-        if open.is_some() { Err(ExportError::Cancelled) } else { Ok(()) }
+        Ok(())
     }
     .await;
-    if let Some(writer) = open.take() {
-        writer.abort().await;
+    match result {
+        Ok(()) => sink.end().await.map(|()| files),
+        Err(error) => {
+            sink.abort().await;
+            Err(error)
+        }
     }
-    result.map(|()| files)
-}
-
-/// The encoder's facts must match what the host stored.
-fn check_facts(writer: &ObjectWriter, facts: &DataFileFacts) -> Result<(), String> {
-    shard::check_written(writer, facts)?;
-    if facts.item_count == 0 {
-        return Err(format!("{} holds no change records; an encoder opens a file only for change records", facts.key));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

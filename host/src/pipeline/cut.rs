@@ -30,6 +30,7 @@ use crate::io::dynamodb::Item;
 use crate::io::stream::{ChangeEvent, RETENTION, RETENTION_MARGIN, StreamReader, StreamUse, table_stream};
 use crate::model::time::now_ms;
 use crate::model::{ManifestEntry, Shard};
+use crate::pipeline::offload;
 use crate::pipeline::shard::{self, ShardContext};
 use crate::state::checkpoint;
 
@@ -98,7 +99,7 @@ impl KeyHasher {
 
 /// The folder of the data files' key hashes.
 pub fn key_hashes_prefix(export_root: &str) -> String {
-    format!("{export_root}/_ddb-export/keys/")
+    format!("{}keys/", checkpoint::state_prefix(export_root))
 }
 
 /// Where a data file's key hashes are kept.
@@ -125,7 +126,7 @@ pub struct CutState {
 }
 
 pub fn cut_state_key(export_root: &str) -> String {
-    format!("{export_root}/_ddb-export/consistent.json")
+    format!("{}consistent.json", checkpoint::state_prefix(export_root))
 }
 
 /// The objects of the cut's own, besides the key hashes: its state and the changed keys.
@@ -149,7 +150,7 @@ pub async fn prepare(
     table: &crate::io::dynamodb::Table,
     info: &crate::model::TableInfo,
 ) -> Result<ConsistentSource, ExportError> {
-    let stream = table_stream(&aws.dynamodb, table.name(), StreamUse::Consistent).await?;
+    let stream = table_stream(info, StreamUse::Consistent)?;
     let hasher = KeyHasher::new(info.key_attributes.clone());
     Ok(ConsistentSource {
         hasher,
@@ -270,7 +271,8 @@ async fn read_changes(
     let stats = read?;
     // The stream read must be the table's stream still: one disabled or replaced meanwhile
     // lacks the changes made since.
-    let now = table_stream(ctx.table.client(), ctx.table.name(), StreamUse::Consistent).await?;
+    // A second DescribeTable, on purpose: the stream is checked for a change during the run.
+    let now = table_stream(&ctx.table.describe().await?, StreamUse::Consistent)?;
     if now.arn != source.stream_arn {
         return Err(unusable(format!(
             "its stream changed during the export ({} then, {} now): the changes in between are in neither",
@@ -288,7 +290,7 @@ async fn read_changes(
 
 /// `_ddb-export/cut-keys`: the hashes of the keys the stream changed before the cut.
 fn changed_keys_key(export_root: &str) -> String {
-    format!("{export_root}/_ddb-export/cut-keys")
+    format!("{}cut-keys", checkpoint::state_prefix(export_root))
 }
 
 /// The scanned data `files`, each holding a key in `changed` rewritten without it.
@@ -336,28 +338,54 @@ async fn rewrite_files(
 
 /// `file` without the lines `drop` names, stored under a name derived from its own (the
 /// original stays until the manifests are written; then it is unlisted and removed).
+///
+/// The file streams through the component's line filter on a blocking thread, as it is read.
 async fn rewrite(ctx: &ShardContext, file: &ManifestEntry, drop: &[u64]) -> Result<Option<ManifestEntry>, ExportError> {
-    let original = ctx.destination.get(&file.data_file_s3_key).await?.ok_or_else(|| ExportError::Verification {
-        location: ctx.destination.locate(&file.data_file_s3_key),
-        message: "a data file the export recorded is missing".into(),
-    })?;
-    let key = rewritten_key(&file.data_file_s3_key);
+    let key = crate::model::layout::rewritten_data_file_key(&file.data_file_s3_key);
     crate::runtime::check_data_file_key(&ctx.snapshot, &key).map_err(ExportError::Internal)?;
-    let mut filter = ctx.runtime.session()?.line_filter(drop, ctx.compression_level)?;
+    let (runtime, lines, level) = (ctx.runtime.clone(), drop.to_vec(), ctx.compression_level);
+    let filter = offload::blocking(move || Ok(runtime.session()?.line_filter(&lines, level)?)).await?;
     let mut writer = ObjectWriter::new(ctx.destination.clone(), key);
-    for chunk in original.chunks(1 << 20) {
-        let bytes = filter.feed(chunk)?;
-        writer.write(&bytes).await?;
-    }
-    let (tail, kept) = filter.finish()?;
+    let filtered = offload::stream_file(
+        &ctx.destination,
+        &file.data_file_s3_key,
+        filter,
+        |filter, chunk| Ok(filter.feed(chunk)?),
+        async |bytes: Vec<u8>| writer.write(&bytes).await,
+    )
+    .await;
+    let filter = match filtered {
+        Ok(Some(filter)) => filter,
+        Ok(None) => {
+            writer.abort().await;
+            return Err(ExportError::Verification {
+                location: ctx.destination.locate(&file.data_file_s3_key),
+                message: "a data file the export recorded is missing".into(),
+            });
+        }
+        Err(error) => {
+            writer.abort().await;
+            return Err(error);
+        }
+    };
+    let (tail, kept) = match offload::blocking(move || Ok(filter.finish()?)).await {
+        Ok(finished) => finished,
+        Err(error) => {
+            writer.abort().await;
+            return Err(error);
+        }
+    };
     if kept + drop.len() as u64 != file.item_count {
         writer.abort().await;
-        return Err(ExportError::Internal(format!(
-            "{}: kept {kept} and dropped {} lines of {}",
-            file.data_file_s3_key,
-            drop.len(),
-            file.item_count
-        )));
+        return Err(ExportError::BadOutput {
+            component: ctx.runtime.name().to_string(),
+            message: format!(
+                "{}: the line filter kept {kept} and dropped {} lines of {}",
+                file.data_file_s3_key,
+                drop.len(),
+                file.item_count
+            ),
+        });
     }
     writer.write(&tail).await?;
     if kept == 0 {
@@ -366,15 +394,6 @@ async fn rewrite(ctx: &ShardContext, file: &ManifestEntry, drop: &[u64]) -> Resu
     }
     let written = writer.finish().await?;
     Ok(Some(written.entry(kept)))
-}
-
-/// `<data>/<name>.<ext>` -> `<data>/<another 26-character base32 name>.<ext>`, derived from it.
-fn rewritten_key(key: &str) -> String {
-    let (folder, file) = key.rsplit_once('/').map_or(("", key), |(folder, file)| (folder, file));
-    let (name, extension) = file.split_once('.').unwrap_or((file, ""));
-    let digest = Sha256::digest(format!("consistent:{name}").as_bytes());
-    let new_name = data_encoding::BASE32_NOPAD.encode(&digest[..16]).to_ascii_lowercase();
-    format!("{folder}/{new_name}.{extension}")
 }
 
 #[cfg(test)]
@@ -400,11 +419,14 @@ mod tests {
 
     #[test]
     fn rewritten_names_are_valid_and_stable() {
-        let key = rewritten_key("p/AWSDynamoDB/01700000000000-0123abcd/data/abcdefghijklmnopqrstuvwxyz.json.gz");
+        let key = crate::model::layout::rewritten_data_file_key(
+            "p/AWSDynamoDB/01700000000000-0123abcd/data/abcdefghijklmnopqrstuvwxyz.json.gz",
+        );
         let name = key.rsplit('/').next().unwrap();
         assert_eq!(name.len(), 26 + ".json.gz".len());
         assert!(name[..26].bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
         assert!(key.starts_with("p/AWSDynamoDB/01700000000000-0123abcd/data/"));
-        assert_eq!(key, rewritten_key("p/AWSDynamoDB/01700000000000-0123abcd/data/abcdefghijklmnopqrstuvwxyz.json.gz"));
+        // The name the consistent mode has always given it: a resumed cut must find its files.
+        assert_eq!(key, "p/AWSDynamoDB/01700000000000-0123abcd/data/egj3ih6allgacyipdxdxhjq7by.json.gz");
     }
 }

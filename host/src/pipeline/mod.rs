@@ -3,7 +3,9 @@
 //! plan's shards in lanes; and the consistent mode's cut, which rewrites stored files.
 
 pub mod cut;
+pub mod offload;
 pub mod progress;
 pub mod read_budget;
 pub mod schedule;
 pub mod shard;
+pub mod sink;

@@ -13,7 +13,6 @@
 //! them. A resumed shard scans on from that key, and its encoder numbers files on from there,
 //! so a file the interrupted run was writing is rewritten under the same name.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -21,12 +20,13 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::error::ExportError;
-use crate::io::destination::{Destination, ObjectWriter};
+use crate::io::destination::Destination;
 use crate::io::dynamodb::{Item, RawItems, Table, key_in_words};
-use crate::model::{DataFileFacts, EncoderEvent, EncoderOptions, ManifestEntry, Shard, Snapshot};
+use crate::model::{EncoderEvent, EncoderOptions, ManifestEntry, Shard, Snapshot};
 use crate::pipeline::cut::{self, KeyHash, KeyHasher};
 use crate::pipeline::progress::Progress;
 use crate::pipeline::read_budget::ReadBudget;
+use crate::pipeline::sink::{self, Sink};
 use crate::runtime::{ComponentError, ComponentRuntime, Encoder};
 use crate::state::checkpoint::{self, OpenUpload, ShardCheckpoint};
 use ddb_export_data_files::json_page;
@@ -129,16 +129,6 @@ pub async fn run(ctx: ShardContext, shard: Shard, resume: ShardCheckpoint) -> Re
     Ok(ShardOutcome { files: progress.files, items: progress.items })
 }
 
-/// What a pipeline of stages failed with: a stage's own failure, not the `Cancelled` of the
-/// stages that only saw their queue close (`Cancelled` when that is all there is).
-pub(crate) fn pipeline_failure(errors: impl IntoIterator<Item = Option<ExportError>>) -> ExportError {
-    errors
-        .into_iter()
-        .flatten()
-        .reduce(|a, b| if matches!(a, ExportError::Cancelled) { b } else { a })
-        .unwrap_or(ExportError::Cancelled)
-}
-
 /// Items per page when encoding items held in memory.
 const MEMORY_PAGE_ITEMS: usize = 500;
 
@@ -192,17 +182,11 @@ async fn pipeline(
 
     let scanned = source.await.map_err(|e| ExportError::Internal(format!("the scan task failed: {e}")))?;
     let encoded = encoder.await.map_err(|e| ExportError::Internal(format!("the encoder thread failed: {e}")))?;
-    // An encoder that ended without closing its file broke the contract, whatever the store saw.
-    let stored = match (&encoded, stored) {
-        (Ok(_), Err(ExportError::Cancelled)) => {
-            Err(bad_output(ctx, "the encoder finished with a data file still open".into()))
-        }
-        (_, stored) => stored,
-    };
+    let stored = sink::settle(ctx.runtime.name(), &encoded, stored);
     let (items, encoded_items, progress) = match (scanned, encoded, stored) {
         (Ok(items), Ok(encoded), Ok(progress)) => (items, encoded, progress),
         // A stage that failed is the cause; the others only saw their queue close.
-        (scanned, encoded, stored) => return Err(pipeline_failure([scanned.err(), encoded.err(), stored.err()])),
+        (scanned, encoded, stored) => return Err(sink::pipeline_failure([scanned.err(), encoded.err(), stored.err()])),
     };
     let stored_items = progress.items - resume.items;
     if encoded_items != items || stored_items != items {
@@ -367,9 +351,10 @@ fn expected_key(snapshot: &crate::model::Snapshot, shard_id: u32, sequence: u32)
     format!("{}{name}.{}", snapshot.keys.data_prefix, snapshot.data_file_extension)
 }
 
-/// Stage 3: applies encoder events to storage, checking them against the WIT's sequence
-/// rules (a page's items go to exactly one data file) and recomputing every size, MD5 and
-/// item count, and checkpoints the shard after each file.
+/// Stage 3: applies encoder events to storage through the [`Sink`] (which checks them against
+/// the WIT's sequence rules and recomputes every size and MD5), checks that a page's items go
+/// to exactly one data file, under the name its sequence gives it, with as many items as its
+/// pages held, and checkpoints the shard after each file.
 /// Returns the shard's progress: `resume` plus what this run stored.
 async fn store(
     ctx: &ShardContext,
@@ -380,8 +365,8 @@ async fn store(
 ) -> Result<ShardCheckpoint, ExportError> {
     let checkpoint_key = checkpoint::shard_key(&ctx.snapshot.keys.root, shard.id);
     let mut progress = ShardCheckpoint { shard: shard.id, open_upload: None, ..resume };
-    let mut open: Option<ObjectWriter> = None;
-    let mut seen_keys: HashSet<String> = progress.files.iter().map(|f| f.data_file_s3_key.clone()).collect();
+    let earlier = progress.files.iter().map(|f| f.data_file_s3_key.clone());
+    let mut sink = Sink::new(ctx.destination.clone(), ctx.runtime.name().to_string(), earlier);
     let result = async {
         // Items of the pages the open file received, to check the item count it ends with, and
         // (consistent mode) their key hashes, line by line.
@@ -395,7 +380,7 @@ async fn store(
                 Position::Finished => (0, &[][..]),
             };
             // The page goes to the file open when its output begins, or to the one it starts.
-            let mut page_placed = open.is_some();
+            let mut page_placed = sink.is_open();
             if page_placed {
                 file_items += page_items;
                 file_keys.extend_from_slice(page_keys);
@@ -404,65 +389,43 @@ async fn store(
             for event in batch {
                 match event {
                     EncoderEvent::FileStarted(key) => {
-                        if open.is_some() {
-                            return Err(bad_output(ctx, "a data file started while another was open".into()));
+                        if page_placed && page_items > 0 && !sink.is_open() {
+                            return Err(sink
+                                .bad_output(format!("a page's items were split between two data files (at {key:?})")));
                         }
-                        if page_placed && page_items > 0 {
-                            return Err(bad_output(
-                                ctx,
-                                format!("a page's items were split between two data files (at {key:?})"),
-                            ));
+                        let expected = expected_key(&ctx.snapshot, shard.id, progress.next_sequence);
+                        if key != expected && !sink.is_open() {
+                            return Err(sink.bad_output(format!(
+                                "data file {key:?} should be {expected:?} (shard {}, file {}): names are a \
+                                 function of the export, the shard and the sequence",
+                                shard.id, progress.next_sequence
+                            )));
                         }
+                        sink.start(key)?;
                         page_placed = true;
                         file_items = page_items;
                         file_keys = page_keys.to_vec();
-                        let expected = expected_key(&ctx.snapshot, shard.id, progress.next_sequence);
-                        if key != expected {
-                            return Err(bad_output(
-                                ctx,
-                                format!(
-                                    "data file {key:?} should be {expected:?} (shard {}, file {}): names are a \
-                                     function of the export, the shard and the sequence",
-                                    shard.id, progress.next_sequence
-                                ),
-                            ));
-                        }
-                        if !seen_keys.insert(key.clone()) {
-                            return Err(bad_output(ctx, format!("data file {key:?} was started twice")));
-                        }
-                        open = Some(ObjectWriter::new(ctx.destination.clone(), key));
                     }
-                    EncoderEvent::Bytes(bytes) => match open.as_mut() {
-                        Some(writer) => {
-                            writer.write(&bytes).await?;
-                            ctx.progress.bytes_written(bytes.len() as u64);
-                            // A multipart upload just began: record it, so that a resumed run
-                            // can abort it if this one never completes it.
-                            // (Only while the files recorded match the saved resume key: after
-                            // the segment's last page they may not, and nothing is saved.)
-                            if let Some(upload_id) = writer.upload_id()
-                                && save_checkpoints
-                                && progress.open_upload.is_none()
-                                && progress.files.len() == files_saved
-                            {
-                                progress.open_upload = Some(OpenUpload {
-                                    key: writer.key().to_string(),
-                                    upload_id: upload_id.to_string(),
-                                });
-                                save_checkpoint(ctx, &checkpoint_key, &progress).await?;
-                            }
+                    EncoderEvent::Bytes(bytes) => {
+                        sink.write(&bytes).await?;
+                        ctx.progress.bytes_written(bytes.len() as u64);
+                        // A multipart upload just began: record it, so that a resumed run
+                        // can abort it if this one never completes it.
+                        // (Only while the files recorded match the saved resume key: after
+                        // the segment's last page they may not, and nothing is saved.)
+                        if let Some(writer) = sink.open_file()
+                            && let Some(upload_id) = writer.upload_id()
+                            && save_checkpoints
+                            && progress.open_upload.is_none()
+                            && progress.files.len() == files_saved
+                        {
+                            progress.open_upload =
+                                Some(OpenUpload { key: writer.key().to_string(), upload_id: upload_id.to_string() });
+                            save_checkpoint(ctx, &checkpoint_key, &progress).await?;
                         }
-                        None => return Err(bad_output(ctx, "bytes arrived outside a data file".into())),
-                    },
+                    }
                     EncoderEvent::FileFinished(facts) => {
-                        let writer = open
-                            .take()
-                            .ok_or_else(|| bad_output(ctx, "a data file finished that never started".into()))?;
-                        if let Err(message) = check_facts(&writer, &facts, file_items) {
-                            writer.abort().await;
-                            return Err(bad_output(ctx, message));
-                        }
-                        let written = writer.finish().await?;
+                        let written = sink.finish(&facts, Some(file_items)).await?;
                         // Before any checkpoint records the file: a resumed run never finds a
                         // recorded file without its key hashes.
                         if ctx.key_hasher.is_some() {
@@ -480,59 +443,30 @@ async fn store(
                 }
             }
             if !page_placed && page_items > 0 {
-                return Err(bad_output(ctx, format!("{page_items} items were encoded with no data file open")));
+                return Err(sink.bad_output(format!("{page_items} items were encoded with no data file open")));
             }
             // Checkpoint only between files, and only at a key the scan can resume from (after
             // the segment's last page, `finish` follows and the shard's end is recorded instead).
-            if let (true, true, None, Position::AfterPage { next_key: Some(next_key), .. }) =
-                (save_checkpoints, finished_a_file, &open, &position)
+            if let (true, true, false, Position::AfterPage { next_key: Some(next_key), .. }) =
+                (save_checkpoints, finished_a_file, sink.is_open(), &position)
             {
-                progress.resume_key = Some(checkpoint::key_to_json(next_key).map_err(ExportError::Internal)?);
+                progress.resume_key =
+                    Some(checkpoint::key_to_json(next_key).map_err(|message| ExportError::UnreadableResponse {
+                        service: "DynamoDB Scan",
+                        message: format!("LastEvaluatedKey: {message}"),
+                    })?);
                 save_checkpoint(ctx, &checkpoint_key, &progress).await?;
                 files_saved = progress.files.len();
             }
         }
-        if open.is_some() {
-            // The encoder stopped mid-file: it failed, and says so through its own result.
-            return Err(ExportError::Cancelled);
-        }
         Ok(())
     }
     .await;
-    if let Some(writer) = open.take() {
-        writer.abort().await;
+    match result {
+        Ok(()) => sink.end().await.map(|()| progress),
+        Err(error) => {
+            sink.abort().await;
+            Err(error)
+        }
     }
-    result.map(|()| progress)
-}
-
-fn bad_output(ctx: &ShardContext, message: String) -> ExportError {
-    ExportError::BadOutput { component: ctx.runtime.name().to_string(), message }
-}
-
-/// The encoder's facts must match what the host counted itself: the bytes it stored, and the
-/// items of the pages the file received.
-fn check_facts(writer: &ObjectWriter, facts: &DataFileFacts, items: u64) -> Result<(), String> {
-    check_written(writer, facts)?;
-    if facts.item_count == 0 {
-        return Err(format!("{} holds no items; an encoder opens a file only for items", facts.key));
-    }
-    if facts.item_count != items {
-        return Err(format!("{} claims {} items, but the pages it received hold {items}", facts.key, facts.item_count));
-    }
-    Ok(())
-}
-
-/// A data file's facts, as the encoder reports them, must match the bytes the host stored:
-/// their key, size and MD5.
-pub(crate) fn check_written(writer: &ObjectWriter, facts: &DataFileFacts) -> Result<(), String> {
-    if facts.key != writer.key() {
-        return Err(format!("finished {:?} while {:?} was open", facts.key, writer.key()));
-    }
-    if facts.size_bytes != writer.len() {
-        return Err(format!("{} claims {} bytes, {} were written", facts.key, facts.size_bytes, writer.len()));
-    }
-    if facts.md5 != writer.md5_base64() {
-        return Err(format!("{} claims MD5 {}, the bytes written have {}", facts.key, facts.md5, writer.md5_base64()));
-    }
-    Ok(())
 }

@@ -4,13 +4,12 @@
 //! also from the state a run keeps beside them (`crate::state::checkpoint`), which tells an unfinished
 //! or failed export apart.
 
-use std::time::UNIX_EPOCH;
-
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::error::ExportError;
 use crate::io::destination::Destination;
+use crate::model::summary::ManifestSummary;
+use crate::model::time::parse_summary_time;
 use crate::state::checkpoint::{self, FailureRecord, RunState};
 use crate::state::description::{ExportDescription, ExportStatus, IncrementalExportSpecification, cli_timestamp};
 
@@ -36,7 +35,8 @@ pub struct ListExportsOutput {
 pub async fn describe(destination: &Destination, export_id: &str) -> Result<ExportDescription, ExportError> {
     let root = checkpoint::export_root(destination.prefix().as_deref(), export_id);
     let state: Option<RunState> = checkpoint::load(destination, &checkpoint::run_key(&root)).await?;
-    let summary_key = format!("{root}/manifest-summary.json");
+    let summary_key =
+        crate::model::layout::export_keys(destination.prefix().as_deref(), export_id, false).manifest_summary;
     if let Some(summary) = destination.get(&summary_key).await? {
         let snapshot = state.as_ref().map(|s| &s.snapshot);
         return from_summary(&summary, &summary_key, snapshot.map(|s| s.client_token.as_str()), destination);
@@ -62,13 +62,10 @@ pub async fn describe(destination: &Destination, export_id: &str) -> Result<Expo
 /// The exports under the destination's prefix, oldest first. A folder that cannot be described
 /// is skipped with a warning.
 pub async fn list(destination: &Destination) -> Result<Vec<ExportSummary>, ExportError> {
-    let exports = match destination.prefix() {
-        Some(prefix) => format!("{prefix}/AWSDynamoDB/"),
-        None => "AWSDynamoDB/".to_string(),
-    };
+    let exports = crate::model::layout::exports_prefix(destination.prefix().as_deref());
     let mut summaries = Vec::new();
     for id in destination.folders(&exports).await? {
-        if !crate::runtime::is_export_id(&id) {
+        if !crate::model::layout::is_export_id(&id) {
             continue;
         }
         match describe(destination, &id).await {
@@ -91,53 +88,49 @@ pub fn from_summary(
     destination: &Destination,
 ) -> Result<ExportDescription, ExportError> {
     let corrupt = |message: String| ExportError::CorruptState { location: destination.locate(summary_key), message };
-    let json: Value = serde_json::from_slice(summary).map_err(|e| corrupt(e.to_string()))?;
-    let text = |field: &str| json[field].as_str().map(str::to_string);
-    let required = |field: &str| text(field).ok_or_else(|| corrupt(format!("it has no {field}")));
-    let time = |field: &str| -> Result<Option<String>, ExportError> {
-        match json[field].as_str() {
+    let summary = ManifestSummary::parse(summary).map_err(corrupt)?;
+    let required =
+        |field: &str, value: &Option<String>| value.clone().ok_or_else(|| corrupt(format!("it has no {field}")));
+    let time = |field: &str, value: &Option<String>| -> Result<Option<String>, ExportError> {
+        match value {
             None => Ok(None),
-            Some(t) => epoch_ms(t)
+            Some(t) => parse_summary_time(t)
                 .map(|ms| Some(cli_timestamp(ms)))
                 .ok_or_else(|| corrupt(format!("its {field} {t:?} is not an RFC 3339 time"))),
         }
     };
     Ok(ExportDescription {
-        export_arn: required("exportArn")?,
+        export_arn: summary.export_arn.clone(),
         export_status: ExportStatus::Completed,
-        start_time: time("startTime")?.ok_or_else(|| corrupt("it has no startTime".into()))?,
-        end_time: time("endTime")?,
+        start_time: time("startTime", &summary.start_time)?.ok_or_else(|| corrupt("it has no startTime".into()))?,
+        end_time: time("endTime", &summary.end_time)?,
         export_manifest: Some(summary_key.to_string()),
-        table_arn: required("tableArn")?,
-        table_id: required("tableId")?,
-        export_time: time("exportTime")?,
+        table_arn: required("tableArn", &summary.table_arn)?,
+        table_id: required("tableId", &summary.table_id)?,
+        export_time: time("exportTime", &summary.export_time)?,
         client_token: client_token.map(str::to_string),
-        s3_bucket: required("s3Bucket")?,
+        s3_bucket: required("s3Bucket", &summary.s3_bucket)?,
         s3_bucket_owner: None,
-        s3_prefix: text("s3Prefix"),
-        s3_sse_algorithm: text("s3SseAlgorithm").unwrap_or_else(|| "AES256".into()),
-        s3_sse_kms_key_id: text("s3SseKmsKeyId"),
+        s3_prefix: summary.s3_prefix.clone(),
+        s3_sse_algorithm: summary.s3_sse_algorithm.clone().unwrap_or_else(|| "AES256".into()),
+        s3_sse_kms_key_id: summary.s3_sse_kms_key_id.clone(),
         failure_code: None,
         failure_message: None,
-        export_format: required("outputFormat")?,
-        billed_size_bytes: json["billedSizeBytes"].as_u64(),
-        item_count: Some(json["itemCount"].as_u64().ok_or_else(|| corrupt("it has no itemCount".into()))?),
-        // Only incremental summaries name their type.
-        export_type: text("exportType").unwrap_or_else(|| "FULL_EXPORT".into()),
-        incremental_export_specification: match (time("exportFromTime")?, time("exportToTime")?) {
+        export_format: summary.output_format.clone(),
+        billed_size_bytes: summary.billed_size_bytes,
+        item_count: Some(summary.item_count),
+        export_type: summary.export_type().to_string(),
+        incremental_export_specification: match (
+            time("exportFromTime", &summary.export_from_time)?,
+            time("exportToTime", &summary.export_to_time)?,
+        ) {
             (Some(export_from_time), Some(export_to_time)) => Some(IncrementalExportSpecification {
                 export_from_time,
                 export_to_time,
-                export_view_type: text("outputView").unwrap_or_else(|| "NEW_AND_OLD_IMAGES".into()),
+                export_view_type: summary.output_view.clone().unwrap_or_else(|| "NEW_AND_OLD_IMAGES".into()),
             }),
             _ => None,
         },
         ddb_export_statistics: None,
     })
-}
-
-/// Milliseconds since the epoch of an RFC 3339 time (`2020-11-04T07:28:34.028Z`).
-fn epoch_ms(text: &str) -> Option<u64> {
-    let time = humantime::parse_rfc3339(text).ok()?;
-    Some(time.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64)
 }

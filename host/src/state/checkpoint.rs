@@ -32,7 +32,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ExportError;
 use crate::io::destination::Destination;
-use crate::model::{ExportFormat, ManifestEntry, ShardPlan, Snapshot};
+use crate::io::dynamodb::ScanFilter;
+use crate::model::{ExportFormat, Field, IncrementalWindow, ManifestEntry, ShardPlan, Snapshot};
 
 /// Version of the state objects' layout; a run refuses state of another version.
 pub const STATE_VERSION: u32 = 1;
@@ -97,32 +98,55 @@ impl EncoderFingerprint {
 }
 
 impl Fingerprint {
-    /// Each setting that differs from `now`, as `--flag: <then> before, <now> now`.
+    /// Each setting that differs from `now`, in words: `<setting>: <then> before, <now> now`,
+    /// the setting named by its [`Field`].
     pub fn differences(&self, now: &Fingerprint) -> Vec<String> {
-        let show = |v: &dyn std::fmt::Debug| format!("{v:?}");
-        let window = |w: &Option<crate::model::IncrementalWindow>| w.map_or("off".to_string(), |w| format!("({w})"));
-        let fields: [(&str, String, String); 15] = [
-            ("--table", self.table_arn.clone(), now.table_arn.clone()),
-            ("the table's TableId (was it created again?)", show(&self.table_id), show(&now.table_id)),
-            ("--format", show(&self.format), show(&now.format)),
-            ("--segments", show(&self.segments), show(&now.segments)),
-            ("--file-size", self.target_file_bytes.to_string(), now.target_file_bytes.to_string()),
-            ("--compression-level", self.compression_level.to_string(), now.compression_level.to_string()),
-            ("the bucket of --to", self.bucket.clone(), now.bucket.clone()),
-            ("the prefix of --to", show(&self.prefix), show(&now.prefix)),
-            ("--s3-bucket-owner", show(&self.bucket_owner), show(&now.bucket_owner)),
-            ("--s3-sse-kms-key-id", show(&self.kms_key_id), show(&now.kms_key_id)),
-            ("the component (SHA-256)", self.component.clone(), now.component.clone()),
-            ("--incremental", window(&self.incremental), window(&now.incremental)),
-            ("--consistent", self.consistent.to_string(), now.consistent.to_string()),
-            ("--filter/--projection/--expression-*", show(&self.scan_filter), show(&now.scan_filter)),
-            ("--encoder/--encoder-arg", show(&self.encoder), show(&now.encoder)),
+        let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+        let segments = |s: Option<u32>| s.map_or("planned by the component".into(), |n| n.to_string());
+        let window = |w: &Option<IncrementalWindow>| w.map_or("off (a full export)".into(), |w| w.to_string());
+        let filter = |f: &Option<ScanFilter>| f.as_ref().map_or("none".into(), ToString::to_string);
+        let encoder = |e: &Option<EncoderFingerprint>| e.as_ref().map_or("none".into(), ToString::to_string);
+        let fields: [(String, String, String); 15] = [
+            (Field::Table.to_string(), self.table_arn.clone(), now.table_arn.clone()),
+            ("the table's TableId (was it created again?)".into(), or_none(&self.table_id), or_none(&now.table_id)),
+            (Field::Format.to_string(), self.format.aws_name().into(), now.format.aws_name().into()),
+            (Field::Segments.to_string(), segments(self.segments), segments(now.segments)),
+            (Field::TargetFileBytes.to_string(), self.target_file_bytes.to_string(), now.target_file_bytes.to_string()),
+            (
+                Field::CompressionLevel.to_string(),
+                self.compression_level.to_string(),
+                now.compression_level.to_string(),
+            ),
+            (format!("the bucket of {}", Field::Target), self.bucket.clone(), now.bucket.clone()),
+            (format!("the prefix of {}", Field::Target), or_none(&self.prefix), or_none(&now.prefix)),
+            (Field::S3BucketOwner.to_string(), or_none(&self.bucket_owner), or_none(&now.bucket_owner)),
+            (Field::S3SseKmsKeyId.to_string(), or_none(&self.kms_key_id), or_none(&now.kms_key_id)),
+            ("the component (SHA-256)".into(), self.component.clone(), now.component.clone()),
+            (Field::Incremental.to_string(), window(&self.incremental), window(&now.incremental)),
+            (Field::Consistent.to_string(), on_off(self.consistent), on_off(now.consistent)),
+            (Field::ScanFilter.to_string(), filter(&self.scan_filter), filter(&now.scan_filter)),
+            (format!("{}/{}", Field::Encoder, Field::EncoderArgs), encoder(&self.encoder), encoder(&now.encoder)),
         ];
         fields
             .into_iter()
             .filter(|(_, then, now)| then != now)
             .map(|(what, then, now)| format!("{what}: {then} before, {now} now"))
             .collect()
+    }
+}
+
+fn on_off(on: bool) -> String {
+    if on { "on" } else { "off" }.into()
+}
+
+impl std::fmt::Display for EncoderFingerprint {
+    /// `plugin <SHA-256> writing <FORMAT> (.ext), arguments <SHA-256>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "plugin {} writing {} (.{}), arguments {}",
+            self.sha256, self.format.output_format, self.format.file_extension, self.args_sha256
+        )
     }
 }
 
@@ -192,21 +216,27 @@ pub struct TokenRecord {
     pub prefix: Option<String>,
 }
 
+/// `<root>/_ddb-export/`: the folder of an export's own state, every key of which is made here
+/// (and the leases' in [`crate::state::lease`], the cut's in the pipeline's `cut`, from this).
+pub fn state_prefix(snapshot_root: &str) -> String {
+    format!("{snapshot_root}/{STATE_DIR}/")
+}
+
 pub fn run_key(snapshot_root: &str) -> String {
-    format!("{snapshot_root}/{STATE_DIR}/run.json")
+    format!("{}run.json", state_prefix(snapshot_root))
 }
 
 pub fn failure_key(snapshot_root: &str) -> String {
-    format!("{snapshot_root}/{STATE_DIR}/failed.json")
+    format!("{}failed.json", state_prefix(snapshot_root))
 }
 
 /// `<root>/_ddb-export/incremental.json`: an [`IncrementalFiles`].
 pub fn incremental_key(snapshot_root: &str) -> String {
-    format!("{snapshot_root}/{STATE_DIR}/incremental.json")
+    format!("{}incremental.json", state_prefix(snapshot_root))
 }
 
 pub fn shards_prefix(snapshot_root: &str) -> String {
-    format!("{snapshot_root}/{STATE_DIR}/shards/")
+    format!("{}shards/", state_prefix(snapshot_root))
 }
 
 pub fn shard_key(snapshot_root: &str, shard: u32) -> String {
@@ -215,10 +245,7 @@ pub fn shard_key(snapshot_root: &str, shard: u32) -> String {
 
 /// The root of export `export_id` under `prefix`, as the snapshot names it.
 pub fn export_root(prefix: Option<&str>, export_id: &str) -> String {
-    match prefix {
-        Some(prefix) => format!("{prefix}/AWSDynamoDB/{export_id}"),
-        None => format!("AWSDynamoDB/{export_id}"),
-    }
+    crate::model::layout::export_root(prefix, export_id)
 }
 
 /// The token is hashed: it may be anything printable, and a key should not reveal it.
@@ -328,7 +355,9 @@ mod tests {
         let now = Fingerprint { target_file_bytes: 2000, prefix: Some("q".into()), ..before.clone() };
         let differences = before.differences(&now);
         assert_eq!(differences.len(), 2, "{differences:?}");
-        assert!(differences[0].starts_with("--file-size: 1000 before, 2000 now"));
-        assert!(differences[1].starts_with("the prefix of --to"));
+        assert_eq!(differences[0], "`ExportRequest::target_file_bytes`: 1000 before, 2000 now");
+        assert_eq!(differences[1], "the prefix of `ExportRequest::target`: p before, q now");
+        let now = Fingerprint { segments: Some(4), ..before.clone() };
+        assert_eq!(before.differences(&now), ["`ExportRequest::segments`: planned by the component before, 4 now"]);
     }
 }

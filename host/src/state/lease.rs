@@ -59,7 +59,7 @@ pub enum LeaseScope {
 
 /// The folder of an export's leases.
 pub fn leases_prefix(export_root: &str) -> String {
-    format!("{export_root}/_ddb-export/leases/")
+    format!("{}leases/", crate::state::checkpoint::state_prefix(export_root))
 }
 
 /// The key of fan-out shard `shard`'s lease.

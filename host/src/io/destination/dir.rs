@@ -176,26 +176,13 @@ impl Directory {
         let _ = tokio::fs::remove_file(&upload.staging).await;
     }
 
-    /// Hands the file's bytes to `each`, a MiB at a time; `false` when there is no such key.
-    pub async fn read_chunks(
-        &self,
-        key: &str,
-        mut each: impl FnMut(&[u8]) -> Result<(), ExportError>,
-    ) -> Result<bool, ExportError> {
-        use tokio::io::AsyncReadExt as _;
+    /// The file's bytes, chunk by chunk as they are read; `None` when there is no such key.
+    pub async fn open_chunks(&self, key: &str) -> Result<Option<DirChunks>, ExportError> {
         let path = self.path_of(key)?;
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(io("cannot read", &path)(e)),
-        };
-        let mut buffer = vec![0; 1 << 20];
-        loop {
-            let read = file.read(&mut buffer).await.map_err(io("cannot read", &path))?;
-            if read == 0 {
-                return Ok(true);
-            }
-            each(&buffer[..read])?;
+        match tokio::fs::File::open(&path).await {
+            Ok(file) => Ok(Some(DirChunks { file, path, buffer: vec![0; CHUNK_BYTES] })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("cannot read", &path)(e)),
         }
     }
 
@@ -296,5 +283,23 @@ impl Directory {
     /// Removes the staging directory if nothing is left in it.
     pub async fn tidy(&self) {
         let _ = tokio::fs::remove_dir(self.root.join(STAGING_DIR)).await;
+    }
+}
+/// Bytes read from a file at a time.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// A file's bytes, chunk by chunk.
+pub struct DirChunks {
+    file: tokio::fs::File,
+    path: PathBuf,
+    buffer: Vec<u8>,
+}
+
+impl DirChunks {
+    /// The next chunk; `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<bytes::Bytes>, ExportError> {
+        use tokio::io::AsyncReadExt as _;
+        let read = self.file.read(&mut self.buffer).await.map_err(io("cannot read", &self.path))?;
+        Ok((read > 0).then(|| bytes::Bytes::copy_from_slice(&self.buffer[..read])))
     }
 }

@@ -8,8 +8,8 @@ mod dir;
 mod s3;
 mod target;
 
-pub use dir::Directory;
-pub use s3::S3Bucket;
+pub use dir::{DirChunks, Directory};
+pub use s3::{S3Bucket, S3Chunks};
 pub use target::Target;
 
 use crate::error::ExportError;
@@ -225,16 +225,26 @@ impl Destination {
         }
     }
 
+    /// The object's bytes, chunk by chunk as they are read (never the whole object in
+    /// memory); `None` when there is no such key.
+    pub async fn open_chunks(&self, key: &str) -> Result<Option<Chunks>, ExportError> {
+        Ok(match self {
+            Destination::S3 { bucket, .. } => bucket.open_chunks(key).await?.map(|(chunks, _)| Chunks::S3(chunks)),
+            Destination::Dir(dir) => dir.open_chunks(key).await?.map(Chunks::Dir),
+        })
+    }
+
     /// Hands the object's bytes to `each` as they are read; `false` when there is no such key.
     pub async fn read_chunks(
         &self,
         key: &str,
-        each: impl FnMut(&[u8]) -> Result<(), ExportError>,
+        mut each: impl FnMut(&[u8]) -> Result<(), ExportError>,
     ) -> Result<bool, ExportError> {
-        match self {
-            Destination::S3 { bucket, .. } => bucket.read_chunks(key, each).await,
-            Destination::Dir(dir) => dir.read_chunks(key, each).await,
+        let Some(mut chunks) = self.open_chunks(key).await? else { return Ok(false) };
+        while let Some(chunk) = chunks.next().await? {
+            each(&chunk)?;
         }
+        Ok(true)
     }
 
     /// Every object whose key starts with `prefix`.
@@ -338,7 +348,7 @@ impl ObjectWriter {
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ExportError> {
         if self.md5.len() + bytes.len() as u64 > MAX_OBJECT_BYTES {
             return Err(ExportError::InvalidArgument {
-                what: "--file-size",
+                field: crate::model::Field::TargetFileBytes,
                 message: format!("{} would exceed {MAX_OBJECT_BYTES} bytes, the most one object can hold", self.key),
             });
         }
@@ -423,6 +433,22 @@ impl ObjectWriter {
             (Destination::S3 { bucket, .. }, Some(Upload::S3(u))) => bucket.abort(u).await,
             (Destination::Dir(dir), Some(Upload::Dir(u))) => dir.abort(u).await,
             _ => {}
+        }
+    }
+}
+
+/// A stored object's bytes, chunk by chunk ([`Destination::open_chunks`]).
+pub enum Chunks {
+    S3(S3Chunks),
+    Dir(DirChunks),
+}
+
+impl Chunks {
+    /// The next chunk; `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<bytes::Bytes>, ExportError> {
+        match self {
+            Chunks::S3(chunks) => chunks.next().await,
+            Chunks::Dir(chunks) => chunks.next().await,
         }
     }
 }

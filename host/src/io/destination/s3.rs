@@ -82,7 +82,8 @@ impl S3Bucket {
             .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await;
-        let message = "HeadBucket was refused (403); check the bucket policy and --s3-bucket-owner";
+        let message =
+            format!("HeadBucket was refused (403); check the bucket policy and {}", crate::model::Field::S3BucketOwner);
         match listed {
             Err(e) if SdkFailure::of(&e).code.is_some() => SdkFailure::of(&e).into_export_error(action.clone(), |m| {
                 ExportError::AccessDenied { action, message: format!("{message} ({m})") }
@@ -322,21 +323,9 @@ impl S3Bucket {
         Ok(etag.await?.map(|etag| (body, etag)))
     }
 
-    /// Hands the object's bytes to `each` as they arrive; `false` when there is no such key.
-    pub async fn read_chunks(
-        &self,
-        key: &str,
-        each: impl FnMut(&[u8]) -> Result<(), ExportError>,
-    ) -> Result<bool, ExportError> {
-        Ok(self.read_tagged(key, each).await?.is_some())
-    }
-
-    /// As [`Self::read_chunks`]; returns the object's ETag, `None` when there is no such key.
-    async fn read_tagged(
-        &self,
-        key: &str,
-        mut each: impl FnMut(&[u8]) -> Result<(), ExportError>,
-    ) -> Result<Option<String>, ExportError> {
+    /// The object's body as it arrives, with its ETag (without quotes); `None` when there is
+    /// no such key.
+    pub async fn open_chunks(&self, key: &str) -> Result<Option<(S3Chunks, String)>, ExportError> {
         let output = match self
             .client
             .get_object()
@@ -352,14 +341,19 @@ impl S3Bucket {
             Err(e) => return Err(self.error("GetObject", key, SdkFailure::of(&e))),
         };
         let etag = unquote(output.e_tag());
-        let mut body = output.body;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ExportError::S3 {
-                operation: "GetObject",
-                bucket: self.bucket.clone(),
-                key: key.to_string(),
-                message: format!("reading the body: {e}"),
-            })?;
+        let chunks = S3Chunks { body: output.body, bucket: self.bucket.clone(), key: key.to_string() };
+        Ok(Some((chunks, etag)))
+    }
+
+    /// As [`Self::open_chunks`], each chunk handed to `each`; the ETag, or `None` when there
+    /// is no such key.
+    async fn read_tagged(
+        &self,
+        key: &str,
+        mut each: impl FnMut(&[u8]) -> Result<(), ExportError>,
+    ) -> Result<Option<String>, ExportError> {
+        let Some((mut chunks, etag)) = self.open_chunks(key).await? else { return Ok(None) };
+        while let Some(chunk) = chunks.next().await? {
             each(&chunk)?;
         }
         Ok(Some(etag))
@@ -452,6 +446,25 @@ fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
 
 fn unquote(etag: Option<&str>) -> String {
     etag.unwrap_or_default().trim_matches('"').to_string()
+}
+
+/// An object's body, chunk by chunk as it arrives.
+pub struct S3Chunks {
+    body: ByteStream,
+    bucket: String,
+    key: String,
+}
+
+impl S3Chunks {
+    /// The next chunk; `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<bytes::Bytes>, ExportError> {
+        self.body.try_next().await.map_err(|e| ExportError::S3 {
+            operation: "GetObject",
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            message: format!("reading the body: {e}"),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub enum Target {
 impl Target {
     /// Parses `s3://bucket[/prefix]`, `file:///path` (or `file://localhost/path`) or a plain path.
     pub fn parse(text: &str) -> Result<Self, ExportError> {
-        let invalid = |message: String| ExportError::InvalidArgument { what: "--to", message };
+        let invalid = |message: String| ExportError::InvalidArgument { field: crate::model::Field::Target, message };
         if let Some(rest) = text.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             check_bucket(bucket).map_err(|m| invalid(format!("{text:?}: bucket name {bucket:?} {m}")))?;
@@ -66,7 +66,7 @@ impl Target {
         let trimmed = text.trim_end_matches('/');
         if let Some((head, id)) = trimmed.rsplit_once('/')
             && let Some(destination) = head.strip_suffix("AWSDynamoDB")
-            && crate::runtime::is_export_id(id)
+            && crate::model::layout::is_export_id(id)
         {
             let destination = match destination.trim_end_matches('/') {
                 "" if text.starts_with('/') => "/",

@@ -17,7 +17,9 @@ use crate::state::checkpoint;
 mod duplicates;
 
 use crate::error::ExportError;
-use crate::model::{FileReport, ManifestsCheck};
+use crate::model::layout;
+use crate::model::{Field, FileReport, ManifestsCheck};
+use crate::pipeline::offload;
 use duplicates::{DuplicateFinder, LineAt};
 
 /// What `verify` found.
@@ -75,30 +77,36 @@ pub async fn verify(
         key_attributes,
         problems: Vec::new(),
     };
-    let get = async |name: &str| destination.get(&format!("{root}/{name}")).await;
-    let Some(summary) = get("manifest-summary.json").await? else {
-        report.problems.push(format!(
-            "{}: missing; the export is not complete (or not there)",
-            destination.locate(&format!("{root}/manifest-summary.json"))
-        ));
+    // The manifests' keys are the same for a full and an incremental export.
+    let keys = layout::export_keys(destination.prefix().as_deref(), export_id, false);
+    let Some(summary) = destination.get(&keys.manifest_summary).await? else {
+        let location = destination.locate(&keys.manifest_summary);
+        report.problems.push(format!("{location}: missing; the export is not complete (or not there)"));
         return Ok(report);
     };
-    let files = get("manifest-files.json").await?;
-    let (summary_md5, files_md5) = (get("manifest-summary.md5").await?, get("manifest-files.md5").await?);
-    for (name, found) in [("manifest-files.json", files.is_some()), ("manifest-summary.md5", summary_md5.is_some())] {
+    let files = destination.get(&keys.manifest_files).await?;
+    let summary_md5 = destination.get(&keys.manifest_summary_md5).await?;
+    let files_md5 = destination.get(&keys.manifest_files_md5).await?;
+    for (key, found) in [(&keys.manifest_files, files.is_some()), (&keys.manifest_summary_md5, summary_md5.is_some())] {
         if !found {
-            report.problems.push(format!("{}: missing", destination.locate(&format!("{root}/{name}"))));
+            report.problems.push(format!("{}: missing", destination.locate(key)));
         }
     }
     if files.is_some() && files_md5.is_none() {
-        report.problems.push(format!("{}: missing", destination.locate(&format!("{root}/manifest-files.md5"))));
+        report.problems.push(format!("{}: missing", destination.locate(&keys.manifest_files_md5)));
     }
     let files = files.unwrap_or_default();
-    let checked = runtime.session()?.check_manifests(&summary, summary_md5.as_deref(), &files, files_md5.as_deref())?;
+    let checked = {
+        let runtime = runtime.clone();
+        offload::blocking(move || {
+            Ok(runtime.session()?.check_manifests(&summary, summary_md5.as_deref(), &files, files_md5.as_deref())?)
+        })
+        .await?
+    };
     let manifests = match checked {
         Ok(manifests) => manifests,
         Err(why) => {
-            let location = destination.locate(&format!("{root}/manifest-summary.json"));
+            let location = destination.locate(&keys.manifest_summary);
             report.problems.push(format!("{location}: unreadable: {why}"));
             return Ok(report);
         }
@@ -112,7 +120,7 @@ pub async fn verify(
     let written_root = manifests
         .manifest_files_key
         .strip_suffix("/manifest-files.json")
-        .filter(|r| r.ends_with(&format!("AWSDynamoDB/{export_id}")));
+        .filter(|r| r.ends_with(&layout::export_root(None, export_id)));
     let written_base = match written_root {
         Some(written_root) => written_root.strip_suffix(export_id).unwrap_or_default().to_string(),
         None => {
@@ -190,10 +198,14 @@ async fn check_data_files(
         }
         // A plugin's format is not ours to read: its files are checked for presence, ETag and
         // MD5 only, and their items taken from the manifest.
-        let mut checker = match manifests.format {
+        let checker = match manifests.format {
             Some(format) => {
-                let keys = report.key_attributes.as_deref().unwrap_or_default();
-                Some(runtime.session()?.data_file_checker(format, &manifests.export_type, keys)?)
+                let keys = report.key_attributes.clone().unwrap_or_default();
+                let (runtime, export_type) = (runtime.clone(), manifests.export_type.clone());
+                Some(
+                    offload::blocking(move || Ok(runtime.session()?.data_file_checker(format, &export_type, &keys)?))
+                        .await?,
+                )
             }
             None => {
                 // A plugin's format with our formats' file names: an edited summary, most likely.
@@ -207,26 +219,27 @@ async fn check_data_files(
                 None
             }
         };
-        let mut md5 = RunningMd5::default();
-        let mut fed = Ok(());
-        let found = destination
-            .read_chunks(key, |chunk| {
+        // The bytes are hashed and checked on a blocking thread as they are read.
+        let read = offload::stream_file(
+            destination,
+            key,
+            (RunningMd5::default(), checker),
+            |(md5, checker), chunk| {
                 md5.update(chunk);
-                if let Some(checker) = checker.as_mut()
-                    && fed.is_ok()
-                {
-                    fed = checker.feed(chunk);
+                if let Some(checker) = checker.as_mut() {
+                    checker.feed(chunk)?;
                 }
                 Ok(())
-            })
-            .await?;
-        fed?;
-        if !found {
+            },
+            async |()| Ok(()),
+        )
+        .await?;
+        let Some((md5, checker)) = read else {
             report.problems.push(format!("{location}: listed in manifest-files.json but missing"));
             continue;
-        }
+        };
         let file_report = match checker {
-            Some(checker) => checker.finish()?,
+            Some(checker) => offload::blocking(move || Ok(checker.finish()?)).await?,
             None => FileReport { lines: file.item_count, problems: Vec::new(), key_hashes: Vec::new() },
         };
         let index = u32::try_from(checked.len()).unwrap_or(u32::MAX);
@@ -257,7 +270,7 @@ async fn check_data_files(
     let what = match (&report.key_attributes, full) {
         (_, false) => "Keys (an item's change record twice)".to_string(),
         (Some(keys), true) => format!("key ({})", keys.join(", ")),
-        (None, true) => "item (the same line twice; give --key-attributes to compare keys)".to_string(),
+        (None, true) => format!("item (the same line twice; give {} to compare keys)", Field::KeyAttributes),
     };
     let place = |at: LineAt| format!("{} line {}", checked.get(at.file as usize).map_or("?", String::as_str), at.line);
     for (first, again) in &found.pairs {

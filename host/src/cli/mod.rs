@@ -1,4 +1,6 @@
-//! Command-line flags.
+//! Command-line flags, and ([`flags`]) the flag of each request field a library error names.
+
+pub mod flags;
 
 use std::path::PathBuf;
 
@@ -176,9 +178,10 @@ pub struct ExportArgs {
     #[arg(long)]
     pub to: String,
 
-    /// Format of the data files.
-    #[arg(long, value_enum, default_value_t = FormatArg::DynamodbJson)]
-    pub format: FormatArg,
+    /// Format of the data files. Default: dynamodb-json (an export resumed, by --resume or
+    /// its --client-token, keeps its own, as it keeps each setting below that is left out).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
 
     /// Export the changes made in a time window (--from, --until), read from the table's
     /// DynamoDB stream and compacted to one change record per item, in AWS's incremental
@@ -236,7 +239,8 @@ pub struct ExportArgs {
     pub client_token: Option<String>,
 
     /// Resume an interrupted export (its export id or ARN) at the destination, from its
-    /// checkpoints. The other settings must be the ones it was started with.
+    /// checkpoints. Settings left out are the ones it was started with; one given must be
+    /// the same.
     #[arg(long, value_name = "EXPORT_ID")]
     pub resume: Option<String>,
 
@@ -248,13 +252,14 @@ pub struct ExportArgs {
     #[arg(long)]
     pub s3_sse_kms_key_id: Option<String>,
 
-    /// Start a new data file once one holds this many compressed bytes (0: one file per segment).
-    #[arg(long, default_value_t = ddb_export::export::DEFAULT_TARGET_FILE_BYTES)]
-    pub file_size: u64,
+    /// Start a new data file once one holds this many compressed bytes (0: one file per
+    /// segment). Default: 134217728 (128 MiB).
+    #[arg(long)]
+    pub file_size: Option<u64>,
 
-    /// gzip level, 0-9.
-    #[arg(long, default_value_t = 6)]
-    pub compression_level: u8,
+    /// gzip level, 0-9. Default: 6.
+    #[arg(long)]
+    pub compression_level: Option<u8>,
 
     /// Read at most this many read capacity units per second (shared by all segments).
     #[arg(long, value_name = "RCU", group = "read_limit")]
