@@ -23,7 +23,7 @@ pub const JSON_EXTENSION: &str = "json.gz";
 pub const ION_EXTENSION: &str = "ion.gz";
 
 /// Every key of one export, as AWS names them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExportKeys {
     /// `<prefix>/AWSDynamoDB/<export id>`.
     pub root: String,

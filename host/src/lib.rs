@@ -107,7 +107,7 @@ pub mod dynamodb {
     /// SDK items as the JSON array a Scan response holds (what
     /// [`Encoder::encode_json`](crate::runtime::Encoder::encode_json) takes).
     pub fn items_json(items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>]) -> Vec<u8> {
-        crate::io::dynamodb::RawItems::from_items(items).json().to_vec()
+        crate::io::items::RawItems::from_items(items).json().to_vec()
     }
 }
 

@@ -157,17 +157,8 @@ pub struct CustomFormat {
     pub file_extension: String,
 }
 
-/// Every key a full export writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExportKeys {
-    pub root: String,
-    pub started: String,
-    pub data_prefix: String,
-    pub manifest_files: String,
-    pub manifest_files_md5: String,
-    pub manifest_summary: String,
-    pub manifest_summary_md5: String,
-}
+/// Every key of one export ([`crate::layout::export_keys`] makes them).
+pub use ddb_export_data_files::layout::ExportKeys;
 
 /// The identity of one export, as the component fixed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

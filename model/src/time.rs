@@ -72,6 +72,13 @@ pub fn parse_user_time(text: &str) -> Result<u64, String> {
     u64::try_from(ms).map_err(|_| format!("{text:?} is before 1970"))
 }
 
+/// A DynamoDB Streams `StreamLabel` (an ISO 8601 time without a zone, in UTC:
+/// `2015-05-11T21:21:33.291`); `None` when it is not one.
+pub fn parse_stream_label(label: &str) -> Option<u64> {
+    let time = humantime::parse_rfc3339_weak(label).ok()?;
+    u64::try_from(time.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +103,11 @@ mod tests {
         for bad in ["", "yesterday", "1714564800.2501", "2024-05-01T12:00:00.0001Z", "2024-05-01", "-5", "1e9"] {
             assert!(parse_user_time(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_stream_label_is_a_utc_time() {
+        assert_eq!(parse_stream_label("2024-05-01T12:00:00.250"), Some(1_714_564_800_250));
+        assert_eq!(parse_stream_label("not a label"), None);
     }
 }

@@ -310,3 +310,79 @@ pub fn file_report_from_wit(report: verify::FileReport, earlier: Vec<u8>) -> Res
 pub fn format(format: ExportFormat) -> types::ExportFormat {
     format_to_wit(format)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_crosses_the_boundary_unchanged() {
+        let snapshot = Snapshot {
+            export_id: "01693467621041-a1b2c3d4".into(),
+            export_arn: "arn".into(),
+            table_arn: "t".into(),
+            table_id: "id".into(),
+            table_name: "orders".into(),
+            start_time_ms: 1,
+            export_time_ms: 2,
+            s3_bucket: "b".into(),
+            s3_prefix: Some("p".into()),
+            s3_bucket_owner: Some("123456789012".into()),
+            s3_sse_algorithm: SseAlgorithm::Kms,
+            s3_sse_kms_key_id: Some("k".into()),
+            export_format: ExportFormat::Ion,
+            client_token: "c".into(),
+            keys: ExportKeys {
+                root: "r".into(),
+                started: "s".into(),
+                data_prefix: "d/".into(),
+                manifest_files: "mf".into(),
+                manifest_files_md5: "mfm".into(),
+                manifest_summary: "ms".into(),
+                manifest_summary_md5: "msm".into(),
+            },
+            data_file_extension: "ion.gz".into(),
+            incremental: Some(IncrementalSpec {
+                export_from_time_ms: 1,
+                export_to_time_ms: 2,
+                export_view_type: ExportViewType::NewAndOldImages,
+            }),
+            custom_format: Some(CustomFormat { output_format: "CSV".into(), file_extension: "csv.gz".into() }),
+        };
+        assert_eq!(snapshot_from_wit(snapshot_to_wit(&snapshot)), snapshot);
+    }
+
+    #[test]
+    fn a_refusal_is_said_in_words() {
+        let said = [
+            write::Error::InvalidPage("item 3".into()).in_words(),
+            write::Error::Finished.in_words(),
+            snapshot::Error::UnsupportedFormat(types::ExportFormat::Ion).in_words(),
+            shard_plan::Error::InvalidRequest("0 segments".into()).in_words(),
+            verify::Error::UnreadableSummary("not JSON".into()).in_words(),
+        ];
+        assert_eq!(
+            said,
+            [
+                "invalid page: item 3",
+                "the encoder was used after it finished",
+                "it does not write the ION format",
+                "invalid request: 0 segments",
+                "the summary is unreadable: not JSON",
+            ]
+        );
+        for text in said {
+            assert!(!text.contains('(') || text.contains("ION"), "no Debug text: {text}");
+        }
+    }
+
+    #[test]
+    fn a_file_report_must_carry_16_bytes_of_key_hash_a_line() {
+        let report =
+            |lines: u64, hashes: usize| verify::FileReport { lines, problems: Vec::new(), key_hashes: vec![7; hashes] };
+        let checked = file_report_from_wit(report(3, 16), vec![1; 32]).unwrap();
+        assert_eq!(checked.key_hashes, vec![[1; 16], [1; 16], [7; 16]]);
+        let refused = file_report_from_wit(report(3, 15), vec![1; 32]).unwrap_err();
+        assert!(refused.contains("3 lines but 47 bytes"), "{refused}");
+    }
+}

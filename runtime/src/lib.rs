@@ -70,6 +70,7 @@ impl fmt::Display for ComponentSource {
 }
 
 /// Why a component could not do what was asked. Every case names the component.
+#[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum ComponentError {
     #[error("could not read {component}: {source}")]

@@ -226,3 +226,227 @@ pub fn manifests(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ddb_export_model::{Billing, ExportViewType, IncrementalSpec, Shard, SseAlgorithm};
+
+    const START: u64 = 1_693_467_621_041;
+    const ID: &str = "01693467621041-a1b2c3d4";
+
+    fn table() -> TableInfo {
+        TableInfo {
+            table_name: "orders".into(),
+            table_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/orders".into(),
+            table_id: Some("12345678-1234-1234-1234-123456789012".into()),
+            item_count: 0,
+            table_size_bytes: 0,
+            billing: Billing::OnDemand,
+            key_attributes: vec!["pk".into()],
+            stream: None,
+        }
+    }
+
+    fn request() -> SnapshotRequest {
+        SnapshotRequest {
+            s3_bucket: "bucket".into(),
+            s3_prefix: Some("p".into()),
+            s3_bucket_owner: None,
+            s3_sse_algorithm: SseAlgorithm::Aes256,
+            s3_sse_kms_key_id: None,
+            export_format: ExportFormat::DynamodbJson,
+            client_token: "token".into(),
+            start_time_ms: START,
+            region: "us-east-1".into(),
+            incremental: None,
+            custom_format: None,
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        let keys = layout::export_keys(Some("p"), ID, false);
+        let table = table();
+        Snapshot {
+            export_id: ID.into(),
+            export_arn: format!("{}/export/{ID}", table.table_arn),
+            table_arn: table.table_arn,
+            table_id: table.table_id.unwrap_or_default(),
+            table_name: table.table_name,
+            start_time_ms: START,
+            export_time_ms: START,
+            s3_bucket: "bucket".into(),
+            s3_prefix: Some("p".into()),
+            s3_bucket_owner: None,
+            s3_sse_algorithm: SseAlgorithm::Aes256,
+            s3_sse_kms_key_id: None,
+            export_format: ExportFormat::DynamodbJson,
+            client_token: "token".into(),
+            keys,
+            data_file_extension: "json.gz".into(),
+            incremental: None,
+            custom_format: None,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_must_echo_the_request_and_follow_the_layout() {
+        assert_eq!(snapshot_of(&snapshot()), Ok(()));
+        let wrong: [(Snapshot, &str); 8] = [
+            (Snapshot { s3_bucket: "other".into(), ..snapshot() }, "s3-bucket differs"),
+            (Snapshot { client_token: "other".into(), ..snapshot() }, "client-token differs"),
+            (Snapshot { export_id: "01693467621041-A1B2C3D4".into(), ..snapshot() }, "is not `<start time"),
+            (Snapshot { export_time_ms: START + 25 * 60 * 60 * 1000, ..snapshot() }, "within a day"),
+            (Snapshot { table_id: "not-a-uuid".into(), ..snapshot() }, "is not a UUID"),
+            (Snapshot { export_arn: "arn:x".into(), ..snapshot() }, "export ARN"),
+            (Snapshot { data_file_extension: "ion.gz".into(), ..snapshot() }, "extension"),
+            (
+                Snapshot {
+                    keys: ddb_export_model::ExportKeys { started: "p/AWSDynamoDB/_started".into(), ..snapshot().keys },
+                    ..snapshot()
+                },
+                "should be",
+            ),
+        ];
+        for (s, words) in wrong {
+            let refused = snapshot_of(&s);
+            assert!(refused.as_ref().is_err_and(|m| m.contains(words)), "{words}: {refused:?}");
+        }
+        // An incremental export's data files are in the folder every one under the prefix shares.
+        let spec = IncrementalSpec {
+            export_from_time_ms: START - 1000,
+            export_to_time_ms: START,
+            export_view_type: ExportViewType::NewImage,
+        };
+        let incremental_request = SnapshotRequest { incremental: Some(spec), ..request() };
+        let mut incremental = Snapshot { incremental: Some(spec), ..snapshot() };
+        assert!(snapshot_fn(&incremental_request, &incremental).is_err(), "its own data/ is wrong");
+        incremental.keys.data_prefix = "p/AWSDynamoDB/data/".into();
+        assert_eq!(snapshot_fn(&incremental_request, &incremental), Ok(()));
+    }
+
+    fn snapshot_of(s: &Snapshot) -> Result<(), String> {
+        snapshot_fn(&request(), s)
+    }
+
+    fn snapshot_fn(request: &SnapshotRequest, s: &Snapshot) -> Result<(), String> {
+        super::snapshot(&table(), request, s)
+    }
+
+    #[test]
+    fn a_data_file_key_is_its_folder_26_base32_characters_and_the_extension() {
+        let s = snapshot();
+        let good = format!("{}{}.json.gz", s.keys.data_prefix, "a".repeat(26));
+        assert_eq!(data_file_key(&s, &good), Ok(()));
+        for bad in [
+            format!("{}{}.json.gz", s.keys.data_prefix, "a".repeat(25)),
+            format!("{}{}.json.gz", s.keys.data_prefix, "A".repeat(26)),
+            format!("{}{}.ion.gz", s.keys.data_prefix, "a".repeat(26)),
+            format!("elsewhere/{}.json.gz", "a".repeat(26)),
+        ] {
+            assert!(data_file_key(&s, &bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_plan_covers_each_segment_once() {
+        let plan_of = |shards: Vec<(u32, u32, u32)>| ShardPlan {
+            shards: shards
+                .into_iter()
+                .map(|(id, segment, total_segments)| Shard { id, segment, total_segments })
+                .collect(),
+            rationale: String::new(),
+        };
+        assert_eq!(plan(&plan_of(vec![(0, 1, 2), (1, 0, 2)]), None), Ok(()));
+        assert_eq!(plan(&plan_of(vec![(0, 0, 2), (1, 1, 2)]), Some(2)), Ok(()));
+        let wrong = [
+            (plan_of(vec![]), None, "0 shards"),
+            (plan_of(vec![(0, 0, 2), (1, 1, 2)]), Some(3), "3 segments were requested"),
+            (plan_of(vec![(1, 0, 2), (0, 1, 2)]), None, "has id 1"),
+            (plan_of(vec![(0, 0, 2), (1, 1, 3)]), None, "total segments"),
+            (plan_of(vec![(0, 0, 2), (1, 0, 2)]), None, "planned twice"),
+        ];
+        for (p, requested, words) in wrong {
+            let refused = plan(&p, requested);
+            assert!(refused.as_ref().is_err_and(|m| m.contains(words)), "{words}: {refused:?}");
+        }
+    }
+
+    fn manifest_objects(s: &Snapshot, files: &[ManifestEntry], summary: &ManifestSummary) -> Vec<StoredObject> {
+        let listing: String = files
+            .iter()
+            .map(|f| {
+                format!(
+                    "{{\"itemCount\":{},\"md5Checksum\":\"{}\",\"etag\":\"{}\",\"dataFileS3Key\":\"{}\"}}\n",
+                    f.item_count, f.md5_checksum, f.etag, f.data_file_s3_key
+                )
+            })
+            .collect();
+        let summary = summary.to_bytes();
+        let k = &s.keys;
+        vec![
+            StoredObject { key: k.manifest_files.clone(), body: listing.clone().into_bytes() },
+            StoredObject {
+                key: k.manifest_files_md5.clone(),
+                body: checksum::md5_base64(listing.as_bytes()).into_bytes(),
+            },
+            StoredObject { key: k.manifest_summary_md5.clone(), body: checksum::md5_base64(&summary).into_bytes() },
+            StoredObject { key: k.manifest_summary.clone(), body: summary },
+        ]
+    }
+
+    fn summary_of(s: &Snapshot, items: u64) -> ManifestSummary {
+        ManifestSummary {
+            version: Some(summary::FULL_EXPORT_VERSION.into()),
+            export_arn: s.export_arn.clone(),
+            start_time: Some(summary::timestamp(START)),
+            end_time: Some(summary::timestamp(START + 1)),
+            table_arn: Some(s.table_arn.clone()),
+            table_id: Some(s.table_id.clone()),
+            export_time: Some(summary::timestamp(START)),
+            export_from_time: None,
+            export_to_time: None,
+            s3_bucket: Some(s.s3_bucket.clone()),
+            s3_prefix: s.s3_prefix.clone(),
+            s3_sse_algorithm: Some("AES256".into()),
+            s3_sse_kms_key_id: None,
+            manifest_files_s3_key: s.keys.manifest_files.clone(),
+            billed_size_bytes: Some(0),
+            item_count: items,
+            output_format: "DYNAMODB_JSON".into(),
+            output_view: None,
+            export_type: None,
+        }
+    }
+
+    #[test]
+    fn the_manifests_must_say_what_was_stored() {
+        let s = snapshot();
+        let file = ManifestEntry {
+            data_file_s3_key: format!("{}{}.json.gz", s.keys.data_prefix, "a".repeat(26)),
+            item_count: 3,
+            md5_checksum: "bWQ1".into(),
+            etag: "e".into(),
+            stamp: None,
+        };
+        let files = [file.clone()];
+        let totals = ExportTotals { end_time_ms: START + 1, item_count: 3, billed_size_bytes: 0 };
+        let good = manifest_objects(&s, &files, &summary_of(&s, 3));
+        assert_eq!(manifests(&s, &files, &totals, &good), Ok(()));
+
+        let refused = |objects: &[StoredObject]| manifests(&s, &files, &totals, objects).unwrap_err();
+        assert!(refused(&good[..3]).contains("in that order"));
+        let lying = manifest_objects(&s, &[ManifestEntry { item_count: 4, ..file.clone() }], &summary_of(&s, 3));
+        assert!(refused(&lying).contains("misstates"));
+        let unstored =
+            manifest_objects(&s, &[ManifestEntry { data_file_s3_key: "x".into(), ..file.clone() }], &summary_of(&s, 3));
+        assert!(refused(&unstored).contains("which was not stored"));
+        assert!(refused(&manifest_objects(&s, &files, &summary_of(&s, 4))).contains("wrong itemCount"));
+        let incremental =
+            ManifestSummary { export_type: Some(summary::INCREMENTAL_EXPORT.into()), ..summary_of(&s, 3) };
+        assert!(refused(&manifest_objects(&s, &files, &incremental)).contains("wrong exportType for a full export"));
+        let mut bad_md5 = good.clone();
+        bad_md5[1].body = b"AAAA".to_vec();
+        assert!(refused(&bad_md5).contains(".md5 file"));
+    }
+}

@@ -117,47 +117,10 @@ impl From<ViewArg> for ExportViewType {
     }
 }
 
-/// A time for `--from` and `--until`: RFC 3339 (`2024-05-01T12:00:00Z`, `…T12:00:00.250+02:00`)
-/// or seconds since the Unix epoch (`1714564800`, `1714564800.25`); at most millisecond
-/// precision. Returns milliseconds since the epoch.
+/// A time for `--from` and `--until`, as `ddb_export::model::time` reads a user's (RFC 3339 or
+/// epoch seconds, to the millisecond). Returns milliseconds since the epoch.
 pub fn parse_time(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let too_precise = || format!("{text:?} is more precise than a millisecond");
-    if let Some((seconds, fraction)) = text.split_once('.').or(Some((text, ""))).filter(|(s, f)| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && f.bytes().all(|b| b.is_ascii_digit())
-    }) {
-        if fraction.len() > 3 {
-            return Err(too_precise());
-        }
-        let seconds: u64 = seconds.parse().map_err(|_| format!("{text:?} is too large"))?;
-        let millis: u64 = format!("{fraction:0<3}").parse().unwrap_or(0);
-        return seconds
-            .checked_mul(1000)
-            .and_then(|ms| ms.checked_add(millis))
-            .ok_or_else(|| format!("{text:?} is too large"));
-    }
-    // An offset other than Z: humantime reads UTC only.
-    let (utc, offset_ms) = match text.len().checked_sub(6).and_then(|at| text.get(at..).map(|tail| (at, tail))) {
-        Some((at, tail))
-            if (tail.starts_with('+') || tail.starts_with('-'))
-                && tail.as_bytes()[3] == b':'
-                && text.as_bytes().get(at.wrapping_sub(1)).is_some_and(u8::is_ascii_digit) =>
-        {
-            let hours: i64 = tail[1..3].parse().map_err(|_| format!("{text:?}: bad offset {tail:?}"))?;
-            let minutes: i64 = tail[4..6].parse().map_err(|_| format!("{text:?}: bad offset {tail:?}"))?;
-            let sign = if tail.starts_with('-') { -1 } else { 1 };
-            (format!("{}Z", &text[..at]), sign * (hours * 60 + minutes) * 60_000)
-        }
-        _ => (text.to_string(), 0),
-    };
-    let time = humantime::parse_rfc3339(&utc.replace('z', "Z"))
-        .map_err(|e| format!("{text:?} is neither an RFC 3339 time (2024-05-01T12:00:00Z) nor epoch seconds: {e}"))?;
-    let since = time.duration_since(std::time::UNIX_EPOCH).map_err(|_| format!("{text:?} is before 1970"))?;
-    if since.subsec_nanos() % 1_000_000 != 0 {
-        return Err(too_precise());
-    }
-    let ms = i64::try_from(since.as_millis()).map_err(|_| format!("{text:?} is too large"))? - offset_ms;
-    u64::try_from(ms).map_err(|_| format!("{text:?} is before 1970"))
+    ddb_export::model::time::parse_user_time(text)
 }
 
 /// How progress is shown.

@@ -12,28 +12,7 @@ use crate::error::ExportError;
 use crate::io::aws::SdkFailure;
 use crate::model::{Billing, Field, Shard, StreamInfo, TableInfo};
 
-/// An item as the SDK returns it.
-pub type Item = HashMap<String, AttributeValue>;
-
-/// An item's key in words, for messages: `pk "a", sk 5` (binary as base64), read from the
-/// item's DynamoDB JSON; `None` when the item is not readable or lacks a key attribute.
-pub fn key_in_words(item_json: &str, key_attributes: &[String]) -> Option<String> {
-    let item: serde_json::Value = serde_json::from_str(item_json).ok()?;
-    let parts: Option<Vec<String>> = key_attributes
-        .iter()
-        .map(|name| {
-            let typed = item.get(name)?.as_object()?;
-            let (tag, value) = typed.iter().next()?;
-            let text = value.as_str()?;
-            Some(match tag.as_str() {
-                "S" => format!("{name} {text:?}"),
-                "N" | "B" => format!("{name} {text}"),
-                _ => return None,
-            })
-        })
-        .collect();
-    parts.filter(|p| !p.is_empty()).map(|p| p.join(", "))
-}
+use super::items::{Item, RawItems, attribute_from_json};
 
 /// One Scan page of one segment, its items as the service sent them.
 #[derive(Debug, Default)]
@@ -46,61 +25,6 @@ pub struct ScanPage {
     /// Items the page read (`ScannedCount`): more than it holds when a filter dropped some.
     /// `Limit` counts these, and they are what the read capacity pays for.
     pub scanned: u64,
-}
-
-/// A page's items in DynamoDB JSON, exactly as the Scan response holds them (its `Items`
-/// array): the bytes the encoder turns into data lines, never parsed into SDK types (the one
-/// parse of them is the encoder's). `count` is the number of items in it, counted.
-#[derive(Debug, Clone, Default)]
-pub struct RawItems {
-    body: bytes::Bytes,
-    range: std::ops::Range<usize>,
-    pub count: u64,
-}
-
-impl RawItems {
-    /// The `Items` array, `[…]`.
-    pub fn json(&self) -> &[u8] {
-        match self.range.is_empty() {
-            true => b"[]",
-            false => self.body.get(self.range.clone()).unwrap_or(b"[]"),
-        }
-    }
-
-    /// Items held in memory, as a JSON array (the consistent mode's final images).
-    pub fn from_items(items: &[Item]) -> Self {
-        let values: Vec<serde_json::Value> = items
-            .iter()
-            .map(|item| {
-                serde_json::Value::Object(item.iter().map(|(k, v)| (k.clone(), attribute_to_json(v))).collect())
-            })
-            .collect();
-        let body = serde_json::to_vec(&values).unwrap_or_else(|_| b"[]".to_vec());
-        let range = 0..body.len();
-        Self { body: body.into(), range, count: items.len() as u64 }
-    }
-}
-
-/// An AttributeValue as DynamoDB JSON: the inverse of [`attribute_from_json`].
-pub fn attribute_to_json(value: &AttributeValue) -> serde_json::Value {
-    use base64::Engine as _;
-    use serde_json::json;
-    let blob = |b: &aws_sdk_dynamodb::primitives::Blob| base64::engine::general_purpose::STANDARD.encode(b.as_ref());
-    match value {
-        AttributeValue::S(s) => json!({ "S": s }),
-        AttributeValue::N(n) => json!({ "N": n }),
-        AttributeValue::B(b) => json!({ "B": blob(b) }),
-        AttributeValue::Bool(b) => json!({ "BOOL": b }),
-        AttributeValue::Null(_) => json!({ "NULL": true }),
-        AttributeValue::Ss(s) => json!({ "SS": s }),
-        AttributeValue::Ns(s) => json!({ "NS": s }),
-        AttributeValue::Bs(s) => json!({ "BS": s.iter().map(blob).collect::<Vec<_>>() }),
-        AttributeValue::L(l) => json!({ "L": l.iter().map(attribute_to_json).collect::<Vec<_>>() }),
-        AttributeValue::M(m) => {
-            json!({ "M": m.iter().map(|(k, v)| (k.clone(), attribute_to_json(v))).collect::<serde_json::Map<_, _>>() })
-        }
-        _ => json!({ "NULL": true }),
-    }
 }
 
 /// The parts of a Scan response the host reads itself; `Items` is left as it came.
@@ -317,49 +241,6 @@ impl ScanFilter {
     }
 }
 
-/// An AttributeValue from its DynamoDB JSON (`{"S":"x"}`, `{"L":[…]}`, …).
-pub fn attribute_from_json(value: &serde_json::Value) -> Result<AttributeValue, String> {
-    use base64::Engine as _;
-    use serde_json::Value;
-    let (tag, inner) = value
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .and_then(|o| o.iter().next())
-        .ok_or("not an AttributeValue ({\"<type>\": value})")?;
-    let text = |v: &Value| v.as_str().map(str::to_string).ok_or(format!("{tag} needs a string"));
-    let strings = |v: &Value| -> Result<Vec<String>, String> {
-        v.as_array().ok_or(format!("{tag} needs an array"))?.iter().map(text).collect()
-    };
-    let blob = |s: String| {
-        base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map(aws_sdk_dynamodb::primitives::Blob::new)
-            .map_err(|e| format!("{tag}: {e}"))
-    };
-    Ok(match tag.as_str() {
-        "S" => AttributeValue::S(text(inner)?),
-        "N" => AttributeValue::N(text(inner)?),
-        "B" => AttributeValue::B(blob(text(inner)?)?),
-        "BOOL" => AttributeValue::Bool(inner.as_bool().ok_or("BOOL needs true or false")?),
-        "NULL" => AttributeValue::Null(true),
-        "SS" => AttributeValue::Ss(strings(inner)?),
-        "NS" => AttributeValue::Ns(strings(inner)?),
-        "BS" => AttributeValue::Bs(strings(inner)?.into_iter().map(blob).collect::<Result<_, _>>()?),
-        "L" => AttributeValue::L(
-            inner.as_array().ok_or("L needs an array")?.iter().map(attribute_from_json).collect::<Result<_, _>>()?,
-        ),
-        "M" => AttributeValue::M(
-            inner
-                .as_object()
-                .ok_or("M needs an object")?
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), attribute_from_json(v)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-        other => return Err(format!("{other:?} is not an AttributeValue type")),
-    })
-}
-
 impl Table {
     pub fn new(client: aws_sdk_dynamodb::Client, region: String, name_or_arn: String) -> Self {
         Self { client, region, name_or_arn, filter: None }
@@ -519,10 +400,51 @@ impl Table {
             table: self.name_or_arn.clone(),
             message: "the Scan response's body was not kept (internal)".into(),
         })?;
-        scan_page_of(body.into()).map_err(|message| ExportError::DynamoDb {
-            operation: "Scan",
-            table: self.name_or_arn.clone(),
-            message,
+        scan_page_of(body.into()).map_err(|message| ExportError::UnreadableResponse {
+            service: "DynamoDB Scan",
+            message: format!("table {}: {message}", self.name_or_arn),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_scan_response_is_read_without_parsing_its_items() {
+        let body = br#"{"Count":2,"Items":[ {"pk":{"S":"a"}} , {"pk":{"S":"b"}} ],"ScannedCount":5,
+            "LastEvaluatedKey":{"pk":{"S":"b"}},"ConsumedCapacity":{"CapacityUnits":1.5}}"#;
+        let page = scan_page_of(bytes::Bytes::from_static(body)).unwrap();
+        assert_eq!(page.items.json(), br#"[ {"pk":{"S":"a"}} , {"pk":{"S":"b"}} ]"#);
+        assert_eq!((page.items.count, page.scanned, page.consumed_rcu), (2, 5, 1.5));
+        assert_eq!(page.last_evaluated_key, Some(Item::from([("pk".to_string(), AttributeValue::S("b".into()))])));
+        let empty = scan_page_of(bytes::Bytes::from_static(br#"{"Count":0,"Items":[],"ScannedCount":3}"#)).unwrap();
+        assert_eq!((empty.items.json(), empty.items.count, empty.scanned), (&b"[]"[..], 0, 3));
+        for bad in
+            [&br#"{"Count":3,"Items":[{"pk":{"S":"a"}}]}"#[..], b"<html>", br#"{"LastEvaluatedKey":{"pk":{"Q":"1"}}}"#]
+        {
+            assert!(scan_page_of(bytes::Bytes::from_static(bad)).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn a_filter_s_mistakes_name_their_field() {
+        let filter = |names: &[(&str, &str)], values: &[(&str, serde_json::Value)]| ScanFilter {
+            filter: Some("#s = :v".into()),
+            projection: None,
+            names: names.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            values: values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        };
+        assert!(filter(&[("#s", "status")], &[(":v", json!({"S": "x"}))]).check().is_ok());
+        let field = |f: ScanFilter| f.check().map_err(|(field, _)| field).err();
+        assert_eq!(field(filter(&[("s", "status")], &[])), Some(Field::ExpressionNames));
+        assert_eq!(field(filter(&[], &[("v", json!({"S": "x"}))])), Some(Field::ExpressionValues));
+        assert_eq!(field(filter(&[], &[(":v", json!({"Q": "x"}))])), Some(Field::ExpressionValues));
+        assert_eq!(field(ScanFilter { filter: Some(String::new()), ..ScanFilter::default() }), Some(Field::Filter));
+        let shown = filter(&[("#s", "status")], &[(":v", json!({"S": "x"}))]).to_string();
+        assert_eq!(shown, r#"filter #s = :v, names #s=status, values :v={"S":"x"}"#);
+        assert_eq!(ScanFilter::default().to_string(), "none");
     }
 }

@@ -5,5 +5,6 @@
 pub mod aws;
 pub mod destination;
 pub mod dynamodb;
+pub mod items;
 pub mod pack;
 pub mod stream;

@@ -20,7 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::operation::get_records::GetRecordsError;
@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 
 use crate::error::ExportError;
 use crate::io::aws::SdkFailure;
-use crate::io::dynamodb::Item;
+use crate::io::items::Item;
 use crate::model::time::now_ms;
 use crate::model::{ExportViewType, StreamInfo, TableInfo};
 
@@ -302,7 +302,7 @@ impl StreamReader {
             let Some(description) = output.stream_description else { break };
             created_ms = created_ms
                 .or_else(|| description.creation_request_date_time.as_ref().and_then(epoch_ms))
-                .or_else(|| description.stream_label.as_deref().and_then(label_ms));
+                .or_else(|| description.stream_label.as_deref().and_then(crate::model::time::parse_stream_label));
             for shard in description.shards.unwrap_or_default() {
                 let Some(id) = shard.shard_id else { continue };
                 let closed = shard.sequence_number_range.as_ref().is_some_and(|r| r.ending_sequence_number.is_some());
@@ -477,12 +477,6 @@ fn epoch_ms(time: &DateTime) -> Option<u64> {
     epoch_micros(time).map(|micros| micros / 1000)
 }
 
-/// A `StreamLabel` (an ISO 8601 time without a zone, in UTC: `2015-05-11T21:21:33.291`) in ms.
-fn label_ms(label: &str) -> Option<u64> {
-    let time = humantime::parse_rfc3339_weak(label).ok()?;
-    Some(time.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64)
-}
-
 fn change_record(record: aws_sdk_dynamodbstreams::types::Record, micros: u64) -> Result<ChangeRecord, String> {
     let event = match record.event_name {
         Some(OperationType::Insert) => ChangeEvent::Insert,
@@ -585,6 +579,6 @@ mod tests {
         assert_eq!(epoch_micros(&time), Some(1_795_636_328_695_000));
         assert_eq!(epoch_micros(&DateTime::from_secs_and_nanos(5, 999_999_600)), Some(6_000_000));
         assert_eq!(epoch_micros(&DateTime::from_secs(-1)), None);
-        assert_eq!(label_ms("2015-05-11T21:21:33.291"), Some(1_431_379_293_291));
+        assert_eq!(crate::model::time::parse_stream_label("2015-05-11T21:21:33.291"), Some(1_431_379_293_291));
     }
 }

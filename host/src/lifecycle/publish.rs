@@ -15,7 +15,7 @@ use crate::state::description::ExportDescription;
 use crate::state::lease::Lease;
 
 /// What a run wrote, once the manifests are stored.
-pub(crate) struct Written {
+pub(crate) struct Published {
     pub end_time_ms: u64,
     pub data_files: u64,
     pub items: u64,
@@ -31,10 +31,10 @@ pub(crate) async fn conclude(
     snapshot: Arc<Snapshot>,
     plan: ShardPlan,
     stats: ProgressFigures,
-    written: Result<Written, ExportError>,
+    written: Result<Published, ExportError>,
 ) -> Result<ExportReport, ExportFailure> {
     let error = match written {
-        Ok(Written { end_time_ms, data_files, items, export_time_ms }) => {
+        Ok(Published { end_time_ms, data_files, items, export_time_ms }) => {
             let snapshot = Snapshot { export_time_ms, ..Arc::unwrap_or_clone(snapshot) };
             let description = ExportDescription::completed(&snapshot, end_time_ms, items, 0, stats.clone());
             return Ok(ExportReport {
@@ -90,6 +90,24 @@ pub(crate) async fn completed_earlier(
     })
 }
 
+/// What a run publishes: its export and the data files it recorded.
+pub(crate) struct Publication<'a> {
+    pub snapshot: &'a Snapshot,
+    pub files: &'a [ManifestEntry],
+    pub items: u64,
+    pub unlisted: Unlisted<'a>,
+}
+
+/// Which files under the data folder that the manifest does not list are removed.
+pub(crate) enum Unlisted<'a> {
+    /// All: the folder is the export's own (a full export's `data/`), and ends holding
+    /// exactly what the manifest lists.
+    All,
+    /// Only these (files an earlier run of this export stored): an incremental export shares
+    /// its folder with every other incremental export under the prefix.
+    These(&'a HashSet<&'a str>),
+}
+
 /// Publishes an export whose data files are all stored: checks each one in the store, removes
 /// every other file under `data/`, writes the manifests (the summary last) and removes the
 /// checkpoints. `stopped` is asked one last time before the manifests, and this run's `lease`
@@ -97,12 +115,11 @@ pub(crate) async fn completed_earlier(
 pub(crate) async fn publish(
     destination: &Destination,
     runtime: &ComponentRuntime,
-    snapshot: &Snapshot,
-    files: &[ManifestEntry],
-    items: u64,
+    publication: Publication<'_>,
     stopped: impl Fn() -> bool,
     lease: Option<&Lease>,
-) -> Result<Written, ExportError> {
+) -> Result<Published, ExportError> {
+    let Publication { snapshot, files, items, unlisted } = publication;
     let mut keys = HashSet::new();
     if let Some(dup) = files.iter().find(|f| !keys.insert(f.data_file_s3_key.as_str())) {
         return Err(ExportError::BadOutput {
@@ -111,8 +128,11 @@ pub(crate) async fn publish(
         });
     }
 
-    // `data/` is this export's own: it ends holding exactly what the manifest lists.
-    let removed = verify_data_files(destination, &snapshot.keys.data_prefix, files, |_| true).await?;
+    let stale = |key: &str| match unlisted {
+        Unlisted::All => true,
+        Unlisted::These(earlier) => earlier.contains(key),
+    };
+    let removed = verify_data_files(destination, &snapshot.keys.data_prefix, files, stale).await?;
     if removed > 0 {
         tracing::info!(
             "removed {removed} data files the manifest does not list (left by an interrupted run, or replaced at the cut)"
@@ -133,7 +153,7 @@ pub(crate) async fn publish(
         destination.put(&object.key, object.body).await?;
     }
     remove_checkpoints(destination, &snapshot.keys.root).await;
-    Ok(Written { end_time_ms, data_files: files.len() as u64, items, export_time_ms: snapshot.export_time_ms })
+    Ok(Published { end_time_ms, data_files: files.len() as u64, items, export_time_ms: snapshot.export_time_ms })
 }
 
 /// The manifests the component writes for `files` (checked by the runtime), on a blocking
@@ -144,7 +164,7 @@ pub(crate) async fn manifests(
     files: &[ManifestEntry],
     totals: &ExportTotals,
 ) -> Result<Vec<crate::model::StoredObject>, ExportError> {
-    let (runtime, snapshot, files, totals) = (runtime.clone(), snapshot.clone(), files.to_vec(), totals.clone());
+    let (runtime, snapshot, files, totals) = (runtime.clone(), snapshot.clone(), files.to_vec(), *totals);
     crate::pipeline::offload::blocking(move || Ok(runtime.session()?.manifests(&snapshot, &files, &totals)?)).await
 }
 

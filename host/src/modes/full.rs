@@ -92,7 +92,7 @@ async fn write(
     plan: &ShardPlan,
     resume: HashMap<u32, ShardCheckpoint>,
     consistent: Option<&crate::pipeline::cut::ConsistentSource>,
-) -> Result<Written, ExportError> {
+) -> Result<Published, ExportError> {
     let mut snapshot = ctx.snapshot.as_ref().clone();
     let stopped = || ctx.cancelled.load(Ordering::Relaxed);
     if stopped() {
@@ -110,7 +110,8 @@ async fn write(
         items = files.iter().map(|f| f.item_count).sum();
         snapshot.export_time_ms = cut_ms;
     }
-    publish(&ctx.destination, &ctx.runtime, &snapshot, &files, items, stopped, ctx.lease.as_ref()).await
+    let publication = Publication { snapshot: &snapshot, files: &files, items, unlisted: Unlisted::All };
+    publish(&ctx.destination, &ctx.runtime, publication, stopped, ctx.lease.as_ref()).await
 }
 
 /// A full export (plain, or consistent with `request.consistent`), once the request is

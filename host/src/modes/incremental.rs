@@ -33,9 +33,9 @@ use crate::io::aws::AwsClients;
 use crate::io::destination::Destination;
 use crate::io::dynamodb::Table;
 use crate::io::stream::{self, ChangeEvent, ChangeRecord, StreamFacts, StreamReader};
-use crate::lifecycle::{self, Claim, ExportFailure, ExportReport, ExportRequest, Written};
+use crate::lifecycle::{self, Claim, ExportFailure, ExportReport, ExportRequest, Published};
 use crate::model::time::cli_timestamp;
-use crate::model::{EncoderEvent, EncoderOptions, ExportTotals, IncrementalSpec, ManifestEntry, Snapshot};
+use crate::model::{EncoderEvent, EncoderOptions, IncrementalSpec, ManifestEntry, Snapshot};
 use crate::pipeline::progress::{self, Progress};
 use crate::pipeline::sink::Sink;
 use crate::runtime::{self, ComponentError, ComponentRuntime};
@@ -223,7 +223,7 @@ async fn write(
     facts: StreamFacts,
     earlier_files: Vec<String>,
     lease: &Lease,
-) -> Result<Written, ExportError> {
+) -> Result<Published, ExportError> {
     let spec = spec_of(&ctx.snapshot)?;
     let (page_tx, page_rx) = mpsc::channel(PAGE_QUEUE);
     let (go_tx, go_rx) = oneshot::channel();
@@ -268,30 +268,18 @@ async fn write(
             "the window's stream records change {expected} items, but the data files hold {items} change records"
         )));
     }
+    ctx.progress.segment_done();
     // The data folder is shared: only the files an earlier run of this export started and
     // this one did not write are removed (other exports' files are left alone).
     let earlier: HashSet<&str> = earlier_files.iter().map(String::as_str).collect();
-    let data_prefix = &ctx.snapshot.keys.data_prefix;
-    let removed =
-        lifecycle::verify_data_files(&ctx.destination, data_prefix, &files, |key| earlier.contains(key)).await?;
-    if removed > 0 {
-        tracing::info!(
-            "removed {removed} data files an interrupted run of this export stored and this one did not write"
-        );
-    }
-    ctx.progress.segment_done();
-    if ctx.stop.load(Ordering::Relaxed) {
-        return Err(ExportError::Interrupted);
-    }
-    lease.check().await?;
-    let end_time_ms = crate::model::time::now_ms().max(ctx.snapshot.start_time_ms);
-    let totals = ExportTotals { end_time_ms, item_count: items, billed_size_bytes: 0 };
-    let manifests = lifecycle::manifests(&ctx.runtime, &ctx.snapshot, &files, &totals).await?;
-    for object in manifests {
-        ctx.destination.put(&object.key, object.body).await?;
-    }
-    let export_time_ms = ctx.snapshot.export_time_ms;
-    Ok(Written { end_time_ms, data_files: files.len() as u64, items, export_time_ms })
+    let publication = lifecycle::Publication {
+        snapshot: &ctx.snapshot,
+        files: &files,
+        items,
+        unlisted: lifecycle::Unlisted::These(&earlier),
+    };
+    lifecycle::publish(&ctx.destination, &ctx.runtime, publication, || ctx.stop.load(Ordering::Relaxed), Some(lease))
+        .await
 }
 
 /// The component's side (on a blocking thread): every page of records into the change encoder,
@@ -338,7 +326,7 @@ struct ExpectedChanges {
 impl ExpectedChanges {
     fn observe(&mut self, page: &[ChangeRecord]) -> Result<(), ExportError> {
         for record in page {
-            let key = checkpoint::key_to_json(&record.keys)
+            let key = crate::io::items::key_to_json(&record.keys)
                 .map_err(|why| ExportError::Internal(format!("a stream record's Keys: {why}")))?
                 .to_string();
             let removed = record.event == ChangeEvent::Remove;

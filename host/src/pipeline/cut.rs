@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::error::ExportError;
 use crate::io::aws::AwsClients;
 use crate::io::destination::ObjectWriter;
-use crate::io::dynamodb::Item;
+use crate::io::items::Item;
 use crate::io::stream::{ChangeEvent, RETENTION, RETENTION_MARGIN, StreamReader, StreamUse, table_stream};
 use crate::model::time::now_ms;
 use crate::model::{ManifestEntry, Shard};

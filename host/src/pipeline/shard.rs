@@ -21,7 +21,8 @@ use tokio::sync::mpsc;
 
 use crate::error::ExportError;
 use crate::io::destination::Destination;
-use crate::io::dynamodb::{Item, RawItems, Table, key_in_words};
+use crate::io::dynamodb::Table;
+use crate::io::items::{self, Item, RawItems, key_in_words};
 use crate::model::{EncoderEvent, EncoderOptions, ManifestEntry, Shard, Snapshot};
 use crate::pipeline::cut::{self, KeyHash, KeyHasher};
 use crate::pipeline::progress::Progress;
@@ -112,7 +113,7 @@ pub async fn run(ctx: ShardContext, shard: Shard, resume: ShardCheckpoint) -> Re
         return Ok(ShardOutcome { files: resume.files, items: resume.items });
     }
     let start_key = match &resume.resume_key {
-        Some(json) => Some(checkpoint::key_from_json(json).map_err(|message| ExportError::CorruptState {
+        Some(json) => Some(items::key_from_json(json).map_err(|message| ExportError::CorruptState {
             location: ctx.destination.locate(&checkpoint::shard_key(&ctx.snapshot.keys.root, shard.id)),
             message,
         })?),
@@ -346,9 +347,31 @@ fn encode(
 /// The key of a shard's data file number `sequence` (`encoder-options` in the WIT): an encoder
 /// that names its files otherwise could collide with another shard's, or fail to replace the
 /// file a resumed shard rewrites.
-fn expected_key(snapshot: &crate::model::Snapshot, shard_id: u32, sequence: u32) -> String {
-    let name = ddb_export_data_files::data_file_name(&snapshot.export_id, shard_id, sequence);
-    format!("{}{name}.{}", snapshot.keys.data_prefix, snapshot.data_file_extension)
+fn expected_key(snapshot: &Snapshot, shard_id: u32, sequence: u32) -> String {
+    let data_prefix = &snapshot.keys.data_prefix;
+    crate::model::layout::data_file_key(
+        data_prefix,
+        &snapshot.export_id,
+        shard_id,
+        sequence,
+        &snapshot.data_file_extension,
+    )
+}
+
+/// A shard's rules for a data file that starts: the page whose output it is in has not gone
+/// to an earlier file (`split`), and its key is the one the shard's file `sequence` gives it.
+fn check_file_start(snapshot: &Snapshot, shard_id: u32, sequence: u32, key: &str, split: bool) -> Result<(), String> {
+    if split {
+        return Err(format!("a page's items were split between two data files (at {key:?})"));
+    }
+    let expected = expected_key(snapshot, shard_id, sequence);
+    if key != expected {
+        return Err(format!(
+            "data file {key:?} should be {expected:?} (shard {shard_id}, file {sequence}): names are a function \
+             of the export, the shard and the sequence"
+        ));
+    }
+    Ok(())
 }
 
 /// Stage 3: applies encoder events to storage through the [`Sink`] (which checks them against
@@ -389,17 +412,11 @@ async fn store(
             for event in batch {
                 match event {
                     EncoderEvent::FileStarted(key) => {
-                        if page_placed && page_items > 0 && !sink.is_open() {
-                            return Err(sink
-                                .bad_output(format!("a page's items were split between two data files (at {key:?})")));
-                        }
-                        let expected = expected_key(&ctx.snapshot, shard.id, progress.next_sequence);
-                        if key != expected && !sink.is_open() {
-                            return Err(sink.bad_output(format!(
-                                "data file {key:?} should be {expected:?} (shard {}, file {}): names are a \
-                                 function of the export, the shard and the sequence",
-                                shard.id, progress.next_sequence
-                            )));
+                        // (A file started while one is open is the sink's to refuse.)
+                        if !sink.is_open() {
+                            let split = page_placed && page_items > 0;
+                            check_file_start(&ctx.snapshot, shard.id, progress.next_sequence, &key, split)
+                                .map_err(|message| sink.bad_output(message))?;
                         }
                         sink.start(key)?;
                         page_placed = true;
@@ -451,7 +468,7 @@ async fn store(
                 (save_checkpoints, finished_a_file, sink.is_open(), &position)
             {
                 progress.resume_key =
-                    Some(checkpoint::key_to_json(next_key).map_err(|message| ExportError::UnreadableResponse {
+                    Some(items::key_to_json(next_key).map_err(|message| ExportError::UnreadableResponse {
                         service: "DynamoDB Scan",
                         message: format!("LastEvaluatedKey: {message}"),
                     })?);
@@ -468,5 +485,46 @@ async fn store(
             sink.abort().await;
             Err(error)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        let keys = crate::model::layout::export_keys(Some("p"), "01693467621041-a1b2c3d4", false);
+        Snapshot {
+            export_id: "01693467621041-a1b2c3d4".into(),
+            export_arn: String::new(),
+            table_arn: String::new(),
+            table_id: String::new(),
+            table_name: String::new(),
+            start_time_ms: 0,
+            export_time_ms: 0,
+            s3_bucket: String::new(),
+            s3_prefix: Some("p".into()),
+            s3_bucket_owner: None,
+            s3_sse_algorithm: crate::model::SseAlgorithm::Aes256,
+            s3_sse_kms_key_id: None,
+            export_format: crate::model::ExportFormat::DynamodbJson,
+            client_token: String::new(),
+            keys,
+            data_file_extension: "json.gz".into(),
+            incremental: None,
+            custom_format: None,
+        }
+    }
+
+    #[test]
+    fn a_file_starts_under_the_name_its_sequence_gives_and_never_splits_a_page() {
+        let s = snapshot();
+        let third = expected_key(&s, 4, 2);
+        assert!(third.starts_with("p/AWSDynamoDB/01693467621041-a1b2c3d4/data/") && third.ends_with(".json.gz"));
+        assert_eq!(check_file_start(&s, 4, 2, &third, false), Ok(()));
+        let another = expected_key(&s, 4, 3);
+        assert!(check_file_start(&s, 4, 2, &another, false).unwrap_err().contains("shard 4, file 2"));
+        assert!(check_file_start(&s, 5, 2, &third, false).is_err(), "another shard's name");
+        assert!(check_file_start(&s, 4, 2, &third, true).unwrap_err().contains("split between two data files"));
     }
 }

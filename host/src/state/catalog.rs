@@ -134,3 +134,75 @@ pub fn from_summary(
         ddb_export_statistics: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::destination::Directory;
+
+    const FULL: &str = r#"{"version":"2020-06-30","exportArn":"arn:aws:dynamodb:us-east-1:123456789012:table/orders/export/01693467621041-a1b2c3d4","startTime":"2023-08-31T07:40:21.041Z","endTime":"2023-08-31T07:45:00.000Z","tableArn":"arn:aws:dynamodb:us-east-1:123456789012:table/orders","tableId":"12345678-1234-1234-1234-123456789012","exportTime":"2023-08-31T07:40:21.041Z","s3Bucket":"b","s3Prefix":"p","s3SseAlgorithm":"AES256","s3SseKmsKeyId":null,"manifestFilesS3Key":"p/AWSDynamoDB/01693467621041-a1b2c3d4/manifest-files.json","billedSizeBytes":0,"itemCount":7,"outputFormat":"DYNAMODB_JSON"}"#;
+
+    async fn directory() -> (tempfile::TempDir, Destination) {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = Destination::Dir(Directory::create(dir.path()).await.unwrap());
+        (dir, destination)
+    }
+
+    #[tokio::test]
+    async fn a_summary_aws_wrote_is_described_as_the_aws_cli_prints_it() {
+        let (_dir, destination) = directory().await;
+        let described = from_summary(FULL.as_bytes(), "k", Some("token"), &destination).unwrap();
+        assert_eq!(described.export_status, ExportStatus::Completed);
+        assert_eq!(described.start_time, "2023-08-31T07:40:21.041000+00:00");
+        assert_eq!(described.end_time.as_deref(), Some("2023-08-31T07:45:00.000000+00:00"));
+        assert_eq!((described.item_count, described.export_type.as_str()), (Some(7), "FULL_EXPORT"));
+        assert_eq!(described.client_token.as_deref(), Some("token"));
+        assert!(described.incremental_export_specification.is_none());
+
+        let incremental = FULL
+            .replace(r#""version":"2020-06-30""#, r#""version":"2023-08-01""#)
+            .replace(
+                r#""exportTime":"2023-08-31T07:40:21.041Z","#,
+                r#""exportFromTime":"2023-08-30T07:40:21.041Z","exportToTime":"2023-08-31T07:40:21.041Z","#,
+            )
+            .replace(
+                r#""outputFormat":"DYNAMODB_JSON"}"#,
+                r#""outputFormat":"DYNAMODB_JSON","outputView":"NEW_IMAGE","exportType":"INCREMENTAL_EXPORT"}"#,
+            );
+        let described = from_summary(incremental.as_bytes(), "k", None, &destination).unwrap();
+        let spec = described.incremental_export_specification.expect("an incremental export's window");
+        assert_eq!(
+            (spec.export_view_type.as_str(), described.export_type.as_str()),
+            ("NEW_IMAGE", "INCREMENTAL_EXPORT")
+        );
+        assert_eq!(spec.export_from_time, "2023-08-30T07:40:21.041000+00:00");
+    }
+
+    #[tokio::test]
+    async fn an_unusable_summary_is_refused_naming_what_is_wrong() {
+        let (_dir, destination) = directory().await;
+        let cases = [
+            (FULL.replace(r#""tableArn":"arn:aws:dynamodb:us-east-1:123456789012:table/orders","#, ""), "tableArn"),
+            (FULL.replace(r#""startTime":"2023-08-31T07:40:21.041Z""#, r#""startTime":"yesterday""#), "startTime"),
+            (FULL.replace(r#""itemCount":7"#, r#""itemCount":"7""#), "itemCount"),
+            ("[]".to_string(), "JSON object"),
+        ];
+        for (summary, words) in cases {
+            match from_summary(summary.as_bytes(), "k", None, &destination) {
+                Err(ExportError::CorruptState { message, .. }) => assert!(message.contains(words), "{message}"),
+                other => panic!("{words}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_export_that_is_not_there_is_named() {
+        let (_dir, destination) = directory().await;
+        match describe(&destination, "01693467621041-a1b2c3d4").await {
+            Err(ExportError::NoSuchExport { export_id, .. }) => assert_eq!(export_id, "01693467621041-a1b2c3d4"),
+            other => panic!("{other:?}"),
+        }
+        destination.put("AWSDynamoDB/not-an-export/x", Vec::new()).await.unwrap();
+        assert!(list(&destination).await.unwrap().is_empty(), "a folder that is not an export id is skipped");
+    }
+}

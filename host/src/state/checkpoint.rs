@@ -19,15 +19,9 @@
 //! refuses it. AWS's layout has none of these objects; readers of an export go by
 //! `manifest-files.json`, which never lists them.
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::ExportError;
@@ -268,61 +262,9 @@ pub async fn save<T: Serialize>(destination: &Destination, key: &str, value: &T)
     destination.put(key, body).await.map(drop)
 }
 
-/// A Scan key (string, number and binary attributes only) as DynamoDB JSON.
-pub fn key_to_json(key: &HashMap<String, AttributeValue>) -> Result<Value, String> {
-    let mut object = serde_json::Map::new();
-    for (name, value) in key {
-        let typed = match value {
-            AttributeValue::S(s) => json!({ "S": s }),
-            AttributeValue::N(n) => json!({ "N": n }),
-            AttributeValue::B(b) => json!({ "B": STANDARD.encode(b.as_ref()) }),
-            other => return Err(format!("key attribute {name:?} has an unexpected type: {other:?}")),
-        };
-        object.insert(name.clone(), typed);
-    }
-    Ok(Value::Object(object))
-}
-
-/// The inverse of [`key_to_json`].
-pub fn key_from_json(value: &Value) -> Result<HashMap<String, AttributeValue>, String> {
-    let object = value.as_object().ok_or("a resume key is not a JSON object")?;
-    let mut key = HashMap::new();
-    for (name, typed) in object {
-        let (tag, inner) = typed
-            .as_object()
-            .and_then(|o| o.iter().next().filter(|_| o.len() == 1))
-            .ok_or_else(|| format!("resume key attribute {name:?} is not {{\"<type>\": value}}"))?;
-        let text = inner.as_str().ok_or_else(|| format!("resume key attribute {name:?} is not a string"))?;
-        let value = match tag.as_str() {
-            "S" => AttributeValue::S(text.to_string()),
-            "N" => AttributeValue::N(text.to_string()),
-            "B" => AttributeValue::B(Blob::new(
-                STANDARD.decode(text).map_err(|e| format!("resume key attribute {name:?}: {e}"))?,
-            )),
-            other => return Err(format!("resume key attribute {name:?} has the unexpected type {other:?}")),
-        };
-        key.insert(name.clone(), value);
-    }
-    Ok(key)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scan_keys_survive_json() {
-        let key = HashMap::from([
-            ("pk".to_string(), AttributeValue::S("a\u{0}é".into())),
-            ("sk".to_string(), AttributeValue::N("-1.5E+10".into())),
-            ("bin".to_string(), AttributeValue::B(Blob::new(vec![0, 255, 7]))),
-        ]);
-        let json = key_to_json(&key).unwrap();
-        assert_eq!(key_from_json(&json).unwrap(), key);
-        assert!(key_to_json(&HashMap::from([("x".to_string(), AttributeValue::Bool(true))])).is_err());
-        assert!(key_from_json(&json!({"pk": {"S": "a", "N": "1"}})).is_err());
-        assert!(key_from_json(&json!({"pk": {"BOOL": true}})).is_err());
-    }
 
     #[test]
     fn token_keys_hide_the_token() {

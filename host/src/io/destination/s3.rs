@@ -88,7 +88,7 @@ impl S3Bucket {
             Err(e) if SdkFailure::of(&e).code.is_some() => SdkFailure::of(&e).into_export_error(action.clone(), |m| {
                 ExportError::AccessDenied { action, message: format!("{message} ({m})") }
             }),
-            _ => ExportError::AccessDenied { action, message: message.into() },
+            _ => ExportError::AccessDenied { action, message },
         }
     }
 

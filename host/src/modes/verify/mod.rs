@@ -6,7 +6,7 @@
 //! listed data file exists with the listed ETag and MD5, holds exactly `itemCount` lines that
 //! parse for the format, and nothing unlisted lies under a full export's `data/`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde::Serialize;
 
@@ -18,8 +18,9 @@ mod duplicates;
 
 use crate::error::ExportError;
 use crate::model::layout;
-use crate::model::{Field, FileReport, ManifestsCheck};
+use crate::model::{Field, FileReport, ListedFile, ManifestsCheck};
 use crate::pipeline::offload;
+use crate::state::stored::{Depth, Listing};
 use duplicates::{DuplicateFinder, LineAt};
 
 /// What `verify` found.
@@ -181,20 +182,16 @@ async fn check_data_files(
     let mut duplicates = DuplicateFinder::new(DUPLICATES_IN_MEMORY);
     // The locations of the files read, by the index their lines' hashes carry.
     let mut checked: Vec<String> = Vec::new();
-    let mut stored = HashMap::new();
-    for folder in &folders {
-        for object in destination.list(folder).await? {
-            stored.insert(object.key, object.etag);
-        }
-    }
+    let listing = Listing::of_all(destination, folders.iter().map(String::as_str)).await?;
     for (key, file) in &located {
         let location = destination.locate(key);
-        let Some(etag) = stored.get(key) else {
-            report.problems.push(format!("{location}: listed in manifest-files.json but missing"));
-            continue;
-        };
-        if !etag.is_empty() && *etag != file.etag {
-            report.problems.push(format!("{location}: ETag is {etag}, manifest-files.json says {}", file.etag));
+        let stored = ListedFile { key: key.clone(), ..(*file).clone() };
+        if let Some(problem) = listing.problem(destination, &stored, Depth::Listed).await? {
+            let missing = problem.ends_with("is missing from the store");
+            report.problems.push(problem);
+            if missing {
+                continue;
+            }
         }
         // A plugin's format is not ours to read: its files are checked for presence, ETag and
         // MD5 only, and their items taken from the manifest.
@@ -285,8 +282,7 @@ async fn check_data_files(
     }
     if full {
         let listed: HashSet<&str> = located.iter().map(|(key, _)| key.as_str()).collect();
-        let mut unlisted: Vec<&String> =
-            stored.keys().filter(|k| k.starts_with(&data) && !listed.contains(k.as_str())).collect();
+        let mut unlisted: Vec<&str> = listing.keys().filter(|k| k.starts_with(&data) && !listed.contains(k)).collect();
         unlisted.sort();
         for key in unlisted {
             report.problems.push(format!("{}: under data/ but not in manifest-files.json", destination.locate(key)));
