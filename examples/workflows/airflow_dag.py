@@ -1,4 +1,5 @@
-"""ddb-export fan-out on Airflow (2.4 or later): plan -> one mapped task per shard -> finalize.
+"""ddb-export fan-out on Airflow 3 (its `airflow.sdk` API; Airflow 2.4+ also loads it): plan -> one
+mapped task per shard -> finalize. Run by Airflow 3.3.2 in the tests (`tests/e2e/workflows.rs`).
 
 The workers need the `ddb-export` binary (on PATH, or named by $DDB_EXPORT_BIN) and AWS
 credentials and region from the usual places (AWS_REGION, an instance or pod role, ...).
@@ -25,8 +26,12 @@ import threading
 from datetime import timedelta
 
 import pendulum
-from airflow.decorators import dag, task
-from airflow.models.param import Param
+
+try:  # Airflow 3
+    from airflow.sdk import Param, dag, task
+except ImportError:  # Airflow 2.4 to 2.11
+    from airflow.decorators import dag, task
+    from airflow.models.param import Param
 
 log = logging.getLogger("airflow.task")
 
@@ -38,6 +43,9 @@ TABLE_RCU_BUDGET = 2000
 # Flags every step must repeat identically when the export uses an encoder plugin or another
 # component, e.g. ["--encoder", "/opt/ddb-export/csv.wasm", "--encoder-arg", "columns=pk,sk"].
 COMPONENT_FLAGS: list[str] = []
+# How long a failed task waits before its retry (run-shard's doubles each time). Overridable
+# for tests and for impatient operators.
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("DDB_EXPORT_RETRY_DELAY_SECS", "60")))
 
 
 def _ddb_export(*args: str) -> dict:
@@ -101,7 +109,7 @@ def _client_token(dag_id: str, run_id: str) -> str:
     tags=["ddb-export"],
 )
 def ddb_export_fanout():
-    @task(retries=3, retry_delay=timedelta(seconds=30), multiple_outputs=True)
+    @task(retries=3, retry_delay=RETRY_DELAY)
     def plan(**context) -> dict:
         """Step 1: fix the export's identity and shard plan at the destination (no data is
         read). A retry, with the same client token, prints the same plan again."""
@@ -119,35 +127,40 @@ def ddb_export_fanout():
 
     @task(
         retries=5,
-        retry_delay=timedelta(minutes=1),
+        retry_delay=RETRY_DELAY,
         retry_exponential_backoff=True,
         max_active_tis_per_dag=MAX_WORKERS,
         execution_timeout=timedelta(hours=12),
     )
-    def run_shard(export_location: str, shard: int) -> dict:
+    def run_shard(planned: dict, shard: int) -> dict:
         """Step 2, once per shard. Retry-safe: resumes from the shard's checkpoint, and a shard
         that already finished is not read again (status ALREADY_COMPLETED)."""
         return _ddb_export(
             "run-shard",
-            "--plan", export_location,
+            "--plan", planned["exportLocation"],
             "--shard", str(shard),
             "--max-rcu", f"{TABLE_RCU_BUDGET / MAX_WORKERS:g}",
             *COMPONENT_FLAGS,
         )
 
-    @task(retries=2, retry_delay=timedelta(minutes=1))
-    def finalize(export_location: str) -> dict:
+    @task(retries=2, retry_delay=RETRY_DELAY)
+    def finalize(planned: dict) -> dict:
         """Step 3 (runs only when every shard task succeeded): checks every shard finished and
         the data files are there, writes the manifests, and returns the ExportDescription.
         Refuses, naming the unfinished shards, otherwise. Idempotent."""
-        description = _ddb_export("finalize", "--plan", export_location, *COMPONENT_FLAGS)
+        description = _ddb_export("finalize", "--plan", planned["exportLocation"], *COMPONENT_FLAGS)
         log.info("export status: %s", description["ExportDescription"]["ExportStatus"])
         return description
 
+    @task
+    def shard_ids(planned: dict) -> list[int]:
+        """The shards to map over: Airflow maps only over a task's whole return value."""
+        return planned["shards"]
+
     planned = plan()
     # One mapped task instance per shard id (Airflow's max_map_length, 1024 by default, caps it).
-    shards = run_shard.partial(export_location=planned["exportLocation"]).expand(shard=planned["shards"])
-    shards >> finalize(planned["exportLocation"])
+    shards = run_shard.partial(planned=planned).expand(shard=shard_ids(planned))
+    shards >> finalize(planned)
 
 
 ddb_export_fanout()

@@ -24,3 +24,4 @@ mod sandbox;
 mod second_runtime;
 mod util;
 mod verify;
+mod workflows;
