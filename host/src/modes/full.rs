@@ -21,12 +21,89 @@ use crate::runtime::ComponentRuntime;
 use crate::state::checkpoint::{RunState, ShardCheckpoint};
 use crate::state::lease::Lease;
 
+/// A full export (plain, or consistent with `request.consistent`), once the request is
+/// checked: the table described, the export claimed (returned when complete), started or
+/// resumed, written.
+pub(super) async fn run(
+    aws: &AwsClients,
+    runtime: &ComponentRuntime,
+    request: &ExportRequest,
+    stop: Arc<AtomicBool>,
+) -> Result<ExportReport, ExportFailure> {
+    let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone())
+        .with_filter(request.scan_filter.clone());
+    let info = table.describe().await?;
+    let budget = request.read_limit.budget(&info)?.map(|rcu| Arc::new(ReadBudget::new(rcu)));
+    table.check_filter().await?;
+    let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
+    destination.check().await?;
+
+    let fingerprint = fingerprint(request, &info, &destination, runtime);
+    let claimed = match claim(&destination, request, &info, &fingerprint, &aws.region).await? {
+        Claim::Complete(state, summary) => return completed_earlier(&destination, state, &summary).await,
+        claimed => claimed,
+    };
+    // After that check (a complete export is returned whatever the stream is now), and before
+    // anything is written: a consistent export's stream must serve it.
+    let consistent = match request.consistent() {
+        true => match crate::pipeline::cut::prepare(aws, &table, &info).await {
+            Ok(consistent) => Some(Arc::new(consistent)),
+            Err(error) => {
+                claimed.release().await;
+                return Err(error.into());
+            }
+        },
+        false => None,
+    };
+    let (state, lease, resumed) = match claimed {
+        Claim::Unfinished(state, lease) if state.fanout => {
+            lease.release().await;
+            return Err(ExportError::InvalidArgument {
+                field: if request.resume.is_some() { Field::Resume } else { Field::ClientToken },
+                message: format!(
+                    "export {} was planned for fan-out (`ddb-export plan`): run its unfinished shards with \
+                     `ddb-export run-shard`, then `ddb-export finalize`",
+                    state.snapshot.export_id
+                ),
+            }
+            .into());
+        }
+        Claim::Unfinished(state, lease) => (state, lease, true),
+        Claim::New(token_lease) => {
+            let starting = Starting {
+                runtime,
+                destination: &destination,
+                request,
+                info: &info,
+                fingerprint,
+                region: &aws.region,
+                start_time_ms: now_ms(),
+                plan: Planning::Segments { fanout: false },
+            };
+            let started = start(starting, &stop).await;
+            // The token's lease is held until the new export is recorded (or failed to be).
+            if let Some(lease) = token_lease {
+                lease.release().await;
+            }
+            let (state, lease) = started?;
+            (state, lease, false)
+        }
+        Claim::Complete(..) => unreachable!("returned above"),
+    };
+    let keep_alive = lease.keep_alive(stop.clone());
+    let held = Held { state, lease: lease.clone(), resumed };
+    let report = write_export(request, &table, &info, budget, destination, runtime, held, consistent, stop).await;
+    drop(keep_alive);
+    lease.release().await;
+    report
+}
+
 /// An export this run writes: its state, and its lease on it.
 struct Held {
-    pub state: RunState,
-    pub lease: Lease,
+    state: RunState,
+    lease: Lease,
     /// Found unfinished (its checkpoints are read), rather than started by this run.
-    pub resumed: bool,
+    resumed: bool,
 }
 
 /// A full export this run holds the lease of, from its checkpoints on.
@@ -112,81 +189,4 @@ async fn write(
     }
     let publication = Publication { snapshot: &snapshot, files: &files, items, unlisted: Unlisted::All };
     publish(&ctx.destination, &ctx.runtime, publication, stopped, ctx.lease.as_ref()).await
-}
-
-/// A full export (plain, or consistent with `request.consistent`), once the request is
-/// checked: the table described, the export claimed (returned when complete), started or
-/// resumed, written.
-pub(super) async fn run(
-    aws: &AwsClients,
-    runtime: &ComponentRuntime,
-    request: &ExportRequest,
-    stop: Arc<AtomicBool>,
-) -> Result<ExportReport, ExportFailure> {
-    let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone())
-        .with_filter(request.scan_filter.clone());
-    let info = table.describe().await?;
-    let budget = request.read_limit.budget(&info)?.map(|rcu| Arc::new(ReadBudget::new(rcu)));
-    table.check_filter().await?;
-    let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
-    destination.check().await?;
-
-    let fingerprint = fingerprint(request, &info, &destination, runtime);
-    let claimed = match claim(&destination, request, &info, &fingerprint, &aws.region).await? {
-        Claim::Complete(state, summary) => return completed_earlier(&destination, state, &summary).await,
-        claimed => claimed,
-    };
-    // After that check (a complete export is returned whatever the stream is now), and before
-    // anything is written: a consistent export's stream must serve it.
-    let consistent = match request.consistent() {
-        true => match crate::pipeline::cut::prepare(aws, &table, &info).await {
-            Ok(consistent) => Some(Arc::new(consistent)),
-            Err(error) => {
-                claimed.release().await;
-                return Err(error.into());
-            }
-        },
-        false => None,
-    };
-    let (state, lease, resumed) = match claimed {
-        Claim::Unfinished(state, lease) if state.fanout => {
-            lease.release().await;
-            return Err(ExportError::InvalidArgument {
-                field: if request.resume.is_some() { Field::Resume } else { Field::ClientToken },
-                message: format!(
-                    "export {} was planned for fan-out (`ddb-export plan`): run its unfinished shards with \
-                     `ddb-export run-shard`, then `ddb-export finalize`",
-                    state.snapshot.export_id
-                ),
-            }
-            .into());
-        }
-        Claim::Unfinished(state, lease) => (state, lease, true),
-        Claim::New(token_lease) => {
-            let starting = Starting {
-                runtime,
-                destination: &destination,
-                request,
-                info: &info,
-                fingerprint,
-                region: &aws.region,
-                start_time_ms: now_ms(),
-                plan: Planning::Segments { fanout: false },
-            };
-            let started = start(starting, &stop).await;
-            // The token's lease is held until the new export is recorded (or failed to be).
-            if let Some(lease) = token_lease {
-                lease.release().await;
-            }
-            let (state, lease) = started?;
-            (state, lease, false)
-        }
-        Claim::Complete(..) => unreachable!("returned above"),
-    };
-    let keep_alive = lease.keep_alive(stop.clone());
-    let held = Held { state, lease: lease.clone(), resumed };
-    let report = write_export(request, &table, &info, budget, destination, runtime, held, consistent, stop).await;
-    drop(keep_alive);
-    lease.release().await;
-    report
 }
