@@ -341,8 +341,6 @@ pub fn check_saved_snapshot(table: &TableInfo, request: &SnapshotRequest, snapsh
     validate::snapshot(table, request, snapshot)
 }
 
-pub use validate::is_export_id;
-
 /// Checks a shard plan read back from an export's saved state.
 pub fn check_saved_plan(plan: &ShardPlan, requested_segments: Option<u32>) -> Result<(), String> {
     validate::plan(plan, requested_segments)

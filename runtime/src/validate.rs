@@ -31,7 +31,7 @@ pub fn snapshot(table: &TableInfo, request: &SnapshotRequest, s: &Snapshot) -> R
     if let Some((field, _)) = echoes.iter().find(|(_, same)| !same) {
         return Err(format!("the snapshot's {field} differs from the request's"));
     }
-    if !is_export_id(&s.export_id) || s.export_id[..14] != format!("{:014}", s.start_time_ms) {
+    if !layout::is_export_id(&s.export_id) || s.export_id[..14] != format!("{:014}", s.start_time_ms) {
         return Err(format!("export id {:?} is not `<start time: 14 digits>-<8 lowercase hex>`", s.export_id));
     }
     if !(s.start_time_ms..=s.start_time_ms + MAX_EXPORT_TIME_LAG_MS).contains(&s.export_time_ms) {
@@ -107,8 +107,6 @@ fn is_table_arn(arn: &str, table_name: &str) -> bool {
 pub fn data_file_key(snapshot: &Snapshot, key: &str) -> Result<(), String> {
     layout::check_data_file_key(&snapshot.keys.data_prefix, &snapshot.data_file_extension, key)
 }
-
-pub use layout::is_export_id;
 
 /// `8-4-4-4-12` hex digits.
 fn is_uuid(id: &str) -> bool {

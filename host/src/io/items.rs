@@ -131,12 +131,18 @@ pub fn attribute_from_json(value: &serde_json::Value) -> Result<AttributeValue, 
 pub fn key_to_json(key: &Item) -> Result<serde_json::Value, String> {
     let mut object = serde_json::Map::new();
     for (name, value) in key {
-        if !matches!(value, AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)) {
-            return Err(format!("key attribute {name:?} is not a string, number or binary"));
-        }
+        check_key_attribute(name, value)?;
         object.insert(name.clone(), attribute_to_json(value));
     }
     Ok(serde_json::Value::Object(object))
+}
+
+/// A key's attributes are strings, numbers or binaries.
+fn check_key_attribute(name: &str, value: &AttributeValue) -> Result<(), String> {
+    match value {
+        AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_) => Ok(()),
+        _ => Err(format!("key attribute {name:?} is not a string, number or binary")),
+    }
 }
 
 /// The inverse of [`key_to_json`], by the one reader of DynamoDB JSON ([`attribute_from_json`]).
@@ -145,9 +151,7 @@ pub fn key_from_json(value: &serde_json::Value) -> Result<Item, String> {
     let mut key = Item::new();
     for (name, typed) in object {
         let value = attribute_from_json(typed).map_err(|why| format!("key attribute {name:?}: {why}"))?;
-        if !matches!(value, AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)) {
-            return Err(format!("key attribute {name:?} is not a string, number or binary"));
-        }
+        check_key_attribute(name, &value)?;
         key.insert(name.clone(), value);
     }
     Ok(key)

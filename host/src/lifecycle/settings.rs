@@ -2,8 +2,11 @@
 //! (by `resume` or by its client token) takes the settings it leaves out from that export's
 //! saved state, so that `--resume ID` alone carries the export on as it began.
 
+use std::borrow::Cow;
+
 use super::*;
 use crate::error::ExportError;
+use crate::io::aws::AwsClients;
 use crate::io::destination::Destination;
 use crate::state::checkpoint::{self, Fingerprint, RunState, TokenRecord};
 
@@ -32,8 +35,23 @@ pub(crate) async fn locate(
         }
         (None, None) => return Ok(None),
     };
-    let root = checkpoint::export_root(export_prefix.as_deref(), &export_id);
+    let root = crate::model::layout::export_root(export_prefix.as_deref(), &export_id);
     Ok(Some((export_id, root)))
+}
+
+/// `request` as it is when it names no export it started before; else with the settings it
+/// leaves out taken from that export ([`with_saved_settings`]), checked again.
+pub(crate) async fn resolve_settings<'r>(
+    aws: &AwsClients,
+    request: &'r ExportRequest,
+) -> Result<Cow<'r, ExportRequest>, ExportError> {
+    if request.resume.is_none() && request.client_token.is_none() {
+        return Ok(Cow::Borrowed(request));
+    }
+    let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
+    let resolved = with_saved_settings(&destination, request).await?;
+    resolved.validate()?;
+    Ok(Cow::Owned(resolved))
 }
 
 /// `request` with each setting it leaves out taken from the export it names, when that

@@ -327,7 +327,10 @@ impl ExpectedChanges {
     fn observe(&mut self, page: &[ChangeRecord]) -> Result<(), ExportError> {
         for record in page {
             let key = crate::io::items::key_to_json(&record.keys)
-                .map_err(|why| ExportError::Internal(format!("a stream record's Keys: {why}")))?
+                .map_err(|why| ExportError::UnreadableResponse {
+                    service: "DynamoDB Streams",
+                    message: format!("a record's Keys: {why}"),
+                })?
                 .to_string();
             let removed = record.event == ChangeEvent::Remove;
             self.items

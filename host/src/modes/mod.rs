@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use crate::io::aws::AwsClients;
-use crate::io::destination::Destination;
 use crate::lifecycle::*;
 use crate::runtime::ComponentRuntime;
 
@@ -29,7 +28,7 @@ pub async fn run(
 /// With `request.incremental` set, runs an incremental export instead (`crate::modes::incremental`).
 ///
 /// A request that names an export it started before (`resume`, `client_token`) takes the
-/// settings it leaves out from that export ([`with_saved_settings`]) before the mode is chosen.
+/// settings it leaves out from that export ([`resolve_settings`]) before the mode is chosen.
 pub async fn run_until_stopped(
     aws: &AwsClients,
     runtime: &ComponentRuntime,
@@ -37,16 +36,7 @@ pub async fn run_until_stopped(
     stop: Arc<AtomicBool>,
 ) -> Result<ExportReport, ExportFailure> {
     request.validate()?;
-    let resolved;
-    let request = match request.resume.is_some() || request.client_token.is_some() {
-        true => {
-            let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
-            resolved = with_saved_settings(&destination, request).await?;
-            resolved.validate()?;
-            &resolved
-        }
-        false => request,
-    };
+    let request = &*resolve_settings(aws, request).await?;
     check_encoder(request, runtime)?;
     match request.incremental {
         Some(_) => incremental::run(aws, runtime, request, stop).await,

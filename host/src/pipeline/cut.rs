@@ -34,6 +34,11 @@ use crate::pipeline::offload;
 use crate::pipeline::shard::{self, ShardContext};
 use crate::state::checkpoint;
 
+/// What DynamoDB (or its stream) sent that the cut cannot use.
+fn unreadable(service: &'static str, message: String) -> ExportError {
+    ExportError::UnreadableResponse { service, message }
+}
+
 /// The hash of an item's primary key: 16 bytes of SHA-256, so collisions are out of reach.
 pub type KeyHash = [u8; 16];
 
@@ -66,7 +71,7 @@ impl KeyHasher {
         use ddb_export_data_files::page::{Value, attribute};
         let arena = ddb_export_data_files::json_page::Arena::new();
         let page = ddb_export_data_files::json_page::read(items, &arena)
-            .map_err(|e| ExportError::Internal(format!("a Scan page the consistent mode cannot read: {e}")))?;
+            .map_err(|e| unreadable("DynamoDB Scan", format!("a page the consistent mode cannot read: {e}")))?;
         page.iter()
             .map(|item| {
                 self.digest(|name| match attribute(item, name) {
@@ -84,7 +89,7 @@ impl KeyHasher {
     fn digest(&self, part: impl Fn(&str) -> Result<(&'static str, String), String>) -> Result<KeyHash, ExportError> {
         let mut hasher = Sha256::new();
         for name in &self.attributes {
-            let (tag, value) = part(name).map_err(ExportError::Internal)?;
+            let (tag, value) = part(name).map_err(|message| unreadable("DynamoDB", message))?;
             for part in [name.as_str(), tag, value.as_str()] {
                 hasher.update((part.len() as u64).to_le_bytes());
                 hasher.update(part.as_bytes());
@@ -257,7 +262,7 @@ async fn read_changes(
                 let image = match record.event {
                     ChangeEvent::Remove => None,
                     ChangeEvent::Insert | ChangeEvent::Modify => Some(record.new_image.ok_or_else(|| {
-                        ExportError::Internal("a stream record of a write carries no new image".into())
+                        unreadable("DynamoDB Streams", "a record of a write carries no new image".into())
                     })?),
                 };
                 at_cut.insert(key, image);

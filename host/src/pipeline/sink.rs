@@ -208,18 +208,19 @@ mod tests {
     #[tokio::test]
     async fn facts_that_do_not_match_the_bytes_are_refused_and_the_file_is_not_stored() {
         let dir = tempfile::tempdir().unwrap();
+        // The facts claimed, the items the caller counted in the file's pages, what is said.
         let cases = [
-            (facts("other.json.gz", b"abc", 1), "while"),
-            (facts("f.json.gz", b"abcd", 1), "claims 4 bytes"),
-            (DataFileFacts { md5: checksum::md5_base64(b"xyz"), ..facts("f.json.gz", b"abc", 1) }, "claims MD5"),
-            (facts("f.json.gz", b"abc", 0), "holds no items"),
-            (facts("f.json.gz", b"abc", 3), "claims 3 items, but the pages it received hold 2"),
+            (facts("other.json.gz", b"abc", 1), None, "while"),
+            (facts("f.json.gz", b"abcd", 1), None, "claims 4 bytes"),
+            (DataFileFacts { md5: checksum::md5_base64(b"xyz"), ..facts("f.json.gz", b"abc", 1) }, None, "claims MD5"),
+            (facts("f.json.gz", b"abc", 0), None, "holds no items"),
+            (facts("f.json.gz", b"abc", 3), Some(2), "claims 3 items, but the pages it received hold 2"),
         ];
-        for (wrong, words) in cases {
+        for (wrong, counted, words) in cases {
             let mut sink = sink(&dir).await;
             sink.start("f.json.gz".into()).unwrap();
             sink.write(b"abc").await.unwrap();
-            is_bad_output(sink.finish(&wrong, Some(2).filter(|_| wrong.item_count == 3)).await, words);
+            is_bad_output(sink.finish(&wrong, counted).await, words);
             assert!(!sink.is_open());
             assert!(!dir.path().join("f.json.gz").exists(), "{words}: a refused file is not stored");
         }

@@ -33,7 +33,7 @@ pub struct ListExportsOutput {
 /// summary's facts; FAILED or IN_PROGRESS (running, or stopped without a word: resumable)
 /// from ddb-export's saved state when there is no summary.
 pub async fn describe(destination: &Destination, export_id: &str) -> Result<ExportDescription, ExportError> {
-    let root = checkpoint::export_root(destination.prefix().as_deref(), export_id);
+    let root = crate::model::layout::export_root(destination.prefix().as_deref(), export_id);
     let state: Option<RunState> = checkpoint::load(destination, &checkpoint::run_key(&root)).await?;
     let summary_key =
         crate::model::layout::export_keys(destination.prefix().as_deref(), export_id, false).manifest_summary;

@@ -237,11 +237,6 @@ pub fn shard_key(snapshot_root: &str, shard: u32) -> String {
     format!("{}{shard:07}.json", shards_prefix(snapshot_root))
 }
 
-/// The root of export `export_id` under `prefix`, as the snapshot names it.
-pub fn export_root(prefix: Option<&str>, export_id: &str) -> String {
-    crate::model::layout::export_root(prefix, export_id)
-}
-
 /// The token is hashed: it may be anything printable, and a key should not reveal it.
 pub fn token_key(client_token: &str) -> String {
     let digest = crate::model::checksum::hex(&Sha256::digest(client_token.as_bytes()));

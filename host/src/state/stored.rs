@@ -73,6 +73,11 @@ impl Listing {
         Ok(Self { objects })
     }
 
+    /// Whether `key` is listed.
+    pub fn contains(&self, key: &str) -> bool {
+        self.objects.contains_key(key)
+    }
+
     /// Every listed key.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.objects.keys().map(String::as_str)

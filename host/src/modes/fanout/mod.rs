@@ -86,29 +86,20 @@ pub async fn plan(
     request: &ExportRequest,
 ) -> Result<ExportPlan, ExportFailure> {
     request.validate()?;
-    let resolved;
-    let request = match request.client_token.is_some() && request.resume.is_none() {
-        true => {
-            let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
-            resolved = lifecycle::with_saved_settings(&destination, request).await?;
-            resolved.validate()?;
-            &resolved
+    if request.resume.is_some() {
+        return Err(ExportError::InvalidArgument {
+            field: Field::Resume,
+            message: "a planned export resumes by running its unfinished shards again".into(),
         }
-        false => request,
-    };
+        .into());
+    }
+    let request = &*lifecycle::resolve_settings(aws, request).await?;
     lifecycle::check_encoder(request, runtime)?;
     if request.incremental.is_some() || request.consistent() {
         let field = if request.consistent() { Field::Consistent } else { Field::Incremental };
         return Err(ExportError::InvalidArgument {
             field,
             message: "is not available for fan-out (plan/run-shard/finalize); run `ddb-export export`".into(),
-        }
-        .into());
-    }
-    if request.resume.is_some() {
-        return Err(ExportError::InvalidArgument {
-            field: Field::Resume,
-            message: "a planned export resumes by running its unfinished shards again".into(),
         }
         .into());
     }
@@ -194,7 +185,7 @@ async fn open(aws: &AwsClients, runtime: &ComponentRuntime, at: &PlanLocation) -
     let owner = S3Options { expected_owner: at.expected_owner.clone(), kms_key_id: None };
     let reader = Destination::open_existing(&at.target, &aws.s3, &owner).await?;
     let prefix = reader.prefix();
-    let root = checkpoint::export_root(prefix.as_deref(), &at.export_id);
+    let root = crate::model::layout::export_root(prefix.as_deref(), &at.export_id);
     let run_key = checkpoint::run_key(&root);
     let Some(state) = checkpoint::load::<RunState>(&reader, &run_key).await? else {
         return Err(ExportError::NotResumable {

@@ -18,9 +18,9 @@ mod duplicates;
 
 use crate::error::ExportError;
 use crate::model::layout;
-use crate::model::{Field, FileReport, ListedFile, ManifestsCheck};
+use crate::model::{Field, FileReport, ManifestsCheck};
 use crate::pipeline::offload;
-use crate::state::stored::{Depth, Listing};
+use crate::state::stored::{Depth, Listing, Record};
 use duplicates::{DuplicateFinder, LineAt};
 
 /// What `verify` found.
@@ -63,7 +63,7 @@ pub async fn verify(
     export_id: &str,
     key_attributes: Option<Vec<String>>,
 ) -> Result<VerifyReport, ExportError> {
-    let root = checkpoint::export_root(destination.prefix().as_deref(), export_id);
+    let root = crate::model::layout::export_root(destination.prefix().as_deref(), export_id);
     let key_attributes = match key_attributes {
         Some(keys) => Some(keys),
         None => saved_key_attributes(destination, &root).await,
@@ -185,11 +185,11 @@ async fn check_data_files(
     let listing = Listing::of_all(destination, folders.iter().map(String::as_str)).await?;
     for (key, file) in &located {
         let location = destination.locate(key);
-        let stored = ListedFile { key: key.clone(), ..(*file).clone() };
-        if let Some(problem) = listing.problem(destination, &stored, Depth::Listed).await? {
-            let missing = problem.ends_with("is missing from the store");
+        // Where the file is now, with the facts the manifest gives it.
+        let recorded = Record { key, ..Record::from(*file) };
+        if let Some(problem) = listing.problem(destination, recorded, Depth::Listed).await? {
             report.problems.push(problem);
-            if missing {
+            if !listing.contains(key) {
                 continue;
             }
         }
