@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 
 use crate::bindings::ddb_export::core::logging::{self, Level};
-use crate::bindings::exports::ddb_export::core::{incremental, rewrite, shard_plan, snapshot, verify, write};
+use crate::bindings::exports::ddb_export::core::{incremental, restore, rewrite, shard_plan, snapshot, verify, write};
 use crate::encoder::ShardEncoder;
 use crate::wit::{
     EncoderOptions, ExportSnapshot, ExportTotals, ManifestEntry, Object, Output, Plan, PlanRequest, TableDescription,
@@ -125,8 +125,8 @@ impl verify::Guest for Component {
 pub struct CheckerResource(RefCell<crate::verify::DataFileChecker>);
 
 impl verify::GuestDataFileChecker for CheckerResource {
-    fn new(format: crate::wit::ExportFormat, export_type: String, key_attributes: Vec<String>) -> Self {
-        Self(RefCell::new(crate::verify::DataFileChecker::new(format, &export_type, key_attributes)))
+    fn new(format: crate::wit::ExportFormat, export_type: String, key: Vec<crate::wit::KeyAttribute>) -> Self {
+        Self(RefCell::new(crate::verify::DataFileChecker::new(format, &export_type, key)))
     }
 
     fn feed(&self, bytes: Vec<u8>) -> Vec<u8> {
@@ -134,6 +134,27 @@ impl verify::GuestDataFileChecker for CheckerResource {
     }
 
     fn finish(&self) -> verify::FileReport {
+        self.0.borrow_mut().finish()
+    }
+}
+
+impl restore::Guest for Component {
+    type DataFileDecoder = DecoderResource;
+}
+
+/// The `data-file-decoder` resource.
+pub struct DecoderResource(RefCell<crate::restore::DataFileDecoder>);
+
+impl restore::GuestDataFileDecoder for DecoderResource {
+    fn new(format: crate::wit::ExportFormat, export_type: String, key: Vec<crate::wit::KeyAttribute>) -> Self {
+        Self(RefCell::new(crate::restore::DataFileDecoder::new(format, &export_type, key)))
+    }
+
+    fn feed(&self, bytes: Vec<u8>) -> Result<Vec<restore::WriteBatch>, restore::DecodeError> {
+        self.0.borrow_mut().feed(&bytes)
+    }
+
+    fn finish(&self) -> Result<Vec<restore::WriteBatch>, restore::DecodeError> {
         self.0.borrow_mut().finish()
     }
 }

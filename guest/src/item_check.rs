@@ -14,6 +14,8 @@
 
 use md5::{Digest, Md5};
 
+use crate::wit::{KeyAttribute, KeyType};
+
 /// DynamoDB's limit on an item's size.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// Deepest nesting of `L`/`M` DynamoDB allows.
@@ -113,7 +115,7 @@ impl Number {
 }
 
 /// Checks a full export's item; returns its key hash.
-pub fn check_item(item: &[(String, Attr)], key_attributes: &[String]) -> Result<KeyHash, String> {
+pub fn check_item(item: &[(String, Attr)], key_attributes: &[KeyAttribute]) -> Result<KeyHash, String> {
     if item.is_empty() {
         return Err("the item has no attributes".into());
     }
@@ -136,7 +138,7 @@ pub fn check_item(item: &[(String, Attr)], key_attributes: &[String]) -> Result<
 pub fn check_change(
     keys: &[(String, Attr)],
     images: &[(&str, &[(String, Attr)])],
-    key_attributes: &[String],
+    key_attributes: &[KeyAttribute],
 ) -> Result<KeyHash, String> {
     if keys.is_empty() {
         return Err("Keys has no attributes".into());
@@ -150,13 +152,14 @@ pub fn check_change(
     if !key_attributes.is_empty() {
         let mut named: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
         named.sort_unstable();
-        let mut expected: Vec<&str> = key_attributes.iter().map(String::as_str).collect();
+        let mut expected: Vec<&str> = key_attributes.iter().map(|k| k.name.as_str()).collect();
         expected.sort_unstable();
         if named != expected {
             return Err(format!("Keys holds {}, not the table's key {}", named.join(", "), expected.join(", ")));
         }
+        key_of(keys, key_attributes).map_err(|e| format!("Keys: {e}"))?;
     }
-    let names: Vec<String> = keys.iter().map(|(n, _)| n.clone()).collect();
+    let names: Vec<KeyAttribute> = keys.iter().map(|(n, _)| untyped(n)).collect();
     let wanted = canonical_map(keys);
     for (image, item) in images {
         check_item(item, &[]).map_err(|e| format!("{image}: {e}"))?;
@@ -168,16 +171,37 @@ pub fn check_change(
     Ok(hash(|h| write_map(h, keys)))
 }
 
+/// A key attribute of any of the three key types.
+pub fn untyped(name: &str) -> KeyAttribute {
+    KeyAttribute { name: name.to_string(), attribute_type: None }
+}
+
 /// The key attributes of an item, in the order named; each must be there, a string, number
-/// or binary.
-fn key_of(item: &[(String, Attr)], key_attributes: &[String]) -> Result<Vec<(String, Attr)>, String> {
+/// or binary, and of its type when the key gives one.
+pub fn key_of(item: &[(String, Attr)], key_attributes: &[KeyAttribute]) -> Result<Vec<(String, Attr)>, String> {
     key_attributes
         .iter()
-        .map(|name| match item.iter().find(|(n, _)| n == name) {
-            None => Err(format!("the item has no key attribute {name:?}")),
-            Some((_, value @ (Attr::S(_) | Attr::N(_) | Attr::B(_)))) => Ok((name.clone(), value.clone())),
-            Some((_, value)) => {
-                Err(format!("key attribute {name:?} is {}, not a string, number or binary", kind(value)))
+        .map(|key| {
+            let name = &key.name;
+            match item.iter().find(|(n, _)| n == name) {
+                None => Err(format!("the item has no key attribute {name:?}")),
+                Some((_, value @ (Attr::S(_) | Attr::N(_) | Attr::B(_)))) => {
+                    let wanted = key.attribute_type.map(|t| match t {
+                        KeyType::S => "S",
+                        KeyType::N => "N",
+                        KeyType::B => "B",
+                    });
+                    match wanted {
+                        Some(wanted) if wanted != kind(value) => Err(format!(
+                            "key attribute {name:?} is {}, but the table's {name:?} is {wanted}",
+                            kind(value)
+                        )),
+                        _ => Ok((name.clone(), value.clone())),
+                    }
+                }
+                Some((_, value)) => {
+                    Err(format!("key attribute {name:?} is {}, not a string, number or binary", kind(value)))
+                }
             }
         })
         .collect()
@@ -363,9 +387,15 @@ mod tests {
 
     #[test]
     fn an_item_needs_attributes_and_its_key() {
-        let keys = ["pk".to_string(), "sk".to_string()];
+        let keys = [untyped("pk"), untyped("sk")];
         let good = item(&[("pk", s("a")), ("sk", Attr::N("1".into())), ("x", Attr::Null)]);
         assert!(check_item(&good, &keys).is_ok());
+        // Typed, as a restore's table says: a number where the table has a string is refused.
+        let typed = [
+            KeyAttribute { name: "pk".into(), attribute_type: Some(KeyType::S) },
+            KeyAttribute { name: "sk".into(), attribute_type: Some(KeyType::S) },
+        ];
+        assert_eq!(check_item(&good, &typed).unwrap_err(), "key attribute \"sk\" is N, but the table's \"sk\" is S");
         assert_eq!(check_item(&[], &keys).unwrap_err(), "the item has no attributes");
         let no_sort_key = item(&[("pk", s("a"))]);
         assert!(check_item(&no_sort_key, &keys).unwrap_err().contains("no key attribute \"sk\""));
@@ -375,7 +405,7 @@ mod tests {
 
     #[test]
     fn the_key_hash_is_the_key_by_value_or_else_the_whole_item() {
-        let keys = ["pk".to_string()];
+        let keys = [untyped("pk")];
         let a = item(&[("pk", Attr::N("1".into())), ("x", s("one"))]);
         let b = item(&[("x", s("two")), ("pk", Attr::N("1.0".into()))]);
         assert_eq!(check_item(&a, &keys).unwrap(), check_item(&b, &keys).unwrap(), "the same key");
@@ -418,7 +448,7 @@ mod tests {
     fn a_change_record_s_keys_are_the_table_s_and_its_images_agree() {
         let keys = item(&[("pk", s("a"))]);
         let image = item(&[("pk", s("a")), ("v", Attr::N("1".into()))]);
-        let table = ["pk".to_string()];
+        let table = [untyped("pk")];
         let hash = check_change(&keys, &[("NewImage", &image)], &table).unwrap();
         assert_eq!(hash, check_change(&keys, &[], &[]).unwrap());
         let other = item(&[("pk", s("b"))]);

@@ -3,19 +3,19 @@
 //! rest (which objects exist, their ETags and MD5s) with what [`check_manifests`] returns.
 
 use std::collections::HashSet;
-use std::io::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use flate2::write::MultiGzDecoder;
 use md5::{Digest, Md5};
 use serde_json::Value;
 
 use ddb_export_data_files::summary::ManifestSummary;
 
 use crate::bindings::exports::ddb_export::core::verify::{Error, FileReport, ListedFile, Manifests};
-use crate::wit::ExportFormat;
-use crate::{ion_check, item_check, json_line};
+use crate::data_line::DataLine;
+use crate::gz_lines::GzLines;
+use crate::item_check;
+use crate::wit::{ExportFormat, KeyAttribute};
 
 /// Problems a file report keeps; the count of lines is exact whatever the number.
 const MAX_PROBLEMS: usize = 10;
@@ -123,60 +123,46 @@ pub struct DataFileChecker {
     format: ExportFormat,
     incremental: bool,
     /// The table's key attributes, when known.
-    key_attributes: Vec<String>,
+    key: Vec<KeyAttribute>,
     /// Key hashes of the lines completed since they were last handed out.
     key_hashes: Vec<u8>,
-    gzip: MultiGzDecoder<Vec<u8>>,
-    /// Bytes of a line not yet ended.
-    partial: Vec<u8>,
-    lines: u64,
+    lines: GzLines,
     problems: Vec<String>,
-    /// Once the gzip stream is broken, nothing more is read.
-    broken: bool,
 }
 
 impl DataFileChecker {
-    pub fn new(format: ExportFormat, export_type: &str, key_attributes: Vec<String>) -> Self {
+    pub fn new(format: ExportFormat, export_type: &str, key: Vec<KeyAttribute>) -> Self {
         Self {
             format,
             incremental: export_type == "INCREMENTAL_EXPORT",
-            key_attributes,
+            key,
             key_hashes: Vec::new(),
-            gzip: MultiGzDecoder::new(Vec::new()),
-            partial: Vec::new(),
-            lines: 0,
+            lines: GzLines::default(),
             problems: Vec::new(),
-            broken: false,
         }
     }
 
     /// Reads the next bytes; returns the key hashes of the lines they completed.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        if !self.broken {
-            if let Err(e) = self.gzip.write_all(bytes) {
-                self.problem(format!("not a gzip stream (or bytes after its end): {e}"));
-                self.broken = true;
-            }
-            self.take_lines();
+        let mut lines = std::mem::take(&mut self.lines);
+        if let Err(why) = lines.feed(bytes, |number, line| self.check_line(number, line)) {
+            self.problem(why);
         }
+        self.lines = lines;
         std::mem::take(&mut self.key_hashes)
     }
 
     pub fn finish(&mut self) -> FileReport {
-        if !self.broken {
-            if let Err(e) = self.gzip.try_finish() {
-                self.problem(format!("the gzip stream is cut short: {e}"));
-            }
-            self.take_lines();
-            if !self.partial.is_empty() {
-                let line = std::mem::take(&mut self.partial);
-                self.lines += 1;
-                self.check_line(&line);
-                self.problem(format!("line {}: the last line has no newline", self.lines));
-            }
+        let mut lines = std::mem::take(&mut self.lines);
+        let ended = lines.finish(|number, line| self.check_line(number, line));
+        if let Some(why) = ended.cut_short {
+            self.problem(why);
+        }
+        if let Some(number) = ended.unterminated {
+            self.problem(format!("line {number}: the last line has no newline"));
         }
         FileReport {
-            lines: self.lines,
+            lines: lines.lines(),
             problems: std::mem::take(&mut self.problems),
             key_hashes: std::mem::take(&mut self.key_hashes),
         }
@@ -188,26 +174,7 @@ impl DataFileChecker {
         }
     }
 
-    /// Checks every complete line decompressed so far.
-    fn take_lines(&mut self) {
-        let decoded = std::mem::take(self.gzip.get_mut());
-        let mut rest: &[u8] = &decoded;
-        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
-            let line = if self.partial.is_empty() {
-                rest[..end].to_vec()
-            } else {
-                let mut joined = std::mem::take(&mut self.partial);
-                joined.extend_from_slice(&rest[..end]);
-                joined
-            };
-            self.lines += 1;
-            self.check_line(&line);
-            rest = &rest[end + 1..];
-        }
-        self.partial.extend_from_slice(rest);
-    }
-
-    fn check_line(&mut self, line: &[u8]) {
+    fn check_line(&mut self, number: u64, line: &[u8]) {
         let checked = match std::str::from_utf8(line) {
             Err(e) => Err(format!("not UTF-8: {e}")),
             Ok(text) => self.item_hash(text),
@@ -215,7 +182,6 @@ impl DataFileChecker {
         let hash = match checked {
             Ok(hash) => hash,
             Err(why) => {
-                let number = self.lines;
                 self.problem(format!("line {number}: {why}"));
                 item_check::NO_KEY
             }
@@ -225,21 +191,7 @@ impl DataFileChecker {
 
     /// Reads one line of this file's format and judges its item (`item_check`).
     fn item_hash(&self, text: &str) -> Result<item_check::KeyHash, String> {
-        let keys = &self.key_attributes;
-        let change = |change: json_line::ChangeLine| {
-            let images: Vec<(&str, &[(String, item_check::Attr)])> =
-                [("NewImage", &change.new_image), ("OldImage", &change.old_image)]
-                    .into_iter()
-                    .filter_map(|(name, image)| image.as_deref().map(|image| (name, image)))
-                    .collect();
-            item_check::check_change(&change.keys, &images, keys)
-        };
-        match (self.format, self.incremental) {
-            (ExportFormat::DynamodbJson, false) => item_check::check_item(&json_line::item_line(text)?, keys),
-            (ExportFormat::DynamodbJson, true) => change(json_line::change_line(text)?),
-            (ExportFormat::Ion, false) => item_check::check_item(&ion_check::item_line(text)?, keys),
-            (ExportFormat::Ion, true) => change(ion_check::change_line(text)?),
-        }
+        DataLine::read(self.format, self.incremental, text)?.check(&self.key)
     }
 }
 
@@ -249,7 +201,7 @@ mod tests {
     use crate::test_gzip::gzip;
 
     fn check_with(text: &str, chunk: usize, keys: &[&str]) -> (FileReport, Vec<u8>) {
-        let keys = keys.iter().map(|k| k.to_string()).collect();
+        let keys = keys.iter().map(|k| crate::item_check::untyped(k)).collect();
         let mut checker = DataFileChecker::new(ExportFormat::DynamodbJson, "FULL_EXPORT", keys);
         let mut hashes = Vec::new();
         for piece in gzip(text).chunks(chunk) {
@@ -340,7 +292,8 @@ mod tests {
     #[test]
     fn ion_items_are_judged_by_the_same_rules() {
         let text = "$ion_1_0 {Item:{pk:\"a\",n:1.}}\n$ion_1_0 {Item:{pk:\"a\",n:1.00}}\n$ion_1_0 {Item:{n:1.}}\n";
-        let mut checker = DataFileChecker::new(ExportFormat::Ion, "FULL_EXPORT", vec!["pk".into()]);
+        let mut checker =
+            DataFileChecker::new(ExportFormat::Ion, "FULL_EXPORT", vec![crate::item_check::untyped("pk")]);
         let mut hashes = checker.feed(&gzip(text));
         let report = checker.finish();
         hashes.extend_from_slice(&report.key_hashes);

@@ -335,7 +335,13 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     })
     .await
     .context("loading the component")??;
-    let report = ddb_export::verify::verify(&destination, &runtime, &id, args.key_attributes).await?;
+    let report = ddb_export::verify::verify(
+        &destination,
+        &runtime,
+        &id,
+        args.key_attributes.map(|names| names.into_iter().map(ddb_export::model::KeyAttribute::untyped).collect()),
+    )
+    .await?;
     print_json(&report)?;
     if report.verified && !report.contents_checked {
         tracing::info!(

@@ -353,6 +353,74 @@ pub struct FileReport {
     pub key_hashes: Vec<KeyHash>,
 }
 
+/// The type of a key attribute, as DynamoDB's `AttributeDefinitions` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyType {
+    S,
+    N,
+    B,
+}
+
+impl KeyType {
+    /// `S`, `N` or `B`.
+    pub fn aws_name(self) -> &'static str {
+        match self {
+            KeyType::S => "S",
+            KeyType::N => "N",
+            KeyType::B => "B",
+        }
+    }
+
+    /// From `S`, `N` or `B`.
+    pub fn from_aws_name(name: &str) -> Option<Self> {
+        match name {
+            "S" => Some(KeyType::S),
+            "N" => Some(KeyType::N),
+            "B" => Some(KeyType::B),
+            _ => None,
+        }
+    }
+}
+
+/// One of a table's key attributes (see `key-attribute` in `wit/types.wit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyAttribute {
+    pub name: String,
+    /// `None`: any of the three key types.
+    pub key_type: Option<KeyType>,
+}
+
+impl KeyAttribute {
+    /// A key attribute of any type (a key known by its names only).
+    pub fn untyped(name: impl Into<String>) -> Self {
+        Self { name: name.into(), key_type: None }
+    }
+}
+
+/// One write a restore decoded from a data file (see `wit/restore.wit`): the item or key,
+/// packed as a `map` of `wit/page-format.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteRequest {
+    Put(Vec<u8>),
+    Delete(Vec<u8>),
+}
+
+/// One `BatchWriteItem` call's worth of writes, checked by the runtime: 1 to 25 requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteBatch {
+    pub requests: Vec<WriteRequest>,
+    /// The data file's line of the first request; the others follow, one a line.
+    pub first_line: u64,
+}
+
+/// Why a data file could not be decoded: the line (0: the file as a whole) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", if *line == 0 { String::new() } else { format!("line {line}: ") })]
+pub struct DecodeError {
+    pub line: u64,
+    pub message: String,
+}
+
 /// What an export did, counted as it went: the progress line's figures, and the
 /// `DdbExportStatistics` of its final description.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -12,7 +12,7 @@ wasmtime::component::bindgen!({
 pub use self::ddb_export::core::compression;
 pub use self::ddb_export::core::logging;
 pub use self::ddb_export::core::types;
-pub use self::exports::ddb_export::core::{incremental, shard_plan, snapshot, verify, write};
+pub use self::exports::ddb_export::core::{incremental, restore, shard_plan, snapshot, verify, write};
 
 /// `ddb-export:plugin`'s `encoder-plugin` world (`wit/plugin`).
 pub mod plugin {

@@ -1,10 +1,10 @@
 //! Conversions between the host's model and the generated WIT types.
 
-use super::bindings::{shard_plan, snapshot, types, verify, write};
+use super::bindings::{restore, shard_plan, snapshot, types, verify, write};
 use ddb_export_model::{
     Billing, CustomFormat, DataFileFacts, EncoderEvent, EncoderOptions, ExportFormat, ExportKeys, ExportTotals,
-    ExportViewType, FileReport, IncrementalSpec, ListedFile, ManifestEntry, ManifestsCheck, Shard, ShardPlan, Snapshot,
-    SnapshotRequest, SseAlgorithm, StoredObject, TableInfo,
+    ExportViewType, FileReport, IncrementalSpec, KeyAttribute, KeyType, ListedFile, ManifestEntry, ManifestsCheck,
+    Shard, ShardPlan, Snapshot, SnapshotRequest, SseAlgorithm, StoredObject, TableInfo, WriteBatch, WriteRequest,
 };
 
 /// A component's refusal, in words (never the generated enum's Debug text).
@@ -309,6 +309,56 @@ pub fn file_report_from_wit(report: verify::FileReport, earlier: Vec<u8>) -> Res
 
 pub fn format(format: ExportFormat) -> types::ExportFormat {
     format_to_wit(format)
+}
+
+pub fn key_to_wit(key: &[KeyAttribute]) -> Vec<types::KeyAttribute> {
+    key.iter()
+        .map(|k| types::KeyAttribute {
+            name: k.name.clone(),
+            attribute_type: k.key_type.map(|t| match t {
+                KeyType::S => types::KeyType::S,
+                KeyType::N => types::KeyType::N,
+                KeyType::B => types::KeyType::B,
+            }),
+        })
+        .collect()
+}
+
+/// The most requests one `BatchWriteItem` takes.
+const MAX_BATCH: usize = 25;
+
+/// A decoder's batches, checked: each 1 to [`MAX_BATCH`] requests, their lines following on
+/// from `next_line` (advanced past them). A batch may skip ahead (never back): lines are not
+/// all writes in every format to come.
+pub fn write_batches_from_wit(
+    batches: Vec<restore::WriteBatch>,
+    next_line: &mut u64,
+) -> Result<Vec<WriteBatch>, String> {
+    batches
+        .into_iter()
+        .map(|batch| {
+            let count = batch.requests.len();
+            if count == 0 || count > MAX_BATCH {
+                return Err(format!("it returned a batch of {count} requests (1 to {MAX_BATCH} are allowed)"));
+            }
+            if batch.first_line < *next_line {
+                return Err(format!(
+                    "it returned a batch starting at line {}, but line {} was next",
+                    batch.first_line, *next_line
+                ));
+            }
+            *next_line = batch.first_line.saturating_add(count as u64);
+            let requests = batch
+                .requests
+                .into_iter()
+                .map(|request| match request {
+                    restore::WriteRequest::Put(item) => WriteRequest::Put(item),
+                    restore::WriteRequest::Delete(key) => WriteRequest::Delete(key),
+                })
+                .collect();
+            Ok(WriteBatch { requests, first_line: batch.first_line })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -36,11 +36,11 @@ pub use limits::GuestLimits;
 use limits::Limiter;
 pub use plugin::{EncoderPlugin, PLUGIN_API_VERSION, PluginInfo};
 use resources::EncoderBackend;
-pub use resources::{ChangeEncoder, Encoder, FileChecker, LineFilter};
+pub use resources::{ChangeEncoder, Encoder, FileChecker, FileDecoder, LineFilter};
 
 use ddb_export_model::{
-    EncoderOptions, ExportFormat, ExportTotals, Field, ManifestEntry, ManifestsCheck, ShardPlan, Snapshot,
-    SnapshotRequest, StoredObject, TableInfo,
+    EncoderOptions, ExportFormat, ExportTotals, Field, KeyAttribute, ManifestEntry, ManifestsCheck, ShardPlan,
+    Snapshot, SnapshotRequest, StoredObject, TableInfo,
 };
 
 /// The default component, built from `guest/` by this crate's build script.
@@ -527,24 +527,47 @@ impl Session {
     }
 
     /// `verify`: a checker of one data file's lines, living in this session's store.
-    /// `key_attributes`: the table's key, when known.
+    /// `key`: the table's key attributes, when known.
     pub fn data_file_checker(
         mut self,
         format: ExportFormat,
         export_type: &str,
-        key_attributes: &[String],
+        key: &[KeyAttribute],
     ) -> Result<FileChecker, ComponentError> {
         let exports = self.exports.clone();
         let wit_format = convert::format(format);
+        let wit_key = convert::key_to_wit(key);
         let handle = self.call("data-file-checker.new", |store| {
             exports.ddb_export_core_verify().data_file_checker().call_constructor(
                 store,
                 wit_format,
                 export_type,
-                key_attributes,
+                &wit_key,
             )
         })?;
         Ok(FileChecker { session: self, handle, key_hashes: Vec::new() })
+    }
+
+    /// `restore`: a decoder of one data file into write batches, living in this session's
+    /// store. `key`: the table's key attributes.
+    pub fn data_file_decoder(
+        mut self,
+        format: ExportFormat,
+        export_type: &str,
+        key: &[KeyAttribute],
+    ) -> Result<FileDecoder, ComponentError> {
+        let exports = self.exports.clone();
+        let wit_format = convert::format(format);
+        let wit_key = convert::key_to_wit(key);
+        let handle = self.call("data-file-decoder.new", |store| {
+            exports.ddb_export_core_restore().data_file_decoder().call_constructor(
+                store,
+                wit_format,
+                export_type,
+                &wit_key,
+            )
+        })?;
+        Ok(FileDecoder { session: self, handle, next_line: 1 })
     }
 
     /// An incremental export's change encoder, living in this session's store.

@@ -1,10 +1,10 @@
 //! The resources a [`Session`] opens in its component: a shard's encoder, an incremental
-//! export's change encoder, the consistent mode's line filter, verify's file checker. Each
-//! frees its resource when its last output is taken.
+//! export's change encoder, the consistent mode's line filter, verify's file checker,
+//! restore's file decoder. Each frees its resource when its last output is taken.
 
 use wasmtime::component::ResourceAny;
 
-use ddb_export_model::{EncoderEvent, FileReport, UnsupportedItem};
+use ddb_export_model::{DecodeError, EncoderEvent, FileReport, UnsupportedItem, WriteBatch};
 
 use crate::{ComponentError, Session, bindings, convert, plugin};
 
@@ -198,6 +198,50 @@ impl Encoder {
                 Ok(convert::events_from_wit(output))
             }
             EncoderBackend::Plugin(session) => plugin::finish(session, handle),
+        }
+    }
+}
+
+/// Decodes one data file into write batches (see `restore` in the WIT). A line the component
+/// cannot decode is a [`DecodeError`] (the file's fault); anything else it does wrong is a
+/// [`ComponentError`].
+pub struct FileDecoder {
+    pub(crate) session: Session,
+    pub(crate) handle: ResourceAny,
+    /// The line the next batch may start at, at the earliest.
+    pub(crate) next_line: u64,
+}
+
+impl FileDecoder {
+    /// The next bytes of the file; returns the batches they filled.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Result<Vec<WriteBatch>, DecodeError>, ComponentError> {
+        let (exports, handle) = (self.session.exports.clone(), self.handle);
+        let result = self.session.call("data-file-decoder.feed", |store| {
+            exports.ddb_export_core_restore().data_file_decoder().call_feed(store, handle, bytes)
+        })?;
+        self.checked("data-file-decoder.feed", result)
+    }
+
+    /// The file's last batch; frees the resource.
+    pub fn finish(mut self) -> Result<Result<Vec<WriteBatch>, DecodeError>, ComponentError> {
+        let (exports, handle) = (self.session.exports.clone(), self.handle);
+        let result = self.session.call("data-file-decoder.finish", |store| {
+            exports.ddb_export_core_restore().data_file_decoder().call_finish(store, handle)
+        })?;
+        self.session.call("data-file-decoder.drop", |store| handle.resource_drop(store))?;
+        self.checked("data-file-decoder.finish", result)
+    }
+
+    fn checked(
+        &mut self,
+        function: &'static str,
+        result: Result<Vec<bindings::restore::WriteBatch>, bindings::restore::DecodeError>,
+    ) -> Result<Result<Vec<WriteBatch>, DecodeError>, ComponentError> {
+        match result {
+            Ok(batches) => convert::write_batches_from_wit(batches, &mut self.next_line)
+                .map(Ok)
+                .map_err(|message| self.session.contract(function, message)),
+            Err(error) => Ok(Err(DecodeError { line: error.line, message: error.message })),
         }
     }
 }

@@ -35,9 +35,11 @@ use std::cell::RefCell;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ddb_export_guest::bindings::exports::ddb_export::core::{
-    incremental, rewrite, shard_plan, snapshot, verify, write,
+    incremental, restore, rewrite, shard_plan, snapshot, verify, write,
 };
-use ddb_export_guest::component::{ChangeEncoderResource, CheckerResource, Component, LineFilterResource};
+use ddb_export_guest::component::{
+    ChangeEncoderResource, CheckerResource, Component, DecoderResource, LineFilterResource,
+};
 use ddb_export_guest::encoder::ShardEncoder;
 use ddb_export_guest::wit::{
     EncoderOptions, ExportSnapshot, ExportTotals, ManifestEntry, Object, Output, Plan, PlanRequest, Shard,
@@ -349,6 +351,11 @@ impl incremental::Guest for Hostile {
 /// `rewrite` is the default component's, unchanged.
 impl rewrite::Guest for Hostile {
     type LineFilter = LineFilterResource;
+}
+
+/// `restore` is the default component's, unchanged.
+impl restore::Guest for Hostile {
+    type DataFileDecoder = DecoderResource;
 }
 
 /// `verify` is the default component's, unchanged.

@@ -18,7 +18,7 @@ mod duplicates;
 
 use crate::error::ExportError;
 use crate::model::layout;
-use crate::model::{Field, FileReport, ManifestsCheck};
+use crate::model::{Field, FileReport, KeyAttribute, ManifestsCheck};
 use crate::pipeline::offload;
 use crate::state::stored::{Depth, Listing, Record};
 use duplicates::{DuplicateFinder, LineAt};
@@ -54,20 +54,23 @@ const DUPLICATES_IN_MEMORY: usize = 1 << 20;
 /// Duplicates listed one by one; the rest are counted.
 const DUPLICATES_LISTED: usize = 10;
 
-/// Checks export `export_id` under the destination's prefix. `key_attributes`: the table's
-/// key, when the caller knows it; otherwise the one the export's saved state records, if it
-/// has one (exports by ddb-export do).
+/// Checks export `export_id` under the destination's prefix. `key`: the table's key
+/// attributes (typed, when a restore knows its table), when the caller knows them; otherwise
+/// the ones the export's saved state records, if it has them (exports by ddb-export do).
 pub async fn verify(
     destination: &Destination,
     runtime: &ComponentRuntime,
     export_id: &str,
-    key_attributes: Option<Vec<String>>,
+    key: Option<Vec<KeyAttribute>>,
 ) -> Result<VerifyReport, ExportError> {
     let root = crate::model::layout::export_root(destination.prefix().as_deref(), export_id);
-    let key_attributes = match key_attributes {
-        Some(keys) => Some(keys),
-        None => saved_key_attributes(destination, &root).await,
+    let key = match key {
+        Some(key) => Some(key),
+        None => saved_key_attributes(destination, &root)
+            .await
+            .map(|names| names.into_iter().map(KeyAttribute::untyped).collect()),
     };
+    let key_attributes = key.as_ref().map(|key| key.iter().map(|k| k.name.clone()).collect());
     let mut report = VerifyReport {
         export: destination.locate(&root),
         export_arn: None,
@@ -134,7 +137,7 @@ pub async fn verify(
     };
     let here_base = root.strip_suffix(export_id).unwrap_or_default().to_string();
     let relocate = |key: &str| key.strip_prefix(&written_base).map(|rest| format!("{here_base}{rest}"));
-    check_data_files(destination, runtime, &root, &manifests, relocate, &mut report).await?;
+    check_data_files(destination, runtime, &root, &manifests, relocate, key.unwrap_or_default(), &mut report).await?;
     report.verified = report.problems.is_empty();
     Ok(report)
 }
@@ -156,6 +159,7 @@ async fn check_data_files(
     root: &str,
     manifests: &ManifestsCheck,
     relocate: impl Fn(&str) -> Option<String>,
+    table_key: Vec<KeyAttribute>,
     report: &mut VerifyReport,
 ) -> Result<(), ExportError> {
     // A full export's files are in its own data/, an incremental one's in the shared one.
@@ -197,11 +201,13 @@ async fn check_data_files(
         // MD5 only, and their items taken from the manifest.
         let checker = match manifests.format {
             Some(format) => {
-                let keys = report.key_attributes.clone().unwrap_or_default();
-                let (runtime, export_type) = (runtime.clone(), manifests.export_type.clone());
+                let (runtime, export_type, table_key) =
+                    (runtime.clone(), manifests.export_type.clone(), table_key.clone());
                 Some(
-                    offload::blocking(move || Ok(runtime.session()?.data_file_checker(format, &export_type, &keys)?))
-                        .await?,
+                    offload::blocking(move || {
+                        Ok(runtime.session()?.data_file_checker(format, &export_type, &table_key)?)
+                    })
+                    .await?,
                 )
             }
             None => {
