@@ -94,6 +94,7 @@ fn main() -> anyhow::Result<()> {
 
     let table = TableInfo {
         stream: None,
+        schema: None,
         table_name: "bench".into(),
         table_arn: "arn:aws:dynamodb:us-east-1:123456789012:table/bench".into(),
         table_id: None,

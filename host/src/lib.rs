@@ -28,9 +28,10 @@
 //! checks the rule):
 //!
 //! ```text
-//! modes      full · incremental · fan-out · verify (never each other)
-//! lifecycle  request · claim · start · resume · publish
-//! pipeline   shard (scan → encode → store) · schedule · read budget · progress · cut
+//! modes      full · incremental · fan-out · restore (never each other)
+//! lifecycle  request · claim · start · resume · publish · verify
+//! pipeline   shard (scan → encode → store) · restore (read → decode → write) · schedule ·
+//!            capacity budget · retry · progress · cut
 //! state      checkpoints · leases · tokens · catalog · descriptions · stored-file check
 //! io         AWS clients · DynamoDB table and stream · destinations      runtime (crate)
 //! error      ExportError                                                 model (crate)
@@ -79,7 +80,16 @@ pub mod fanout {
 
 /// Checking a stored export against its manifests, each item once.
 pub mod verify {
-    pub use crate::modes::verify::{VerifyReport, verify};
+    pub use crate::lifecycle::verify::{VerifyReport, verify};
+}
+
+/// An export (a full one, then incremental ones; ours or AWS's) back into a table: [`restore::run`].
+pub mod restore {
+    pub use crate::model::{KeyAttribute, KeyType, SchemaBilling};
+    pub use crate::modes::restore::{
+        DEFAULT_ON_DEMAND_WCU, DEFAULT_REQUESTS, DEFAULT_WRITE_PERCENT, MAX_REQUESTS, RestoreFiguresRecord,
+        RestoreReport, RestoreRequest, WriteLimit, WriteMode, run,
+    };
 }
 
 /// The exports at a destination: listed, or one described, as the AWS CLI prints them.

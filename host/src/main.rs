@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             Command::Describe(args) => describe(args).await,
             Command::List(args) => list(args).await,
             Command::Verify(args) => verify(args).await,
+            Command::Restore(args) => restore(args, cli.quiet).await,
         }
     });
     match result {
@@ -359,6 +360,33 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: {} does not verify: {} problems (listed on stdout)", report.export, report.problems.len());
         Ok(ExitCode::from(EXIT_FAILED))
     }
+}
+
+async fn restore(args: cli::restore::RestoreArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let request = args.request(quiet)?;
+    let cache = CacheDir::from_env();
+    let runtime = tokio::task::spawn_blocking(move || {
+        ComponentRuntime::load(&ComponentSource::Default, GuestLimits::default(), &cache)
+    })
+    .await
+    .context("loading the component")??;
+    let aws = AwsClients::from_env().await?;
+    let stop = stop_on_signals("the restore")?;
+    let report = ddb_export::restore::run(&aws, &runtime, &request, stop).await.context("the restore failed")?;
+    print_json(&report)?;
+    let f = &report.figures;
+    tracing::info!(
+        "restored {} into {}: {} put, {} deleted, {} skipped, {:.1} WCU, {} throttled, in {:.2}s",
+        report.exports.join(" + "),
+        report.table,
+        f.items_put,
+        f.items_deleted,
+        f.skipped,
+        f.consumed_write_capacity_units,
+        f.throttles,
+        f.seconds
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {

@@ -121,6 +121,10 @@ pub struct TableInfo {
     /// The table's DynamoDB stream, when one is enabled.
     #[serde(default)]
     pub stream: Option<StreamInfo>,
+    /// Its key with types, billing and indexes (what a restore creates a table from), when
+    /// DescribeTable reported every type.
+    #[serde(default)]
+    pub schema: Option<TableSchema>,
 }
 
 /// A table's DynamoDB stream, as DescribeTable reports it.
@@ -395,6 +399,39 @@ impl KeyAttribute {
     pub fn untyped(name: impl Into<String>) -> Self {
         Self { name: name.into(), key_type: None }
     }
+}
+
+/// What it takes to create a table like another (`restore --create-table`): its key, billing
+/// and secondary indexes, as DescribeTable reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSchema {
+    /// The partition key, then the sort key if there is one; typed.
+    pub key: Vec<KeyAttribute>,
+    pub billing: SchemaBilling,
+    #[serde(default)]
+    pub indexes: Vec<IndexSchema>,
+}
+
+/// How a table is billed, with both capacities of a provisioned one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SchemaBilling {
+    OnDemand,
+    Provisioned { read_capacity_units: u64, write_capacity_units: u64 },
+}
+
+/// A secondary index of a [`TableSchema`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexSchema {
+    pub name: String,
+    /// A global secondary index (else a local one).
+    pub global: bool,
+    /// Its partition key, then its sort key; typed.
+    pub key: Vec<KeyAttribute>,
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    pub projection: String,
+    /// With `INCLUDE`: the attributes projected besides the keys.
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
 }
 
 /// One write a restore decoded from a data file (see `wit/restore.wit`): the item or key,

@@ -46,11 +46,29 @@ pub enum Field {
     Shard,
     ExportId,
     KeyAttributes,
+    /// The exports a restore reads.
+    RestoreFrom,
+    /// Whether a restore creates its table.
+    CreateTable,
+    /// The key a restore creates its table with.
+    Key,
+    /// The billing a restore creates its table with.
+    Billing,
+    /// How a restore treats the items a table holds.
+    Writes,
+    /// How fast a restore writes.
+    WriteLimit,
+    /// A restore's write budget in WCU per second.
+    MaxWcu,
+    /// A restore's share of a provisioned table's write capacity.
+    WritePercent,
+    /// Where a restore keeps its state.
+    State,
 }
 
 impl Field {
     /// Every field, for a caller that maps them all (the command line, to its flags).
-    pub const ALL: [Field; 35] = [
+    pub const ALL: [Field; 44] = [
         Field::Table,
         Field::Target,
         Field::ClientToken,
@@ -86,6 +104,15 @@ impl Field {
         Field::Shard,
         Field::ExportId,
         Field::KeyAttributes,
+        Field::RestoreFrom,
+        Field::CreateTable,
+        Field::Key,
+        Field::Billing,
+        Field::Writes,
+        Field::WriteLimit,
+        Field::MaxWcu,
+        Field::WritePercent,
+        Field::State,
     ];
 
     /// The field's name in the library's API, without backticks.
@@ -126,6 +153,15 @@ impl Field {
             Field::Shard => "ShardRun::shard",
             Field::ExportId => "export_id",
             Field::KeyAttributes => "key_attributes",
+            Field::RestoreFrom => "RestoreRequest::from",
+            Field::CreateTable => "RestoreRequest::create_table",
+            Field::Key => "RestoreRequest::key",
+            Field::Billing => "RestoreRequest::billing",
+            Field::Writes => "RestoreRequest::writes",
+            Field::WriteLimit => "RestoreRequest::write_limit",
+            Field::MaxWcu => "WriteLimit::MaxWcu",
+            Field::WritePercent => "WriteLimit::WritePercent",
+            Field::State => "RestoreRequest::state",
         }
     }
 }

@@ -243,6 +243,7 @@ mod tests {
             billing: Billing::OnDemand,
             key_attributes: vec!["pk".into()],
             stream: None,
+            schema: None,
         }
     }
 

@@ -15,6 +15,7 @@ use crate::items;
 pub(crate) fn table() -> TableInfo {
     TableInfo {
         stream: None,
+        schema: None,
         table_name: "orders".into(),
         table_arn: "arn:aws:dynamodb:eu-west-1:123456789012:table/orders".into(),
         table_id: None,

@@ -17,6 +17,7 @@ mod incremental;
 mod ion;
 mod items;
 mod plugins;
+mod restore;
 mod resume;
 mod roundtrip;
 mod safety;

@@ -44,6 +44,15 @@ pub fn flag(field: Field) -> &'static str {
         Field::Shard => "--shard",
         Field::ExportId => "--export-id",
         Field::KeyAttributes => "--key-attributes",
+        Field::RestoreFrom => "--from",
+        Field::CreateTable => "--create-table",
+        Field::Key => "--key",
+        Field::Billing => "--billing",
+        Field::Writes => "--overwrite, --if-absent or --if-older",
+        Field::WriteLimit => "--max-wcu, --write-percent or --no-write-limit",
+        Field::MaxWcu => "--max-wcu",
+        Field::WritePercent => "--write-percent",
+        Field::State => "--state",
         // A field added to the library before a flag was: its name, which says what it is.
         _ => field.name(),
     }

@@ -1,6 +1,7 @@
 //! Command-line flags, and ([`flags`]) the flag of each request field a library error names.
 
 pub mod flags;
+pub mod restore;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,10 @@ pub enum Command {
     /// ETag and MD5, counts that add up, every line parsing for its format, nothing unlisted
     /// under data/. Prints a report; exits 0 only when everything holds.
     Verify(VerifyArgs),
+    /// Restore exports (written by ddb-export or by AWS) into a table, new or existing: a full
+    /// export, then any incremental exports that continue it. Verifies every export before the
+    /// first write; resumable; prints a JSON report.
+    Restore(restore::RestoreArgs),
 }
 
 #[derive(Debug, Args)]

@@ -8,3 +8,4 @@ pub mod dynamodb;
 pub mod items;
 pub mod pack;
 pub mod stream;
+pub mod table_writer;

@@ -1,9 +1,12 @@
 //! Packing a Scan page into the bytes of `wit/page-format.md` for `encoder.encode-page`, and
-//! stream records into those of `wit/record-format.md` for `change-encoder.add-records`.
+//! stream records into those of `wit/record-format.md` for `change-encoder.add-records`; and
+//! ([`unpack_map`]) a packed `map` a restore's decoder returns back into an SDK item.
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
+use ddb_export_data_files::page::{self, Value};
 
 use crate::io::stream::{ChangeEvent, ChangeRecord};
 use crate::model::UnsupportedItem;
@@ -47,6 +50,31 @@ pub fn pack_records(records: &[ChangeRecord], out: &mut Vec<u8>) -> Result<(), U
         }
     }
     Ok(())
+}
+
+/// One packed `map` (a restore's item or key) as the SDK's item, read by the one page reader
+/// (`ddb_export_data_files::page`), which also refuses a name twice and nesting past 32.
+pub fn unpack_map(bytes: &[u8]) -> Result<HashMap<String, AttributeValue>, String> {
+    let entries = page::read_map(bytes).map_err(|e| e.to_string())?;
+    Ok(entries.iter().map(|(name, value)| (name.to_string(), attribute(value))).collect())
+}
+
+fn attribute(value: &Value<'_>) -> AttributeValue {
+    let strings = |set: &[&str]| set.iter().map(|s| s.to_string()).collect();
+    match value {
+        Value::S(s) => AttributeValue::S(s.to_string()),
+        Value::N(n) => AttributeValue::N(n.to_string()),
+        Value::B(b) => AttributeValue::B(Blob::new(b.to_vec())),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Null => AttributeValue::Null(true),
+        Value::Ss(set) => AttributeValue::Ss(strings(set)),
+        Value::Ns(set) => AttributeValue::Ns(strings(set)),
+        Value::Bs(set) => AttributeValue::Bs(set.iter().map(|b| Blob::new(b.to_vec())).collect()),
+        Value::L(list) => AttributeValue::L(list.iter().map(attribute).collect()),
+        Value::M(entries) => {
+            AttributeValue::M(entries.iter().map(|(name, value)| (name.to_string(), attribute(value))).collect())
+        }
+    }
 }
 
 fn unsupported(path: &str, reason: &str) -> UnsupportedItem {
@@ -141,8 +169,6 @@ fn value(out: &mut Vec<u8>, v: &AttributeValue, depth: usize) -> Result<(), Unsu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::primitives::Blob;
-    use ddb_export_guest::page::{self, Value};
 
     /// The guest's reader, compiled natively, reads back exactly what the host packed.
     #[test]
@@ -180,6 +206,12 @@ mod tests {
         assert_eq!(read["ns"], &Value::Ns(vec!["1"]));
         assert_eq!(read["bs"], &Value::Bs(vec![&[1u8][..]]));
         assert_eq!(read["l"], &Value::L(vec![Value::M(vec![("x", Value::Null)])]));
+
+        // And back: the map alone (a page without its count) unpacks to the same item.
+        pack(std::slice::from_ref(&item), &mut packed).unwrap();
+        assert_eq!(unpack_map(&packed[4..]).unwrap(), item);
+        let error = unpack_map(&packed).unwrap_err();
+        assert!(!error.is_empty(), "a page is not a map");
     }
 
     /// The guest's record reader, compiled natively, reads back what the host packed.

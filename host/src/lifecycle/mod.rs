@@ -1,5 +1,6 @@
 //! An export's life, shared by every mode: the request, the claim on the export it names,
-//! its start, its resumption, its publication.
+//! its start, its resumption, its publication; and the check of a stored one ([`verify`]),
+//! which `verify` and `restore` share.
 //!
 //! Order of writes, so that a reader can trust what it sees: `_started` first, then the run's
 //! saved state (`crate::state::checkpoint`), data files as shards finish them, then
@@ -18,6 +19,7 @@ mod request;
 mod resume;
 mod settings;
 mod start;
+pub mod verify;
 
 pub(crate) use claim::*;
 pub(crate) use publish::*;

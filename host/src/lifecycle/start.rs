@@ -86,6 +86,7 @@ pub(crate) async fn new_state(starting: &Starting<'_>) -> Result<RunState, Expor
         plan: shard_plan,
         fanout: plan == Planning::Segments { fanout: true },
         table_key: info.key_attributes.clone(),
+        table_schema: info.schema.clone(),
     })
 }
 

@@ -13,8 +13,8 @@ use crate::lifecycle::*;
 use crate::model::Field;
 use crate::model::time::now_ms;
 use crate::model::{ManifestEntry, ShardPlan, TableInfo};
+use crate::pipeline::capacity::CapacityBudget;
 use crate::pipeline::progress::{self, Progress};
-use crate::pipeline::read_budget::ReadBudget;
 use crate::pipeline::schedule::*;
 use crate::pipeline::shard::ShardContext;
 use crate::runtime::ComponentRuntime;
@@ -33,7 +33,7 @@ pub(super) async fn run(
     let table = Table::new(aws.dynamodb.clone(), aws.region.clone(), request.table.clone())
         .with_filter(request.scan_filter.clone());
     let info = table.describe().await?;
-    let budget = request.read_limit.budget(&info)?.map(|rcu| Arc::new(ReadBudget::new(rcu)));
+    let budget = request.read_limit.budget(&info)?.map(|rcu| Arc::new(CapacityBudget::new(rcu)));
     table.check_filter().await?;
     let destination = Destination::open(&request.target, &aws.s3, &request.s3).await?;
     destination.check().await?;
@@ -112,7 +112,7 @@ async fn write_export(
     request: &ExportRequest,
     table: &Table,
     info: &TableInfo,
-    budget: Option<Arc<ReadBudget>>,
+    budget: Option<Arc<CapacityBudget>>,
     destination: Destination,
     runtime: &ComponentRuntime,
     held: Held,

@@ -1,11 +1,11 @@
 //! The export's modes, each built from the lifecycle (claim, start, resume, publish) and
 //! the pipeline: a full export (plain or consistent), an incremental export, the fan-out steps,
-//! verify. Modes never import each other; [`run_until_stopped`] picks one.
+//! restore. Modes never import each other; [`run_until_stopped`] picks one.
 
 pub mod fanout;
 mod full;
 pub mod incremental;
-pub mod verify;
+pub mod restore;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

@@ -2,10 +2,12 @@
 //! blocking threads) → store, under a read budget, with progress; the scheduler that runs a
 //! plan's shards in lanes; and the consistent mode's cut, which rewrites stored files.
 
+pub mod capacity;
 pub mod cut;
 pub mod offload;
 pub mod progress;
-pub mod read_budget;
+pub mod restore;
+pub mod retry;
 pub mod schedule;
 pub mod shard;
 pub mod sink;

@@ -1,5 +1,6 @@
 //! What an export has done so far, shared by its shards, and how it is shown: a live bar on a
-//! terminal, a log line every few seconds otherwise.
+//! terminal, a log line every few seconds otherwise. A restore's tally is shown the same way
+//! ([`Shown`]).
 
 use std::io::IsTerminal as _;
 use std::sync::Arc;
@@ -129,6 +130,30 @@ impl Progress {
     }
 }
 
+/// What the bar and the log lines show of a run's counters.
+pub trait Shown: Send + Sync + 'static {
+    /// The counters in one line.
+    fn line(&self) -> String;
+    /// Units done (items), for the bar's position.
+    fn done(&self) -> u64;
+    /// Units expected, when known: the bar's length.
+    fn expected(&self) -> Option<u64>;
+}
+
+impl Shown for Progress {
+    fn line(&self) -> String {
+        self.summary_line()
+    }
+
+    fn done(&self) -> u64 {
+        self.items()
+    }
+
+    fn expected(&self) -> Option<u64> {
+        self.expected_items()
+    }
+}
+
 /// How progress is shown while an export runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProgressStyle {
@@ -187,6 +212,18 @@ pub fn show(progress: Arc<Progress>, style: ProgressStyle, interval: Duration) -
     ShowGuard { task, last }
 }
 
+/// Shows any run's counters as [`show`] does an export's (an observer, which takes an export's
+/// figures, sees nothing: the caller has the final report).
+pub fn show_counters<S: Shown>(counters: Arc<S>, style: ProgressStyle, interval: Duration) -> ShowGuard {
+    let bar = style == ProgressStyle::Auto && std::io::stderr().is_terminal();
+    let task = match style {
+        ProgressStyle::Off | ProgressStyle::Observe(_) => None,
+        _ if bar => Some(tokio::spawn(live_bar(counters))),
+        _ => Some(tokio::spawn(log_lines(counters, interval))),
+    };
+    ShowGuard { task, last: None }
+}
+
 /// Stops the display when dropped (an observer gets the final counters then).
 pub struct ShowGuard {
     task: Option<tokio::task::JoinHandle<()>>,
@@ -212,28 +249,28 @@ async fn observe(progress: Arc<Progress>, observer: ProgressObserver, interval: 
     }
 }
 
-async fn log_lines(progress: Arc<Progress>, interval: Duration) {
+async fn log_lines<S: Shown>(progress: Arc<S>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.tick().await;
     loop {
         ticker.tick().await;
-        tracing::info!("progress: {}", progress.summary_line());
+        tracing::info!("progress: {}", progress.line());
     }
 }
 
-async fn live_bar(progress: Arc<Progress>) {
-    let bar = match progress.expected_items() {
+async fn live_bar<S: Shown>(progress: Arc<S>) {
+    let bar = match progress.expected() {
         Some(total) => indicatif::ProgressBar::new(total),
         None => indicatif::ProgressBar::new_spinner(),
     };
-    let template = if progress.expected_items().is_some() { "{wide_bar} {msg}" } else { "{spinner} {msg}" };
+    let template = if progress.expected().is_some() { "{wide_bar} {msg}" } else { "{spinner} {msg}" };
     if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     let _clear = ClearOnDrop(bar.clone());
     loop {
-        bar.set_position(progress.items());
-        bar.set_message(progress.summary_line());
+        bar.set_position(progress.done());
+        bar.set_message(progress.line());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -7,7 +7,7 @@ use tokio::task::JoinSet;
 
 use crate::error::ExportError;
 use crate::model::ShardPlan;
-use crate::pipeline::read_budget::ReadBudget;
+use crate::pipeline::capacity::CapacityBudget;
 use crate::pipeline::shard::{self, ShardContext, ShardOutcome};
 use crate::state::checkpoint::ShardCheckpoint;
 
@@ -17,7 +17,7 @@ pub const MIN_LANE_RCU: f64 = 20.0;
 
 /// Segments run at once: `parallelism`, but no more than there are segments, nor than the read
 /// budget can give [`MIN_LANE_RCU`] each.
-pub(crate) fn lanes(parallelism: u32, segments: usize, budget: Option<&ReadBudget>) -> u32 {
+pub(crate) fn lanes(parallelism: u32, segments: usize, budget: Option<&CapacityBudget>) -> u32 {
     let by_budget =
         budget.map_or(u32::MAX, |b| (b.limit() / MIN_LANE_RCU).floor().clamp(1.0, f64::from(u32::MAX)) as u32);
     parallelism.min(u32::try_from(segments).unwrap_or(u32::MAX)).min(by_budget).max(1)
@@ -91,8 +91,8 @@ mod tests {
     fn lanes_are_bounded_by_segments_and_by_the_budget() {
         assert_eq!(lanes(8, 100, None), 8);
         assert_eq!(lanes(8, 3, None), 3);
-        assert_eq!(lanes(8, 100, Some(&ReadBudget::new(60.0))), 3);
-        assert_eq!(lanes(8, 100, Some(&ReadBudget::new(5.0))), 1);
-        assert_eq!(lanes(8, 100, Some(&ReadBudget::new(10_000.0))), 8);
+        assert_eq!(lanes(8, 100, Some(&CapacityBudget::new(60.0))), 3);
+        assert_eq!(lanes(8, 100, Some(&CapacityBudget::new(5.0))), 1);
+        assert_eq!(lanes(8, 100, Some(&CapacityBudget::new(10_000.0))), 8);
     }
 }

@@ -24,9 +24,10 @@ use crate::io::destination::Destination;
 use crate::io::dynamodb::Table;
 use crate::io::items::{self, Item, RawItems, key_in_words};
 use crate::model::{EncoderEvent, EncoderOptions, ManifestEntry, Shard, Snapshot};
+use crate::pipeline::capacity::CapacityBudget;
 use crate::pipeline::cut::{self, KeyHash, KeyHasher};
 use crate::pipeline::progress::Progress;
-use crate::pipeline::read_budget::ReadBudget;
+use crate::pipeline::retry::{Backoff, MAX_TRANSIENT_RETRIES};
 use crate::pipeline::sink::{self, Sink};
 use crate::runtime::{ComponentError, ComponentRuntime, Encoder};
 use crate::state::checkpoint::{self, OpenUpload, ShardCheckpoint};
@@ -49,7 +50,7 @@ pub struct ShardContext {
     /// Set when any shard fails (or the user stops the export), so the others stop early.
     pub cancelled: Arc<AtomicBool>,
     /// The shared read budget; `None` reads as fast as the table allows.
-    pub budget: Option<Arc<ReadBudget>>,
+    pub budget: Option<Arc<CapacityBudget>>,
     /// Shards running at once (pages are sized to a lane's share of the budget).
     pub lanes: u32,
     /// In the consistent mode, how items' keys are hashed: each data file then gets a
@@ -72,11 +73,6 @@ async fn save_checkpoint(ctx: &ShardContext, key: &str, progress: &ShardCheckpoi
     checkpoint::save(&ctx.destination, key, progress).await
 }
 
-/// Backoff after the first throttling error of a page, doubled per retry up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(20);
-/// Transient (non-throttling) Scan errors tolerated in a row before the export fails.
-const MAX_TRANSIENT_RETRIES: u32 = 8;
 /// How often a waiting scan checks whether the export is stopping.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
@@ -199,10 +195,8 @@ async fn pipeline(
     Ok(progress)
 }
 
-/// Stage 1: Scan pages of the segment into the queue, within the read budget. Throttling
-/// never fails the export: the page is retried after a jittered backoff, and the budget slows.
-/// Other transient errors (5xx, timeouts, resets) are retried [`MAX_TRANSIENT_RETRIES`] times.
-/// Every wait gives way at once when the export stops or the encoder goes away. Returns the
+/// Stage 1: Scan pages of the segment into the queue, within the read budget, retried as
+/// [`retry`] says (throttling slows the budget). Every wait gives way at once when the export stops or the encoder goes away. Returns the
 /// items scanned.
 async fn scan(
     ctx: ShardContext,
@@ -213,8 +207,7 @@ async fn scan(
     // `scanned` counts the items read, which the filter may have dropped: what a page's
     // `Limit` counts and its read capacity pays for.
     let (mut items, mut scanned, mut count, mut rcu) = (0u64, 0u64, 0u64, 0.0);
-    let mut backoff = FIRST_BACKOFF;
-    let mut transient_failures = 0;
+    let mut backoff = Backoff::default();
     loop {
         if stopping(&ctx, &pages) {
             return Err(ExportError::Cancelled);
@@ -232,19 +225,13 @@ async fn scan(
         let page = match ctx.table.scan_page(&shard, start_key.clone(), limit).await {
             Ok(page) => page,
             Err(error) => {
-                match &error {
-                    ExportError::Throttled { .. } => {
-                        if let Some(budget) = &ctx.budget {
-                            budget.throttled();
-                        }
-                        ctx.progress.throttled();
+                let Some(pause) = backoff.after(&error) else { return Err(error) };
+                if let ExportError::Throttled { .. } = error {
+                    if let Some(budget) = &ctx.budget {
+                        budget.throttled();
                     }
-                    ExportError::Transient { .. } if transient_failures < MAX_TRANSIENT_RETRIES => {
-                        transient_failures += 1;
-                    }
-                    _ => return Err(error),
+                    ctx.progress.throttled();
                 }
-                let pause = backoff.mul_f64(fastrand::f64());
                 match &error {
                     // Throttling is the read budget's signal, counted in the statistics; said
                     // now and then, not for every page.
@@ -256,7 +243,7 @@ async fn scan(
                     _ => tracing::warn!(
                         "retrying DynamoDB Scan of segment {} (attempt {} of {}) in {pause:.2?}: {error}",
                         shard.segment,
-                        transient_failures + 1,
+                        backoff.attempt(),
                         MAX_TRANSIENT_RETRIES + 1
                     ),
                 }
@@ -264,12 +251,10 @@ async fn scan(
                     () = tokio::time::sleep(pause) => {}
                     () = stopped(&ctx, &pages) => return Err(ExportError::Cancelled),
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
         };
-        backoff = FIRST_BACKOFF;
-        transient_failures = 0;
+        backoff.succeeded();
         if let Some(budget) = &ctx.budget {
             budget.consume(page.consumed_rcu);
         }

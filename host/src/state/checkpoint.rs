@@ -159,6 +159,10 @@ pub struct RunState {
     /// against them.
     #[serde(default)]
     pub table_key: Vec<String>,
+    /// The table's key with types, billing and indexes: what `restore --create-table` makes
+    /// a table from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_schema: Option<crate::model::TableSchema>,
 }
 
 /// An upload an interrupted run may have left unfinished.
@@ -243,6 +247,35 @@ pub fn token_key(client_token: &str) -> String {
     format!("{STATE_DIR}/client-tokens/{digest}.json")
 }
 
+/// `<base>/_ddb-export/restores/<sha256 of the token>/`: the state of one restore (see
+/// `crate::state::restore`), kept beside the export it restores (`base` is its root) or under
+/// `--state` (`base` is that location's prefix, empty for a bucket's or directory's root).
+pub fn restore_prefix(base: &str, client_token: &str) -> String {
+    let digest = crate::model::checksum::hex(&Sha256::digest(client_token.as_bytes()));
+    let base = base.trim_end_matches('/');
+    if base.is_empty() {
+        format!("{STATE_DIR}/restores/{digest}/")
+    } else {
+        format!("{base}/{STATE_DIR}/restores/{digest}/")
+    }
+}
+
+/// `<restore>/restore.json`: a [`crate::state::restore::RestoreRun`].
+pub fn restore_run_key(restore_prefix: &str) -> String {
+    format!("{restore_prefix}restore.json")
+}
+
+/// `<restore>/report.json`: the finished restore's report.
+pub fn restore_report_key(restore_prefix: &str) -> String {
+    format!("{restore_prefix}report.json")
+}
+
+/// `<restore>/files/<export>-<file>.json`: one restored data file (the chain's `export`-th
+/// export, its listing's `file`-th data file).
+pub fn restored_file_key(restore_prefix: &str, export: usize, file: usize) -> String {
+    format!("{restore_prefix}files/{export:04}-{file:07}.json")
+}
+
 /// Reads a state object; `None` when it does not exist.
 pub async fn load<T: DeserializeOwned>(destination: &Destination, key: &str) -> Result<Option<T>, ExportError> {
     let Some(bytes) = destination.get(key).await? else { return Ok(None) };
@@ -260,6 +293,16 @@ pub async fn save<T: Serialize>(destination: &Destination, key: &str, value: &T)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restore_keys_hide_the_token_and_sit_under_their_base() {
+        let beside = restore_prefix("p/AWSDynamoDB/01", "secret");
+        assert!(beside.starts_with("p/AWSDynamoDB/01/_ddb-export/restores/") && beside.ends_with('/'), "{beside}");
+        assert!(!beside.contains("secret"));
+        assert!(restore_prefix("", "secret").starts_with("_ddb-export/restores/"));
+        assert_eq!(restore_prefix("q/", "t"), restore_prefix("q", "t"));
+        assert_eq!(restored_file_key("r/", 1, 12), "r/files/0001-0000012.json");
+    }
 
     #[test]
     fn token_keys_hide_the_token() {

@@ -6,4 +6,5 @@ pub mod catalog;
 pub mod checkpoint;
 pub mod description;
 pub mod lease;
+pub mod restore;
 pub mod stored;

@@ -24,8 +24,8 @@ use crate::io::destination::{Destination, S3Options};
 use crate::io::dynamodb::Table;
 use crate::lifecycle::{self, Claim, EarlierRun, ExportFailure, ExportReport, ExportRequest, ReadLimit};
 use crate::model::{Field, Snapshot};
+use crate::pipeline::capacity::CapacityBudget;
 use crate::pipeline::progress::{Progress, ProgressStyle};
-use crate::pipeline::read_budget::ReadBudget;
 use crate::pipeline::shard::{self, ShardContext};
 use crate::runtime::ComponentRuntime;
 use crate::state::checkpoint::{self, RunState, ShardCheckpoint};
@@ -322,7 +322,7 @@ pub async fn run_shard(
         if let Some(upload) = &resume.open_upload {
             destination.abort_stale_uploads(&upload.key, &[(upload.key.clone(), upload.upload_id.clone())]).await?;
         }
-        let budget = request.read_limit.budget(&opened.info)?.map(|rcu| Arc::new(ReadBudget::new(rcu)));
+        let budget = request.read_limit.budget(&opened.info)?.map(|rcu| Arc::new(CapacityBudget::new(rcu)));
         let ctx = ShardContext {
             table: opened.table,
             destination: destination.clone(),

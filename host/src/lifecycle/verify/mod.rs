@@ -18,7 +18,8 @@ mod duplicates;
 
 use crate::error::ExportError;
 use crate::model::layout;
-use crate::model::{Field, FileReport, KeyAttribute, ManifestsCheck};
+use crate::model::summary::ManifestSummary;
+use crate::model::{ExportFormat, Field, FileReport, KeyAttribute, ListedFile, ManifestsCheck};
 use crate::pipeline::offload;
 use crate::state::stored::{Depth, Listing, Record};
 use duplicates::{DuplicateFinder, LineAt};
@@ -54,6 +55,23 @@ const DUPLICATES_IN_MEMORY: usize = 1 << 20;
 /// Duplicates listed one by one; the rest are counted.
 const DUPLICATES_LISTED: usize = 10;
 
+/// An export that verified, as a reader of its data (`restore`) needs it.
+#[derive(Debug, Clone)]
+pub struct VerifiedExport {
+    pub summary: ManifestSummary,
+    /// `None` for a plugin's format.
+    pub format: Option<ExportFormat>,
+    /// Its data files where they are now, in the listing's order, with what the listing says.
+    pub files: Vec<(String, ListedFile)>,
+}
+
+impl VerifiedExport {
+    /// Whether it is an incremental export.
+    pub fn incremental(&self) -> bool {
+        self.summary.export_type() == crate::model::summary::INCREMENTAL_EXPORT
+    }
+}
+
 /// Checks export `export_id` under the destination's prefix. `key`: the table's key
 /// attributes (typed, when a restore knows its table), when the caller knows them; otherwise
 /// the ones the export's saved state records, if it has them (exports by ddb-export do).
@@ -63,6 +81,16 @@ pub async fn verify(
     export_id: &str,
     key: Option<Vec<KeyAttribute>>,
 ) -> Result<VerifyReport, ExportError> {
+    Ok(check(destination, runtime, export_id, key).await?.0)
+}
+
+/// [`verify`], and when everything holds, what was verified.
+pub async fn check(
+    destination: &Destination,
+    runtime: &ComponentRuntime,
+    export_id: &str,
+    key: Option<Vec<KeyAttribute>>,
+) -> Result<(VerifyReport, Option<VerifiedExport>), ExportError> {
     let root = crate::model::layout::export_root(destination.prefix().as_deref(), export_id);
     let key = match key {
         Some(key) => Some(key),
@@ -86,7 +114,7 @@ pub async fn verify(
     let Some(summary) = destination.get(&keys.manifest_summary).await? else {
         let location = destination.locate(&keys.manifest_summary);
         report.problems.push(format!("{location}: missing; the export is not complete (or not there)"));
-        return Ok(report);
+        return Ok((report, None));
     };
     let files = destination.get(&keys.manifest_files).await?;
     let summary_md5 = destination.get(&keys.manifest_summary_md5).await?;
@@ -100,6 +128,7 @@ pub async fn verify(
         report.problems.push(format!("{}: missing", destination.locate(&keys.manifest_files_md5)));
     }
     let files = files.unwrap_or_default();
+    let parsed_summary = ManifestSummary::parse(&summary);
     let checked = {
         let runtime = runtime.clone();
         offload::blocking(move || {
@@ -112,7 +141,7 @@ pub async fn verify(
         Err(why) => {
             let location = destination.locate(&keys.manifest_summary);
             report.problems.push(format!("{location}: unreadable: {why}"));
-            return Ok(report);
+            return Ok((report, None));
         }
     };
     report.export_arn = Some(manifests.export_arn.clone());
@@ -132,14 +161,23 @@ pub async fn verify(
                 "{}: manifestFilesS3Key {:?} does not name this export's manifest-files.json",
                 report.export, manifests.manifest_files_key
             ));
-            return Ok(report);
+            return Ok((report, None));
         }
     };
     let here_base = root.strip_suffix(export_id).unwrap_or_default().to_string();
     let relocate = |key: &str| key.strip_prefix(&written_base).map(|rest| format!("{here_base}{rest}"));
-    check_data_files(destination, runtime, &root, &manifests, relocate, key.unwrap_or_default(), &mut report).await?;
+    let files =
+        check_data_files(destination, runtime, &root, &manifests, relocate, key.unwrap_or_default(), &mut report)
+            .await?;
     report.verified = report.problems.is_empty();
-    Ok(report)
+    let verified = match parsed_summary {
+        Ok(summary) if report.verified => {
+            let files = files.into_iter().map(|(key, file)| (key, file.clone())).collect();
+            Some(VerifiedExport { summary, format: manifests.format, files })
+        }
+        _ => None,
+    };
+    Ok((report, verified))
 }
 
 /// The key the export's saved state records (`_ddb-export/run.json`), if it is there and says.
@@ -153,15 +191,15 @@ async fn saved_key_attributes(destination: &Destination, root: &str) -> Option<V
 
 /// Every listed data file against the store and the format; anything unlisted under `data/`.
 /// `relocate` maps a listed key to where it is now (`None`: outside the export's folder).
-async fn check_data_files(
+async fn check_data_files<'m>(
     destination: &Destination,
     runtime: &ComponentRuntime,
     root: &str,
-    manifests: &ManifestsCheck,
+    manifests: &'m ManifestsCheck,
     relocate: impl Fn(&str) -> Option<String>,
     table_key: Vec<KeyAttribute>,
     report: &mut VerifyReport,
-) -> Result<(), ExportError> {
+) -> Result<Vec<(String, &'m ListedFile)>, ExportError> {
     // A full export's files are in its own data/, an incremental one's in the shared one.
     let full = manifests.export_type == "FULL_EXPORT";
     let data = format!("{root}/data/");
@@ -294,7 +332,7 @@ async fn check_data_files(
             report.problems.push(format!("{}: under data/ but not in manifest-files.json", destination.locate(key)));
         }
     }
-    Ok(())
+    Ok(located)
 }
 
 fn spill_error(source: std::io::Error) -> ExportError {

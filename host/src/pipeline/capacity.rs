@@ -1,8 +1,9 @@
-//! How fast an export may read: a token bucket of read capacity units, shared by every shard
-//! and fed by the `ConsumedCapacity` each Scan page reports.
+//! How fast an export may read, or a restore write: a token bucket of capacity units (read
+//! units for the Scans of an export, write units for a restore's writes), shared by every lane
+//! and fed by the `ConsumedCapacity` each request reports.
 //!
-//! A page's cost is only known once it is read, so the bucket may go into debt (at most one
-//! second of the budget); the next Scan of any shard waits until it is paid off. On average the
+//! A request's cost is only known once it is made, so the bucket may go into debt (at most one
+//! second of the budget); the next request of any lane waits until it is paid off. On average the
 //! export reads at most `rate` RCU per second, plus a burst of one second's worth and of the
 //! pages in flight, whichever segments are still running (a lone slow segment at the end gets
 //! the whole budget). Throttling halves the rate, at most once a second however many lanes
@@ -17,9 +18,9 @@ use tokio::time::Instant;
 /// table's share is honoured (50% of 1 RCU is 0.5 RCU/s), and the rate never reaches zero.
 const MIN_RATE: f64 = 0.01;
 
-/// A shared read-capacity budget.
+/// A shared capacity budget (read or write units).
 #[derive(Debug)]
-pub struct ReadBudget {
+pub struct CapacityBudget {
     /// The configured budget, RCU per second.
     limit: f64,
     state: Mutex<Bucket>,
@@ -39,7 +40,7 @@ struct Bucket {
 /// Throttling reported within this long of the last cut is the same episode.
 const CUT_INTERVAL: Duration = Duration::from_secs(1);
 
-impl ReadBudget {
+impl CapacityBudget {
     /// A budget of `rcu_per_second`, starting with one second's worth.
     pub fn new(rcu_per_second: f64) -> Self {
         let limit = rcu_per_second.max(MIN_RATE);
@@ -126,7 +127,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn debt_is_paid_off_at_the_rate_and_capped_at_a_second() {
-        let budget = ReadBudget::new(100.0);
+        let budget = CapacityBudget::new(100.0);
         let started = Instant::now();
         budget.acquire().await; // one second's worth to start with
         assert_eq!(started.elapsed(), Duration::ZERO);
@@ -144,7 +145,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn throughput_over_time_stays_under_the_limit() {
-        let budget = ReadBudget::new(50.0);
+        let budget = CapacityBudget::new(50.0);
         let started = Instant::now();
         let mut consumed = 0.0;
         for _ in 0..100 {
@@ -161,7 +162,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_budget_below_one_rcu_per_second_is_honoured() {
         // Half of a table of 1 RCU: pages of 0.5 RCU (the least a Scan page costs), one a second.
-        let budget = ReadBudget::new(0.5);
+        let budget = CapacityBudget::new(0.5);
         assert_eq!(budget.limit(), 0.5);
         let started = Instant::now();
         let mut consumed = 0.0;
@@ -179,7 +180,7 @@ mod tests {
 
     #[test]
     fn pages_are_sized_to_a_lanes_share() {
-        let budget = ReadBudget::new(100.0);
+        let budget = CapacityBudget::new(100.0);
         assert_eq!(budget.page_limit(4, Some(0.5)), 50);
         assert_eq!(budget.page_limit(4, None), 200);
         assert_eq!(budget.page_limit(1000, Some(10.0)), 1, "at least one item");
@@ -187,7 +188,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn throttling_halves_the_rate_and_success_wins_it_back() {
-        let budget = ReadBudget::new(80.0);
+        let budget = CapacityBudget::new(80.0);
         budget.throttled();
         budget.throttled(); // the same episode: many lanes see one throttling
         assert_eq!(budget.rate(), 40.0);
