@@ -430,3 +430,107 @@ async fn throttling_and_server_errors_on_the_writes_slow_the_restore_but_it_is_e
     assert!(faults["throttle"].as_u64().unwrap() > 0 && faults["error500"].as_u64().unwrap() > 0, "{faults}");
     assert!(restored["Throttles"].as_u64().unwrap() > 0, "{restored}");
 }
+
+fn v(pk: &str, value: u64) -> Item {
+    HashMap::from([
+        ("pk".to_string(), AttributeValue::S(pk.into())),
+        ("v".to_string(), AttributeValue::N(value.to_string())),
+        ("tags".to_string(), AttributeValue::Ss(vec![format!("t{value}")])),
+    ])
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+fn iso(ms: u64) -> String {
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// Long enough that moto's millisecond stream times fall on one side of a boundary.
+async fn gap() {
+    tokio::time::sleep(Duration::from_millis(40)).await;
+}
+
+#[tokio::test]
+async fn a_full_export_and_two_incremental_ones_restore_the_table_as_of_the_last_one_s_end() {
+    let moto = util::moto();
+    let dynamodb = util::dynamodb_client(&moto.url);
+    util::s3_client(&moto.url).create_bucket().bucket("backups").send().await.expect("bucket created");
+    util::create_table_with_stream(&dynamodb, "orders", Some(aws_sdk_dynamodb::types::StreamViewType::NewAndOldImages))
+        .await;
+    let put = async |item: Item| {
+        dynamodb.put_item().table_name("orders").set_item(Some(item)).send().await.expect("put");
+    };
+    let delete = async |pk: &str| {
+        let key = HashMap::from([("pk".to_string(), AttributeValue::S(pk.into()))]);
+        dynamodb.delete_item().table_name("orders").set_key(Some(key)).send().await.expect("delete");
+    };
+    let ddb_export = |args: &[&str]| {
+        let mut command = util::ddb_export(&[("AWS_ENDPOINT_URL", &moto.url)]);
+        command.args(args);
+        util::run(&mut command)
+    };
+    for i in 0..30 {
+        put(v(&format!("k{i:02}"), 0)).await;
+    }
+    gap().await;
+    let full = ddb_export(&["export", "--table", "orders", "--to", "s3://backups/daily"]);
+    let full_root = export_root(&full, "s3://backups/daily");
+    let export_time = util::completed(&full).0["ExportDescription"]["ExportTime"].as_str().unwrap().to_string();
+
+    // The first window: updates, deletes, inserts.
+    for i in 0..10 {
+        put(v(&format!("k{i:02}"), 1)).await;
+    }
+    for i in 10..15 {
+        delete(&format!("k{i:02}")).await;
+    }
+    put(v("new1", 1)).await;
+    gap().await;
+    let t1 = now_ms();
+    gap().await;
+    // The second: some of the first's changes changed again, a deleted item back.
+    for i in 0..5 {
+        put(v(&format!("k{i:02}"), 2)).await;
+    }
+    put(v("k10", 2)).await;
+    delete("new1").await;
+    delete("k20").await;
+    put(v("new2", 2)).await;
+    gap().await;
+    let t2 = now_ms();
+    gap().await;
+    let want = table_items(&dynamodb, "orders").await;
+
+    let incremental = |from: &str, until: &str| {
+        let output = ddb_export(&[
+            "export", "--table", "orders", "--to", "s3://backups/daily", "--incremental", "--from", from, "--until", until,
+        ]);
+        export_root(&output, "s3://backups/daily")
+    };
+    let first = incremental(&export_time, &iso(t1));
+    let second = incremental(&iso(t1), &iso(t2));
+
+    let restored = report(&ddb_export(&[
+        "restore", "--from", &full_root, "--from", &first, "--from", &second, "--table", "copy", "--create-table",
+        "--progress", "off",
+    ]));
+    assert_eq!(table_items(&dynamodb, "copy").await, want, "the chain restores the table as of its end");
+    assert_eq!(restored["Exports"].as_array().unwrap().len(), 3);
+    assert!(restored["ItemsDeleted"].as_u64().unwrap() >= 6, "{restored}");
+
+    // Found under the prefix: the same chain.
+    let found = report(&ddb_export(&[
+        "restore", "--from", "s3://backups/daily", "--table", "found", "--create-table", "--progress", "off",
+    ]));
+    assert_eq!(found["Exports"], restored["Exports"], "{found}");
+    assert_eq!(table_items(&dynamodb, "found").await, want);
+
+    // A gap: the first incremental left out. Refused, naming both exports; nothing created.
+    let gapped = ddb_export(&["restore", "--from", &full_root, "--from", &second, "--table", "gapped", "--create-table"]);
+    assert_eq!(gapped.status.code(), Some(2), "{}", stderr(&gapped));
+    let text = stderr(&gapped);
+    assert!(text.contains("a gap") && text.contains(&full_root) && text.contains(&second), "{text}");
+    assert!(dynamodb.describe_table().table_name("gapped").send().await.is_err(), "no table was created");
+}
