@@ -73,6 +73,10 @@ pub enum ExportError {
     ExportBusy { what: String, message: String },
     #[error("export {export_id} is not ready to finalize: {message}")]
     Unfinished { export_id: String, message: String },
+    /// A restore step that must wait for others (a shard of a later export of the chain, or
+    /// the finalize step): retry it once they have finished.
+    #[error("the restore is not ready for this step: {message}")]
+    RestoreUnfinished { message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -86,6 +90,7 @@ impl ExportError {
             ExportError::ShardBusy { .. } => "ShardBusy",
             ExportError::ExportBusy { .. } => "ExportBusy",
             ExportError::Unfinished { .. } => "ShardsUnfinished",
+            ExportError::RestoreUnfinished { .. } => "RestoreShardsUnfinished",
             ExportError::TableNotFound { .. } => "TableNotFoundException",
             ExportError::BucketNotFound { .. } => "S3NoSuchBucket",
             ExportError::AccessDenied { .. } => "AccessDenied",

@@ -83,13 +83,17 @@ pub mod verify {
     pub use crate::lifecycle::verify::{VerifyReport, verify};
 }
 
-/// An export (a full one, then incremental ones; ours or AWS's) back into a table: [`restore::run`].
+/// An export (a full one, then incremental ones; ours or AWS's) back into a table: in one call
+/// ([`restore::run`]), or fanned out ([`restore::plan`], [`restore::run_shard`] on any
+/// machine, [`restore::finalize`]).
 pub mod restore {
     pub use crate::model::{KeyAttribute, KeyType, SchemaBilling};
     pub use crate::modes::restore::{
-        DEFAULT_ON_DEMAND_WCU, DEFAULT_REQUESTS, DEFAULT_WRITE_PERCENT, MAX_REQUESTS, RestoreFiguresRecord,
-        RestoreReport, RestoreRequest, WriteLimit, WriteMode, run,
+        DEFAULT_FILES_PER_SHARD, DEFAULT_ON_DEMAND_WCU, DEFAULT_REQUESTS, DEFAULT_WRITE_PERCENT, MAX_REQUESTS,
+        RestoreFiguresRecord, RestorePlan, RestoreReport, RestoreRequest, RestoreShardReport, WriteLimit, WriteMode,
+        WriterOptions, finalize, plan, run, run_shard,
     };
+    pub use crate::pipeline::restore::RestoreFigures;
 }
 
 /// The exports at a destination: listed, or one described, as the AWS CLI prints them.

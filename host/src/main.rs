@@ -51,6 +51,9 @@ fn main() -> ExitCode {
             Command::List(args) => list(args).await,
             Command::Verify(args) => verify(args).await,
             Command::Restore(args) => restore(args, cli.quiet).await,
+            Command::RestorePlan(args) => restore_plan(args).await,
+            Command::RestoreShard(args) => restore_shard(args, cli.quiet).await,
+            Command::RestoreFinalize(args) => restore_finalize(args).await,
         }
     });
     match result {
@@ -330,12 +333,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         return Err(usage(Field::KeyAttributes, "names a partition key, and a sort key if the table has one".into()));
     }
     let (destination, id) = located_export(&args.at).await?;
-    let cache = CacheDir::from_env();
-    let runtime = tokio::task::spawn_blocking(move || {
-        ComponentRuntime::load(&ComponentSource::Default, GuestLimits::default(), &cache)
-    })
-    .await
-    .context("loading the component")??;
+    let runtime = default_component().await?;
     let report = ddb_export::verify::verify(
         &destination,
         &runtime,
@@ -362,14 +360,50 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn restore(args: cli::restore::RestoreArgs, quiet: bool) -> anyhow::Result<ExitCode> {
-    let request = args.request(quiet)?;
+/// The default component, which restore's steps decode with.
+async fn default_component() -> anyhow::Result<ComponentRuntime> {
     let cache = CacheDir::from_env();
-    let runtime = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         ComponentRuntime::load(&ComponentSource::Default, GuestLimits::default(), &cache)
     })
     .await
-    .context("loading the component")??;
+    .context("loading the component")?
+    .map_err(Into::into)
+}
+
+async fn restore_plan(args: cli::restore::RestorePlanArgs) -> anyhow::Result<ExitCode> {
+    let request = args.restore.request(true)?;
+    let runtime = default_component().await?;
+    let aws = AwsClients::from_env().await?;
+    let plan = ddb_export::restore::plan(&aws, &runtime, &request, args.files_per_shard)
+        .await
+        .context("planning the restore failed")?;
+    print_json(&plan)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn restore_shard(args: cli::restore::RestoreShardArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let options = args.options(quiet);
+    let runtime = default_component().await?;
+    let aws = AwsClients::from_env().await?;
+    let stop = stop_on_signals("the restore shard")?;
+    let report = ddb_export::restore::run_shard(&aws, &runtime, &args.plan, args.shard, &options, stop)
+        .await
+        .with_context(|| format!("restoring shard {} failed", args.shard))?;
+    print_json(&report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn restore_finalize(args: cli::restore::RestoreFinalizeArgs) -> anyhow::Result<ExitCode> {
+    let aws = AwsClients::from_env().await?;
+    let report = ddb_export::restore::finalize(&aws, &args.plan).await.context("finalizing the restore failed")?;
+    print_json(&report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn restore(args: cli::restore::RestoreArgs, quiet: bool) -> anyhow::Result<ExitCode> {
+    let request = args.request(quiet)?;
+    let runtime = default_component().await?;
     let aws = AwsClients::from_env().await?;
     let stop = stop_on_signals("the restore")?;
     let report = ddb_export::restore::run(&aws, &runtime, &request, stop).await.context("the restore failed")?;

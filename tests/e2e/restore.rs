@@ -352,17 +352,8 @@ async fn a_restore_killed_at_random_moments_ends_equal_to_the_export() {
     util::create_table(&dynamodb, "source", &items::ordinary(3000)).await;
     let want = table_items(&dynamodb, "source").await;
     standins.create_bucket("exports").await;
-    let exported = util::run(standins.command().args([
-        "export",
-        "--table",
-        "source",
-        "--to",
-        "s3://exports",
-        "--segments",
-        "4",
-        "--file-size",
-        "60000",
-    ]));
+    let exported =
+        util::run(standins.command().args(["export", "--table", "source", "--to", "s3://exports", "--segments", "16"]));
     let root = export_root(&exported, "s3://exports");
     let restore = || {
         let mut command = standins.command();
@@ -374,7 +365,7 @@ async fn a_restore_killed_at_random_moments_ends_equal_to_the_export() {
             "copy",
             "--create-table",
             "--max-wcu",
-            "4000",
+            "400",
             "--parallelism",
             "4",
             "--progress",
@@ -389,11 +380,15 @@ async fn a_restore_killed_at_random_moments_ends_equal_to_the_export() {
         random ^= random << 13;
         random ^= random >> 7;
         random ^= random << 17;
-        let wait = Duration::from_millis(100 + random % 900);
+        let wait = Duration::from_millis(300 + random % 2200);
         let mut child = restore().spawn().expect("the restore starts");
         std::thread::sleep(wait);
         match child.try_wait().expect("the restore's status") {
-            Some(_) => break,
+            Some(status) => {
+                let output = child.wait_with_output().unwrap();
+                assert!(status.success(), "a run failed: {}", String::from_utf8_lossy(&output.stderr));
+                break;
+            }
             None => {
                 child.kill().expect("SIGKILL");
                 child.wait().unwrap();
@@ -404,7 +399,7 @@ async fn a_restore_killed_at_random_moments_ends_equal_to_the_export() {
     assert!(kills >= 3, "the restore was killed mid-way at least a few times ({kills})");
     let finished = report(&util::run(&mut restore()));
     assert_eq!(table_items(&dynamodb, "copy").await, want, "after {kills} kills the table is the export");
-    assert!(finished["DataFiles"].as_u64().unwrap() >= 4, "{finished}");
+    assert_eq!(finished["DataFiles"].as_u64(), Some(16), "{finished}");
     assert!(finished["ResumedDataFiles"].as_u64().unwrap() > 0, "the last run carried on: {finished}");
 }
 
@@ -505,7 +500,16 @@ async fn a_full_export_and_two_incremental_ones_restore_the_table_as_of_the_last
 
     let incremental = |from: &str, until: &str| {
         let output = ddb_export(&[
-            "export", "--table", "orders", "--to", "s3://backups/daily", "--incremental", "--from", from, "--until", until,
+            "export",
+            "--table",
+            "orders",
+            "--to",
+            "s3://backups/daily",
+            "--incremental",
+            "--from",
+            from,
+            "--until",
+            until,
         ]);
         export_root(&output, "s3://backups/daily")
     };
@@ -513,8 +517,18 @@ async fn a_full_export_and_two_incremental_ones_restore_the_table_as_of_the_last
     let second = incremental(&iso(t1), &iso(t2));
 
     let restored = report(&ddb_export(&[
-        "restore", "--from", &full_root, "--from", &first, "--from", &second, "--table", "copy", "--create-table",
-        "--progress", "off",
+        "restore",
+        "--from",
+        &full_root,
+        "--from",
+        &first,
+        "--from",
+        &second,
+        "--table",
+        "copy",
+        "--create-table",
+        "--progress",
+        "off",
     ]));
     assert_eq!(table_items(&dynamodb, "copy").await, want, "the chain restores the table as of its end");
     assert_eq!(restored["Exports"].as_array().unwrap().len(), 3);
@@ -522,15 +536,104 @@ async fn a_full_export_and_two_incremental_ones_restore_the_table_as_of_the_last
 
     // Found under the prefix: the same chain.
     let found = report(&ddb_export(&[
-        "restore", "--from", "s3://backups/daily", "--table", "found", "--create-table", "--progress", "off",
+        "restore",
+        "--from",
+        "s3://backups/daily",
+        "--table",
+        "found",
+        "--create-table",
+        "--progress",
+        "off",
     ]));
     assert_eq!(found["Exports"], restored["Exports"], "{found}");
     assert_eq!(table_items(&dynamodb, "found").await, want);
 
     // A gap: the first incremental left out. Refused, naming both exports; nothing created.
-    let gapped = ddb_export(&["restore", "--from", &full_root, "--from", &second, "--table", "gapped", "--create-table"]);
+    let gapped =
+        ddb_export(&["restore", "--from", &full_root, "--from", &second, "--table", "gapped", "--create-table"]);
     assert_eq!(gapped.status.code(), Some(2), "{}", stderr(&gapped));
     let text = stderr(&gapped);
     assert!(text.contains("a gap") && text.contains(&full_root) && text.contains(&second), "{text}");
     assert!(dynamodb.describe_table().table_name("gapped").send().await.is_err(), "no table was created");
+}
+
+#[tokio::test]
+async fn a_fanned_out_restore_runs_its_shards_anywhere_in_stage_order_and_finalizes_once_all_are_done() {
+    let moto = util::moto();
+    let dynamodb = util::dynamodb_client(&moto.url);
+    util::s3_client(&moto.url).create_bucket().bucket("backups").send().await.expect("bucket created");
+    util::create_table_with_stream(&dynamodb, "orders", Some(aws_sdk_dynamodb::types::StreamViewType::NewAndOldImages))
+        .await;
+    let ddb_export = |args: &[&str]| {
+        let mut command = util::ddb_export(&[("AWS_ENDPOINT_URL", &moto.url)]);
+        command.args(args);
+        util::run(&mut command)
+    };
+    util::put_items(&dynamodb, "orders", &(0..60).map(|i| v(&format!("k{i:02}"), 0)).collect::<Vec<_>>()).await;
+    gap().await;
+    let full = ddb_export(&["export", "--table", "orders", "--to", "s3://backups/f", "--segments", "4"]);
+    let full_root = export_root(&full, "s3://backups/f");
+    let export_time = util::completed(&full).0["ExportDescription"]["ExportTime"].as_str().unwrap().to_string();
+    util::put_items(&dynamodb, "orders", &(0..20).map(|i| v(&format!("k{i:02}"), 1)).collect::<Vec<_>>()).await;
+    gap().await;
+    let until = iso(now_ms());
+    gap().await;
+    let incremental = ddb_export(&[
+        "export",
+        "--table",
+        "orders",
+        "--to",
+        "s3://backups/f",
+        "--incremental",
+        "--from",
+        &export_time,
+        "--until",
+        &until,
+    ]);
+    let incremental_root = export_root(&incremental, "s3://backups/f");
+    let want = table_items(&dynamodb, "orders").await;
+
+    let planned = ddb_export(&[
+        "restore-plan",
+        "--from",
+        &full_root,
+        "--from",
+        &incremental_root,
+        "--table",
+        "fanned",
+        "--create-table",
+        "--files-per-shard",
+        "1",
+    ]);
+    assert!(planned.status.success(), "{}", stderr(&planned));
+    let plan = util::stdout_json(&planned);
+    let location = plan["RestoreLocation"].as_str().unwrap().to_string();
+    let stages: Vec<Vec<u64>> = serde_json::from_value(plan["Stages"].clone()).unwrap();
+    assert_eq!(stages.len(), 2, "the full export's shards, then the incremental one's: {plan}");
+    assert!(stages[0].len() >= 2, "one shard a data file: {plan}");
+    assert!(util::scan_all(&dynamodb, "fanned").await.is_empty(), "planning writes no item");
+
+    let shard =
+        |id: u64| ddb_export(&["restore-shard", "--plan", &location, "--shard", &id.to_string(), "--progress", "off"]);
+    let finalize = || ddb_export(&["restore-finalize", "--plan", &location]);
+    // The incremental export's shard first: refused, to be retried once the full export's are done.
+    let early = shard(stages[1][0]);
+    assert_eq!(early.status.code(), Some(1), "{}", stderr(&early));
+    assert!(stderr(&early).contains("unfinished"), "{}", stderr(&early));
+    // The first stage, in reverse order, one shard twice (a retried worker).
+    for id in stages[0].iter().rev() {
+        assert!(shard(*id).status.success());
+    }
+    let again = shard(stages[0][0]);
+    assert_eq!(util::stdout_json(&again)["ResumedDataFiles"], 1, "a finished shard is not written again");
+    let not_yet = finalize();
+    assert_eq!(not_yet.status.code(), Some(1), "{}", stderr(&not_yet));
+    assert!(stderr(&not_yet).contains(&format!("unfinished: {}", stages[1][0])), "{}", stderr(&not_yet));
+    for id in &stages[1] {
+        assert!(shard(*id).status.success());
+    }
+    let report = util::stdout_json(&finalize());
+    assert_eq!(table_items(&dynamodb, "fanned").await, want, "the fanned-out restore is the table");
+    assert_eq!(report["ItemsPut"].as_u64(), Some(80), "{report}");
+    assert_eq!(util::stdout_json(&finalize()), report, "finalize again: the same report");
 }

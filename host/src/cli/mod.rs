@@ -54,6 +54,17 @@ pub enum Command {
     /// export, then any incremental exports that continue it. Verifies every export before the
     /// first write; resumable; prints a JSON report.
     Restore(restore::RestoreArgs),
+    /// Restore, fan-out step 1: verify the exports, create the table if asked, and save the
+    /// restore's plan (data files in shards), writing no item; prints the plan (RestoreLocation,
+    /// Stages, Shards) as JSON. Takes `restore`'s flags.
+    RestorePlan(restore::RestorePlanArgs),
+    /// Restore, fan-out step 2: restore one shard of a planned restore, on any machine; a file
+    /// already restored is not written again. A stage's shards run once the earlier stages'
+    /// have finished (refused before, to be retried). Prints a JSON report.
+    RestoreShard(restore::RestoreShardArgs),
+    /// Restore, fan-out step 3: once every shard has finished, the restore's report (JSON);
+    /// refused, naming them, while shards are unfinished.
+    RestoreFinalize(restore::RestoreFinalizeArgs),
 }
 
 #[derive(Debug, Args)]

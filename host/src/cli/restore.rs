@@ -6,7 +6,7 @@ use clap::Args;
 
 use ddb_export::Target;
 use ddb_export::progress::ProgressStyle;
-use ddb_export::restore::{KeyAttribute, KeyType, RestoreRequest, SchemaBilling, WriteLimit, WriteMode};
+use ddb_export::restore::{KeyAttribute, KeyType, RestoreRequest, SchemaBilling, WriteLimit, WriteMode, WriterOptions};
 
 use super::ProgressArg;
 
@@ -97,6 +97,89 @@ pub struct RestoreArgs {
 #[derive(Debug, Clone)]
 pub struct KeyArg(Vec<KeyAttribute>);
 
+#[derive(Debug, Args)]
+pub struct RestorePlanArgs {
+    #[command(flatten)]
+    pub restore: RestoreArgs,
+
+    /// Data files a shard holds.
+    #[arg(long, default_value_t = ddb_export::restore::DEFAULT_FILES_PER_SHARD)]
+    pub files_per_shard: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreShardArgs {
+    /// The restore: its plan's RestoreLocation (its state folder).
+    #[arg(long, value_name = "LOCATION")]
+    pub plan: String,
+
+    /// The shard to restore (one of the plan's Shards).
+    #[arg(long)]
+    pub shard: u32,
+
+    /// Write at most this many WCU per second. Each worker applies its own limit: divide the
+    /// table's budget by the workers running at once.
+    #[arg(long, value_name = "WCU", group = "write_limit")]
+    pub max_wcu: Option<f64>,
+
+    /// Write at most this percentage of a provisioned table's write capacity (per worker).
+    #[arg(long, value_name = "PERCENT", group = "write_limit")]
+    pub write_percent: Option<f64>,
+
+    /// Write as fast as the table takes.
+    #[arg(long, group = "write_limit")]
+    pub no_write_limit: bool,
+
+    /// Write requests in flight at once (1-256). Default: 16.
+    #[arg(long)]
+    pub parallelism: Option<u32>,
+
+    /// Progress on stderr: a live bar on a terminal (auto), periodic log lines, or none.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+
+    /// Seconds between progress lines when there is no live bar.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub progress_interval_secs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreFinalizeArgs {
+    /// The restore: its plan's RestoreLocation.
+    #[arg(long, value_name = "LOCATION")]
+    pub plan: String,
+}
+
+fn write_limit(max_wcu: Option<f64>, write_percent: Option<f64>, no_write_limit: bool) -> WriteLimit {
+    match (max_wcu, write_percent, no_write_limit) {
+        (Some(wcu), _, _) => WriteLimit::MaxWcu(wcu),
+        (_, Some(percent), _) => WriteLimit::WritePercent(percent),
+        (_, _, true) => WriteLimit::Unlimited,
+        _ => WriteLimit::Default,
+    }
+}
+
+fn progress(arg: ProgressArg, quiet: bool) -> ProgressStyle {
+    match arg {
+        ProgressArg::Auto if quiet => ProgressStyle::Off,
+        ProgressArg::Auto => ProgressStyle::Auto,
+        ProgressArg::Lines => ProgressStyle::Lines,
+        ProgressArg::Off => ProgressStyle::Off,
+    }
+}
+
+impl RestoreShardArgs {
+    /// How the worker writes.
+    pub fn options(&self, quiet: bool) -> WriterOptions {
+        WriterOptions {
+            write_limit: write_limit(self.max_wcu, self.write_percent, self.no_write_limit),
+            requests: self.parallelism,
+            progress: progress(self.progress, quiet),
+            progress_interval: Duration::from_secs(self.progress_interval_secs),
+        }
+    }
+}
+
 impl RestoreArgs {
     /// The request these flags make.
     pub fn request(self, quiet: bool) -> anyhow::Result<RestoreRequest> {
@@ -113,21 +196,11 @@ impl RestoreArgs {
                 (_, _, Some(attribute)) => WriteMode::IfOlder(attribute),
                 _ => WriteMode::Default,
             },
-            write_limit: match (self.max_wcu, self.write_percent, self.no_write_limit) {
-                (Some(wcu), _, _) => WriteLimit::MaxWcu(wcu),
-                (_, Some(percent), _) => WriteLimit::WritePercent(percent),
-                (_, _, true) => WriteLimit::Unlimited,
-                _ => WriteLimit::Default,
-            },
+            write_limit: write_limit(self.max_wcu, self.write_percent, self.no_write_limit),
             parallelism: self.parallelism,
             client_token: self.client_token,
             state: self.state.as_deref().map(Target::parse).transpose()?,
-            progress: match self.progress {
-                ProgressArg::Auto if quiet => ProgressStyle::Off,
-                ProgressArg::Auto => ProgressStyle::Auto,
-                ProgressArg::Lines => ProgressStyle::Lines,
-                ProgressArg::Off => ProgressStyle::Off,
-            },
+            progress: progress(self.progress, quiet),
             progress_interval: Duration::from_secs(self.progress_interval_secs),
         };
         request.validate()?;

@@ -52,11 +52,15 @@ pub struct FileToRestore {
 }
 
 /// What a file's writes did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FileCounts {
     pub puts: u64,
     pub deletes: u64,
     pub skipped: u64,
+    /// Write capacity consumed.
+    pub wcu: f64,
+    /// Requests DynamoDB throttled, or whose items it left unprocessed.
+    pub throttles: u64,
 }
 
 impl std::ops::AddAssign for FileCounts {
@@ -64,6 +68,8 @@ impl std::ops::AddAssign for FileCounts {
         self.puts += other.puts;
         self.deletes += other.deletes;
         self.skipped += other.skipped;
+        self.wcu += other.wcu;
+        self.throttles += other.throttles;
     }
 }
 
@@ -195,7 +201,7 @@ async fn write_batch(
                     }
                 });
             }
-            write_all(ctx, requests).await?;
+            write_all(ctx, requests, &mut counts).await?;
         }
         Some(condition) => {
             let key: Vec<String> = ctx.key.iter().map(|k| k.name.clone()).collect();
@@ -203,7 +209,7 @@ async fn write_batch(
                 match request {
                     WriteRequest::Put(item) => {
                         let item = unpacked(item)?;
-                        let written = retried(ctx, "PutItem", || {
+                        let written = retried(ctx, "PutItem", &mut counts, || {
                             let (item, key) = (item.clone(), &key);
                             async move {
                                 let put = ctx.writer.put_if(item, key, condition).await?;
@@ -227,11 +233,15 @@ async fn write_batch(
 }
 
 /// BatchWriteItem until DynamoDB has processed every request.
-async fn write_all(ctx: &RestoreContext, mut requests: Vec<SdkWriteRequest>) -> Result<(), ExportError> {
+async fn write_all(
+    ctx: &RestoreContext,
+    mut requests: Vec<SdkWriteRequest>,
+    counts: &mut FileCounts,
+) -> Result<(), ExportError> {
     let mut backoff = Backoff::default();
     while !requests.is_empty() {
         let sent = requests.len();
-        let unprocessed = retried(ctx, "BatchWriteItem", || {
+        let unprocessed = retried(ctx, "BatchWriteItem", counts, || {
             let requests = requests.clone();
             async move {
                 let written = ctx.writer.batch_write(requests).await?;
@@ -242,7 +252,7 @@ async fn write_all(ctx: &RestoreContext, mut requests: Vec<SdkWriteRequest>) -> 
         })
         .await?;
         if !unprocessed.is_empty() {
-            ctx.tally.throttled();
+            counts.throttles += 1;
             if let Some(budget) = &ctx.budget {
                 budget.throttled();
             }
@@ -256,8 +266,13 @@ async fn write_all(ctx: &RestoreContext, mut requests: Vec<SdkWriteRequest>) -> 
 }
 
 /// One request, within the budget, tried again after throttling and transient failures.
-/// `send` returns the capacity the request consumed with its result.
-async fn retried<T, F, Sent>(ctx: &RestoreContext, operation: &'static str, mut send: F) -> Result<T, ExportError>
+/// `send` returns the capacity the request consumed with its result; both are counted.
+async fn retried<T, F, Sent>(
+    ctx: &RestoreContext,
+    operation: &'static str,
+    counts: &mut FileCounts,
+    mut send: F,
+) -> Result<T, ExportError>
 where
     F: FnMut() -> Sent,
     Sent: std::future::Future<Output = Result<(f64, T), ExportError>>,
@@ -272,13 +287,13 @@ where
                 if let Some(budget) = &ctx.budget {
                     budget.consume(wcu);
                 }
-                ctx.tally.consumed(wcu);
+                counts.wcu += if wcu.is_finite() { wcu.max(0.0) } else { 0.0 };
                 return Ok(value);
             }
             Err(error) => {
                 let Some(wait) = backoff.after(&error) else { return Err(error) };
                 if let ExportError::Throttled { .. } = error {
-                    ctx.tally.throttled();
+                    counts.throttles += 1;
                     if let Some(budget) = &ctx.budget {
                         budget.throttled();
                     }
@@ -362,15 +377,8 @@ impl RestoreTally {
         self.puts.fetch_add(counts.puts, Ordering::Relaxed);
         self.deletes.fetch_add(counts.deletes, Ordering::Relaxed);
         self.skipped.fetch_add(counts.skipped, Ordering::Relaxed);
-    }
-
-    fn consumed(&self, wcu: f64) {
-        let wcu = if wcu.is_finite() { wcu.max(0.0) } else { 0.0 };
-        self.milli_wcu.fetch_add((wcu * 1000.0) as u64, Ordering::Relaxed);
-    }
-
-    fn throttled(&self) {
-        self.throttles.fetch_add(1, Ordering::Relaxed);
+        self.milli_wcu.fetch_add((counts.wcu * 1000.0) as u64, Ordering::Relaxed);
+        self.throttles.fetch_add(counts.throttles, Ordering::Relaxed);
     }
 
     /// A data file finished: by this run, or (`earlier`) by one before it.

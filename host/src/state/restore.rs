@@ -1,6 +1,8 @@
 //! What a restore keeps in its state folder (keys in [`crate::state::checkpoint`]): what it
-//! restores and how (`restore.json`, written before the first write), one record per data
-//! file it finished (`files/…`), and its report once done (`report.json`).
+//! restores and how, with the data files it verified and their grouping into shards
+//! (`restore.json`, written before the first write), one record per data file it finished
+//! (`files/…`), and its report once done (`report.json`). A fanned-out restore's workers read
+//! `restore.json` and nothing else to know their files.
 //!
 //! A data file is recorded only after every write it asked for went through; a run that
 //! carries on skips the recorded ones and writes the others again from their first line,
@@ -10,10 +12,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::{ExportFormat, KeyAttribute};
+
 /// `restore.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoreRun {
     pub version: u32,
+    pub client_token: String,
     /// The exports restored, in order (a full export, then incremental ones): their ARNs.
     pub exports: Vec<String>,
     /// The table written.
@@ -24,6 +29,43 @@ pub struct RestoreRun {
     /// finds it there, and does not refuse it as a table that exists.
     pub created_table: bool,
     pub started_ms: u64,
+    /// The table's key attributes, typed as the table has them.
+    pub key: Vec<KeyAttribute>,
+    /// Each export's data files as they were verified, in the chain's order.
+    pub plan: Vec<PlannedExport>,
+    /// The data files in groups, each a shard a worker restores (`restore-shard`); a shard's
+    /// files are all of one export.
+    pub shards: Vec<PlannedShard>,
+}
+
+/// One export of a restore, as verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedExport {
+    /// Where it is: `s3://…/AWSDynamoDB/<id>` or a directory's path to it.
+    pub location: String,
+    pub format: ExportFormat,
+    /// `FULL_EXPORT` or `INCREMENTAL_EXPORT`.
+    pub export_type: String,
+    pub files: Vec<PlannedFile>,
+}
+
+/// A verified data file: its key where it is now, and what the store held when it verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedFile {
+    pub key: String,
+    pub etag: String,
+    /// base64.
+    pub md5: String,
+    pub items: u64,
+}
+
+/// A group of one export's data files, by their index in [`PlannedExport::files`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedShard {
+    pub id: u32,
+    /// The export's index in [`RestoreRun::plan`].
+    pub export: usize,
+    pub files: Vec<usize>,
 }
 
 /// The version of [`RestoreRun`] this build writes.
@@ -51,7 +93,7 @@ impl RestoreRun {
 }
 
 /// `files/<export>-<file>.json`: a data file whose every write went through.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RestoredFile {
     pub key: String,
     pub etag: String,
@@ -59,6 +101,12 @@ pub struct RestoredFile {
     pub deletes: u64,
     /// Puts a condition kept out (and deletes it skipped).
     pub skipped: u64,
+    /// Write capacity its writes consumed.
+    #[serde(default)]
+    pub wcu: f64,
+    /// Writes of it DynamoDB throttled (or left unprocessed).
+    #[serde(default)]
+    pub throttles: u64,
 }
 
 #[cfg(test)]
@@ -69,11 +117,15 @@ mod tests {
     fn differences_say_what_changed() {
         let run = RestoreRun {
             version: RESTORE_STATE_VERSION,
+            client_token: "t".into(),
             exports: vec!["arn:1".into()],
             table: "t".into(),
             writes: "overwrite".into(),
             created_table: false,
             started_ms: 1,
+            key: Vec::new(),
+            plan: Vec::new(),
+            shards: Vec::new(),
         };
         assert!(run.differences(&RestoreRun { started_ms: 2, created_table: true, ..run.clone() }).is_empty());
         let other = RestoreRun { table: "u".into(), writes: "if-absent".into(), ..run.clone() };

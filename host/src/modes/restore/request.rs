@@ -35,6 +35,15 @@ impl WriteMode {
         }
     }
 
+    /// Read back from [`Self::in_words`].
+    pub fn from_words(words: &str) -> Self {
+        match words.split_once(' ') {
+            Some(("if-older", attribute)) => WriteMode::IfOlder(attribute.to_string()),
+            _ if words == "if-absent" => WriteMode::IfAbsent,
+            _ => WriteMode::Overwrite,
+        }
+    }
+
     /// The condition each put is written under; `None`: none (BatchWriteItem).
     pub fn condition(&self) -> Option<PutCondition> {
         match self {
@@ -296,5 +305,8 @@ mod tests {
         assert_eq!(WriteMode::Default.condition(), None);
         assert_eq!(WriteMode::IfAbsent.condition(), Some(PutCondition::Absent));
         assert_eq!(WriteMode::IfOlder("v".into()).in_words(), "if-older v");
+        for mode in [WriteMode::Overwrite, WriteMode::IfAbsent, WriteMode::IfOlder("updated at".into())] {
+            assert_eq!(WriteMode::from_words(&mode.in_words()), mode);
+        }
     }
 }
