@@ -47,6 +47,19 @@ pub fn read<'a>(json: &'a [u8], arena: &'a Arena) -> Result<Vec<Item<'a>>, Inval
     Ok(items)
 }
 
+/// One item in DynamoDB JSON (`{"name":{"<type>":value},…}`, the whole of `json`), read as
+/// [`read`] reads each item of a page: what a data line's `{"Item":…}` holds.
+pub fn read_item<'a>(json: &'a [u8], arena: &'a Arena) -> Result<Item<'a>, InvalidPage> {
+    let text = std::str::from_utf8(json).map_err(|e| InvalidPage(format!("the item is not UTF-8: {e}")))?;
+    let mut parser = Parser { text, bytes: json, at: 0, arena };
+    let item = parser.map(0)?;
+    parser.space();
+    if parser.at != json.len() {
+        return Err(parser.invalid("bytes follow the item"));
+    }
+    Ok(item)
+}
+
 /// The text of element `index` of a JSON array of items (to name an item a message is about),
 /// `None` when there is none.
 pub fn item_text(json: &[u8], index: usize) -> Option<&str> {
@@ -322,6 +335,15 @@ impl<'a> Parser<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_item_reads_as_a_page_s_item_does() {
+        let arena = Arena::new();
+        let item = read_item(br#"{"b":{"N":"1"},"a":{"S":"x"}}"#, &arena).unwrap();
+        assert_eq!(item, vec![("a", Value::S("x")), ("b", Value::N("1"))]);
+        assert!(read_item(br#"{"a":{"S":"x"}} x"#, &arena).is_err());
+        assert!(read_item(br#"{"a":{"S":"x"},"a":{"S":"y"}}"#, &arena).is_err());
+    }
     use crate::page::{self, writer};
 
     #[test]

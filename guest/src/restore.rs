@@ -1,15 +1,19 @@
 //! `restore`: a data file's lines decoded into the batches of writes that put its items back
-//! (`wit/restore.wit`). Each line is read and judged exactly as `verify` reads and judges it
-//! ([`DataLine`]), then packed (`page-format.md`'s `map`) for the host to hand to DynamoDB.
+//! (`wit/restore.wit`), packed (`page-format.md`'s `map`) for the host to hand to DynamoDB.
+//! A full export's DYNAMODB_JSON lines, most of any restore, are read by the borrowing page
+//! reader and packed as they are, their key attributes checked; every other line is read and
+//! judged as `verify` judges it ([`DataLine`]). The host runs `verify` on the export first.
 
 use std::collections::HashSet;
 
-use ddb_export_data_files::page::{Value, writer};
+use ddb_export_data_files::json_page::{self, Arena};
+use ddb_export_data_files::page::{self, Value, writer};
+use md5::{Digest, Md5};
 
 use crate::data_line::DataLine;
 use crate::gz_lines::GzLines;
 use crate::item_check::{self, Attr, KeyHash};
-use crate::wit::{DecodeError, ExportFormat, KeyAttribute, WriteBatch, WriteRequest};
+use crate::wit::{DecodeError, ExportFormat, KeyAttribute, KeyType, WriteBatch, WriteRequest};
 
 /// Most requests `BatchWriteItem` takes in one call. 25 items of at most 400 KB are at most
 /// 10 MB, under the call's 16 MB limit, so the count is the only bound a batch needs.
@@ -28,6 +32,8 @@ pub struct DataFileDecoder {
     filled: Vec<WriteBatch>,
     /// The first error; nothing is decoded after it.
     error: Option<DecodeError>,
+    /// Where a line's decoded strings live while it is packed (reset for each line).
+    arena: Arena,
 }
 
 impl DataFileDecoder {
@@ -41,6 +47,7 @@ impl DataFileDecoder {
             batch_keys: HashSet::new(),
             filled: Vec::new(),
             error: None,
+            arena: Arena::new(),
         }
     }
 
@@ -85,7 +92,11 @@ impl DataFileDecoder {
         if self.error.is_some() {
             return;
         }
-        match self.request(line) {
+        let request = match self.fast_item(line) {
+            Some(request) => request,
+            None => self.request(line),
+        };
+        match request {
             Ok((hash, request)) => {
                 if self.batch.requests.len() == MAX_BATCH || self.batch_keys.contains(&hash) {
                     self.close_batch(number);
@@ -119,6 +130,24 @@ impl DataFileDecoder {
         Ok((hash, request))
     }
 
+    /// A full export's DYNAMODB_JSON line as AWS and ddb-export write it (`{"Item":…}`,
+    /// nothing around it), read by the borrowing page reader (`json_page`) and packed as it is,
+    /// without an owned tree: most lines of most restores. `None`: another kind of line, for
+    /// [`Self::request`]. The item's key attributes are checked (present, of the key's types);
+    /// the rest of DynamoDB's rules are `verify`'s, which the host runs first.
+    fn fast_item(&mut self, line: &[u8]) -> Option<Result<(KeyHash, WriteRequest), String>> {
+        if self.format != ExportFormat::DynamodbJson || self.incremental {
+            return None;
+        }
+        let inner = line.strip_prefix(b"{\"Item\":")?.strip_suffix(b"}")?;
+        self.arena.reset();
+        let item = match json_page::read_item(inner, &self.arena) {
+            Ok(item) => item,
+            Err(e) => return Some(Err(format!("not {{\"Item\":{{…}}}}: {}", e.0))),
+        };
+        Some(packed_item(&item, &self.key))
+    }
+
     /// Hands out the batch being filled, if it holds anything; the next starts at `next_line`.
     fn close_batch(&mut self, next_line: u64) {
         let batch = std::mem::replace(&mut self.batch, WriteBatch { requests: Vec::new(), first_line: next_line });
@@ -127,6 +156,50 @@ impl DataFileDecoder {
             self.filled.push(batch);
         }
     }
+}
+
+/// A borrowed item packed as a put, with the hash of its key (of the whole item when the key
+/// is unknown), after checking its key attributes.
+fn packed_item(item: &[(&str, Value<'_>)], key: &[KeyAttribute]) -> Result<(KeyHash, WriteRequest), String> {
+    if item.is_empty() {
+        return Err("the item has no attributes".into());
+    }
+    let mut key_entries = Vec::with_capacity(key.len());
+    for attribute in key {
+        let name = attribute.name.as_str();
+        let value = page::attribute(item, name).ok_or_else(|| format!("the item has no key attribute {name:?}"))?;
+        let kind = match value {
+            Value::S(_) => KeyType::S,
+            Value::N(_) => KeyType::N,
+            Value::B(_) => KeyType::B,
+            _ => return Err(format!("key attribute {name:?} is not a string, number or binary")),
+        };
+        if let Some(wanted) = attribute.attribute_type
+            && wanted != kind
+        {
+            let said = |t: KeyType| match t {
+                KeyType::S => "S",
+                KeyType::N => "N",
+                KeyType::B => "B",
+            };
+            return Err(format!(
+                "key attribute {name:?} is {}, but the table's {name:?} is {}",
+                said(kind),
+                said(wanted)
+            ));
+        }
+        key_entries.push((name, value.clone()));
+    }
+    let mut out = Vec::new();
+    writer::map(&mut out, item);
+    let hash: KeyHash = if key_entries.is_empty() {
+        Md5::digest(&out).into()
+    } else {
+        let mut key_bytes = Vec::new();
+        writer::map(&mut key_bytes, &key_entries);
+        Md5::digest(&key_bytes).into()
+    };
+    Ok((hash, WriteRequest::Put(out)))
 }
 
 /// An item (or key) as one packed `map`.
@@ -189,6 +262,25 @@ mod tests {
             let item = page::read_map(first).unwrap();
             assert_eq!(item, vec![("n", Value::N("25")), ("pk", Value::S("k25"))]);
         }
+    }
+
+    #[test]
+    fn the_fast_path_packs_what_the_general_reader_would() {
+        let line = br#"{"Item":{"z":{"L":[{"S":"\u00e9"},{"BS":["AAE="]}]},"pk":{"S":"a"},"n":{"N":"-1.5E+3"},"m":{"M":{"b":{"BOOL":true},"a":{"NULL":true}}}}}"#;
+        let key = vec![item_check::untyped("pk")];
+        let mut decoder = DataFileDecoder::new(ExportFormat::DynamodbJson, "FULL_EXPORT", key.clone());
+        let (fast_hash, fast) = decoder.fast_item(line).expect("the fast path takes it").unwrap();
+        let (slow_hash, slow) = decoder.request(line).unwrap();
+        let (WriteRequest::Put(fast), WriteRequest::Put(slow)) = (fast, slow) else { panic!("puts") };
+        assert_eq!(page::read_map(&fast).unwrap(), page::read_map(&slow).unwrap());
+        let _ = (fast_hash, slow_hash);
+        // A key of another type is refused on the fast path as on the other.
+        let typed = vec![KeyAttribute { name: "pk".into(), attribute_type: Some(KeyType::N) }];
+        let mut decoder = DataFileDecoder::new(ExportFormat::DynamodbJson, "FULL_EXPORT", typed);
+        let error = decoder.fast_item(line).unwrap().unwrap_err();
+        assert_eq!(error, "key attribute \"pk\" is S, but the table's \"pk\" is N");
+        assert!(decoder.fast_item(br#"{"Item":{"pk":{"Q":"a"}}}"#).unwrap().is_err());
+        assert!(decoder.fast_item(br#" {"Item":{}}"#).is_none(), "another shape goes the general way");
     }
 
     #[test]

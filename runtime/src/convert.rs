@@ -366,6 +366,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_decoder_s_batches_hold_1_to_25_requests_in_line_order() {
+        let batch = |first_line: u64, count: usize| restore::WriteBatch {
+            requests: (0..count).map(|_| restore::WriteRequest::Put(vec![0])).collect(),
+            first_line,
+        };
+        let mut next = 1;
+        let batches = write_batches_from_wit(vec![batch(1, 25), batch(26, 3), batch(40, 1)], &mut next).unwrap();
+        assert_eq!((batches.len(), next), (3, 41), "a later batch may skip lines, never go back");
+        for (bad, words) in [(batch(41, 0), "a batch of 0"), (batch(41, 26), "a batch of 26"), (batch(7, 1), "line 7")]
+        {
+            let mut at = 41;
+            let error = write_batches_from_wit(vec![bad], &mut at).unwrap_err();
+            assert!(error.contains(words), "{error}");
+        }
+    }
+
+    #[test]
     fn a_snapshot_crosses_the_boundary_unchanged() {
         let snapshot = Snapshot {
             export_id: "01693467621041-a1b2c3d4".into(),

@@ -134,6 +134,13 @@ async fn the_csv_plugin_writes_rfc_4180_files_pythons_csv_module_reads_back_as_t
     let summary: Value = serde_json::from_slice(&std::fs::read(bucket_dir.join(&summary_key)).unwrap()).unwrap();
     assert_eq!(summary["outputFormat"], "CSV");
     assert_eq!(summary["itemCount"], 300);
+    // A plugin's format has no decoder: a restore is refused, in words, and creates nothing.
+    let root = format!("s3://exports/{}", summary_key.trim_end_matches("/manifest-summary.json"));
+    let restore = util::run(standins.command().args(["restore", "--from", &root, "--table", "back", "--create-table"]));
+    assert_eq!(restore.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&restore.stderr);
+    assert!(said.contains("outputFormat CSV is an encoder plugin's"), "{said}");
+    assert!(dynamodb.describe_table().table_name("back").send().await.is_err(), "no table was created");
 
     let files = read_back("csv", &bucket_dir, &summary_key);
     assert!(files.len() >= 3, "one file per segment at least: {} files", files.len());

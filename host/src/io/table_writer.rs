@@ -132,6 +132,12 @@ impl TableWriter {
             }
         }
         create.send().await.map_err(|e| self.failed("CreateTable", &e))?;
+        self.wait_active().await
+    }
+
+    /// Waits until the table is ACTIVE (a new table is CREATING for a while, and takes no
+    /// writes until it is).
+    pub async fn wait_active(&self) -> Result<(), ExportError> {
         let deadline = tokio::time::Instant::now() + CREATE_TIMEOUT;
         loop {
             let described = self

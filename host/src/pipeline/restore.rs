@@ -186,22 +186,31 @@ async fn write_batch(
     };
     match &ctx.condition {
         None => {
-            let mut requests = Vec::with_capacity(batch.requests.len());
             for request in &batch.requests {
-                requests.push(match request {
-                    WriteRequest::Put(item) => {
-                        counts.puts += 1;
-                        let put = PutRequest::builder().set_item(Some(unpacked(item)?)).build();
-                        SdkWriteRequest::builder().put_request(put.map_err(internal)?).build()
-                    }
-                    WriteRequest::Delete(key) => {
-                        counts.deletes += 1;
-                        let delete = DeleteRequest::builder().set_key(Some(unpacked(key)?)).build();
-                        SdkWriteRequest::builder().delete_request(delete.map_err(internal)?).build()
-                    }
-                });
+                match request {
+                    WriteRequest::Put(_) => counts.puts += 1,
+                    WriteRequest::Delete(_) => counts.deletes += 1,
+                }
             }
-            write_all(ctx, requests, &mut counts).await?;
+            // Built from the packed batch for each attempt (cheaper than keeping a copy of
+            // every item for a retry that seldom comes).
+            let build = || -> Result<Vec<SdkWriteRequest>, ExportError> {
+                batch
+                    .requests
+                    .iter()
+                    .map(|request| match request {
+                        WriteRequest::Put(item) => {
+                            let put = PutRequest::builder().set_item(Some(unpacked(item)?)).build();
+                            Ok(SdkWriteRequest::builder().put_request(put.map_err(internal)?).build())
+                        }
+                        WriteRequest::Delete(key) => {
+                            let delete = DeleteRequest::builder().set_key(Some(unpacked(key)?)).build();
+                            Ok(SdkWriteRequest::builder().delete_request(delete.map_err(internal)?).build())
+                        }
+                    })
+                    .collect()
+            };
+            write_all(ctx, build, &mut counts).await?;
         }
         Some(condition) => {
             let key: Vec<String> = ctx.key.iter().map(|k| k.name.clone()).collect();
@@ -232,18 +241,28 @@ async fn write_batch(
     Ok(counts)
 }
 
-/// BatchWriteItem until DynamoDB has processed every request.
+/// BatchWriteItem of what `build` makes, until DynamoDB has processed every request.
 async fn write_all(
     ctx: &RestoreContext,
-    mut requests: Vec<SdkWriteRequest>,
+    build: impl Fn() -> Result<Vec<SdkWriteRequest>, ExportError>,
     counts: &mut FileCounts,
 ) -> Result<(), ExportError> {
     let mut backoff = Backoff::default();
-    while !requests.is_empty() {
-        let sent = requests.len();
+    // `None`: the whole batch, built for each attempt; then what DynamoDB left unprocessed.
+    let mut left: Option<Vec<SdkWriteRequest>> = None;
+    loop {
+        let sent = left.as_ref().map_or(usize::MAX, Vec::len);
+        if sent == 0 {
+            return Ok(());
+        }
         let unprocessed = retried(ctx, "BatchWriteItem", counts, || {
-            let requests = requests.clone();
+            let requests = match &left {
+                Some(left) => Ok(left.clone()),
+                None => build(),
+            };
             async move {
+                let requests = requests?;
+                let sent = requests.len();
                 let written = ctx.writer.batch_write(requests).await?;
                 let done = sent - written.unprocessed.len().min(sent);
                 // A server that reports no capacity: at least one unit a write.
@@ -260,9 +279,8 @@ async fn write_all(
         } else {
             backoff.succeeded();
         }
-        requests = unprocessed;
+        left = Some(unprocessed);
     }
-    Ok(())
 }
 
 /// One request, within the budget, tried again after throttling and transient failures.

@@ -225,6 +225,9 @@ async fn check_data_files<'m>(
     // The locations of the files read, by the index their lines' hashes carry.
     let mut checked: Vec<String> = Vec::new();
     let listing = Listing::of_all(destination, folders.iter().map(String::as_str)).await?;
+    // First what the listing says of each file, in order; then their bytes, read
+    // `READ_LANES` at a time (each on a blocking thread); then the findings, in order.
+    let mut to_read = Vec::new();
     for (key, file) in &located {
         let location = destination.locate(key);
         // Where the file is now, with the facts the manifest gives it.
@@ -235,53 +238,41 @@ async fn check_data_files<'m>(
                 continue;
             }
         }
-        // A plugin's format is not ours to read: its files are checked for presence, ETag and
-        // MD5 only, and their items taken from the manifest.
-        let checker = match manifests.format {
-            Some(format) => {
-                let (runtime, export_type, table_key) =
-                    (runtime.clone(), manifests.export_type.clone(), table_key.clone());
-                Some(
-                    offload::blocking(move || {
-                        Ok(runtime.session()?.data_file_checker(format, &export_type, &table_key)?)
-                    })
-                    .await?,
-                )
-            }
-            None => {
-                // A plugin's format with our formats' file names: an edited summary, most likely.
-                if key.ends_with(".json.gz") || key.ends_with(".ion.gz") {
-                    report.problems.push(format!(
-                        "{location}: named like a DYNAMODB_JSON or ION data file, but the summary's outputFormat \
-                         is {}",
-                        manifests.output_format
-                    ));
-                }
-                None
-            }
-        };
-        // The bytes are hashed and checked on a blocking thread as they are read.
-        let read = offload::stream_file(
-            destination,
-            key,
-            (RunningMd5::default(), checker),
-            |(md5, checker), chunk| {
-                md5.update(chunk);
-                if let Some(checker) = checker.as_mut() {
-                    checker.feed(chunk)?;
-                }
-                Ok(())
-            },
-            async |()| Ok(()),
-        )
-        .await?;
-        let Some((md5, checker)) = read else {
+        // A plugin's format with our formats' file names: an edited summary, most likely.
+        if manifests.format.is_none() && (key.ends_with(".json.gz") || key.ends_with(".ion.gz")) {
+            report.problems.push(format!(
+                "{location}: named like a DYNAMODB_JSON or ION data file, but the summary's outputFormat is {}",
+                manifests.output_format
+            ));
+        }
+        to_read.push((key.clone(), *file));
+    }
+    let mut reads = tokio::task::JoinSet::new();
+    let mut read: Vec<Option<Option<(String, FileReport)>>> = vec![None; to_read.len()];
+    let mut pending = to_read.iter().enumerate();
+    loop {
+        while reads.len() < READ_LANES {
+            let Some((index, (key, file))) = pending.next() else { break };
+            let reading = FileRead {
+                destination: destination.clone(),
+                runtime: runtime.clone(),
+                key: key.clone(),
+                format: manifests.format,
+                export_type: manifests.export_type.clone(),
+                table_key: table_key.clone(),
+                item_count: file.item_count,
+            };
+            reads.spawn(async move { (index, reading.read().await) });
+        }
+        let Some(joined) = reads.join_next().await else { break };
+        let (index, result) = joined.map_err(|e| ExportError::Internal(format!("a file check failed: {e}")))?;
+        read[index] = Some(result?);
+    }
+    for ((key, file), result) in to_read.iter().zip(read) {
+        let location = destination.locate(key);
+        let Some((actual_md5, file_report)) = result.flatten() else {
             report.problems.push(format!("{location}: listed in manifest-files.json but missing"));
             continue;
-        };
-        let file_report = match checker {
-            Some(checker) => offload::blocking(move || Ok(checker.finish()?)).await?,
-            None => FileReport { lines: file.item_count, problems: Vec::new(), key_hashes: Vec::new() },
         };
         let index = u32::try_from(checked.len()).unwrap_or(u32::MAX);
         for (line, hash) in file_report.key_hashes.iter().enumerate() {
@@ -292,7 +283,6 @@ async fn check_data_files<'m>(
         checked.push(location.clone());
         report.data_files += 1;
         report.items += file_report.lines;
-        let actual_md5 = checksum::base64(&md5.finish());
         if actual_md5 != file.md5 {
             report.problems.push(format!("{location}: MD5 is {actual_md5}, manifest-files.json says {}", file.md5));
         }
@@ -333,6 +323,61 @@ async fn check_data_files<'m>(
         }
     }
     Ok(located)
+}
+
+/// Data files read at once.
+const READ_LANES: usize = 4;
+
+/// One data file to read: its bytes hashed, and (for our formats) every line checked.
+struct FileRead {
+    destination: Destination,
+    runtime: ComponentRuntime,
+    key: String,
+    /// `None`: a plugin's format, whose files are hashed only.
+    format: Option<ExportFormat>,
+    export_type: String,
+    table_key: Vec<KeyAttribute>,
+    /// What the manifest says (a plugin's file's line count is taken from it).
+    item_count: u64,
+}
+
+impl FileRead {
+    /// The file's MD5 (base64) and what its lines held; `None` when it is missing.
+    async fn read(self) -> Result<Option<(String, FileReport)>, ExportError> {
+        let checker = match self.format {
+            Some(format) => {
+                let (runtime, export_type, table_key) = (self.runtime, self.export_type, self.table_key);
+                Some(
+                    offload::blocking(move || {
+                        Ok(runtime.session()?.data_file_checker(format, &export_type, &table_key)?)
+                    })
+                    .await?,
+                )
+            }
+            None => None,
+        };
+        // The bytes are hashed and checked on a blocking thread as they are read.
+        let read = offload::stream_file(
+            &self.destination,
+            &self.key,
+            (RunningMd5::default(), checker),
+            |(md5, checker), chunk| {
+                md5.update(chunk);
+                if let Some(checker) = checker.as_mut() {
+                    checker.feed(chunk)?;
+                }
+                Ok(())
+            },
+            async |()| Ok(()),
+        )
+        .await?;
+        let Some((md5, checker)) = read else { return Ok(None) };
+        let file_report = match checker {
+            Some(checker) => offload::blocking(move || Ok(checker.finish()?)).await?,
+            None => FileReport { lines: self.item_count, problems: Vec::new(), key_hashes: Vec::new() },
+        };
+        Ok(Some((checksum::base64(&md5.finish()), file_report)))
+    }
 }
 
 fn spill_error(source: std::io::Error) -> ExportError {

@@ -194,6 +194,9 @@ pub async fn prepare(
     {
         tracing::info!("creating table {} (key {})", request.table, key_in_words(&schema.key));
         writer.create(schema, request.indexes).await?;
+    } else if created_earlier {
+        // Made by an earlier run, which may have stopped while it was still being created.
+        writer.wait_active().await?;
     }
     let billing = schema.as_ref().map_or(SchemaBilling::OnDemand, |s| s.billing);
     Ok(Prepared::Ready(Box::new(Planned { state, prefix, state_location, token, run, billing })))
