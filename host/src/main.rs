@@ -18,8 +18,7 @@ use ddb_export::{
 };
 
 use cli::{
-    Cli, Command, ComponentArgs, DescribeArgs, ExportArgs, FinalizeArgs, ListArgs, PlanArgs, ProgressArg, RunShardArgs,
-    VerifyArgs,
+    Cli, Command, ComponentArgs, DescribeArgs, ExportArgs, FinalizeArgs, ListArgs, PlanArgs, RunShardArgs, VerifyArgs,
 };
 use ddb_export::export::{IncrementalWindow, ReadLimit};
 use ddb_export::model::Field;
@@ -183,12 +182,7 @@ fn export_request(args: ExportArgs, quiet: bool) -> anyhow::Result<(ExportReques
             (_, _, true) => ReadLimit::Unlimited,
             _ => ReadLimit::Default,
         },
-        progress: match args.progress {
-            ProgressArg::Auto if quiet => ProgressStyle::Off,
-            ProgressArg::Auto => ProgressStyle::Auto,
-            ProgressArg::Lines => ProgressStyle::Lines,
-            ProgressArg::Off => ProgressStyle::Off,
-        },
+        progress: args.progress.style(quiet),
         progress_interval: Duration::from_secs(args.progress_interval_secs),
         incremental: match (args.incremental, args.from) {
             (true, Some(from_ms)) => Some(IncrementalWindow {
@@ -383,7 +377,7 @@ async fn restore_plan(args: cli::restore::RestorePlanArgs) -> anyhow::Result<Exi
 }
 
 async fn restore_shard(args: cli::restore::RestoreShardArgs, quiet: bool) -> anyhow::Result<ExitCode> {
-    let options = args.options(quiet);
+    let options = args.writing.options(quiet);
     let runtime = default_component().await?;
     let aws = AwsClients::from_env().await?;
     let stop = stop_on_signals("the restore shard")?;

@@ -147,6 +147,19 @@ pub enum ProgressArg {
     Off,
 }
 
+impl ProgressArg {
+    /// The style the flag asks for; `quiet` turns the automatic bar off.
+    pub fn style(self, quiet: bool) -> ddb_export::progress::ProgressStyle {
+        use ddb_export::progress::ProgressStyle;
+        match self {
+            ProgressArg::Auto if quiet => ProgressStyle::Off,
+            ProgressArg::Auto => ProgressStyle::Auto,
+            ProgressArg::Lines => ProgressStyle::Lines,
+            ProgressArg::Off => ProgressStyle::Off,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The table: a name, or a table ARN.

@@ -5,7 +5,6 @@ use std::time::Duration;
 use clap::Args;
 
 use ddb_export::Target;
-use ddb_export::progress::ProgressStyle;
 use ddb_export::restore::{KeyAttribute, KeyType, RestoreRequest, SchemaBilling, WriteLimit, WriteMode, WriterOptions};
 
 use super::ProgressArg;
@@ -57,22 +56,8 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "ATTRIBUTE", group = "writes")]
     pub if_older: Option<String>,
 
-    /// Write at most this many write capacity units per second.
-    #[arg(long, value_name = "WCU", group = "write_limit")]
-    pub max_wcu: Option<f64>,
-
-    /// Write at most this percentage of a provisioned table's write capacity. Default: 50 on a
-    /// provisioned table; on an on-demand table, 1000 WCU/s unless --max-wcu says otherwise.
-    #[arg(long, value_name = "PERCENT", group = "write_limit")]
-    pub write_percent: Option<f64>,
-
-    /// Write as fast as the table takes (throttling still slows the restore, never fails it).
-    #[arg(long, group = "write_limit")]
-    pub no_write_limit: bool,
-
-    /// Write requests in flight at once (1-256). Default: 16.
-    #[arg(long)]
-    pub parallelism: Option<u32>,
+    #[command(flatten)]
+    pub writing: WriteArgs,
 
     /// Idempotency token. Default: one derived from the exports and the table, so the same
     /// command carries on after an interruption and, once done, prints the same report.
@@ -83,14 +68,6 @@ pub struct RestoreArgs {
     /// the first export, under its _ddb-export folder.
     #[arg(long, value_name = "LOCATION")]
     pub state: Option<String>,
-
-    /// Progress on stderr: a live bar on a terminal (auto), periodic log lines, or none.
-    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
-    pub progress: ProgressArg,
-
-    /// Seconds between progress lines when there is no live bar.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub progress_interval_secs: u64,
 }
 
 /// `--key`'s attributes (a type of its own: clap reads an `Option<Vec<_>>` as a repeated flag).
@@ -117,16 +94,25 @@ pub struct RestoreShardArgs {
     #[arg(long)]
     pub shard: u32,
 
-    /// Write at most this many WCU per second. Each worker applies its own limit: divide the
+    /// How fast this worker writes: each worker applies its own limit, so divide the
     /// table's budget by the workers running at once.
+    #[command(flatten)]
+    pub writing: WriteArgs,
+}
+
+/// How a restore (or one worker of a fanned-out one) writes, and shows its progress.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Write at most this many write capacity units per second.
     #[arg(long, value_name = "WCU", group = "write_limit")]
     pub max_wcu: Option<f64>,
 
-    /// Write at most this percentage of a provisioned table's write capacity (per worker).
+    /// Write at most this percentage of a provisioned table's write capacity. Default: 50 on a
+    /// provisioned table; on an on-demand table, 1000 WCU/s unless --max-wcu says otherwise.
     #[arg(long, value_name = "PERCENT", group = "write_limit")]
     pub write_percent: Option<f64>,
 
-    /// Write as fast as the table takes.
+    /// Write as fast as the table takes (throttling still slows the restore, never fails it).
     #[arg(long, group = "write_limit")]
     pub no_write_limit: bool,
 
@@ -150,31 +136,22 @@ pub struct RestoreFinalizeArgs {
     pub plan: String,
 }
 
-fn write_limit(max_wcu: Option<f64>, write_percent: Option<f64>, no_write_limit: bool) -> WriteLimit {
-    match (max_wcu, write_percent, no_write_limit) {
-        (Some(wcu), _, _) => WriteLimit::MaxWcu(wcu),
-        (_, Some(percent), _) => WriteLimit::WritePercent(percent),
-        (_, _, true) => WriteLimit::Unlimited,
-        _ => WriteLimit::Default,
+impl WriteArgs {
+    pub fn write_limit(&self) -> WriteLimit {
+        match (self.max_wcu, self.write_percent, self.no_write_limit) {
+            (Some(wcu), _, _) => WriteLimit::MaxWcu(wcu),
+            (_, Some(percent), _) => WriteLimit::WritePercent(percent),
+            (_, _, true) => WriteLimit::Unlimited,
+            _ => WriteLimit::Default,
+        }
     }
-}
 
-fn progress(arg: ProgressArg, quiet: bool) -> ProgressStyle {
-    match arg {
-        ProgressArg::Auto if quiet => ProgressStyle::Off,
-        ProgressArg::Auto => ProgressStyle::Auto,
-        ProgressArg::Lines => ProgressStyle::Lines,
-        ProgressArg::Off => ProgressStyle::Off,
-    }
-}
-
-impl RestoreShardArgs {
-    /// How the worker writes.
+    /// How the writes run and show their progress.
     pub fn options(&self, quiet: bool) -> WriterOptions {
         WriterOptions {
-            write_limit: write_limit(self.max_wcu, self.write_percent, self.no_write_limit),
+            write_limit: self.write_limit(),
             requests: self.parallelism,
-            progress: progress(self.progress, quiet),
+            progress: self.progress.style(quiet),
             progress_interval: Duration::from_secs(self.progress_interval_secs),
         }
     }
@@ -196,12 +173,12 @@ impl RestoreArgs {
                 (_, _, Some(attribute)) => WriteMode::IfOlder(attribute),
                 _ => WriteMode::Default,
             },
-            write_limit: write_limit(self.max_wcu, self.write_percent, self.no_write_limit),
-            parallelism: self.parallelism,
+            write_limit: self.writing.write_limit(),
+            parallelism: self.writing.parallelism,
             client_token: self.client_token,
             state: self.state.as_deref().map(Target::parse).transpose()?,
-            progress: progress(self.progress, quiet),
-            progress_interval: Duration::from_secs(self.progress_interval_secs),
+            progress: self.writing.progress.style(quiet),
+            progress_interval: Duration::from_secs(self.writing.progress_interval_secs),
         };
         request.validate()?;
         Ok(request)
