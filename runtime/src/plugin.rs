@@ -139,7 +139,11 @@ impl EncoderPlugin {
             exports.ddb_export_plugin_encoder().encoder().call_open(store, &wit_options, args)
         })?;
         let handle = result.map_err(|e| refusal(&session, "encoder.open", e))?;
-        Ok(super::Encoder { backend: super::EncoderBackend::Plugin(session), handle: Some(handle), packed: Vec::new() })
+        Ok(super::Encoder {
+            backend: crate::resources::EncoderBackend::Plugin(session),
+            handle: Some(handle),
+            packed: Vec::new(),
+        })
     }
 }
 

@@ -4,9 +4,96 @@
 
 use wasmtime::component::ResourceAny;
 
-use ddb_export_model::{DecodeError, EncoderEvent, FileReport, UnsupportedItem, WriteBatch};
+use ddb_export_model::{
+    DecodeError, EncoderEvent, EncoderOptions, ExportFormat, FileReport, KeyAttribute, Snapshot, UnsupportedItem,
+    WriteBatch,
+};
 
 use crate::{ComponentError, Session, bindings, convert, plugin};
+
+/// The constructors: each opens its resource in the session's store and takes the session.
+impl Session {
+    /// `rewrite`: a filter that copies a data file without the lines `drop` names.
+    pub fn line_filter(mut self, drop: &[u64], compression_level: u8) -> Result<LineFilter, ComponentError> {
+        let exports = self.exports.clone();
+        let handle = self.call("line-filter.new", |store| {
+            exports.ddb_export_core_rewrite().line_filter().call_constructor(store, drop, compression_level)
+        })?;
+        Ok(LineFilter { session: self, handle })
+    }
+
+    /// `verify`: a checker of one data file's lines, living in this session's store.
+    /// `key`: the table's key attributes, when known.
+    pub fn data_file_checker(
+        mut self,
+        format: ExportFormat,
+        export_type: &str,
+        key: &[KeyAttribute],
+    ) -> Result<FileChecker, ComponentError> {
+        let exports = self.exports.clone();
+        let wit_format = convert::format(format);
+        let wit_key = convert::key_to_wit(key);
+        let handle = self.call("data-file-checker.new", |store| {
+            exports.ddb_export_core_verify().data_file_checker().call_constructor(
+                store,
+                wit_format,
+                export_type,
+                &wit_key,
+            )
+        })?;
+        Ok(FileChecker { session: self, handle, key_hashes: Vec::new() })
+    }
+
+    /// `restore`: a decoder of one data file into write batches, living in this session's
+    /// store. `key`: the table's key attributes.
+    pub fn data_file_decoder(
+        mut self,
+        format: ExportFormat,
+        export_type: &str,
+        key: &[KeyAttribute],
+    ) -> Result<FileDecoder, ComponentError> {
+        let exports = self.exports.clone();
+        let wit_format = convert::format(format);
+        let wit_key = convert::key_to_wit(key);
+        let handle = self.call("data-file-decoder.new", |store| {
+            exports.ddb_export_core_restore().data_file_decoder().call_constructor(
+                store,
+                wit_format,
+                export_type,
+                &wit_key,
+            )
+        })?;
+        Ok(FileDecoder { session: self, handle, next_line: 1 })
+    }
+
+    /// An incremental export's change encoder, living in this session's store.
+    pub fn open_change_encoder(
+        mut self,
+        snapshot: &Snapshot,
+        options: &EncoderOptions,
+    ) -> Result<ChangeEncoder, ComponentError> {
+        let exports = self.exports.clone();
+        let wit_snapshot = convert::snapshot_to_wit(snapshot);
+        let wit_options = convert::encoder_options(options);
+        let result = self.call("change-encoder.open", |store| {
+            exports.ddb_export_core_incremental().change_encoder().call_open(store, &wit_snapshot, wit_options)
+        })?;
+        let handle = result.map_err(|e| self.refused("change-encoder.open", e))?;
+        Ok(ChangeEncoder { session: self, handle: Some(handle) })
+    }
+
+    /// Step 3a: the component's own encoder for one shard, living in this session's store.
+    pub fn open_encoder(mut self, snapshot: &Snapshot, options: &EncoderOptions) -> Result<Encoder, ComponentError> {
+        let exports = self.exports.clone();
+        let wit_snapshot = convert::snapshot_to_wit(snapshot);
+        let wit_options = convert::encoder_options(options);
+        let result = self.call("encoder.open", |store| {
+            exports.ddb_export_core_write().encoder().call_open(store, &wit_snapshot, wit_options)
+        })?;
+        let handle = result.map_err(|e| self.refused("encoder.open", e))?;
+        Ok(Encoder { backend: EncoderBackend::Component(self), handle: Some(handle), packed: Vec::new() })
+    }
+}
 
 /// Copies one data file without some of its lines (see `rewrite` in the WIT).
 pub struct LineFilter {
