@@ -115,8 +115,8 @@ pub mod destination {
 /// Reading a DynamoDB table: the filter a Scan may carry, and the packed page the WIT's
 /// `encode-page` takes, made from SDK items (for tests and embedders that hold SDK items).
 pub mod dynamodb {
-    pub use crate::io::dynamodb::ScanFilter;
     pub use crate::io::pack::pack as pack_page;
+    pub use crate::model::ScanFilter;
 
     /// SDK items as the JSON array a Scan response holds (what
     /// [`Encoder::encode_json`](crate::runtime::Encoder::encode_json) takes).

@@ -15,8 +15,10 @@
 pub mod checksum;
 mod export;
 mod field;
+mod scan_filter;
 pub mod time;
 
 pub use ddb_export_data_files::{layout, summary};
 pub use export::*;
 pub use field::Field;
+pub use scan_filter::ScanFilter;

@@ -13,7 +13,8 @@ use aws_sdk_dynamodb::types::{
 use crate::error::ExportError;
 use crate::io::aws::SdkFailure;
 use crate::model::{
-    Billing, Field, IndexSchema, KeyAttribute, KeyType, SchemaBilling, Shard, StreamInfo, TableInfo, TableSchema,
+    Billing, Field, IndexSchema, KeyAttribute, KeyType, ScanFilter, SchemaBilling, Shard, StreamInfo, TableInfo,
+    TableSchema,
 };
 
 use super::items::{Item, RawItems, attribute_from_json};
@@ -182,67 +183,27 @@ pub struct Table {
     filter: Option<std::sync::Arc<ScanFilter>>,
 }
 
-/// `--filter`, `--projection` and their expression attribute names and values, passed to
-/// every Scan as DynamoDB takes them. Filtering happens after the read: every item is still
-/// read (and paid for).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ScanFilter {
-    pub filter: Option<String>,
-    pub projection: Option<String>,
-    /// `#name` -> attribute name.
-    pub names: std::collections::BTreeMap<String, String>,
-    /// `:value` -> the value, in DynamoDB JSON (`{"S":"x"}`), as given.
-    pub values: std::collections::BTreeMap<String, serde_json::Value>,
+/// Checks a filter's names and values, naming the flag at fault.
+pub fn check_filter(filter: &ScanFilter) -> Result<(), (Field, String)> {
+    if let Some(name) = filter.names.keys().find(|n| !n.starts_with('#') || n.len() < 2) {
+        return Err((Field::ExpressionNames, format!("{name:?} does not start with '#'")));
+    }
+    for (name, value) in &filter.values {
+        if !name.starts_with(':') || name.len() < 2 {
+            return Err((Field::ExpressionValues, format!("{name:?} does not start with ':'")));
+        }
+        attribute_from_json(value).map_err(|why| (Field::ExpressionValues, format!("{name}: {why}")))?;
+    }
+    if filter.filter.as_deref().is_some_and(str::is_empty) || filter.projection.as_deref().is_some_and(str::is_empty) {
+        return Err((Field::Filter, "an expression is empty".into()));
+    }
+    Ok(())
 }
 
-impl std::fmt::Display for ScanFilter {
-    /// `filter <expression>, projection <expression>, names #a=x, values :v={"S":"1"}`, the
-    /// parts it has.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut parts = Vec::new();
-        if let Some(filter) = &self.filter {
-            parts.push(format!("filter {filter}"));
-        }
-        if let Some(projection) = &self.projection {
-            parts.push(format!("projection {projection}"));
-        }
-        if !self.names.is_empty() {
-            let names: Vec<String> = self.names.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            parts.push(format!("names {}", names.join(" ")));
-        }
-        if !self.values.is_empty() {
-            let values: Vec<String> = self.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            parts.push(format!("values {}", values.join(" ")));
-        }
-        match parts.is_empty() {
-            true => f.write_str("none"),
-            false => f.write_str(&parts.join(", ")),
-        }
-    }
-}
-
-impl ScanFilter {
-    /// Checks the names and values, naming the flag at fault.
-    pub fn check(&self) -> Result<(), (Field, String)> {
-        if let Some(name) = self.names.keys().find(|n| !n.starts_with('#') || n.len() < 2) {
-            return Err((Field::ExpressionNames, format!("{name:?} does not start with '#'")));
-        }
-        for (name, value) in &self.values {
-            if !name.starts_with(':') || name.len() < 2 {
-                return Err((Field::ExpressionValues, format!("{name:?} does not start with ':'")));
-            }
-            attribute_from_json(value).map_err(|why| (Field::ExpressionValues, format!("{name}: {why}")))?;
-        }
-        if self.filter.as_deref().is_some_and(str::is_empty) || self.projection.as_deref().is_some_and(str::is_empty) {
-            return Err((Field::Filter, "an expression is empty".into()));
-        }
-        Ok(())
-    }
-
-    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
-        (!self.values.is_empty())
-            .then(|| self.values.iter().filter_map(|(k, v)| Some((k.clone(), attribute_from_json(v).ok()?))).collect())
-    }
+/// A checked filter's values, as the SDK takes them.
+fn filter_values(filter: &ScanFilter) -> Option<HashMap<String, AttributeValue>> {
+    (!filter.values.is_empty())
+        .then(|| filter.values.iter().filter_map(|(k, v)| Some((k.clone(), attribute_from_json(v).ok()?))).collect())
 }
 
 impl Table {
@@ -366,7 +327,7 @@ impl Table {
             .set_expression_attribute_names(
                 self.filter.as_ref().filter(|f| !f.names.is_empty()).map(|f| f.names.clone().into_iter().collect()),
             )
-            .set_expression_attribute_values(self.filter.as_ref().and_then(|f| f.values()))
+            .set_expression_attribute_values(self.filter.as_deref().and_then(filter_values))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .customize()
             .config_override(aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled()))
@@ -506,8 +467,8 @@ mod tests {
             names: names.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             values: values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
         };
-        assert!(filter(&[("#s", "status")], &[(":v", json!({"S": "x"}))]).check().is_ok());
-        let field = |f: ScanFilter| f.check().map_err(|(field, _)| field).err();
+        assert!(check_filter(&filter(&[("#s", "status")], &[(":v", json!({"S": "x"}))])).is_ok());
+        let field = |f: ScanFilter| check_filter(&f).map_err(|(field, _)| field).err();
         assert_eq!(field(filter(&[("s", "status")], &[])), Some(Field::ExpressionNames));
         assert_eq!(field(filter(&[], &[("v", json!({"S": "x"}))])), Some(Field::ExpressionValues));
         assert_eq!(field(filter(&[], &[(":v", json!({"Q": "x"}))])), Some(Field::ExpressionValues));

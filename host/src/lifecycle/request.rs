@@ -62,7 +62,7 @@ pub struct ExportRequest {
     pub consistent: Option<bool>,
     /// Filter and projection passed to every Scan (refused with `consistent` and incremental
     /// exports, whose stream images are not filtered).
-    pub scan_filter: Option<crate::io::dynamodb::ScanFilter>,
+    pub scan_filter: Option<crate::model::ScanFilter>,
 }
 
 /// How fast an export may read, in read capacity units (RCU) per second.
@@ -217,7 +217,8 @@ impl ExportRequest {
             );
         }
         if let Some(filter) = &self.scan_filter {
-            filter.check().map_err(|(field, message)| ExportError::InvalidArgument { field, message })?;
+            crate::io::dynamodb::check_filter(filter)
+                .map_err(|(field, message)| ExportError::InvalidArgument { field, message })?;
             if self.consistent() || self.incremental.is_some() {
                 return invalid(
                     Field::Filter,

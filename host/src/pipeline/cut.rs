@@ -15,12 +15,11 @@
 //! rewritten), so a resumed run finishes the same cut without reading the stream again once the
 //! states are written.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ExportError;
@@ -32,7 +31,8 @@ use crate::model::time::now_ms;
 use crate::model::{ManifestEntry, Shard};
 use crate::pipeline::offload;
 use crate::pipeline::shard::{self, ShardContext};
-use crate::state::checkpoint;
+use crate::state::checkpoint::{self, CutState};
+use crate::state::keys;
 
 /// What DynamoDB (or its stream) sent that the cut cannot use.
 fn unreadable(service: &'static str, message: String) -> ExportError {
@@ -102,41 +102,15 @@ impl KeyHasher {
     }
 }
 
-/// The folder of the data files' key hashes.
-pub fn key_hashes_prefix(export_root: &str) -> String {
-    format!("{}keys/", checkpoint::state_prefix(export_root))
-}
-
-/// Where a data file's key hashes are kept.
-fn key_hashes_key(export_root: &str, data_file_key: &str) -> String {
-    let name = data_file_key.rsplit('/').next().unwrap_or(data_file_key);
-    format!("{}{name}.keys", key_hashes_prefix(export_root))
-}
-
 /// Stores a data file's key hashes, in line order.
 pub async fn save_key_hashes(ctx: &ShardContext, data_file_key: &str, hashes: &[KeyHash]) -> Result<(), ExportError> {
-    let key = key_hashes_key(&ctx.snapshot.keys.root, data_file_key);
+    let key = keys::key_hashes_key(&ctx.snapshot.keys.root, data_file_key);
     ctx.destination.put(&key, hashes.concat()).await.map(drop)
-}
-
-/// `_ddb-export/consistent.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CutState {
-    /// T, in milliseconds since the epoch (a whole second).
-    pub cut_ms: u64,
-    /// Each data file rewritten so far: its replacement, or `None` when no line was left.
-    pub rewritten: BTreeMap<String, Option<ManifestEntry>>,
-    /// The files holding the states at T, once written.
-    pub images: Option<Vec<ManifestEntry>>,
-}
-
-pub fn cut_state_key(export_root: &str) -> String {
-    format!("{}consistent.json", checkpoint::state_prefix(export_root))
 }
 
 /// The objects of the cut's own, besides the key hashes: its state and the changed keys.
 pub fn cut_objects(export_root: &str) -> [String; 2] {
-    [cut_state_key(export_root), changed_keys_key(export_root)]
+    [keys::cut_state_key(export_root), keys::changed_keys_key(export_root)]
 }
 
 /// What the consistent mode needs beyond a normal export.
@@ -184,7 +158,7 @@ pub async fn cut(
     files: Vec<ManifestEntry>,
 ) -> Result<(Vec<ManifestEntry>, u64), ExportError> {
     let root = ctx.snapshot.keys.root.clone();
-    let state_key = cut_state_key(&root);
+    let state_key = keys::cut_state_key(&root);
     let mut state: CutState = checkpoint::load(&ctx.destination, &state_key).await?.unwrap_or_default();
     if state.images.is_none() {
         if state.cut_ms == 0 {
@@ -199,11 +173,11 @@ pub async fn cut(
         present.sort_by_key(|(key, _)| *key);
         let items = present.into_iter().map(|(_, item)| item).collect();
         let images = shard::encode_items(ctx, images_shard, items).await?;
-        ctx.destination.put(&changed_keys_key(&root), changed.concat()).await?;
+        ctx.destination.put(&keys::changed_keys_key(&root), changed.concat()).await?;
         state.images = Some(images);
         checkpoint::save(&ctx.destination, &state_key, &state).await?;
     }
-    let changed_key = changed_keys_key(&root);
+    let changed_key = keys::changed_keys_key(&root);
     let corrupt = |message: &str| ExportError::CorruptState {
         location: ctx.destination.locate(&changed_key),
         message: message.to_string(),
@@ -293,11 +267,6 @@ async fn read_changes(
     Ok(at_cut)
 }
 
-/// `_ddb-export/cut-keys`: the hashes of the keys the stream changed before the cut.
-fn changed_keys_key(export_root: &str) -> String {
-    format!("{}cut-keys", checkpoint::state_prefix(export_root))
-}
-
 /// The scanned data `files`, each holding a key in `changed` rewritten without it.
 async fn rewrite_files(
     ctx: &ShardContext,
@@ -309,14 +278,14 @@ async fn rewrite_files(
         return Ok(files);
     }
     let root = ctx.snapshot.keys.root.clone();
-    let state_key = cut_state_key(&root);
+    let state_key = keys::cut_state_key(&root);
     let mut result = Vec::with_capacity(files.len());
     for file in files {
         if let Some(done) = state.rewritten.get(&file.data_file_s3_key) {
             result.extend(done.clone());
             continue;
         }
-        let hashes_key = key_hashes_key(&root, &file.data_file_s3_key);
+        let hashes_key = keys::key_hashes_key(&root, &file.data_file_s3_key);
         let corrupt =
             |message: String| ExportError::CorruptState { location: ctx.destination.locate(&hashes_key), message };
         let hashes = ctx.destination.get(&hashes_key).await?.ok_or_else(|| corrupt("missing".into()))?;

@@ -31,20 +31,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+pub use ddb_export_state_format::lease::{LEASE_TTL, LeaseRecord, Process, RENEW_EVERY, SETTLE};
 
 use crate::error::ExportError;
 use crate::io::destination::{Condition, Destination};
-use crate::state::checkpoint;
-
-/// How long a lease holds without renewal.
-pub const LEASE_TTL: Duration = Duration::from_secs(90);
-/// How often a running holder renews its lease.
-pub const RENEW_EVERY: Duration = Duration::from_secs(20);
-/// How long a newcomer waits after writing a lease before reading it back.
-pub const SETTLE: Duration = Duration::from_secs(1);
 
 /// What a lease guards, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,77 +48,22 @@ pub enum LeaseScope {
     ClientToken,
 }
 
-/// The folder of an export's leases.
-pub fn leases_prefix(export_root: &str) -> String {
-    format!("{}leases/", crate::state::checkpoint::state_prefix(export_root))
+/// This process, as a lease names its holder.
+fn this_process() -> Process {
+    let pid = std::process::id();
+    Process { host: host_name(), pid, boot_id: boot_id(), started: process_start(pid) }
 }
 
-/// The key of fan-out shard `shard`'s lease.
-pub fn shard_lease_key(export_root: &str, shard: u32) -> String {
-    format!("{}{shard:07}.json", leases_prefix(export_root))
-}
-
-/// The key of the lease on a whole export.
-pub fn export_lease_key(export_root: &str) -> String {
-    format!("{}export.json", leases_prefix(export_root))
-}
-
-/// The key of the lease held while a client token's export is found or started.
-pub fn token_lease_key(client_token: &str) -> String {
-    checkpoint::token_key(client_token).replace(".json", ".lease.json")
-}
-
-/// A lease object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct LeaseRecord {
-    /// The holder: a random id per lease taken.
-    owner: String,
-    /// When the holder last wrote the lease (ms since the epoch, by its clock).
-    renewed_ms: u64,
-    /// The process that holds it, where it could tell.
-    #[serde(default)]
-    process: Option<Process>,
-}
-
-/// A process, as precisely as this machine can name it: enough to tell, on the same machine,
-/// that it has ended (its pid gone, or reused by a process that started at another time).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Process {
-    pub host: String,
-    pub pid: u32,
-    /// `/proc/sys/kernel/random/boot_id` (Linux): the same host name after a reboot is
-    /// another machine as far as pids go.
-    #[serde(default)]
-    pub boot_id: Option<String>,
-    /// The process's start time, in clock ticks since boot (`/proc/<pid>/stat`, field 22).
-    #[serde(default)]
-    pub started: Option<u64>,
-}
-
-impl Process {
-    /// This process.
-    pub fn current() -> Self {
-        let pid = std::process::id();
-        Self { host: host_name(), pid, boot_id: boot_id(), started: process_start(pid) }
+/// Whether `process` is one of this machine (same host and boot) that is no longer running.
+/// `false` wherever that cannot be told (another machine, no `/proc`).
+fn has_ended(process: &Process) -> bool {
+    let here = this_process();
+    if process.host != here.host || process.boot_id.is_none() || process.boot_id != here.boot_id {
+        return false;
     }
-
-    /// Whether this names a process of this machine (same host and boot) that is no longer
-    /// running. `false` wherever that cannot be told (another machine, no `/proc`).
-    pub fn has_ended(&self) -> bool {
-        let here = Process::current();
-        if self.host != here.host || self.boot_id.is_none() || self.boot_id != here.boot_id {
-            return false;
-        }
-        match process_start(self.pid) {
-            None => std::path::Path::new("/proc/self/stat").exists(),
-            Some(started) => self.started.is_some_and(|then| then != started),
-        }
-    }
-}
-
-impl std::fmt::Display for Process {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "process {} on {}", self.pid, self.host)
+    match process_start(process.pid) {
+        None => std::path::Path::new("/proc/self/stat").exists(),
+        Some(started) => process.started.is_some_and(|then| then != started),
     }
 }
 
@@ -166,7 +102,7 @@ pub struct Lease {
 impl Lease {
     fn new(destination: &Destination, key: String, scope: LeaseScope) -> Self {
         let record =
-            LeaseRecord { owner: uuid::Uuid::new_v4().to_string(), renewed_ms: 0, process: Some(Process::current()) };
+            LeaseRecord { owner: uuid::Uuid::new_v4().to_string(), renewed_ms: 0, process: Some(this_process()) };
         Self {
             destination: destination.clone(),
             key,
@@ -326,9 +262,10 @@ impl Lease {
     }
 
     fn refuse_if_live(&self, held: &LeaseRecord) -> Result<(), ExportError> {
-        let age = crate::model::time::now_ms().saturating_sub(held.renewed_ms);
-        let ended = held.process.as_ref().filter(|p| p.has_ended());
-        if ended.is_none() && u128::from(age) < LEASE_TTL.as_millis() {
+        let now = crate::model::time::now_ms();
+        let age = held.age_ms(now);
+        let ended = held.process.as_ref().filter(|p| has_ended(p));
+        if held.holds(now, ended.is_some()) {
             return Err(self.busy(held));
         }
         let why = match ended {
@@ -391,11 +328,12 @@ impl Drop for KeepAlive {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::keys;
 
     #[test]
     fn this_process_is_running_and_a_dead_one_of_this_machine_has_ended() {
-        let here = Process::current();
-        assert!(!here.has_ended(), "{here:?}");
+        let here = this_process();
+        assert!(!has_ended(&here), "{here:?}");
         if here.boot_id.is_none() {
             return; // no /proc: only the TTL tells
         }
@@ -403,22 +341,13 @@ mod tests {
         let pid = child.id();
         child.wait().unwrap();
         let dead = Process { pid, started: Some(1), ..here.clone() };
-        assert!(dead.has_ended());
+        assert!(has_ended(&dead));
         let reused = Process { started: here.started.map(|s| s + 1), ..here.clone() };
-        assert!(reused.has_ended(), "the same pid, started at another time, is another process");
+        assert!(has_ended(&reused), "the same pid, started at another time, is another process");
         let elsewhere = Process { host: format!("{}-elsewhere", here.host), ..dead.clone() };
-        assert!(!elsewhere.has_ended(), "another machine's process cannot be judged from here");
+        assert!(!has_ended(&elsewhere), "another machine's process cannot be judged from here");
         let rebooted = Process { boot_id: Some("another boot".into()), ..dead };
-        assert!(!rebooted.has_ended());
-    }
-
-    #[test]
-    fn keys_are_beside_the_export_or_the_token() {
-        assert_eq!(shard_lease_key("p/AWSDynamoDB/x", 3), "p/AWSDynamoDB/x/_ddb-export/leases/0000003.json");
-        assert_eq!(export_lease_key("p/AWSDynamoDB/x"), "p/AWSDynamoDB/x/_ddb-export/leases/export.json");
-        let token = token_lease_key("t");
-        assert!(token.starts_with("_ddb-export/client-tokens/") && token.ends_with(".lease.json"), "{token}");
-        assert_eq!(token.replace(".lease.json", ".json"), checkpoint::token_key("t"));
+        assert!(!has_ended(&rebooted));
     }
 
     async fn directory() -> (tempfile::TempDir, Destination) {
@@ -430,7 +359,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_live_holder_refuses_a_second_one_until_it_releases() {
         let (_dir, destination) = directory().await;
-        let key = export_lease_key("AWSDynamoDB/e");
+        let key = keys::export_lease_key("AWSDynamoDB/e");
         let first = Lease::acquire(&destination, key.clone(), LeaseScope::Export("e".into())).await.unwrap();
         let second = Lease::acquire(&destination, key.clone(), LeaseScope::Export("e".into())).await;
         let message = second.err().expect("refused").to_string();
@@ -444,13 +373,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_lease_taken_over_is_lost_to_its_old_holder() {
         let (_dir, destination) = directory().await;
-        let key = shard_lease_key("AWSDynamoDB/e", 1);
+        let key = keys::shard_lease_key("AWSDynamoDB/e", 1);
         let old = Lease::acquire(&destination, key.clone(), LeaseScope::Shard(1)).await.unwrap();
         // Its holder went silent: a record older than the TTL, of a process elsewhere.
         let silent = LeaseRecord {
             owner: old.record.owner.clone(),
             renewed_ms: crate::model::time::now_ms() - LEASE_TTL.as_millis() as u64 - 1000,
-            process: Some(Process { host: "elsewhere".into(), ..Process::current() }),
+            process: Some(Process { host: "elsewhere".into(), ..this_process() }),
         };
         destination.put(&key, serde_json::to_vec(&silent).unwrap()).await.unwrap();
         let new = Lease::acquire(&destination, key.clone(), LeaseScope::Shard(1)).await.unwrap();
@@ -467,11 +396,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_lease_of_a_process_of_this_machine_that_ended_is_taken_over_at_once() {
         let (_dir, destination) = directory().await;
-        let here = Process::current();
+        let here = this_process();
         if here.boot_id.is_none() {
             return;
         }
-        let key = export_lease_key("AWSDynamoDB/e");
+        let key = keys::export_lease_key("AWSDynamoDB/e");
         let dead = LeaseRecord {
             owner: "killed".into(),
             renewed_ms: crate::model::time::now_ms(),
@@ -483,7 +412,7 @@ mod tests {
         let live = LeaseRecord {
             owner: "alive".into(),
             renewed_ms: crate::model::time::now_ms(),
-            process: Some(Process { host: "elsewhere".into(), ..Process::current() }),
+            process: Some(Process { host: "elsewhere".into(), ..this_process() }),
         };
         destination.put(&key, serde_json::to_vec(&live).unwrap()).await.unwrap();
         assert!(Lease::acquire(&destination, key.clone(), LeaseScope::ClientToken).await.is_err());

@@ -13,7 +13,6 @@ use serde::Serialize;
 use crate::io::destination::Destination;
 use crate::model::checksum::{self, RunningMd5};
 use crate::runtime::ComponentRuntime;
-use crate::state::checkpoint;
 mod duplicates;
 
 use crate::error::ExportError;
@@ -183,7 +182,7 @@ pub async fn check(
 /// The key the export's saved state records (`_ddb-export/run.json`), if it is there and says.
 /// Only a hint: an export copied without it, or AWS's, has none.
 async fn saved_key_attributes(destination: &Destination, root: &str) -> Option<Vec<String>> {
-    let bytes = destination.get(&checkpoint::run_key(root)).await.ok().flatten()?;
+    let bytes = destination.get(&crate::state::keys::run_key(root)).await.ok().flatten()?;
     let state: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let keys: Vec<String> = serde_json::from_value(state.get("table_key")?.clone()).ok()?;
     (!keys.is_empty()).then_some(keys)

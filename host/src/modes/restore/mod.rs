@@ -65,7 +65,7 @@ pub async fn run(
     };
     let resumed = write(aws, runtime, &state, &prefix, &run, &all, billing, &options, false, stop).await?;
     let report = shards::report(&state, &prefix, &token, &state_location, &run, resumed).await?;
-    checkpoint::save(&state, &checkpoint::restore_report_key(&prefix), &report).await?;
+    checkpoint::save(&state, &crate::state::keys::restore_report_key(&prefix), &report).await?;
     Ok(report)
 }
 
@@ -208,22 +208,16 @@ pub async fn run_shard(
     let billing = table.schema.map_or(SchemaBilling::OnDemand, |s| s.billing);
     let resumed = write(aws, runtime, &state, &prefix, &run, &[shard], billing, options, true, stop).await?;
     let done = shards::recorded(&state, &prefix).await?;
-    let planned = run.shards.iter().find(|s| s.id == shard);
     let mut figures = crate::pipeline::restore::RestoreFigures::default();
-    if let Some(planned) = planned {
-        for file in &planned.files {
-            let key = checkpoint::restored_file_key(&prefix, planned.export, *file);
-            if done.contains(&key)
-                && let Some(record) = checkpoint::load::<crate::state::restore::RestoredFile>(&state, &key).await?
-            {
-                figures.items_put += record.puts;
-                figures.items_deleted += record.deletes;
-                figures.skipped += record.skipped;
-                figures.consumed_write_capacity_units += record.wcu;
-                figures.throttles += record.throttles;
-                figures.data_files_done += 1;
-            }
-        }
+    if let Some(planned) = run.shards.iter().find(|s| s.id == shard) {
+        let files = planned.files.iter().map(|f| (planned.export, *f));
+        let (counts, counted) = shards::recorded_counts(&state, &prefix, &done, files).await?;
+        figures.items_put = counts.puts;
+        figures.items_deleted = counts.deletes;
+        figures.skipped = counts.skipped;
+        figures.consumed_write_capacity_units = counts.wcu;
+        figures.throttles = counts.throttles;
+        figures.data_files_done = counted;
         figures.data_files = planned.files.len() as u64;
     }
     Ok(RestoreShardReport { shard, resumed_data_files: resumed, figures })
@@ -233,7 +227,7 @@ pub async fn run_shard(
 /// same request returns it); refused, naming them, while shards are unfinished.
 pub async fn finalize(aws: &AwsClients, restore_location: &str) -> Result<RestoreReport, ExportError> {
     let (state, prefix) = open_state(aws, restore_location).await?;
-    let report_key = checkpoint::restore_report_key(&prefix);
+    let report_key = crate::state::keys::restore_report_key(&prefix);
     if let Some(report) = checkpoint::load::<RestoreReport>(&state, &report_key).await? {
         return Ok(report);
     }

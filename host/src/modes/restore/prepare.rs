@@ -70,9 +70,11 @@ pub async fn prepare(
             (first.destination.clone(), root)
         }
     };
-    let prefix = checkpoint::restore_prefix(&base, &token);
+    let prefix = crate::state::keys::restore_prefix(&base, &token);
     let state_location = state.locate(&prefix);
-    if let Some(report) = checkpoint::load::<RestoreReport>(&state, &checkpoint::restore_report_key(&prefix)).await? {
+    if let Some(report) =
+        checkpoint::load::<RestoreReport>(&state, &crate::state::keys::restore_report_key(&prefix)).await?
+    {
         tracing::info!("restore {token} finished earlier (its report is at {state_location}); nothing to do");
         let run = load_run(&state, &prefix).await?;
         let billing = SchemaBilling::OnDemand;
@@ -81,7 +83,7 @@ pub async fn prepare(
             Box::new(Planned { state, prefix, state_location, token, run, billing }),
         ));
     }
-    let earlier = checkpoint::load::<RestoreRun>(&state, &checkpoint::restore_run_key(&prefix)).await?;
+    let earlier = checkpoint::load::<RestoreRun>(&state, &crate::state::keys::restore_run_key(&prefix)).await?;
 
     let writer = TableWriter::new(aws.dynamodb.clone(), request.table.clone());
     let created_earlier = earlier.as_ref().is_some_and(|run| run.created_table);
@@ -185,7 +187,7 @@ pub async fn prepare(
                 });
             }
         }
-        None => checkpoint::save(&state, &checkpoint::restore_run_key(&prefix), &run).await?,
+        None => checkpoint::save(&state, &crate::state::keys::restore_run_key(&prefix), &run).await?,
     }
     // What a run carries on with is what was planned (its verified files and shards).
     let run = earlier.unwrap_or(run);
@@ -240,7 +242,7 @@ fn derived_token(arns: &[String], table: &str) -> String {
 
 /// The `restore.json` at a restore's state folder; refused, naming it, when there is none.
 pub async fn load_run(state: &Destination, prefix: &str) -> Result<RestoreRun, ExportError> {
-    let key = checkpoint::restore_run_key(prefix);
+    let key = crate::state::keys::restore_run_key(prefix);
     checkpoint::load::<RestoreRun>(state, &key).await?.ok_or_else(|| ExportError::InvalidArgument {
         field: Field::Plan,
         message: format!("{} holds no restore (no restore.json)", state.locate(prefix)),
@@ -251,7 +253,7 @@ pub async fn load_run(state: &Destination, prefix: &str) -> Result<RestoreRun, E
 /// state records it; the given billing, else the source's.
 async fn new_table_schema(request: &RestoreRequest, first: &Link) -> Result<TableSchema, ExportError> {
     let root = crate::model::layout::export_root(first.destination.prefix().as_deref(), &first.export_id);
-    let saved = checkpoint::load::<RunState>(&first.destination, &checkpoint::run_key(&root))
+    let saved = checkpoint::load::<RunState>(&first.destination, &crate::state::keys::run_key(&root))
         .await
         .ok()
         .flatten()

@@ -3,7 +3,7 @@
 //! before it is restored), each file recorded when all its writes went through; and the report
 //! summed from those records, the same for a restore run in one process and one fanned out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -70,7 +70,9 @@ pub async fn restore_shards(
             .shards
             .iter()
             .filter(|s| s.export < export)
-            .filter(|s| s.files.iter().any(|f| !done.contains(&checkpoint::restored_file_key(prefix, s.export, *f))))
+            .filter(|s| {
+                s.files.iter().any(|f| !done.contains(&crate::state::keys::restored_file_key(prefix, s.export, *f)))
+            })
             .map(|s| s.id.to_string())
             .collect();
         if !waiting.is_empty() {
@@ -115,7 +117,7 @@ async fn restore_files(
     let mut resumed = 0;
     let mut pending = Vec::new();
     for &index in files {
-        let record_key = checkpoint::restored_file_key(prefix, export, index);
+        let record_key = crate::state::keys::restored_file_key(prefix, export, index);
         if done.contains(&record_key)
             && let Some(record) = checkpoint::load::<RestoredFile>(state, &record_key).await?
         {
@@ -199,6 +201,31 @@ fn counts_of(record: &RestoredFile) -> FileCounts {
     }
 }
 
+/// The counts of those of `files` (export, file) that `done` lists, summed from their records,
+/// and how many there were: the one sum behind a shard's report and the restore's.
+pub async fn recorded_counts(
+    state: &Destination,
+    prefix: &str,
+    done: &HashSet<String>,
+    files: impl IntoIterator<Item = (usize, usize)>,
+) -> Result<(FileCounts, u64), ExportError> {
+    let mut total = FileCounts::default();
+    let mut counted = 0;
+    for (export, file) in files {
+        let key = crate::state::keys::restored_file_key(prefix, export, file);
+        if !done.contains(&key) {
+            continue;
+        }
+        let record = checkpoint::load::<RestoredFile>(state, &key).await?.ok_or_else(|| ExportError::CorruptState {
+            location: state.locate(&key),
+            message: "listed, but not there".into(),
+        })?;
+        total += counts_of(&record);
+        counted += 1;
+    }
+    Ok((total, counted))
+}
+
 /// The report of a restore whose every file is recorded, summed from the records; refused,
 /// naming the unfinished shards, when some are not.
 pub async fn report(
@@ -213,7 +240,9 @@ pub async fn report(
     let unfinished: Vec<String> = run
         .shards
         .iter()
-        .filter(|s| s.files.iter().any(|f| !done.contains(&checkpoint::restored_file_key(prefix, s.export, *f))))
+        .filter(|s| {
+            s.files.iter().any(|f| !done.contains(&crate::state::keys::restored_file_key(prefix, s.export, *f)))
+        })
         .map(|s| s.id.to_string())
         .collect();
     if !unfinished.is_empty() {
@@ -226,22 +255,8 @@ pub async fn report(
             ),
         });
     }
-    let mut total = FileCounts::default();
-    let mut files = 0;
-    let mut loaded: HashMap<String, RestoredFile> = HashMap::new();
-    for shard in &run.shards {
-        for file in &shard.files {
-            let key = checkpoint::restored_file_key(prefix, shard.export, *file);
-            let record = match loaded.remove(&key) {
-                Some(record) => record,
-                None => checkpoint::load::<RestoredFile>(state, &key).await?.ok_or_else(|| {
-                    ExportError::CorruptState { location: state.locate(&key), message: "listed, but not there".into() }
-                })?,
-            };
-            total += counts_of(&record);
-            files += 1;
-        }
-    }
+    let all = run.shards.iter().flat_map(|s| s.files.iter().map(|f| (s.export, *f)));
+    let (total, files) = recorded_counts(state, prefix, &done, all).await?;
     let seconds = crate::model::time::now_ms().saturating_sub(run.started_ms) as f64 / 1000.0;
     Ok(RestoreReport {
         client_token: token.to_string(),
