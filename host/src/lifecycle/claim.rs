@@ -7,6 +7,7 @@ use crate::io::destination::Destination;
 use crate::model::{CustomFormat, Field, SnapshotRequest, SseAlgorithm, TableInfo};
 use crate::runtime::ComponentRuntime;
 use crate::state::checkpoint::{self, Fingerprint, RunState};
+use crate::state::keys;
 use crate::state::lease::{Lease, LeaseScope};
 
 /// An export found at the destination by `--resume` or by the client token.
@@ -87,7 +88,7 @@ pub(crate) async fn find_earlier_run(
         return Ok(EarlierRun::None);
     };
     let by_token = request.resume.is_none();
-    let run_key = crate::state::keys::run_key(&root);
+    let run_key = keys::run_key(&root);
     let Some(state) = checkpoint::load::<RunState>(destination, &run_key).await? else {
         if by_token {
             // Killed before its state was saved (or deleted since): what it began is cleared.
@@ -203,7 +204,7 @@ pub(crate) async fn claim(
             match find_earlier_run(destination, request, table, fingerprint, region, token_lease.is_some()).await? {
                 EarlierRun::Complete(state, summary) => return Ok(Claim::Complete(state, summary)),
                 EarlierRun::Unfinished(state) => {
-                    let key = crate::state::keys::export_lease_key(&state.snapshot.keys.root);
+                    let key = keys::export_lease_key(&state.snapshot.keys.root);
                     if let Some(lease) = export_lease.take_if(|lease| lease.key() == key) {
                         return Ok(Claim::Unfinished(state, lease));
                     }
@@ -212,7 +213,7 @@ pub(crate) async fn claim(
                 }
                 EarlierRun::None => match (&request.client_token, &token_lease) {
                     (Some(token), None) => {
-                        let key = crate::state::keys::token_lease_key(token);
+                        let key = keys::token_lease_key(token);
                         token_lease = Some(Lease::acquire(destination, key, LeaseScope::ClientToken).await?);
                     }
                     _ => return Ok(Claim::New(token_lease.take())),

@@ -12,6 +12,7 @@ use crate::model::{ExportTotals, Field, ManifestEntry, ProgressFigures, ShardPla
 use crate::runtime::ComponentRuntime;
 use crate::state::checkpoint::{self, RunState};
 use crate::state::description::ExportDescription;
+use crate::state::keys;
 use crate::state::lease::Lease;
 
 /// What a run wrote, once the manifests are stored.
@@ -54,8 +55,7 @@ pub(crate) async fn conclude(
         failure_message: error.to_string(),
         end_time_ms,
     };
-    if let Err(e) = checkpoint::save(destination, &crate::state::keys::failure_key(&snapshot.keys.root), &record).await
-    {
+    if let Err(e) = checkpoint::save(destination, &keys::failure_key(&snapshot.keys.root), &record).await {
         tracing::debug!("could not record the failure: {e}");
     }
     let description = ExportDescription::failed(&snapshot, end_time_ms, &error, stats);
@@ -204,10 +204,10 @@ pub(crate) async fn verify_data_files(
 /// hashes and cut) are of no more use (`run.json` stays, so that the client token and
 /// `--resume` still find the export).
 pub(crate) async fn remove_checkpoints(destination: &Destination, export_root: &str) {
-    let prefix = crate::state::keys::shards_prefix(export_root);
+    let prefix = keys::shards_prefix(export_root);
     let removed = async {
-        let leases = crate::state::keys::leases_prefix(export_root);
-        for folder in [prefix.clone(), crate::state::keys::key_hashes_prefix(export_root), leases] {
+        let leases = keys::leases_prefix(export_root);
+        for folder in [prefix.clone(), keys::key_hashes_prefix(export_root), leases] {
             for object in destination.list(&folder).await? {
                 destination.delete(&object.key).await?;
             }

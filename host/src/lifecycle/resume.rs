@@ -7,6 +7,7 @@ use crate::error::ExportError;
 use crate::io::destination::Destination;
 use crate::model::Snapshot;
 use crate::state::checkpoint::{self, RunState, ShardCheckpoint};
+use crate::state::keys;
 
 /// The checkpoints of an unfinished export, by shard id, after aborting the uploads its
 /// interrupted run left open.
@@ -24,7 +25,7 @@ pub(crate) async fn load_checkpoints(
     for shard in shards {
         if let Some((_, problem)) = listing.first_problem(destination, &checkpoints[&shard].files).await? {
             tracing::warn!("{problem}: segment {shard} is read again from its start");
-            destination.delete(&crate::state::keys::shard_key(&snapshot.keys.root, shard)).await?;
+            destination.delete(&keys::shard_key(&snapshot.keys.root, shard)).await?;
             checkpoints.remove(&shard);
         }
     }
@@ -34,7 +35,7 @@ pub(crate) async fn load_checkpoints(
         .collect();
     // The whole export's folder: a directory also stages checkpoints and state.
     let aborted = destination.abort_stale_uploads(&format!("{}/", snapshot.keys.root), &known).await?;
-    destination.delete(&crate::state::keys::failure_key(&snapshot.keys.root)).await?;
+    destination.delete(&keys::failure_key(&snapshot.keys.root)).await?;
     let done = checkpoints.values().filter(|c| c.done).count();
     let items: u64 = checkpoints.values().map(|c| c.items).sum();
     tracing::info!(
@@ -53,7 +54,7 @@ pub(crate) async fn read_checkpoints(
     state: &RunState,
 ) -> Result<HashMap<u32, ShardCheckpoint>, ExportError> {
     let snapshot = &state.snapshot;
-    let listed = destination.list(&crate::state::keys::shards_prefix(&snapshot.keys.root)).await?;
+    let listed = destination.list(&keys::shards_prefix(&snapshot.keys.root)).await?;
     let mut checkpoints = HashMap::new();
     let mut file_keys = HashSet::new();
     for object in listed {
@@ -63,7 +64,7 @@ pub(crate) async fn read_checkpoints(
         if !state.plan.shards.iter().any(|s| s.id == saved.shard) {
             return Err(corrupt(format!("shard {} is not in the export's plan", saved.shard)));
         }
-        if object.key != crate::state::keys::shard_key(&snapshot.keys.root, saved.shard) {
+        if object.key != keys::shard_key(&snapshot.keys.root, saved.shard) {
             return Err(corrupt(format!("it holds the checkpoint of shard {}, under another name", saved.shard)));
         }
         check_checkpoint(snapshot, &saved, &mut file_keys).map_err(corrupt)?;

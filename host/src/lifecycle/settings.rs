@@ -9,6 +9,7 @@ use crate::error::ExportError;
 use crate::io::aws::AwsClients;
 use crate::io::destination::Destination;
 use crate::state::checkpoint::{self, Fingerprint, RunState, TokenRecord};
+use crate::state::keys;
 
 /// Where the export a request names is, as its id and its root, when it names one: the
 /// `resume` id, or the export its client token's record names (`None` until one is recorded).
@@ -23,7 +24,7 @@ pub(crate) async fn locate(
             (id.to_string(), destination.prefix())
         }
         (None, Some(token)) => {
-            let key = crate::state::keys::token_key(token);
+            let key = keys::token_key(token);
             match checkpoint::load::<TokenRecord>(destination, &key).await? {
                 Some(record) => {
                     resume_export_id(&record.export_id)
@@ -63,7 +64,7 @@ pub(crate) async fn with_saved_settings(
 ) -> Result<ExportRequest, ExportError> {
     let Some((_, root)) = locate(destination, request).await? else { return Ok(request.clone()) };
     // Unreadable state is reported by the claim, which names what is wrong with it.
-    match checkpoint::load::<RunState>(destination, &crate::state::keys::run_key(&root)).await {
+    match checkpoint::load::<RunState>(destination, &keys::run_key(&root)).await {
         Ok(Some(state)) => Ok(fill_in(request, &state.fingerprint)),
         Ok(None) | Err(ExportError::CorruptState { .. }) => Ok(request.clone()),
         Err(error) => Err(error),

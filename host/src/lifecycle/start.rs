@@ -10,6 +10,7 @@ use crate::model::{ExportFormat, Field, Shard, ShardPlan, TableInfo};
 use crate::pipeline::offload;
 use crate::runtime::ComponentRuntime;
 use crate::state::checkpoint::{self, Fingerprint, RunState, TokenRecord};
+use crate::state::keys;
 use crate::state::lease::{Lease, LeaseScope};
 
 /// An encoder plugin writes a full export's data files in its own format, line-blind: it
@@ -116,12 +117,12 @@ pub(crate) async fn record_start(
         // can be after its lease yet.
         let root = &state.snapshot.keys.root;
         let scope = LeaseScope::Export(state.snapshot.export_id.clone());
-        let lease = Lease::create(destination, crate::state::keys::export_lease_key(root), scope).await?;
+        let lease = Lease::create(destination, keys::export_lease_key(root), scope).await?;
         let written = async {
             // The token's record first: a run killed from here on is found again by its
             // token, and what it left half-written is cleared (`find_earlier_run`).
             if let Some(token) = client_token {
-                let key = crate::state::keys::token_key(token);
+                let key = keys::token_key(token);
                 destination.abort_stale_uploads(&key, &[]).await?;
                 let record = TokenRecord {
                     version: checkpoint::STATE_VERSION,
@@ -131,7 +132,7 @@ pub(crate) async fn record_start(
                 checkpoint::save(destination, &key, &record).await?;
             }
             destination.put(&state.snapshot.keys.started, Vec::new()).await?;
-            checkpoint::save(destination, &crate::state::keys::run_key(root), state).await
+            checkpoint::save(destination, &keys::run_key(root), state).await
         }
         .await;
         match written {

@@ -40,6 +40,7 @@ use crate::pipeline::progress::{self, Progress};
 use crate::pipeline::sink::Sink;
 use crate::runtime::{self, ComponentError, ComponentRuntime};
 use crate::state::checkpoint::{self, Fingerprint, IncrementalFiles, RunState};
+use crate::state::keys;
 use crate::state::lease::Lease;
 
 /// Pages of stream records allowed to wait for the component.
@@ -178,7 +179,7 @@ fn check_window(spec: &IncrementalSpec, now_ms: u64, facts: &StreamFacts) -> Res
 /// Before an unfinished export starts over: the data files its earlier runs started (checked to
 /// be this export's), their unfinished uploads aborted, its recorded failure removed.
 async fn restart(destination: &Destination, snapshot: &Snapshot) -> Result<Vec<String>, ExportError> {
-    let key = crate::state::keys::incremental_key(&snapshot.keys.root);
+    let key = keys::incremental_key(&snapshot.keys.root);
     let files: IncrementalFiles = checkpoint::load(destination, &key).await?.unwrap_or_default();
     for file in &files.started {
         runtime::check_data_file_key(snapshot, file)
@@ -188,7 +189,7 @@ async fn restart(destination: &Destination, snapshot: &Snapshot) -> Result<Vec<S
     for file in &files.started {
         aborted += destination.abort_stale_uploads(file, &[]).await?;
     }
-    destination.delete(&crate::state::keys::failure_key(&snapshot.keys.root)).await?;
+    destination.delete(&keys::failure_key(&snapshot.keys.root)).await?;
     tracing::info!(
         "export {} did not complete: starting it over ({} data files started before, {aborted} unfinished uploads aborted)",
         snapshot.export_id,
@@ -356,7 +357,7 @@ async fn store(
     earlier_files: Vec<String>,
     mut events: mpsc::Receiver<Vec<EncoderEvent>>,
 ) -> Result<Vec<ManifestEntry>, ExportError> {
-    let state_key = crate::state::keys::incremental_key(&ctx.snapshot.keys.root);
+    let state_key = keys::incremental_key(&ctx.snapshot.keys.root);
     let mut started = IncrementalFiles { started: earlier_files };
     let mut sink = Sink::new(ctx.destination.clone(), ctx.runtime.name().to_string(), []);
     let mut files = Vec::new();

@@ -31,6 +31,7 @@ use crate::pipeline::retry::{Backoff, MAX_TRANSIENT_RETRIES};
 use crate::pipeline::sink::{self, Sink};
 use crate::runtime::{ComponentError, ComponentRuntime, Encoder};
 use crate::state::checkpoint::{self, OpenUpload, ShardCheckpoint};
+use crate::state::keys;
 use ddb_export_data_files::json_page;
 
 /// Scan pages allowed to wait for the encoder (a page is at most 1 MB of items).
@@ -110,7 +111,7 @@ pub async fn run(ctx: ShardContext, shard: Shard, resume: ShardCheckpoint) -> Re
     }
     let start_key = match &resume.resume_key {
         Some(json) => Some(items::key_from_json(json).map_err(|message| ExportError::CorruptState {
-            location: ctx.destination.locate(&crate::state::keys::shard_key(&ctx.snapshot.keys.root, shard.id)),
+            location: ctx.destination.locate(&keys::shard_key(&ctx.snapshot.keys.root, shard.id)),
             message,
         })?),
         None => None,
@@ -121,7 +122,7 @@ pub async fn run(ctx: ShardContext, shard: Shard, resume: ShardCheckpoint) -> Re
     progress.done = true;
     progress.resume_key = None;
     progress.open_upload = None;
-    save_checkpoint(&ctx, &crate::state::keys::shard_key(&ctx.snapshot.keys.root, shard.id), &progress).await?;
+    save_checkpoint(&ctx, &keys::shard_key(&ctx.snapshot.keys.root, shard.id), &progress).await?;
     ctx.progress.segment_done();
     Ok(ShardOutcome { files: progress.files, items: progress.items })
 }
@@ -371,7 +372,7 @@ async fn store(
     mut events: mpsc::Receiver<(Vec<EncoderEvent>, Position)>,
     save_checkpoints: bool,
 ) -> Result<ShardCheckpoint, ExportError> {
-    let checkpoint_key = crate::state::keys::shard_key(&ctx.snapshot.keys.root, shard.id);
+    let checkpoint_key = keys::shard_key(&ctx.snapshot.keys.root, shard.id);
     let mut progress = ShardCheckpoint { shard: shard.id, open_upload: None, ..resume };
     let earlier = progress.files.iter().map(|f| f.data_file_s3_key.clone());
     let mut sink = Sink::new(ctx.destination.clone(), ctx.runtime.name().to_string(), earlier);

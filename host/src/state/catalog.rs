@@ -12,6 +12,7 @@ use crate::model::summary::ManifestSummary;
 use crate::model::time::parse_summary_time;
 use crate::state::checkpoint::{self, FailureRecord, RunState};
 use crate::state::description::{ExportDescription, ExportStatus, IncrementalExportSpecification, cli_timestamp};
+use crate::state::keys;
 
 /// One export as `aws dynamodb list-exports` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,7 +35,7 @@ pub struct ListExportsOutput {
 /// from ddb-export's saved state when there is no summary.
 pub async fn describe(destination: &Destination, export_id: &str) -> Result<ExportDescription, ExportError> {
     let root = crate::model::layout::export_root(destination.prefix().as_deref(), export_id);
-    let state: Option<RunState> = checkpoint::load(destination, &crate::state::keys::run_key(&root)).await?;
+    let state: Option<RunState> = checkpoint::load(destination, &keys::run_key(&root)).await?;
     let summary_key =
         crate::model::layout::export_keys(destination.prefix().as_deref(), export_id, false).manifest_summary;
     if let Some(summary) = destination.get(&summary_key).await? {
@@ -52,7 +53,7 @@ pub async fn describe(destination: &Destination, export_id: &str) -> Result<Expo
             None => not_found("nothing is there"),
         });
     };
-    let failure: Option<FailureRecord> = checkpoint::load(destination, &crate::state::keys::failure_key(&root)).await?;
+    let failure: Option<FailureRecord> = checkpoint::load(destination, &keys::failure_key(&root)).await?;
     Ok(match failure {
         Some(failure) => ExportDescription::failed_as_recorded(&state.snapshot, &failure),
         None => ExportDescription::in_progress(&state.snapshot),

@@ -20,6 +20,7 @@ use crate::model::layout;
 use crate::model::summary::ManifestSummary;
 use crate::model::{ExportFormat, Field, FileReport, KeyAttribute, ListedFile, ManifestsCheck};
 use crate::pipeline::offload;
+use crate::state::keys;
 use crate::state::stored::{Depth, Listing, Record};
 use duplicates::{DuplicateFinder, LineAt};
 
@@ -182,10 +183,10 @@ pub async fn check(
 /// The key the export's saved state records (`_ddb-export/run.json`), if it is there and says.
 /// Only a hint: an export copied without it, or AWS's, has none.
 async fn saved_key_attributes(destination: &Destination, root: &str) -> Option<Vec<String>> {
-    let bytes = destination.get(&crate::state::keys::run_key(root)).await.ok().flatten()?;
+    let bytes = destination.get(&keys::run_key(root)).await.ok().flatten()?;
     let state: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let keys: Vec<String> = serde_json::from_value(state.get("table_key")?.clone()).ok()?;
-    (!keys.is_empty()).then_some(keys)
+    let names: Vec<String> = serde_json::from_value(state.get("table_key")?.clone()).ok()?;
+    (!names.is_empty()).then_some(names)
 }
 
 /// Every listed data file against the store and the format; anything unlisted under `data/`.

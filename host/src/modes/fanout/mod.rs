@@ -29,6 +29,7 @@ use crate::pipeline::progress::{Progress, ProgressStyle};
 use crate::pipeline::shard::{self, ShardContext};
 use crate::runtime::ComponentRuntime;
 use crate::state::checkpoint::{self, RunState, ShardCheckpoint};
+use crate::state::keys;
 use crate::state::lease::{Lease, LeaseScope};
 
 mod location;
@@ -186,7 +187,7 @@ async fn open(aws: &AwsClients, runtime: &ComponentRuntime, at: &PlanLocation) -
     let reader = Destination::open_existing(&at.target, &aws.s3, &owner).await?;
     let prefix = reader.prefix();
     let root = crate::model::layout::export_root(prefix.as_deref(), &at.export_id);
-    let run_key = crate::state::keys::run_key(&root);
+    let run_key = keys::run_key(&root);
     let Some(state) = checkpoint::load::<RunState>(&reader, &run_key).await? else {
         return Err(ExportError::NotResumable {
             export_id: at.export_id.clone(),
@@ -299,7 +300,7 @@ pub async fn run_shard(
     }
     // One live worker per shard; the checkpoint is read again once the lease is held, as
     // another worker may have moved the shard on meanwhile.
-    let key = crate::state::keys::shard_lease_key(&snapshot.keys.root, shard.id);
+    let key = keys::shard_lease_key(&snapshot.keys.root, shard.id);
     let lease = Lease::acquire(&destination, key, LeaseScope::Shard(shard.id)).await?;
     let resume = match load_checkpoint(&destination, &snapshot, shard.id).await {
         Ok(Some(done)) if done.done => {
@@ -383,7 +384,7 @@ async fn load_checkpoint(
     snapshot: &Snapshot,
     shard: u32,
 ) -> Result<Option<ShardCheckpoint>, ExportError> {
-    let key = crate::state::keys::shard_key(&snapshot.keys.root, shard);
+    let key = keys::shard_key(&snapshot.keys.root, shard);
     let Some(saved) = checkpoint::load::<ShardCheckpoint>(destination, &key).await? else { return Ok(None) };
     let corrupt = |message: String| ExportError::CorruptState { location: destination.locate(&key), message };
     if saved.shard != shard {
@@ -423,8 +424,7 @@ pub async fn finalize(
     let destination = opened.destination;
     // One finalize at a time: the export's one writer now.
     let scope = LeaseScope::Export(state.snapshot.export_id.clone());
-    let lease =
-        Lease::acquire(&destination, crate::state::keys::export_lease_key(&state.snapshot.keys.root), scope).await?;
+    let lease = Lease::acquire(&destination, keys::export_lease_key(&state.snapshot.keys.root), scope).await?;
     let report = finalize_held(&destination, runtime, state, &lease).await;
     lease.release().await;
     report
@@ -468,12 +468,12 @@ async fn finalize_held(
         tracing::info!("aborted {aborted} unfinished uploads left by workers");
     }
     destination.tidy().await;
-    destination.delete(&crate::state::keys::failure_key(&snapshot.keys.root)).await?;
+    destination.delete(&keys::failure_key(&snapshot.keys.root)).await?;
     let mut shards: Vec<&ShardCheckpoint> = checkpoints.values().collect();
     shards.sort_by_key(|c| c.shard);
     if let Some((shard, problem)) = overwritten(&destination, snapshot, &shards).await? {
         // Its files no longer are what its checkpoint says: the shard is to be run again.
-        destination.delete(&crate::state::keys::shard_key(&snapshot.keys.root, shard)).await?;
+        destination.delete(&keys::shard_key(&snapshot.keys.root, shard)).await?;
         return Err(ExportError::Verification {
             location: destination.locate(&snapshot.keys.root),
             message: format!(

@@ -38,6 +38,7 @@ use crate::pipeline::progress::{self, ProgressStyle};
 use crate::pipeline::restore::RestoreTally;
 use crate::runtime::ComponentRuntime;
 use crate::state::checkpoint;
+use crate::state::keys;
 use crate::state::restore::RestoreRun;
 use prepare::{Planned, Prepared, prepare};
 use shards::Writing;
@@ -65,7 +66,7 @@ pub async fn run(
     };
     let resumed = write(aws, runtime, &state, &prefix, &run, &all, billing, &options, false, stop).await?;
     let report = shards::report(&state, &prefix, &token, &state_location, &run, resumed).await?;
-    checkpoint::save(&state, &crate::state::keys::restore_report_key(&prefix), &report).await?;
+    checkpoint::save(&state, &keys::restore_report_key(&prefix), &report).await?;
     Ok(report)
 }
 
@@ -227,7 +228,7 @@ pub async fn run_shard(
 /// same request returns it); refused, naming them, while shards are unfinished.
 pub async fn finalize(aws: &AwsClients, restore_location: &str) -> Result<RestoreReport, ExportError> {
     let (state, prefix) = open_state(aws, restore_location).await?;
-    let report_key = crate::state::keys::restore_report_key(&prefix);
+    let report_key = keys::restore_report_key(&prefix);
     if let Some(report) = checkpoint::load::<RestoreReport>(&state, &report_key).await? {
         return Ok(report);
     }

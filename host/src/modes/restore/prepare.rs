@@ -15,6 +15,7 @@ use crate::lifecycle::verify::{self, VerifiedExport};
 use crate::model::{Field, KeyAttribute, SchemaBilling, TableSchema};
 use crate::runtime::ComponentRuntime;
 use crate::state::checkpoint::{self, RunState};
+use crate::state::keys;
 use crate::state::restore::{PlannedExport, PlannedFile, PlannedShard, RESTORE_STATE_VERSION, RestoreRun};
 
 /// Data files a shard holds when the request does not say.
@@ -70,11 +71,9 @@ pub async fn prepare(
             (first.destination.clone(), root)
         }
     };
-    let prefix = crate::state::keys::restore_prefix(&base, &token);
+    let prefix = keys::restore_prefix(&base, &token);
     let state_location = state.locate(&prefix);
-    if let Some(report) =
-        checkpoint::load::<RestoreReport>(&state, &crate::state::keys::restore_report_key(&prefix)).await?
-    {
+    if let Some(report) = checkpoint::load::<RestoreReport>(&state, &keys::restore_report_key(&prefix)).await? {
         tracing::info!("restore {token} finished earlier (its report is at {state_location}); nothing to do");
         let run = load_run(&state, &prefix).await?;
         let billing = SchemaBilling::OnDemand;
@@ -83,7 +82,7 @@ pub async fn prepare(
             Box::new(Planned { state, prefix, state_location, token, run, billing }),
         ));
     }
-    let earlier = checkpoint::load::<RestoreRun>(&state, &crate::state::keys::restore_run_key(&prefix)).await?;
+    let earlier = checkpoint::load::<RestoreRun>(&state, &keys::restore_run_key(&prefix)).await?;
 
     let writer = TableWriter::new(aws.dynamodb.clone(), request.table.clone());
     let created_earlier = earlier.as_ref().is_some_and(|run| run.created_table);
@@ -187,7 +186,7 @@ pub async fn prepare(
                 });
             }
         }
-        None => checkpoint::save(&state, &crate::state::keys::restore_run_key(&prefix), &run).await?,
+        None => checkpoint::save(&state, &keys::restore_run_key(&prefix), &run).await?,
     }
     // What a run carries on with is what was planned (its verified files and shards).
     let run = earlier.unwrap_or(run);
@@ -218,13 +217,13 @@ fn shard_plan(plan: &[PlannedExport], files_per_shard: usize) -> Vec<PlannedShar
 
 /// The export's ARN, from its summary (an export without one is not complete).
 async fn export_arn(link: &Link) -> Result<String, ExportError> {
-    let keys = crate::model::layout::export_keys(link.destination.prefix().as_deref(), &link.export_id, false);
-    let summary = link.destination.get(&keys.manifest_summary).await?.ok_or_else(|| ExportError::Verification {
+    let layout = crate::model::layout::export_keys(link.destination.prefix().as_deref(), &link.export_id, false);
+    let summary = link.destination.get(&layout.manifest_summary).await?.ok_or_else(|| ExportError::Verification {
         location: link.location.clone(),
         message: "it has no manifest-summary.json: the export is not complete (or not there)".into(),
     })?;
     crate::model::summary::ManifestSummary::parse(&summary).map(|s| s.export_arn).map_err(|message| {
-        ExportError::Verification { location: link.destination.locate(&keys.manifest_summary), message }
+        ExportError::Verification { location: link.destination.locate(&layout.manifest_summary), message }
     })
 }
 
@@ -242,7 +241,7 @@ fn derived_token(arns: &[String], table: &str) -> String {
 
 /// The `restore.json` at a restore's state folder; refused, naming it, when there is none.
 pub async fn load_run(state: &Destination, prefix: &str) -> Result<RestoreRun, ExportError> {
-    let key = crate::state::keys::restore_run_key(prefix);
+    let key = keys::restore_run_key(prefix);
     checkpoint::load::<RestoreRun>(state, &key).await?.ok_or_else(|| ExportError::InvalidArgument {
         field: Field::Plan,
         message: format!("{} holds no restore (no restore.json)", state.locate(prefix)),
@@ -253,7 +252,7 @@ pub async fn load_run(state: &Destination, prefix: &str) -> Result<RestoreRun, E
 /// state records it; the given billing, else the source's.
 async fn new_table_schema(request: &RestoreRequest, first: &Link) -> Result<TableSchema, ExportError> {
     let root = crate::model::layout::export_root(first.destination.prefix().as_deref(), &first.export_id);
-    let saved = checkpoint::load::<RunState>(&first.destination, &crate::state::keys::run_key(&root))
+    let saved = checkpoint::load::<RunState>(&first.destination, &keys::run_key(&root))
         .await
         .ok()
         .flatten()

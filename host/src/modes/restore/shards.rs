@@ -19,6 +19,7 @@ use crate::pipeline::capacity::CapacityBudget;
 use crate::pipeline::restore::{FileCounts, FileToRestore, RestoreContext, RestoreTally, restore_file};
 use crate::runtime::ComponentRuntime;
 use crate::state::checkpoint;
+use crate::state::keys;
 use crate::state::restore::{RestoreRun, RestoredFile};
 use crate::state::stored::{Depth, Listing, Record};
 
@@ -70,9 +71,7 @@ pub async fn restore_shards(
             .shards
             .iter()
             .filter(|s| s.export < export)
-            .filter(|s| {
-                s.files.iter().any(|f| !done.contains(&crate::state::keys::restored_file_key(prefix, s.export, *f)))
-            })
+            .filter(|s| s.files.iter().any(|f| !done.contains(&keys::restored_file_key(prefix, s.export, *f))))
             .map(|s| s.id.to_string())
             .collect();
         if !waiting.is_empty() {
@@ -117,7 +116,7 @@ async fn restore_files(
     let mut resumed = 0;
     let mut pending = Vec::new();
     for &index in files {
-        let record_key = crate::state::keys::restored_file_key(prefix, export, index);
+        let record_key = keys::restored_file_key(prefix, export, index);
         if done.contains(&record_key)
             && let Some(record) = checkpoint::load::<RestoredFile>(state, &record_key).await?
         {
@@ -212,7 +211,7 @@ pub async fn recorded_counts(
     let mut total = FileCounts::default();
     let mut counted = 0;
     for (export, file) in files {
-        let key = crate::state::keys::restored_file_key(prefix, export, file);
+        let key = keys::restored_file_key(prefix, export, file);
         if !done.contains(&key) {
             continue;
         }
@@ -240,9 +239,7 @@ pub async fn report(
     let unfinished: Vec<String> = run
         .shards
         .iter()
-        .filter(|s| {
-            s.files.iter().any(|f| !done.contains(&crate::state::keys::restored_file_key(prefix, s.export, *f)))
-        })
+        .filter(|s| s.files.iter().any(|f| !done.contains(&keys::restored_file_key(prefix, s.export, *f))))
         .map(|s| s.id.to_string())
         .collect();
     if !unfinished.is_empty() {
