@@ -376,6 +376,25 @@ pub struct RestoreFigures {
     pub items_per_second: f64,
 }
 
+impl RestoreFigures {
+    /// The figures of `counts` (summed from the records of `done` of `files` data files), over
+    /// `seconds` (0: no rate).
+    pub fn of_records(counts: FileCounts, done: u64, files: u64, seconds: f64) -> Self {
+        let items = counts.puts + counts.deletes + counts.skipped;
+        RestoreFigures {
+            items_put: counts.puts,
+            items_deleted: counts.deletes,
+            skipped: counts.skipped,
+            consumed_write_capacity_units: counts.wcu,
+            throttles: counts.throttles,
+            data_files_done: done,
+            data_files: files,
+            seconds,
+            items_per_second: if seconds > 0.0 { items as f64 / seconds } else { 0.0 },
+        }
+    }
+}
+
 impl RestoreTally {
     pub fn new(files: u64, expected: u64) -> Self {
         Self {

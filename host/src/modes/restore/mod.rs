@@ -35,7 +35,7 @@ use crate::io::table_writer::TableWriter;
 use crate::model::{Field, SchemaBilling};
 use crate::pipeline::capacity::CapacityBudget;
 use crate::pipeline::progress::{self, ProgressStyle};
-use crate::pipeline::restore::RestoreTally;
+use crate::pipeline::restore::{RestoreFigures, RestoreTally};
 use crate::runtime::ComponentRuntime;
 use crate::state::checkpoint;
 use crate::state::keys;
@@ -189,7 +189,7 @@ pub struct RestoreShardReport {
     /// Data files an earlier run of the shard had finished.
     pub resumed_data_files: u64,
     #[serde(flatten)]
-    pub figures: crate::pipeline::restore::RestoreFigures,
+    pub figures: RestoreFigures,
 }
 
 /// Fan-out, step 2: restores one shard of a planned restore, on any machine; files an earlier
@@ -209,17 +209,11 @@ pub async fn run_shard(
     let billing = table.schema.map_or(SchemaBilling::OnDemand, |s| s.billing);
     let resumed = write(aws, runtime, &state, &prefix, &run, &[shard], billing, options, true, stop).await?;
     let done = shards::recorded(&state, &prefix).await?;
-    let mut figures = crate::pipeline::restore::RestoreFigures::default();
+    let mut figures = RestoreFigures::default();
     if let Some(planned) = run.shards.iter().find(|s| s.id == shard) {
         let files = planned.files.iter().map(|f| (planned.export, *f));
         let (counts, counted) = shards::recorded_counts(&state, &prefix, &done, files).await?;
-        figures.items_put = counts.puts;
-        figures.items_deleted = counts.deletes;
-        figures.skipped = counts.skipped;
-        figures.consumed_write_capacity_units = counts.wcu;
-        figures.throttles = counts.throttles;
-        figures.data_files_done = counted;
-        figures.data_files = planned.files.len() as u64;
+        figures = RestoreFigures::of_records(counts, counted, planned.files.len() as u64, 0.0);
     }
     Ok(RestoreShardReport { shard, resumed_data_files: resumed, figures })
 }

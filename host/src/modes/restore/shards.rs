@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::request::{RestoreFiguresRecord, RestoreReport, WriteMode};
+use super::request::{RestoreReport, WriteMode};
 use crate::error::ExportError;
 use crate::io::destination::{Destination, Target};
 use crate::io::table_writer::TableWriter;
 use crate::model::Field;
 use crate::pipeline::capacity::CapacityBudget;
-use crate::pipeline::restore::{FileCounts, FileToRestore, RestoreContext, RestoreTally, restore_file};
+use crate::pipeline::restore::{FileCounts, FileToRestore, RestoreContext, RestoreFigures, RestoreTally, restore_file};
 use crate::runtime::ComponentRuntime;
 use crate::state::checkpoint;
 use crate::state::keys;
@@ -263,14 +263,6 @@ pub async fn report(
         created_table: run.created_table,
         state: state_location.to_string(),
         resumed_data_files: resumed,
-        figures: RestoreFiguresRecord {
-            items_put: total.puts,
-            items_deleted: total.deletes,
-            skipped: total.skipped,
-            consumed_write_capacity_units: total.wcu,
-            throttles: total.throttles,
-            data_files: files,
-            seconds,
-        },
+        figures: RestoreFigures::of_records(total, files, files, seconds).into(),
     })
 }
