@@ -60,6 +60,43 @@ pub fn read_item<'a>(json: &'a [u8], arena: &'a Arena) -> Result<Item<'a>, Inval
     Ok(item)
 }
 
+/// A data line's record in DynamoDB JSON: an object whose every value is an item-shaped map
+/// (`{"Item":{…}}`, or a change record's `{"Metadata":{…},"Keys":{…},"NewImage":{…}}`), its
+/// parts in the line's order, each read as [`read_item`] reads an item. A part's name twice is
+/// refused; which parts a line must have is the caller's rule.
+pub fn read_record<'a>(json: &'a [u8], arena: &'a Arena) -> Result<Vec<(&'a str, Item<'a>)>, InvalidPage> {
+    let text = std::str::from_utf8(json).map_err(|e| InvalidPage(format!("the line is not UTF-8: {e}")))?;
+    let mut parser = Parser { text, bytes: json, at: 0, arena };
+    parser.expect(b'{')?;
+    let mut parts: Vec<(&'a str, Item<'a>)> = Vec::new();
+    parser.space();
+    if parser.peek() == Some(b'}') {
+        parser.at += 1;
+    } else {
+        loop {
+            parser.space();
+            let name = parser.string()?;
+            if parts.iter().any(|(seen, _)| *seen == name) {
+                return Err(parser.invalid(&format!("{name:?} appears twice")));
+            }
+            parser.expect(b':')?;
+            let part = parser.map(0).map_err(|e| InvalidPage(format!("{name}: {}", e.0)))?;
+            parts.push((name, part));
+            parser.space();
+            match parser.next() {
+                Some(b',') => {}
+                Some(b'}') => break,
+                _ => return Err(parser.invalid("expected `,` or `}` after a part of the record")),
+            }
+        }
+    }
+    parser.space();
+    if parser.at != json.len() {
+        return Err(parser.invalid("bytes follow the record"));
+    }
+    Ok(parts)
+}
+
 /// The text of element `index` of a JSON array of items (to name an item a message is about),
 /// `None` when there is none.
 pub fn item_text(json: &[u8], index: usize) -> Option<&str> {
@@ -345,6 +382,26 @@ mod tests {
         assert!(read_item(br#"{"a":{"S":"x"},"a":{"S":"y"}}"#, &arena).is_err());
     }
     use crate::page::{self, writer};
+
+    #[test]
+    fn a_record_s_parts_read_as_items_in_the_line_s_order() {
+        let arena = Arena::new();
+        let line = br#"{"Keys":{"pk":{"S":"a"}}, "NewImage":{"v":{"N":"1"},"pk":{"S":"a"}}}"#;
+        let parts = read_record(line, &arena).unwrap();
+        assert_eq!(parts[0], ("Keys", vec![("pk", Value::S("a"))]));
+        assert_eq!(parts[1], ("NewImage", vec![("pk", Value::S("a")), ("v", Value::N("1"))]));
+        assert!(read_record(b"{}", &arena).unwrap().is_empty());
+        for (line, expected) in [
+            (&br#"{"Item":{},"Item":{}}"#[..], "\"Item\" appears twice"),
+            (br#"{"Item":{"a":{"Q":"x"}}}"#, "Item: a: \"Q\" is not"),
+            (br#"{"Item":{}} x"#, "bytes follow the record"),
+            (br#"{"Item":1}"#, "expected `{`"),
+            (b"not json", "expected `{`"),
+        ] {
+            let error = read_record(line, &arena).unwrap_err();
+            assert!(error.0.contains(expected), "{}: {error}", String::from_utf8_lossy(line));
+        }
+    }
 
     #[test]
     fn reads_what_dynamodb_writes_as_the_packed_reader_reads_its_page() {

@@ -370,7 +370,7 @@ mod tests {
             at(3)
         )));
         for text in files[0].1.lines() {
-            assert!(crate::ion_check::change_line(text).is_ok(), "{text}");
+            assert!(crate::ion_check::change_line(text, &Default::default()).is_ok(), "{text}");
         }
 
         // Big images: several batches (of about 1 MiB), one file or small files.

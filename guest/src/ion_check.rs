@@ -1,4 +1,5 @@
-//! Reading an `ION` data line back into [`Attr`]s, for `verify`: `$ion_1_0 {Item:{…}}` (or an
+//! Reading an `ION` data line into borrowed [`Value`] trees (in the caller's arena), for
+//! `verify` and `restore`: `$ion_1_0 {Item:{…}}` (or an
 //! incremental export's change record), Ion text of the kinds AWS writes, typed as AWS types
 //! them (`ion_text` is the writer, `../shared/FORMAT.md` the mapping):
 //!
@@ -10,18 +11,21 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::item_check::{Attr, MAX_DEPTH};
-use crate::json_line::{ChangeLine, Entries};
+use ddb_export_data_files::json_page::Arena;
+use ddb_export_data_files::page::{Item, Value};
+
+use crate::item_check::MAX_DEPTH;
+use crate::json_line::ChangeLine;
 
 /// `$ion_1_0 {Item:{…}}`: the item.
-pub fn item_line(text: &str) -> Result<Entries, String> {
-    let mut fields = record(text)?;
+pub fn item_line<'a>(text: &'a str, arena: &'a Arena) -> Result<Item<'a>, String> {
+    let mut fields = record(text, arena)?;
     match fields.as_slice() {
-        [(name, _)] if name == "Item" => match fields.pop() {
-            Some((_, Attr::M(item))) => Ok(item),
+        [("Item", _)] => match fields.pop() {
+            Some((_, Value::M(item))) => Ok(item),
             _ => Err("`Item` is not a struct".into()),
         },
-        _ => match fields.iter().find(|(name, _)| name != "Item") {
+        _ => match fields.iter().find(|(name, _)| *name != "Item") {
             Some((other, _)) => Err(format!("has the unexpected field `{other}`")),
             None => Err("has no `Item` field".into()),
         },
@@ -29,20 +33,19 @@ pub fn item_line(text: &str) -> Result<Entries, String> {
 }
 
 /// `$ion_1_0 {Metadata:{WriteTimestampMicros:<decimal>},Keys:{…},NewImage:{…},OldImage:{…}}`.
-pub fn change_line(text: &str) -> Result<ChangeLine, String> {
+pub fn change_line<'a>(text: &'a str, arena: &'a Arena) -> Result<ChangeLine<'a>, String> {
     let mut change = ChangeLine::default();
     let (mut keys, mut metadata) = (false, false);
-    for (name, value) in record(text)? {
-        let Attr::M(entries) = value else { return Err(format!("`{name}` is not a struct")) };
-        match name.as_str() {
+    for (name, value) in record(text, arena)? {
+        let Value::M(entries) = value else { return Err(format!("`{name}` is not a struct")) };
+        match name {
             "Keys" => (change.keys, keys) = (entries, true),
             "NewImage" => change.new_image = Some(entries),
             "OldImage" => change.old_image = Some(entries),
             "Metadata" => {
                 match entries.as_slice() {
-                    [(field, Attr::N(micros))]
-                        if field == "WriteTimestampMicros"
-                            && micros.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {}
+                    [("WriteTimestampMicros", Value::N(micros))]
+                        if micros.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {}
                     _ => return Err("`Metadata` is not {WriteTimestampMicros:<micros>}".into()),
                 }
                 metadata = true;
@@ -58,9 +61,9 @@ pub fn change_line(text: &str) -> Result<ChangeLine, String> {
 }
 
 /// The record struct of a line, its fields read as attributes (each a struct for a good line).
-fn record(text: &str) -> Result<Entries, String> {
+fn record<'a>(text: &'a str, arena: &'a Arena) -> Result<Item<'a>, String> {
     let body = text.strip_prefix("$ion_1_0").ok_or("does not start with $ion_1_0")?;
-    let mut reader = Reader { bytes: body.as_bytes(), at: 0 };
+    let mut reader = Reader { bytes: body.as_bytes(), at: 0, arena };
     reader.space();
     if reader.peek() != Some(b'{') {
         return Err("is not `$ion_1_0 {…}`".into());
@@ -77,6 +80,8 @@ fn record(text: &str) -> Result<Entries, String> {
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// Where the line's unescaped strings, numbers and blobs live.
+    arena: &'a Arena,
 }
 
 /// A set's annotation.
@@ -87,7 +92,7 @@ enum Set {
     Binaries,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
@@ -114,27 +119,27 @@ impl Reader<'_> {
 
     /// A value, with a set annotation if it has one. `depth` counts the `L`/`M` containers
     /// around it, as DynamoDB does.
-    fn value(&mut self, depth: usize) -> Result<Attr, String> {
+    fn value(&mut self, depth: usize) -> Result<Value<'a>, String> {
         self.space();
         match self.peek() {
-            Some(b'{') if self.bytes.get(self.at + 1) == Some(&b'{') => self.blob().map(Attr::B),
+            Some(b'{') if self.bytes.get(self.at + 1) == Some(&b'{') => self.blob().map(Value::B),
             Some(b'{') => {
                 let depth = self.container(depth)?;
-                self.structure(depth, false).map(Attr::M)
+                self.structure(depth, false).map(Value::M)
             }
             Some(b'[') => {
                 let depth = self.container(depth)?;
-                self.list(|reader| reader.value(depth)).map(Attr::L)
+                self.list(|reader| reader.value(depth)).map(Value::L)
             }
-            Some(b'"') => self.string(b'"').map(Attr::S),
-            Some(b'-' | b'0'..=b'9') => self.number().map(Attr::N),
+            Some(b'"') => self.string(b'"').map(Value::S),
+            Some(b'-' | b'0'..=b'9') => self.number().map(Value::N),
             Some(b'\'' | b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'$') => {
                 let start = self.at;
                 let symbol = self.symbol()?;
                 self.space();
                 if self.bytes[self.at..].starts_with(b"::") {
                     self.at += 2;
-                    let set = match symbol.as_str() {
+                    let set = match symbol {
                         "$dynamodb_SS" => Set::Strings,
                         "$dynamodb_NS" => Set::Numbers,
                         "$dynamodb_BS" => Set::Binaries,
@@ -142,10 +147,10 @@ impl Reader<'_> {
                     };
                     return self.set(set);
                 }
-                match symbol.as_str() {
-                    "true" => Ok(Attr::Bool(true)),
-                    "false" => Ok(Attr::Bool(false)),
-                    "null" | "null.null" => Ok(Attr::Null),
+                match symbol {
+                    "true" => Ok(Value::Bool(true)),
+                    "false" => Ok(Value::Bool(false)),
+                    "null" | "null.null" => Ok(Value::Null),
                     other if other.starts_with("null.") => {
                         Err(format!("the typed null {other}, not a DynamoDB value, at column {}", start + 9))
                     }
@@ -165,24 +170,24 @@ impl Reader<'_> {
     }
 
     /// `$dynamodb_SS::["…",…]` and its kin, after the annotation.
-    fn set(&mut self, set: Set) -> Result<Attr, String> {
+    fn set(&mut self, set: Set) -> Result<Value<'a>, String> {
         self.space();
         Ok(match set {
-            Set::Strings => Attr::Ss(self.list(|reader| {
+            Set::Strings => Value::Ss(self.list(|reader| {
                 reader.space();
                 match reader.peek() {
                     Some(b'"') => reader.string(b'"'),
                     _ => Err(reader.error("a string set holds a value that is not a string")),
                 }
             })?),
-            Set::Numbers => Attr::Ns(self.list(|reader| {
+            Set::Numbers => Value::Ns(self.list(|reader| {
                 reader.space();
                 match reader.peek() {
                     Some(b'-' | b'0'..=b'9') => reader.number(),
                     _ => Err(reader.error("a number set holds a value that is not a number")),
                 }
             })?),
-            Set::Binaries => Attr::Bs(self.list(|reader| {
+            Set::Binaries => Value::Bs(self.list(|reader| {
                 reader.space();
                 match (reader.peek(), reader.bytes.get(reader.at + 1)) {
                     (Some(b'{'), Some(b'{')) => reader.blob(),
@@ -194,13 +199,15 @@ impl Reader<'_> {
 
     /// `{name: value, …}`. `items`: the record's own struct, whose fields hold items (their
     /// structs are at depth 0, not containers nested in one).
-    fn structure(&mut self, depth: usize, items: bool) -> Result<Entries, String> {
+    fn structure(&mut self, depth: usize, items: bool) -> Result<Item<'a>, String> {
         self.expect(b'{')?;
-        let mut fields: Entries = Vec::new();
+        let mut fields: Item<'a> = Vec::new();
         loop {
             self.space();
             if self.peek() == Some(b'}') {
                 self.at += 1;
+                // Sorted by name, as every map of the page format is.
+                fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 return Ok(fields);
             }
             let start = self.at;
@@ -214,7 +221,7 @@ impl Reader<'_> {
             self.expect(b':')?;
             self.space();
             let value = match (items, self.peek()) {
-                (true, Some(b'{')) => Attr::M(self.structure(0, false)?),
+                (true, Some(b'{')) => Value::M(self.structure(0, false)?),
                 _ => self.value(depth)?,
             };
             fields.push((name, value));
@@ -248,7 +255,7 @@ impl Reader<'_> {
     }
 
     /// A quoted string or symbol, unescaped.
-    fn string(&mut self, quote: u8) -> Result<String, String> {
+    fn string(&mut self, quote: u8) -> Result<&'a str, String> {
         self.at += 1;
         let mut text: Vec<u8> = Vec::new();
         loop {
@@ -291,7 +298,8 @@ impl Reader<'_> {
                 }
                 Some(byte) if byte == quote => {
                     self.at += 1;
-                    return String::from_utf8(text).map_err(|_| self.error("a string that is not UTF-8"));
+                    let text = std::str::from_utf8(&text).map_err(|_| self.error("a string that is not UTF-8"))?;
+                    return Ok(self.arena.alloc_str(text));
                 }
                 Some(byte) if byte < 0x20 && byte != b'\t' => return Err(self.error("a control character in a string")),
                 Some(byte) => {
@@ -303,7 +311,7 @@ impl Reader<'_> {
     }
 
     /// An identifier (a keyword such as `null`, `true`, `null.string` included) or a quoted symbol.
-    fn symbol(&mut self) -> Result<String, String> {
+    fn symbol(&mut self) -> Result<&'a str, String> {
         if self.peek() == Some(b'\'') {
             return self.string(b'\'');
         }
@@ -314,11 +322,12 @@ impl Reader<'_> {
         if start == self.at {
             return Err(self.error("expected a symbol"));
         }
-        Ok(String::from_utf8_lossy(&self.bytes[start..self.at]).into_owned())
+        // Only ASCII was taken: the slice is whole UTF-8, borrowed from the line.
+        std::str::from_utf8(&self.bytes[start..self.at]).map_err(|_| self.error("a symbol that is not UTF-8"))
     }
 
     /// `{{ base64 }}`, decoded.
-    fn blob(&mut self) -> Result<Vec<u8>, String> {
+    fn blob(&mut self) -> Result<&'a [u8], String> {
         self.at += 2;
         let start = self.at;
         let end = self.bytes[start..]
@@ -329,12 +338,12 @@ impl Reader<'_> {
             self.bytes[start..start + end].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
         let bytes = STANDARD.decode(&text).map_err(|_| self.error("a blob that is not base64"))?;
         self.at = start + end + 2;
-        Ok(bytes)
+        Ok(self.arena.alloc_slice_copy(&bytes))
     }
 
     /// A decimal (`1.`, `1.5d-3`, `6d2`) or an int: no leading zero. Returns it in DynamoDB's
     /// number syntax (`1.`, `1.5E-3`, `6E2`); a float (`1e3`) is not a DynamoDB number.
-    fn number(&mut self) -> Result<String, String> {
+    fn number(&mut self) -> Result<&'a str, String> {
         let start = self.at;
         let mut text = String::new();
         if self.peek() == Some(b'-') {
@@ -379,7 +388,7 @@ impl Reader<'_> {
         if matches!(self.peek(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9')) {
             return Err(format!("{} (after {:?})", self.error("a malformed number"), &self.bytes[start..self.at]));
         }
-        Ok(text)
+        Ok(self.arena.alloc_str(&text))
     }
 }
 
@@ -390,22 +399,20 @@ mod tests {
     #[test]
     fn what_aws_writes_reads_back_typed() {
         let line = r#"$ion_1_0 {Item:{pk:"a\"b\u00e9\x00",n:103.,m:6d2,f:-1.5d-10,b:{{AAE=}},t:true,z:null,ss:$dynamodb_SS::["a",""],ns:$dynamodb_NS::[1.,2.5],bs:$dynamodb_BS::[{{}}],l:[{x:null}],'odd key':{}}}"#;
-        let item = item_line(line).unwrap();
-        let get = |name: &str| item.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
-        assert_eq!(get("pk"), Attr::S("a\"bé\0".into()));
-        assert_eq!(
-            (get("n"), get("m"), get("f")),
-            (Attr::N("103.".into()), Attr::N("6E2".into()), Attr::N("-1.5E-10".into()))
-        );
-        assert_eq!(get("b"), Attr::B(vec![0, 1]));
-        assert_eq!((get("t"), get("z")), (Attr::Bool(true), Attr::Null));
-        assert_eq!(get("ss"), Attr::Ss(vec!["a".into(), String::new()]));
-        assert_eq!(get("ns"), Attr::Ns(vec!["1.".into(), "2.5".into()]));
-        assert_eq!(get("bs"), Attr::Bs(vec![vec![]]));
-        assert_eq!(get("l"), Attr::L(vec![Attr::M(vec![("x".into(), Attr::Null)])]));
-        assert_eq!(get("odd key"), Attr::M(vec![]));
-        assert_eq!(item_line("$ion_1_0 {Item:{}}").unwrap(), vec![]);
-        assert_eq!(item_line("$ion_1_0 {'Item':{\"pk\":\"x\"}}").unwrap(), vec![("pk".into(), Attr::S("x".into()))]);
+        let arena = Arena::new();
+        let item = item_line(line, &arena).unwrap();
+        let get = |name: &str| ddb_export_data_files::page::attribute(&item, name).cloned().unwrap();
+        assert_eq!(get("pk"), Value::S("a\"bé\0"));
+        assert_eq!((get("n"), get("m"), get("f")), (Value::N("103."), Value::N("6E2"), Value::N("-1.5E-10")));
+        assert_eq!(get("b"), Value::B(&[0, 1]));
+        assert_eq!((get("t"), get("z")), (Value::Bool(true), Value::Null));
+        assert_eq!(get("ss"), Value::Ss(vec!["a", ""]));
+        assert_eq!(get("ns"), Value::Ns(vec!["1.", "2.5"]));
+        assert_eq!(get("bs"), Value::Bs(vec![&[]]));
+        assert_eq!(get("l"), Value::L(vec![Value::M(vec![("x", Value::Null)])]));
+        assert_eq!(get("odd key"), Value::M(vec![]));
+        assert_eq!(item_line("$ion_1_0 {Item:{}}", &arena).unwrap(), vec![]);
+        assert_eq!(item_line("$ion_1_0 {'Item':{\"pk\":\"x\"}}", &arena).unwrap(), vec![("pk", Value::S("x"))]);
     }
 
     #[test]
@@ -428,7 +435,7 @@ mod tests {
             ("$ion_1_0 {Item:{s:sym}}", "symbol \"sym\""),
         ];
         for (line, expected) in bad {
-            let error = item_line(line).unwrap_err();
+            let error = item_line(line, &Arena::new()).unwrap_err();
             assert!(error.contains(expected), "{line}: {error}");
         }
     }
@@ -436,10 +443,11 @@ mod tests {
     #[test]
     fn change_records_read_back() {
         let line = r#"$ion_1_0 {Metadata:{WriteTimestampMicros:17.},Keys:{pk:"a"},OldImage:{pk:"a",v:1.}}"#;
-        let change = change_line(line).unwrap();
-        assert_eq!(change.keys, vec![("pk".to_string(), Attr::S("a".into()))]);
+        let arena = Arena::new();
+        let change = change_line(line, &arena).unwrap();
+        assert_eq!(change.keys, vec![("pk", Value::S("a"))]);
         assert!(change.old_image.is_some() && change.new_image.is_none());
-        assert!(change_line(r#"$ion_1_0 {Keys:{pk:"a"}}"#).unwrap_err().contains("no `Metadata`"));
+        assert!(change_line(r#"$ion_1_0 {Keys:{pk:"a"}}"#, &arena).unwrap_err().contains("no `Metadata`"));
     }
 
     #[test]
@@ -448,12 +456,12 @@ mod tests {
         for _ in 0..=MAX_DEPTH {
             value = format!("[{value}]");
         }
-        let error = item_line(&format!("$ion_1_0 {{Item:{{d:{value}}}}}")).unwrap_err();
+        let error = item_line(&format!("$ion_1_0 {{Item:{{d:{value}}}}}"), &Arena::new()).unwrap_err();
         assert!(error.contains("nested deeper than 32 levels"), "{error}");
         let mut fits = "\"leaf\"".to_string();
         for _ in 0..MAX_DEPTH {
             fits = format!("[{fits}]");
         }
-        assert!(item_line(&format!("$ion_1_0 {{Item:{{d:{fits}}}}}")).is_ok());
+        assert!(item_line(&format!("$ion_1_0 {{Item:{{d:{fits}}}}}"), &Arena::new()).is_ok());
     }
 }

@@ -302,7 +302,7 @@ mod tests {
             out
         })
         .unwrap();
-        assert!(crate::ion_check::change_line(line.trim_end()).is_ok(), "{line}");
+        assert!(crate::ion_check::change_line(line.trim_end(), &Default::default()).is_ok(), "{line}");
         assert!(write_change_line(&mut Vec::new(), 5, &[("n", Value::N("1e"))], None, None).is_err());
     }
 

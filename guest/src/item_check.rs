@@ -1,17 +1,21 @@
 //! What `verify` asks of every item in an export: that DynamoDB could hold it, and that the
-//! export holds it once. Both line formats are read into an [`Attr`] tree (`json_line`,
-//! `ion_check`), refusing a name twice in one map as they read; the rules below then judge the
-//! item the same way whatever its format:
+//! export holds it once. Both line formats are read into the borrowed [`Value`] trees of the
+//! packed page format (`json_line`, `ion_check`), refusing a name twice in one map as they
+//! read; the rules below then judge the item the same way whatever its format:
 //!
 //! - it has attributes, and its key attributes when the table's key is known, each a string,
-//!   number or binary ([`check_item`]);
-//! - it is at most 400 KB by DynamoDB's size rules ([`MAX_ITEM_BYTES`], [`item_size`]);
+//!   number or binary ([`check_item`], [`key_of`]);
+//! - it is at most 400 KB by DynamoDB's size rules ([`MAX_ITEM_BYTES`]);
 //! - `L`/`M` nest at most 32 levels; numbers have at most 38 significant digits and a magnitude
 //!   DynamoDB takes ([`Number`]); sets are non-empty and hold no value twice (numbers by value);
 //! - its key hash ([`KeyHash`]), which the host compares across the whole export: the key
 //!   attributes' values when the key is known (numbers and binaries by value, so `1` and `1.0`
 //!   are the same key), else the whole item, so that a line written twice is still found.
+//!   Hashes are compared within one run only (never stored), so their bytes may change.
+//!
+//! `restore`'s decoder, which runs after `verify`, uses the key half alone ([`key_hash`]).
 
+use ddb_export_data_files::page::Value;
 use md5::{Digest, Md5};
 
 use crate::wit::{KeyAttribute, KeyType};
@@ -23,20 +27,8 @@ pub const MAX_DEPTH: usize = 32;
 /// Most significant digits a DynamoDB number holds.
 pub const MAX_DIGITS: usize = 38;
 
-/// One AttributeValue, as read from a data line.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Attr {
-    S(String),
-    N(String),
-    B(Vec<u8>),
-    Bool(bool),
-    Null,
-    Ss(Vec<String>),
-    Ns(Vec<String>),
-    Bs(Vec<Vec<u8>>),
-    L(Vec<Attr>),
-    M(Vec<(String, Attr)>),
-}
+/// An item, a key or an `M`: names and values, borrowed from the line (or its arena).
+pub type Entries<'a> = [(&'a str, Value<'a>)];
 
 /// An item's (or a change record's) identity across the export: 16 bytes, never all zero.
 pub type KeyHash = [u8; 16];
@@ -44,20 +36,25 @@ pub type KeyHash = [u8; 16];
 /// The hash the host gets for a line that could not be read: it is never compared.
 pub const NO_KEY: KeyHash = [0; 16];
 
-/// A DynamoDB number, by value: its sign, its significant digits, and the power of ten of the
-/// first of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Number {
+/// A DynamoDB number, by value: its sign, its significant digits (borrowed from the text it
+/// was read from, never copied) and the power of ten of the first of them.
+#[derive(Debug, Clone, Copy)]
+pub struct Number<'a> {
     negative: bool,
-    digits: String,
+    whole: &'a str,
+    fraction: &'a str,
+    /// Zeros before the first significant digit, counted over `whole` then `fraction`.
+    leading: usize,
+    /// 0 for zero.
+    significant: usize,
     exponent: i64,
 }
 
-impl Number {
+impl<'a> Number<'a> {
     /// Reads DynamoDB's number syntax (an optional `-`, digits with an optional fraction, an
     /// optional exponent) and checks what DynamoDB holds: at most 38 significant digits, a
     /// magnitude from 1E-130 to under 1E+126.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &'a str) -> Result<Self, String> {
         let syntax = || format!("{text:?} is not a number");
         let (negative, body) = match text.strip_prefix('-') {
             Some(body) => (true, body),
@@ -83,13 +80,11 @@ impl Number {
                 e.parse::<i64>().unwrap_or(if e.starts_with('-') { i64::MIN / 2 } else { i64::MAX / 2 })
             }
         };
-        // The digits of the whole part then the fraction, without joining them (this runs for
-        // every number of every item `verify` reads).
-        let digits = || whole.bytes().chain(fraction.bytes());
         let all = whole.len() + fraction.len();
-        let leading = digits().take_while(|b| *b == b'0').count();
+        let leading = whole.bytes().chain(fraction.bytes()).take_while(|b| *b == b'0').count();
         if leading == all {
-            return Ok(Self { negative: false, digits: "0".into(), exponent: 0 });
+            let zero = Self { negative: false, whole: "", fraction: "", leading: 0, significant: 0, exponent: 0 };
+            return Ok(zero);
         }
         let trailing = fraction.bytes().rev().chain(whole.bytes().rev()).take_while(|b| *b == b'0').count();
         let significant = all - leading - trailing;
@@ -103,32 +98,63 @@ impl Number {
         if !(-130..=125).contains(&exponent) {
             return Err(format!("{text:?} is beyond DynamoDB's range (1E-130 to 9.99…E+125 in magnitude)"));
         }
-        let digits = digits().skip(leading).take(significant).map(char::from).collect();
-        Ok(Self { negative, digits, exponent })
+        Ok(Self { negative, whole, fraction, leading, significant, exponent })
+    }
+
+    /// Its significant digits, without joining the whole part and the fraction.
+    fn digits(&self) -> impl Iterator<Item = u8> + '_ {
+        self.whole.bytes().chain(self.fraction.bytes()).skip(self.leading).take(self.significant)
     }
 
     /// Its size by DynamoDB's rules: a byte per two significant digits, and one more.
     pub fn size(&self) -> usize {
-        self.digits.len().div_ceil(2) + 1
+        self.significant.max(1).div_ceil(2) + 1
     }
 
-    /// One spelling per value: `-1.50` and `-15e-1` are both `-15E-1`.
+    /// One spelling per value: `-1.50` and `-15e-1` are both `-15E-1`, zero is `0E0`.
     fn canonical(&self) -> String {
-        format!("{}{}E{}", if self.negative { "-" } else { "" }, self.digits, self.exponent)
+        let mut text = String::with_capacity(self.significant + 8);
+        if self.negative {
+            text.push('-');
+        }
+        if self.significant == 0 {
+            text.push('0');
+        }
+        text.extend(self.digits().map(char::from));
+        text.push('E');
+        text.push_str(&self.exponent.to_string());
+        text
     }
 }
 
+impl PartialEq for Number<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.negative, self.significant, self.exponent) == (other.negative, other.significant, other.exponent)
+            && self.digits().eq(other.digits())
+    }
+}
+
+impl Eq for Number<'_> {}
+
 /// Checks a full export's item; returns its key hash.
-pub fn check_item(item: &[(String, Attr)], key_attributes: &[KeyAttribute]) -> Result<KeyHash, String> {
+pub fn check_item(item: &Entries<'_>, key_attributes: &[KeyAttribute]) -> Result<KeyHash, String> {
     if item.is_empty() {
         return Err("the item has no attributes".into());
     }
-    check_map(item, 0)?;
-    let size = item_size(item);
+    let size = check_map(item, 0)?;
     if size > MAX_ITEM_BYTES {
         return Err(format!(
             "the item is {size} bytes by DynamoDB's size rules, over its limit of 400 KB ({MAX_ITEM_BYTES})"
         ));
+    }
+    key_hash(item, key_attributes)
+}
+
+/// The key half of [`check_item`]: the item's key attributes checked ([`key_of`]) and hashed,
+/// or, when the key is not known, the whole item hashed.
+pub fn key_hash(item: &Entries<'_>, key_attributes: &[KeyAttribute]) -> Result<KeyHash, String> {
+    if item.is_empty() {
+        return Err("the item has no attributes".into());
     }
     if key_attributes.is_empty() {
         return Ok(hash(|h| write_map(h, item)));
@@ -140,8 +166,8 @@ pub fn check_item(item: &[(String, Attr)], key_attributes: &[KeyAttribute]) -> R
 /// Checks an incremental export's change record (`Keys`, and the images it carries); returns
 /// the hash of its `Keys`: each item once per export.
 pub fn check_change(
-    keys: &[(String, Attr)],
-    images: &[(&str, &[(String, Attr)])],
+    keys: &Entries<'_>,
+    images: &[(&str, &Entries<'_>)],
     key_attributes: &[KeyAttribute],
 ) -> Result<KeyHash, String> {
     if keys.is_empty() {
@@ -149,12 +175,12 @@ pub fn check_change(
     }
     check_map(keys, 0).map_err(|e| format!("Keys: {e}"))?;
     for (name, value) in keys {
-        if !matches!(value, Attr::S(_) | Attr::N(_) | Attr::B(_)) {
+        if !is_key_type(value) {
             return Err(format!("Keys: {name:?} is {}, not a string, number or binary", kind(value)));
         }
     }
     if !key_attributes.is_empty() {
-        let mut named: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
+        let mut named: Vec<&str> = keys.iter().map(|(n, _)| *n).collect();
         named.sort_unstable();
         let mut expected: Vec<&str> = key_attributes.iter().map(|k| k.name.as_str()).collect();
         expected.sort_unstable();
@@ -163,16 +189,16 @@ pub fn check_change(
         }
         key_of(keys, key_attributes).map_err(|e| format!("Keys: {e}"))?;
     }
-    let names: Vec<KeyAttribute> = keys.iter().map(|(n, _)| untyped(n)).collect();
-    let wanted = canonical_map(keys);
+    let names = untyped_names(keys);
+    let wanted = hash(|h| write_map(h, keys));
     for (image, item) in images {
         check_item(item, &[]).map_err(|e| format!("{image}: {e}"))?;
         let key = key_of(item, &names).map_err(|e| format!("{image}: {e}"))?;
-        if canonical_map(&key) != wanted {
+        if hash(|h| write_map(h, &key)) != wanted {
             return Err(format!("{image}: its key is not the record's Keys"));
         }
     }
-    Ok(hash(|h| write_map(h, keys)))
+    Ok(wanted)
 }
 
 /// A key attribute of any of the three key types.
@@ -180,64 +206,76 @@ pub fn untyped(name: &str) -> KeyAttribute {
     KeyAttribute { name: name.to_string(), attribute_type: None }
 }
 
+/// The names of a record's `Keys`, as untyped key attributes.
+pub fn untyped_names(keys: &Entries<'_>) -> Vec<KeyAttribute> {
+    keys.iter().map(|(name, _)| untyped(name)).collect()
+}
+
 /// The key attributes of an item, in the order named; each must be there, a string, number
 /// or binary, and of its type when the key gives one.
-pub fn key_of(item: &[(String, Attr)], key_attributes: &[KeyAttribute]) -> Result<Vec<(String, Attr)>, String> {
+pub fn key_of<'a>(item: &Entries<'a>, key_attributes: &[KeyAttribute]) -> Result<Vec<(&'a str, Value<'a>)>, String> {
     key_attributes
         .iter()
         .map(|key| {
-            let name = &key.name;
-            match item.iter().find(|(n, _)| n == name) {
-                None => Err(format!("the item has no key attribute {name:?}")),
-                Some((_, value @ (Attr::S(_) | Attr::N(_) | Attr::B(_)))) => {
-                    let wanted = key.attribute_type.map(|t| match t {
-                        KeyType::S => "S",
-                        KeyType::N => "N",
-                        KeyType::B => "B",
-                    });
-                    match wanted {
-                        Some(wanted) if wanted != kind(value) => Err(format!(
-                            "key attribute {name:?} is {}, but the table's {name:?} is {wanted}",
-                            kind(value)
-                        )),
-                        _ => Ok((name.clone(), value.clone())),
-                    }
+            let name = key.name.as_str();
+            let Some((found, value)) = item.iter().find(|(n, _)| *n == name) else {
+                return Err(format!("the item has no key attribute {name:?}"));
+            };
+            if !is_key_type(value) {
+                return Err(format!("key attribute {name:?} is {}, not a string, number or binary", kind(value)));
+            }
+            let wanted = key.attribute_type.map(|t| match t {
+                KeyType::S => "S",
+                KeyType::N => "N",
+                KeyType::B => "B",
+            });
+            match wanted {
+                Some(wanted) if wanted != kind(value) => {
+                    Err(format!("key attribute {name:?} is {}, but the table's {name:?} is {wanted}", kind(value)))
                 }
-                Some((_, value)) => {
-                    Err(format!("key attribute {name:?} is {}, not a string, number or binary", kind(value)))
-                }
+                _ => Ok((*found, value.clone())),
             }
         })
         .collect()
 }
 
-fn kind(value: &Attr) -> &'static str {
+fn is_key_type(value: &Value<'_>) -> bool {
+    matches!(value, Value::S(_) | Value::N(_) | Value::B(_))
+}
+
+fn kind(value: &Value<'_>) -> &'static str {
     match value {
-        Attr::S(_) => "S",
-        Attr::N(_) => "N",
-        Attr::B(_) => "B",
-        Attr::Bool(_) => "BOOL",
-        Attr::Null => "NULL",
-        Attr::Ss(_) => "SS",
-        Attr::Ns(_) => "NS",
-        Attr::Bs(_) => "BS",
-        Attr::L(_) => "L",
-        Attr::M(_) => "M",
+        Value::S(_) => "S",
+        Value::N(_) => "N",
+        Value::B(_) => "B",
+        Value::Bool(_) => "BOOL",
+        Value::Null => "NULL",
+        Value::Ss(_) => "SS",
+        Value::Ns(_) => "NS",
+        Value::Bs(_) => "BS",
+        Value::L(_) => "L",
+        Value::M(_) => "M",
     }
 }
 
-fn check_map(entries: &[(String, Attr)], depth: usize) -> Result<(), String> {
+/// Checks a map's entries; returns their size by DynamoDB's rules, so that an item is judged
+/// and measured in one pass: every attribute's name and value; strings by their UTF-8 bytes,
+/// binaries by their bytes, numbers by [`Number::size`], `BOOL` and `NULL` one byte, sets
+/// their elements, `L` and `M` three bytes plus one per element (and an `M`'s names).
+fn check_map(entries: &Entries<'_>, depth: usize) -> Result<usize, String> {
+    let mut size = 0;
     for (name, value) in entries {
         if name.is_empty() {
             return Err("an attribute has an empty name".into());
         }
-        check_value(value, depth).map_err(|e| format!("{name:?}: {e}"))?;
+        size += name.len() + check_value(value, depth).map_err(|e| format!("{name:?}: {e}"))?;
     }
-    Ok(())
+    Ok(size)
 }
 
-fn check_value(value: &Attr, depth: usize) -> Result<(), String> {
-    let unique = |count: usize, mut keys: Vec<String>| {
+/// Checks one value; returns its size.
+fn check_value(value: &Value<'_>, depth: usize) -> Result<usize, String> {
+    let unique = |count: usize, mut keys: Vec<Vec<u8>>| {
         if count == 0 {
             return Err(format!("{} is empty; DynamoDB sets hold at least one value", kind(value)));
         }
@@ -249,50 +287,33 @@ fn check_value(value: &Attr, depth: usize) -> Result<(), String> {
         Ok(())
     };
     match value {
-        Attr::N(n) => Number::parse(n).map(drop).map_err(|e| format!("N {e}")),
-        Attr::Ss(set) => unique(set.len(), set.clone()),
-        Attr::Ns(set) => {
-            let numbers = set.iter().map(|n| Number::parse(n).map(|n| n.canonical())).collect::<Result<Vec<_>, _>>();
-            unique(set.len(), numbers.map_err(|e| format!("NS holds {e}"))?)
+        Value::N(n) => Number::parse(n).map(|n| n.size()).map_err(|e| format!("N {e}")),
+        Value::Ss(set) => {
+            unique(set.len(), set.iter().map(|s| s.as_bytes().to_vec()).collect())?;
+            Ok(set.iter().map(|s| s.len()).sum())
         }
-        Attr::Bs(set) => unique(set.len(), set.iter().map(|b| String::from_utf8_lossy(&hex(b)).into_owned()).collect()),
-        Attr::L(_) | Attr::M(_) if depth >= MAX_DEPTH => Err(format!("nested deeper than {MAX_DEPTH} levels")),
-        Attr::L(values) => values
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, v)| check_value(v, depth + 1).map_err(|e| format!("[{i}]: {e}"))),
-        Attr::M(entries) => check_map(entries, depth + 1),
-        Attr::S(_) | Attr::B(_) | Attr::Bool(_) | Attr::Null => Ok(()),
-    }
-}
-
-fn hex(bytes: &[u8]) -> Vec<u8> {
-    bytes
-        .iter()
-        .flat_map(|b| [b"0123456789abcdef"[usize::from(b >> 4)], b"0123456789abcdef"[usize::from(b & 15)]])
-        .collect()
-}
-
-/// An item's size by DynamoDB's rules: every attribute's name and value; strings by their
-/// UTF-8 bytes, binaries by their bytes, numbers by [`Number::size`], `BOOL` and `NULL` one
-/// byte, sets their elements, `L` and `M` three bytes plus one per element (and an `M`'s
-/// names).
-pub fn item_size(item: &[(String, Attr)]) -> usize {
-    item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
-}
-
-fn value_size(value: &Attr) -> usize {
-    let number = |n: &String| Number::parse(n).map_or(n.len(), |n| n.size());
-    match value {
-        Attr::S(s) => s.len(),
-        Attr::N(n) => number(n),
-        Attr::B(b) => b.len(),
-        Attr::Bool(_) | Attr::Null => 1,
-        Attr::Ss(set) => set.iter().map(String::len).sum(),
-        Attr::Ns(set) => set.iter().map(number).sum(),
-        Attr::Bs(set) => set.iter().map(Vec::len).sum(),
-        Attr::L(values) => 3 + values.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
-        Attr::M(entries) => 3 + entries.iter().map(|(n, v)| 1 + n.len() + value_size(v)).sum::<usize>(),
+        Value::Ns(set) => {
+            let numbers = set.iter().map(|n| Number::parse(n)).collect::<Result<Vec<_>, _>>();
+            let numbers = numbers.map_err(|e| format!("NS holds {e}"))?;
+            unique(set.len(), numbers.iter().map(|n| n.canonical().into_bytes()).collect())?;
+            Ok(numbers.iter().map(Number::size).sum())
+        }
+        Value::Bs(set) => {
+            unique(set.len(), set.iter().map(|b| b.to_vec()).collect())?;
+            Ok(set.iter().map(|b| b.len()).sum())
+        }
+        Value::L(_) | Value::M(_) if depth >= MAX_DEPTH => Err(format!("nested deeper than {MAX_DEPTH} levels")),
+        Value::L(values) => {
+            let mut size = 3;
+            for (i, v) in values.iter().enumerate() {
+                size += 1 + check_value(v, depth + 1).map_err(|e| format!("[{i}]: {e}"))?;
+            }
+            Ok(size)
+        }
+        Value::M(entries) => Ok(3 + entries.len() + check_map(entries, depth + 1)?),
+        Value::S(s) => Ok(s.len()),
+        Value::B(b) => Ok(b.len()),
+        Value::Bool(_) | Value::Null => Ok(1),
     }
 }
 
@@ -309,9 +330,9 @@ fn write_bytes(h: &mut Md5, bytes: &[u8]) {
 }
 
 /// A map by value: its entries sorted by name, each value canonical.
-fn write_map(h: &mut Md5, entries: &[(String, Attr)]) {
-    let mut sorted: Vec<&(String, Attr)> = entries.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+fn write_map(h: &mut Md5, entries: &Entries<'_>) {
+    let mut sorted: Vec<&(&str, Value<'_>)> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
     h.update((sorted.len() as u64).to_le_bytes());
     for (name, value) in sorted {
         write_bytes(h, name.as_bytes());
@@ -319,8 +340,8 @@ fn write_map(h: &mut Md5, entries: &[(String, Attr)]) {
     }
 }
 
-fn write_value(h: &mut Md5, value: &Attr) {
-    let number = |n: &String| Number::parse(n).map_or_else(|_| n.clone(), |n| n.canonical());
+fn write_value(h: &mut Md5, value: &Value<'_>) {
+    let number = |n: &str| Number::parse(n).map_or_else(|_| n.to_string(), |n| n.canonical());
     let mut set = |tag: &str, mut elements: Vec<Vec<u8>>| {
         elements.sort_unstable();
         write_bytes(h, tag.as_bytes());
@@ -330,54 +351,59 @@ fn write_value(h: &mut Md5, value: &Attr) {
         }
     };
     match value {
-        Attr::Ss(s) => return set("SS", s.iter().map(|s| s.as_bytes().to_vec()).collect()),
-        Attr::Ns(s) => return set("NS", s.iter().map(|n| number(n).into_bytes()).collect()),
-        Attr::Bs(s) => return set("BS", s.clone()),
+        Value::Ss(s) => return set("SS", s.iter().map(|s| s.as_bytes().to_vec()).collect()),
+        Value::Ns(s) => return set("NS", s.iter().map(|n| number(n).into_bytes()).collect()),
+        Value::Bs(s) => return set("BS", s.iter().map(|b| b.to_vec()).collect()),
         _ => {}
     }
     write_bytes(h, kind(value).as_bytes());
     match value {
-        Attr::S(s) => write_bytes(h, s.as_bytes()),
-        Attr::N(n) => write_bytes(h, number(n).as_bytes()),
-        Attr::B(b) => write_bytes(h, b),
-        Attr::Bool(b) => h.update([u8::from(*b)]),
-        Attr::Null => {}
-        Attr::L(values) => {
+        Value::S(s) => write_bytes(h, s.as_bytes()),
+        Value::N(n) => write_bytes(h, number(n).as_bytes()),
+        Value::B(b) => write_bytes(h, b),
+        Value::Bool(b) => h.update([u8::from(*b)]),
+        Value::Null => {}
+        Value::L(values) => {
             h.update((values.len() as u64).to_le_bytes());
             values.iter().for_each(|v| write_value(h, v));
         }
-        Attr::M(entries) => write_map(h, entries),
-        Attr::Ss(_) | Attr::Ns(_) | Attr::Bs(_) => {}
+        Value::M(entries) => write_map(h, entries),
+        Value::Ss(_) | Value::Ns(_) | Value::Bs(_) => {}
     }
-}
-
-/// A map's canonical bytes, for comparing two keys.
-fn canonical_map(entries: &[(String, Attr)]) -> KeyHash {
-    hash(|h| write_map(h, entries))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn s(text: &str) -> Attr {
-        Attr::S(text.into())
+    fn s(text: &str) -> Value<'_> {
+        Value::S(text)
     }
 
-    fn item(entries: &[(&str, Attr)]) -> Vec<(String, Attr)> {
-        entries.iter().map(|(n, v)| (n.to_string(), v.clone())).collect()
+    fn n(text: &str) -> Value<'_> {
+        Value::N(text)
+    }
+
+    fn item<'a>(entries: &[(&'a str, Value<'a>)]) -> Vec<(&'a str, Value<'a>)> {
+        entries.to_vec()
     }
 
     #[test]
     fn numbers_are_judged_by_value_and_by_dynamodb_s_limits() {
         for (a, b) in [("1", "1.0"), ("10", "1e1"), ("-0.05", "-5E-2"), ("0", "-0.000"), ("123.4500", "1234.5e-1")] {
             assert_eq!(Number::parse(a).unwrap(), Number::parse(b).unwrap(), "{a} {b}");
+            assert_eq!(Number::parse(a).unwrap().canonical(), Number::parse(b).unwrap().canonical(), "{a} {b}");
         }
         assert_ne!(Number::parse("1").unwrap(), Number::parse("-1").unwrap());
+        assert_ne!(Number::parse("12").unwrap(), Number::parse("13").unwrap());
+        assert_eq!(Number::parse("-0.0150").unwrap().canonical(), "-15E-2");
+        assert_eq!(Number::parse("0.00").unwrap().canonical(), "0E0");
         let max = "9".repeat(38);
         assert!(Number::parse(&max).is_ok());
-        assert!(Number::parse(&format!("{max}000e-3")).is_ok(), "trailing zeros are not significant");
-        let error = Number::parse(&"1".repeat(39)).unwrap_err();
+        let padded = format!("{max}000e-3");
+        assert!(Number::parse(&padded).is_ok(), "trailing zeros are not significant");
+        let long = "1".repeat(39);
+        let error = Number::parse(&long).unwrap_err();
         assert!(error.contains("39 significant digits"), "{error}");
         assert!(Number::parse("1e125").is_ok() && Number::parse("9.99e125").is_ok() && Number::parse("1e-130").is_ok());
         for beyond in ["1e126", "10e125", "1e-131", "0.1e-130", "1e99999999999999999999"] {
@@ -387,12 +413,13 @@ mod tests {
             assert!(Number::parse(bad).unwrap_err().contains("not a number"), "{bad:?}");
         }
         assert_eq!(Number::parse("1234").unwrap().size(), 3);
+        assert_eq!(Number::parse("0").unwrap().size(), 2);
     }
 
     #[test]
     fn an_item_needs_attributes_and_its_key() {
         let keys = [untyped("pk"), untyped("sk")];
-        let good = item(&[("pk", s("a")), ("sk", Attr::N("1".into())), ("x", Attr::Null)]);
+        let good = item(&[("pk", s("a")), ("sk", n("1")), ("x", Value::Null)]);
         assert!(check_item(&good, &keys).is_ok());
         // Typed, as a restore's table says: a number where the table has a string is refused.
         let typed = [
@@ -400,49 +427,60 @@ mod tests {
             KeyAttribute { name: "sk".into(), attribute_type: Some(KeyType::S) },
         ];
         assert_eq!(check_item(&good, &typed).unwrap_err(), "key attribute \"sk\" is N, but the table's \"sk\" is S");
+        assert_eq!(key_hash(&good, &typed).unwrap_err(), "key attribute \"sk\" is N, but the table's \"sk\" is S");
         assert_eq!(check_item(&[], &keys).unwrap_err(), "the item has no attributes");
         let no_sort_key = item(&[("pk", s("a"))]);
         assert!(check_item(&no_sort_key, &keys).unwrap_err().contains("no key attribute \"sk\""));
-        let bool_key = item(&[("pk", s("a")), ("sk", Attr::Bool(true))]);
+        let bool_key = item(&[("pk", s("a")), ("sk", Value::Bool(true))]);
         assert!(check_item(&bool_key, &keys).unwrap_err().contains("is BOOL, not a string"));
+        assert_eq!(key_of(&good, &keys).unwrap(), vec![("pk", s("a")), ("sk", n("1"))]);
     }
 
     #[test]
     fn the_key_hash_is_the_key_by_value_or_else_the_whole_item() {
         let keys = [untyped("pk")];
-        let a = item(&[("pk", Attr::N("1".into())), ("x", s("one"))]);
-        let b = item(&[("x", s("two")), ("pk", Attr::N("1.0".into()))]);
+        let a = item(&[("pk", n("1")), ("x", s("one"))]);
+        let b = item(&[("x", s("two")), ("pk", n("1.0"))]);
         assert_eq!(check_item(&a, &keys).unwrap(), check_item(&b, &keys).unwrap(), "the same key");
+        assert_eq!(key_hash(&a, &keys).unwrap(), check_item(&a, &keys).unwrap(), "one hash for verify and restore");
         assert_ne!(check_item(&a, &[]).unwrap(), check_item(&b, &[]).unwrap(), "other items");
-        let reordered = item(&[("x", s("one")), ("pk", Attr::N("1".into()))]);
+        let reordered = item(&[("x", s("one")), ("pk", n("1"))]);
         assert_eq!(check_item(&a, &[]).unwrap(), check_item(&reordered, &[]).unwrap(), "names in any order");
-        let other = item(&[("pk", Attr::N("2".into()))]);
+        let other = item(&[("pk", n("2"))]);
         assert_ne!(check_item(&a, &keys).unwrap(), check_item(&other, &keys).unwrap());
         assert_ne!(check_item(&a, &keys).unwrap(), NO_KEY);
+        let binary = item(&[("pk", Value::B(b"1"))]);
+        assert_ne!(check_item(&binary, &keys).unwrap(), check_item(&item(&[("pk", s("1"))]), &keys).unwrap());
     }
 
     #[test]
     fn sizes_follow_dynamodb_s_rules_and_400_kb_is_the_most() {
-        let entries = item(&[("ab", s("héllo")), ("n", Attr::N("12345".into())), ("l", Attr::L(vec![Attr::Null]))]);
-        assert_eq!(item_size(&entries), (2 + 6) + (1 + 4) + (1 + 3 + 2));
-        let big = item(&[("pk", s("a")), ("blob", Attr::B(vec![0; MAX_ITEM_BYTES]))]);
+        let entries = item(&[("ab", s("héllo")), ("n", n("12345")), ("l", Value::L(vec![Value::Null]))]);
+        assert_eq!(check_map(&entries, 0).unwrap(), (2 + 6) + (1 + 4) + (1 + 3 + 2));
+        let nested = item(&[("m", Value::M(vec![("xy", Value::Bool(true))])), ("ss", Value::Ss(vec!["a", "bc"]))]);
+        assert_eq!(check_map(&nested, 0).unwrap(), (1 + 3 + 1 + 2 + 1) + (2 + 3));
+        let blob = vec![0; MAX_ITEM_BYTES];
+        let big = item(&[("pk", s("a")), ("blob", Value::B(&blob))]);
         let error = check_item(&big, &[]).unwrap_err();
         assert!(error.contains("over its limit of 400 KB"), "{error}");
-        let just = item(&[("pk", s("a")), ("blob", Attr::B(vec![0; MAX_ITEM_BYTES - 7]))]);
+        let just = item(&[("pk", s("a")), ("blob", Value::B(&blob[7..]))]);
         assert!(check_item(&just, &[]).is_ok());
     }
 
     #[test]
     fn sets_and_nesting_follow_dynamodb() {
-        let twice = item(&[("pk", s("a")), ("ns", Attr::Ns(vec!["1".into(), "1.00".into()]))]);
+        let twice = item(&[("pk", s("a")), ("ns", Value::Ns(vec!["1", "1.00"]))]);
         assert!(check_item(&twice, &[]).unwrap_err().contains("NS holds a value twice"));
-        let empty = item(&[("pk", s("a")), ("ss", Attr::Ss(vec![]))]);
+        let distinct = item(&[("pk", s("a")), ("ns", Value::Ns(vec!["1", "10"])), ("bs", Value::Bs(vec![b"a", b"b"]))]);
+        assert!(check_item(&distinct, &[]).is_ok());
+        let empty = item(&[("pk", s("a")), ("ss", Value::Ss(vec![]))]);
         assert!(check_item(&empty, &[]).unwrap_err().contains("SS is empty"));
-        let long = item(&[("pk", s("a")), ("n", Attr::Ns(vec!["1".repeat(39)]))]);
+        let digits = "1".repeat(39);
+        let long = item(&[("pk", s("a")), ("n", Value::Ns(vec![&digits]))]);
         assert!(check_item(&long, &[]).unwrap_err().contains("39 significant digits"));
         let mut deep = s("leaf");
         for _ in 0..=MAX_DEPTH {
-            deep = Attr::M(vec![("x".into(), deep)]);
+            deep = Value::M(vec![("x", deep)]);
         }
         let error = check_item(&item(&[("pk", s("a")), ("d", deep)]), &[]).unwrap_err();
         assert!(error.contains("nested deeper than 32 levels"), "{error}");
@@ -451,7 +489,7 @@ mod tests {
     #[test]
     fn a_change_record_s_keys_are_the_table_s_and_its_images_agree() {
         let keys = item(&[("pk", s("a"))]);
-        let image = item(&[("pk", s("a")), ("v", Attr::N("1".into()))]);
+        let image = item(&[("pk", s("a")), ("v", n("1"))]);
         let table = [untyped("pk")];
         let hash = check_change(&keys, &[("NewImage", &image)], &table).unwrap();
         assert_eq!(hash, check_change(&keys, &[], &[]).unwrap());

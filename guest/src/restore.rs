@@ -1,19 +1,18 @@
 //! `restore`: a data file's lines decoded into the batches of writes that put its items back
 //! (`wit/restore.wit`), packed (`page-format.md`'s `map`) for the host to hand to DynamoDB.
-//! A full export's DYNAMODB_JSON lines, most of any restore, are read by the borrowing page
-//! reader and packed as they are, their key attributes checked; every other line is read and
-//! judged as `verify` judges it ([`DataLine`]). The host runs `verify` on the export first.
+//! Each line is read as `verify` reads it ([`DataLine`], borrowed, into an arena reset per
+//! line) and its write taken with its key hash ([`DataLine::write`]): an item's key attributes
+//! are checked, the rest of DynamoDB's rules are `verify`'s, which the host runs first.
 
 use std::collections::HashSet;
 
-use ddb_export_data_files::json_page::{self, Arena};
-use ddb_export_data_files::page::{self, Value, writer};
-use md5::{Digest, Md5};
+use ddb_export_data_files::json_page::Arena;
+use ddb_export_data_files::page::writer;
 
-use crate::data_line::DataLine;
+use crate::data_line::{DataLine, Write};
 use crate::gz_lines::GzLines;
-use crate::item_check::{self, Attr, KeyHash};
-use crate::wit::{DecodeError, ExportFormat, KeyAttribute, KeyType, WriteBatch, WriteRequest};
+use crate::item_check::KeyHash;
+use crate::wit::{DecodeError, ExportFormat, KeyAttribute, WriteBatch, WriteRequest};
 
 /// Most requests `BatchWriteItem` takes in one call. 25 items of at most 400 KB are at most
 /// 10 MB, under the call's 16 MB limit, so the count is the only bound a batch needs.
@@ -92,11 +91,8 @@ impl DataFileDecoder {
         if self.error.is_some() {
             return;
         }
-        let request = match self.fast_item(line) {
-            Some(request) => request,
-            None => self.request(line),
-        };
-        match request {
+        self.arena.reset();
+        match self.request(line) {
             Ok((hash, request)) => {
                 if self.batch.requests.len() == MAX_BATCH || self.batch_keys.contains(&hash) {
                     self.close_batch(number);
@@ -108,44 +104,22 @@ impl DataFileDecoder {
         }
     }
 
-    /// The write a line asks for, with its key hash.
+    /// The write a line asks for, packed, with its key hash.
     fn request(&self, line: &[u8]) -> Result<(KeyHash, WriteRequest), String> {
-        let text = std::str::from_utf8(line).map_err(|e| format!("not UTF-8: {e}"))?;
-        let read = DataLine::read(self.format, self.incremental, text)?;
-        let hash = read.check(&self.key)?;
-        let request = match read {
-            DataLine::Item(item) => WriteRequest::Put(pack(&item)),
-            DataLine::Change(change) => match change.new_image {
-                Some(image) => WriteRequest::Put(pack(&image)),
-                None => {
-                    let names: Vec<KeyAttribute> = if self.key.is_empty() {
-                        change.keys.iter().map(|(name, _)| item_check::untyped(name)).collect()
-                    } else {
-                        self.key.clone()
-                    };
-                    WriteRequest::Delete(pack(&item_check::key_of(&change.keys, &names)?))
-                }
-            },
+        let read = DataLine::read(self.format, self.incremental, line, &self.arena)?;
+        let (hash, write) = read.write(&self.key)?;
+        let mut packed = Vec::new();
+        let request = match write {
+            Write::Put(item) => {
+                writer::map(&mut packed, item);
+                WriteRequest::Put(packed)
+            }
+            Write::Delete(key) => {
+                writer::map(&mut packed, &key);
+                WriteRequest::Delete(packed)
+            }
         };
         Ok((hash, request))
-    }
-
-    /// A full export's DYNAMODB_JSON line as AWS and ddb-export write it (`{"Item":…}`,
-    /// nothing around it), read by the borrowing page reader (`json_page`) and packed as it is,
-    /// without an owned tree: most lines of most restores. `None`: another kind of line, for
-    /// [`Self::request`]. The item's key attributes are checked (present, of the key's types);
-    /// the rest of DynamoDB's rules are `verify`'s, which the host runs first.
-    fn fast_item(&mut self, line: &[u8]) -> Option<Result<(KeyHash, WriteRequest), String>> {
-        if self.format != ExportFormat::DynamodbJson || self.incremental {
-            return None;
-        }
-        let inner = line.strip_prefix(b"{\"Item\":")?.strip_suffix(b"}")?;
-        self.arena.reset();
-        let item = match json_page::read_item(inner, &self.arena) {
-            Ok(item) => item,
-            Err(e) => return Some(Err(format!("not {{\"Item\":{{…}}}}: {}", e.0))),
-        };
-        Some(packed_item(&item, &self.key))
     }
 
     /// Hands out the batch being filled, if it holds anything; the next starts at `next_line`.
@@ -158,78 +132,13 @@ impl DataFileDecoder {
     }
 }
 
-/// A borrowed item packed as a put, with the hash of its key (of the whole item when the key
-/// is unknown), after checking its key attributes.
-fn packed_item(item: &[(&str, Value<'_>)], key: &[KeyAttribute]) -> Result<(KeyHash, WriteRequest), String> {
-    if item.is_empty() {
-        return Err("the item has no attributes".into());
-    }
-    let mut key_entries = Vec::with_capacity(key.len());
-    for attribute in key {
-        let name = attribute.name.as_str();
-        let value = page::attribute(item, name).ok_or_else(|| format!("the item has no key attribute {name:?}"))?;
-        let kind = match value {
-            Value::S(_) => KeyType::S,
-            Value::N(_) => KeyType::N,
-            Value::B(_) => KeyType::B,
-            _ => return Err(format!("key attribute {name:?} is not a string, number or binary")),
-        };
-        if let Some(wanted) = attribute.attribute_type
-            && wanted != kind
-        {
-            let said = |t: KeyType| match t {
-                KeyType::S => "S",
-                KeyType::N => "N",
-                KeyType::B => "B",
-            };
-            return Err(format!(
-                "key attribute {name:?} is {}, but the table's {name:?} is {}",
-                said(kind),
-                said(wanted)
-            ));
-        }
-        key_entries.push((name, value.clone()));
-    }
-    let mut out = Vec::new();
-    writer::map(&mut out, item);
-    let hash: KeyHash = if key_entries.is_empty() {
-        Md5::digest(&out).into()
-    } else {
-        let mut key_bytes = Vec::new();
-        writer::map(&mut key_bytes, &key_entries);
-        Md5::digest(&key_bytes).into()
-    };
-    Ok((hash, WriteRequest::Put(out)))
-}
-
-/// An item (or key) as one packed `map`.
-fn pack(entries: &[(String, Attr)]) -> Vec<u8> {
-    let values: Vec<(&str, Value<'_>)> = entries.iter().map(|(name, attr)| (name.as_str(), value(attr))).collect();
-    let mut out = Vec::new();
-    writer::map(&mut out, &values);
-    out
-}
-
-fn value(attr: &Attr) -> Value<'_> {
-    match attr {
-        Attr::S(s) => Value::S(s),
-        Attr::N(n) => Value::N(n),
-        Attr::B(b) => Value::B(b),
-        Attr::Bool(b) => Value::Bool(*b),
-        Attr::Null => Value::Null,
-        Attr::Ss(set) => Value::Ss(set.iter().map(String::as_str).collect()),
-        Attr::Ns(set) => Value::Ns(set.iter().map(String::as_str).collect()),
-        Attr::Bs(set) => Value::Bs(set.iter().map(Vec::as_slice).collect()),
-        Attr::L(list) => Value::L(list.iter().map(value).collect()),
-        Attr::M(entries) => Value::M(entries.iter().map(|(name, attr)| (name.as_str(), value(attr))).collect()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::item_check;
     use crate::test_gzip::gzip;
-    use ddb_export_data_files::page;
+    use crate::wit::KeyType;
+    use ddb_export_data_files::page::{self, Value};
 
     fn decode(
         format: ExportFormat,
@@ -265,22 +174,17 @@ mod tests {
     }
 
     #[test]
-    fn the_fast_path_packs_what_the_general_reader_would() {
-        let line = br#"{"Item":{"z":{"L":[{"S":"\u00e9"},{"BS":["AAE="]}]},"pk":{"S":"a"},"n":{"N":"-1.5E+3"},"m":{"M":{"b":{"BOOL":true},"a":{"NULL":true}}}}}"#;
-        let key = vec![item_check::untyped("pk")];
-        let mut decoder = DataFileDecoder::new(ExportFormat::DynamodbJson, "FULL_EXPORT", key.clone());
-        let (fast_hash, fast) = decoder.fast_item(line).expect("the fast path takes it").unwrap();
-        let (slow_hash, slow) = decoder.request(line).unwrap();
-        let (WriteRequest::Put(fast), WriteRequest::Put(slow)) = (fast, slow) else { panic!("puts") };
-        assert_eq!(page::read_map(&fast).unwrap(), page::read_map(&slow).unwrap());
-        let _ = (fast_hash, slow_hash);
-        // A key of another type is refused on the fast path as on the other.
+    fn keys_are_checked_and_compared_by_value() {
+        let line = "{\"Item\":{\"z\":{\"L\":[{\"S\":\"\\u00e9\"}]},\"pk\":{\"S\":\"a\"},\"n\":{\"N\":\"-1.5E+3\"}}}\n";
         let typed = vec![KeyAttribute { name: "pk".into(), attribute_type: Some(KeyType::N) }];
         let mut decoder = DataFileDecoder::new(ExportFormat::DynamodbJson, "FULL_EXPORT", typed);
-        let error = decoder.fast_item(line).unwrap().unwrap_err();
-        assert_eq!(error, "key attribute \"pk\" is S, but the table's \"pk\" is N");
-        assert!(decoder.fast_item(br#"{"Item":{"pk":{"Q":"a"}}}"#).unwrap().is_err());
-        assert!(decoder.fast_item(br#" {"Item":{}}"#).is_none(), "another shape goes the general way");
+        let fed = decoder.feed(&gzip(line)).and_then(|_| decoder.finish());
+        let error = fed.unwrap_err();
+        assert_eq!((error.line, error.message.as_str()), (1, "key attribute \"pk\" is S, but the table's \"pk\" is N"));
+        // `1` and `1.0` are one key to DynamoDB: they may not share a batch.
+        let numbers = "{\"Item\":{\"pk\":{\"N\":\"1\"}}}\n{\"Item\":{\"pk\":{\"N\":\"1.0\"}}}\n";
+        let batches = decode(ExportFormat::DynamodbJson, "FULL_EXPORT", numbers, 4096).unwrap();
+        assert_eq!(batches.iter().map(|b| b.requests.len()).collect::<Vec<_>>(), vec![1, 1]);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use md5::{Digest, Md5};
 use serde_json::Value;
 
+use ddb_export_data_files::json_page::Arena;
 use ddb_export_data_files::summary::ManifestSummary;
 
 use crate::bindings::exports::ddb_export::core::verify::{Error, FileReport, ListedFile, Manifests};
@@ -128,6 +129,8 @@ pub struct DataFileChecker {
     key_hashes: Vec<u8>,
     lines: GzLines,
     problems: Vec<String>,
+    /// Where a line's decoded strings live while it is judged (reset for each line).
+    arena: Arena,
 }
 
 impl DataFileChecker {
@@ -139,6 +142,7 @@ impl DataFileChecker {
             key_hashes: Vec::new(),
             lines: GzLines::default(),
             problems: Vec::new(),
+            arena: Arena::new(),
         }
     }
 
@@ -175,10 +179,9 @@ impl DataFileChecker {
     }
 
     fn check_line(&mut self, number: u64, line: &[u8]) {
-        let checked = match std::str::from_utf8(line) {
-            Err(e) => Err(format!("not UTF-8: {e}")),
-            Ok(text) => self.item_hash(text),
-        };
+        self.arena.reset();
+        let checked =
+            DataLine::read(self.format, self.incremental, line, &self.arena).and_then(|read| read.check(&self.key));
         let hash = match checked {
             Ok(hash) => hash,
             Err(why) => {
@@ -187,11 +190,6 @@ impl DataFileChecker {
             }
         };
         self.key_hashes.extend_from_slice(&hash);
-    }
-
-    /// Reads one line of this file's format and judges its item (`item_check`).
-    fn item_hash(&self, text: &str) -> Result<item_check::KeyHash, String> {
-        DataLine::read(self.format, self.incremental, text)?.check(&self.key)
     }
 }
 

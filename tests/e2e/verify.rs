@@ -284,7 +284,7 @@ async fn each_item_once_and_each_item_valid_whatever_a_forger_recomputes() {
                 lines[1] = r#"{"Item":{"pk":{"S":"a"},"pk":{"S":"b"}}}"#.into();
                 lines
             }),
-            "line 2: not {\"Item\":{…}}: the attribute name \"pk\" appears twice",
+            "line 2: not {\"Item\":{…}}: Item: attribute name \"pk\" appears twice in one map (at byte",
         ),
         (
             "an item over 400 KB",
