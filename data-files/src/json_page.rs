@@ -1,7 +1,8 @@
 //! Reading a page of items in DynamoDB JSON (the `Items` array of a Scan response, exactly as
 //! the service sent it) into the same borrowed [`Item`]s as [`page::read`](crate::page::read)
 //! gives for a packed page, with the same rules: every map's entries sorted by name, a name
-//! twice in one map refused, `L`/`M` at most [`MAX_DEPTH`] deep.
+//! twice in one map refused, `L`/`M` at most [`MAX_DEPTH`] deep. A data file's line, one item
+//! or change record wrapped in an object of named parts, is read the same way ([`read_record`]).
 //!
 //! Strings without escapes are borrowed from the page; the few with escapes, and binaries
 //! (base64 in JSON), are decoded into an [`Arena`] that lives as long as the items. The
@@ -62,9 +63,15 @@ pub fn read_item<'a>(json: &'a [u8], arena: &'a Arena) -> Result<Item<'a>, Inval
 
 /// A data line's record in DynamoDB JSON: an object whose every value is an item-shaped map
 /// (`{"Item":{…}}`, or a change record's `{"Metadata":{…},"Keys":{…},"NewImage":{…}}`), its
-/// parts in the line's order, each read as [`read_item`] reads an item. A part's name twice is
-/// refused; which parts a line must have is the caller's rule.
-pub fn read_record<'a>(json: &'a [u8], arena: &'a Arena) -> Result<Vec<(&'a str, Item<'a>)>, InvalidPage> {
+/// parts in the line's order, each read as [`read_item`] reads an item. Only the names in
+/// `allowed` may appear, each at most once: any other is refused by its name, before its value
+/// is read, so a line's cost stays linear whatever it holds. Which parts a line must have is
+/// the caller's rule.
+pub fn read_record<'a>(
+    json: &'a [u8],
+    allowed: &[&str],
+    arena: &'a Arena,
+) -> Result<Vec<(&'a str, Item<'a>)>, InvalidPage> {
     let text = std::str::from_utf8(json).map_err(|e| InvalidPage(format!("the line is not UTF-8: {e}")))?;
     let mut parser = Parser { text, bytes: json, at: 0, arena };
     parser.expect(b'{')?;
@@ -75,7 +82,13 @@ pub fn read_record<'a>(json: &'a [u8], arena: &'a Arena) -> Result<Vec<(&'a str,
     } else {
         loop {
             parser.space();
+            let start = parser.at;
             let name = parser.string()?;
+            if !allowed.contains(&name) {
+                parser.at = start;
+                return Err(parser.invalid(&format!("the unexpected key {name:?}")));
+            }
+            // At most `allowed.len()` parts: this search is bounded.
             if parts.iter().any(|(seen, _)| *seen == name) {
                 return Err(parser.invalid(&format!("{name:?} appears twice")));
             }
@@ -203,6 +216,9 @@ impl<'a> Parser<'a> {
     fn attribute(&mut self, depth: usize) -> Result<Value<'a>, InvalidPage> {
         self.expect(b'{')?;
         self.space();
+        if self.peek() == Some(b'}') {
+            return Err(self.invalid("an AttributeValue with no type"));
+        }
         let tag = self.string()?;
         self.expect(b':')?;
         self.space();
@@ -387,18 +403,21 @@ mod tests {
     fn a_record_s_parts_read_as_items_in_the_line_s_order() {
         let arena = Arena::new();
         let line = br#"{"Keys":{"pk":{"S":"a"}}, "NewImage":{"v":{"N":"1"},"pk":{"S":"a"}}}"#;
-        let parts = read_record(line, &arena).unwrap();
+        let allowed = ["Keys", "NewImage", "Item"];
+        let parts = read_record(line, &allowed, &arena).unwrap();
         assert_eq!(parts[0], ("Keys", vec![("pk", Value::S("a"))]));
         assert_eq!(parts[1], ("NewImage", vec![("pk", Value::S("a")), ("v", Value::N("1"))]));
-        assert!(read_record(b"{}", &arena).unwrap().is_empty());
+        assert!(read_record(b"{}", &allowed, &arena).unwrap().is_empty());
         for (line, expected) in [
             (&br#"{"Item":{},"Item":{}}"#[..], "\"Item\" appears twice"),
             (br#"{"Item":{"a":{"Q":"x"}}}"#, "Item: a: \"Q\" is not"),
             (br#"{"Item":{}} x"#, "bytes follow the record"),
             (br#"{"Item":1}"#, "expected `{`"),
             (b"not json", "expected `{`"),
+            (br#"{"Item":{},"eventName":"INSERT"}"#, "the unexpected key \"eventName\" (at byte 11)"),
+            (br#"{"Item":{"pk":{}}}"#, "Item: pk: an AttributeValue with no type"),
         ] {
-            let error = read_record(line, &arena).unwrap_err();
+            let error = read_record(line, &allowed, &arena).unwrap_err();
             assert!(error.0.contains(expected), "{}: {error}", String::from_utf8_lossy(line));
         }
     }

@@ -62,9 +62,8 @@ impl<'a> DataLine<'a> {
                 let hash = self.check(key)?;
                 let write = match &change.new_image {
                     Some(image) => Write::Put(image),
-                    None if key.is_empty() => {
-                        Write::Delete(item_check::key_of(&change.keys, &item_check::untyped_names(&change.keys))?)
-                    }
+                    // `check` found `Keys` to be key attributes only.
+                    None if key.is_empty() => Write::Delete(change.keys.clone()),
                     None => Write::Delete(item_check::key_of(&change.keys, key)?),
                 };
                 Ok((hash, write))

@@ -13,7 +13,8 @@
 //!   are the same key), else the whole item, so that a line written twice is still found.
 //!   Hashes are compared within one run only (never stored), so their bytes may change.
 //!
-//! `restore`'s decoder, which runs after `verify`, uses the key half alone ([`key_hash`]).
+//! `restore`'s decoder, which runs after `verify`, judges a change record whole but an item by
+//! its key half alone ([`key_hash`]).
 
 use ddb_export_data_files::page::Value;
 use md5::{Digest, Md5};
@@ -207,7 +208,7 @@ pub fn untyped(name: &str) -> KeyAttribute {
 }
 
 /// The names of a record's `Keys`, as untyped key attributes.
-pub fn untyped_names(keys: &Entries<'_>) -> Vec<KeyAttribute> {
+fn untyped_names(keys: &Entries<'_>) -> Vec<KeyAttribute> {
     keys.iter().map(|(name, _)| untyped(name)).collect()
 }
 
@@ -258,6 +259,20 @@ fn kind(value: &Value<'_>) -> &'static str {
     }
 }
 
+/// A set's elements (by value: numbers canonical) are at least one and none twice.
+fn unique<T: Ord>(set: &Value<'_>, mut elements: Vec<T>) -> Result<(), String> {
+    let count = elements.len();
+    if count == 0 {
+        return Err(format!("{} is empty; DynamoDB sets hold at least one value", kind(set)));
+    }
+    elements.sort_unstable();
+    elements.dedup();
+    if elements.len() != count {
+        return Err(format!("{} holds a value twice", kind(set)));
+    }
+    Ok(())
+}
+
 /// Checks a map's entries; returns their size by DynamoDB's rules, so that an item is judged
 /// and measured in one pass: every attribute's name and value; strings by their UTF-8 bytes,
 /// binaries by their bytes, numbers by [`Number::size`], `BOOL` and `NULL` one byte, sets
@@ -275,31 +290,20 @@ fn check_map(entries: &Entries<'_>, depth: usize) -> Result<usize, String> {
 
 /// Checks one value; returns its size.
 fn check_value(value: &Value<'_>, depth: usize) -> Result<usize, String> {
-    let unique = |count: usize, mut keys: Vec<Vec<u8>>| {
-        if count == 0 {
-            return Err(format!("{} is empty; DynamoDB sets hold at least one value", kind(value)));
-        }
-        keys.sort_unstable();
-        keys.dedup();
-        if keys.len() != count {
-            return Err(format!("{} holds a value twice", kind(value)));
-        }
-        Ok(())
-    };
     match value {
         Value::N(n) => Number::parse(n).map(|n| n.size()).map_err(|e| format!("N {e}")),
         Value::Ss(set) => {
-            unique(set.len(), set.iter().map(|s| s.as_bytes().to_vec()).collect())?;
+            unique(value, set.iter().map(|s| s.as_bytes()).collect())?;
             Ok(set.iter().map(|s| s.len()).sum())
         }
         Value::Ns(set) => {
             let numbers = set.iter().map(|n| Number::parse(n)).collect::<Result<Vec<_>, _>>();
             let numbers = numbers.map_err(|e| format!("NS holds {e}"))?;
-            unique(set.len(), numbers.iter().map(|n| n.canonical().into_bytes()).collect())?;
+            unique(value, numbers.iter().map(Number::canonical).collect())?;
             Ok(numbers.iter().map(Number::size).sum())
         }
         Value::Bs(set) => {
-            unique(set.len(), set.iter().map(|b| b.to_vec()).collect())?;
+            unique(value, set.to_vec())?;
             Ok(set.iter().map(|b| b.len()).sum())
         }
         Value::L(_) | Value::M(_) if depth >= MAX_DEPTH => Err(format!("nested deeper than {MAX_DEPTH} levels")),
@@ -340,20 +344,22 @@ fn write_map(h: &mut Md5, entries: &Entries<'_>) {
     }
 }
 
+/// A set by value: its elements sorted (as bytes), whatever order the line gave.
+fn write_set<T: AsRef<[u8]> + Ord>(h: &mut Md5, tag: &str, mut elements: Vec<T>) {
+    elements.sort_unstable();
+    write_bytes(h, tag.as_bytes());
+    h.update((elements.len() as u64).to_le_bytes());
+    for element in &elements {
+        write_bytes(h, element.as_ref());
+    }
+}
+
 fn write_value(h: &mut Md5, value: &Value<'_>) {
     let number = |n: &str| Number::parse(n).map_or_else(|_| n.to_string(), |n| n.canonical());
-    let mut set = |tag: &str, mut elements: Vec<Vec<u8>>| {
-        elements.sort_unstable();
-        write_bytes(h, tag.as_bytes());
-        h.update((elements.len() as u64).to_le_bytes());
-        for element in &elements {
-            write_bytes(h, element);
-        }
-    };
     match value {
-        Value::Ss(s) => return set("SS", s.iter().map(|s| s.as_bytes().to_vec()).collect()),
-        Value::Ns(s) => return set("NS", s.iter().map(|n| number(n).into_bytes()).collect()),
-        Value::Bs(s) => return set("BS", s.iter().map(|b| b.to_vec()).collect()),
+        Value::Ss(s) => return write_set(h, "SS", s.iter().map(|s| s.as_bytes()).collect()),
+        Value::Ns(s) => return write_set(h, "NS", s.iter().map(|n| number(n)).collect()),
+        Value::Bs(s) => return write_set(h, "BS", s.to_vec()),
         _ => {}
     }
     write_bytes(h, kind(value).as_bytes());

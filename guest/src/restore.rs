@@ -108,16 +108,14 @@ impl DataFileDecoder {
     fn request(&self, line: &[u8]) -> Result<(KeyHash, WriteRequest), String> {
         let read = DataLine::read(self.format, self.incremental, line, &self.arena)?;
         let (hash, write) = read.write(&self.key)?;
-        let mut packed = Vec::new();
+        let packed = |entries: &[_]| {
+            let mut out = Vec::new();
+            writer::map(&mut out, entries);
+            out
+        };
         let request = match write {
-            Write::Put(item) => {
-                writer::map(&mut packed, item);
-                WriteRequest::Put(packed)
-            }
-            Write::Delete(key) => {
-                writer::map(&mut packed, &key);
-                WriteRequest::Delete(packed)
-            }
+            Write::Put(item) => WriteRequest::Put(packed(item)),
+            Write::Delete(key) => WriteRequest::Delete(packed(&key)),
         };
         Ok((hash, request))
     }
