@@ -6,12 +6,20 @@
 //!
 //! `DDB_EXPORT_COMPONENT=/path/to.wasm` skips the nested build and embeds that file instead
 //! (for CI jobs that build the component once, or for packagers).
+//!
+//! The step component (`../step`, `wit/step`) is built next, told the default component's
+//! SHA-256 (`DDB_EXPORT_GUEST_SHA256`): it links that component's encoder, so it writes the
+//! same bytes, and runs the shards of exports planned with it. It lands beside it as
+//! `ddb_export_step.wasm`.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sha2::{Digest, Sha256};
+
 const COMPONENT_FILE: &str = "ddb_export_guest.wasm";
+const STEP_FILE: &str = "ddb_export_step.wasm";
 
 fn main() {
     if let Err(message) = run() {
@@ -32,19 +40,45 @@ fn run() -> Result<(), String> {
             println!("cargo:rerun-if-changed={}", path.display());
             path
         }
-        None => build_guest(&workspace, &out_dir)?,
+        None => build_component(&workspace, &out_dir, "ddb-export-guest", COMPONENT_FILE, &[])?,
     };
-    let embedded = out_dir.join(COMPONENT_FILE);
-    copy(&built, &embedded)?;
-    // target/<profile>/build/<pkg>-<hash>/out -> target/<profile>
-    if let Some(profile_dir) = out_dir.ancestors().nth(3) {
-        copy(&built, &profile_dir.join(COMPONENT_FILE))?;
+    // Read now: the step's build compiles the guest again as its library (without the
+    // component feature), and that cdylib lands under the same name.
+    let guest = read(&built)?;
+    let digest: String = Sha256::digest(&guest).iter().map(|b| format!("{b:02x}")).collect();
+    let step =
+        build_component(&workspace, &out_dir, "ddb-export-step", STEP_FILE, &[("DDB_EXPORT_GUEST_SHA256", &digest)])?;
+    let step = read(&step)?;
+    for (bytes, name) in [(&guest, COMPONENT_FILE), (&step, STEP_FILE)] {
+        write(&out_dir.join(name), bytes)?;
+        // target/<profile>/build/<pkg>-<hash>/out -> target/<profile>
+        if let Some(profile_dir) = out_dir.ancestors().nth(3) {
+            write(&profile_dir.join(name), bytes)?;
+        }
     }
     Ok(())
 }
 
-fn build_guest(workspace: &Path, out_dir: &Path) -> Result<PathBuf, String> {
-    for input in ["guest/src", "guest/Cargo.toml", "data-files/src", "data-files/Cargo.toml", "wit", "Cargo.lock"] {
+/// Builds `package` for wasm32-wasip2 (release, LTO) with `env` set; returns the component.
+fn build_component(
+    workspace: &Path,
+    out_dir: &Path,
+    package: &str,
+    file: &str,
+    env: &[(&str, &str)],
+) -> Result<PathBuf, String> {
+    for input in [
+        "guest/src",
+        "guest/Cargo.toml",
+        "data-files/src",
+        "data-files/Cargo.toml",
+        "step/src",
+        "step/Cargo.toml",
+        "state-format/src",
+        "model/src",
+        "wit",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", workspace.join(input).display());
     }
     // A target directory of its own: the outer cargo holds a lock on the normal one.
@@ -66,7 +100,8 @@ fn build_guest(workspace: &Path, out_dir: &Path) -> Result<PathBuf, String> {
     }
     let status = Command::new(cargo)
         .current_dir(workspace)
-        .args(["build", "--package", "ddb-export-guest", "--target", "wasm32-wasip2", "--release"])
+        .args(["build", "--package", package, "--target", "wasm32-wasip2", "--release"])
+        .envs(env.iter().copied())
         .arg("--target-dir")
         .arg(&target_dir)
         .env_remove("RUSTFLAGS")
@@ -78,16 +113,20 @@ fn build_guest(workspace: &Path, out_dir: &Path) -> Result<PathBuf, String> {
         .env("CARGO_PROFILE_RELEASE_LTO", "true")
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
         .status()
-        .map_err(|e| format!("could not run cargo to build the guest component: {e}"))?;
+        .map_err(|e| format!("could not run cargo to build {package}: {e}"))?;
     if !status.success() {
         return Err(format!(
-            "building the guest component failed ({status}); is the wasm32-wasip2 target installed? \
+            "building {package} failed ({status}); is the wasm32-wasip2 target installed? \
              (`rustup target add wasm32-wasip2`)"
         ));
     }
-    Ok(target_dir.join("wasm32-wasip2").join("release").join(COMPONENT_FILE))
+    Ok(target_dir.join("wasm32-wasip2").join("release").join(file))
 }
 
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
-    std::fs::copy(from, to).map(drop).map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))
 }

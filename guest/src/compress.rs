@@ -1,12 +1,14 @@
 //! Where the default component's gzip is made: by the host, natively (`wit/compression.wit`),
 //! when it runs as a component; by flate2 in this process when it runs natively (its tests, the
-//! benchmarks). Both give zlib-rs's bytes for a level, so the data files are the same.
+//! benchmarks) or inside a component that links this crate and has no host to compress for it
+//! (feature `in-process-gzip`: the step component, `step/`). All give zlib-rs's bytes for a
+//! level, so the data files are the same.
 
 use ddb_export_data_files::framing::{Flate2Gzip, FramingError, Gzip, GzipLevel, NewGzip};
 
 /// The maker of this build's gzip streams.
 pub fn gzip() -> NewGzip {
-    if cfg!(target_arch = "wasm32") { host } else { Flate2Gzip::boxed }
+    if cfg!(all(target_arch = "wasm32", not(feature = "in-process-gzip"))) { host } else { Flate2Gzip::boxed }
 }
 
 fn host(level: GzipLevel) -> Box<dyn Gzip> {

@@ -50,8 +50,10 @@ pub mod wit {
         SseAlgorithm, TableDescription,
     };
     pub use crate::bindings::exports::ddb_export::core::restore::{DecodeError, WriteBatch, WriteRequest};
-    pub use crate::bindings::exports::ddb_export::core::shard_plan::{Plan, PlanRequest, Shard};
-    pub use crate::bindings::exports::ddb_export::core::snapshot::{ExportKeys, ExportRequest, ExportSnapshot};
+    pub use crate::bindings::exports::ddb_export::core::shard_plan::{Error as PlanError, Plan, PlanRequest, Shard};
+    pub use crate::bindings::exports::ddb_export::core::snapshot::{
+        Error as SnapshotError, ExportKeys, ExportRequest, ExportSnapshot,
+    };
     pub use crate::bindings::exports::ddb_export::core::write::{
         DataFile, EncoderOptions, Error as WriteError, ExportTotals, ManifestEntry, Object, Output,
     };

@@ -77,6 +77,10 @@ pub enum ExportError {
     /// the finalize step): retry it once they have finished.
     #[error("the restore is not ready for this step: {message}")]
     RestoreUnfinished { message: String },
+    /// The step component (`wit/step`) answered with an error of its own; `kind` is its WIT
+    /// case (`execution-failed` may succeed when run again, a `permanent-…` one will not).
+    #[error("the step component failed ({kind}): {message}")]
+    Step { kind: &'static str, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -112,6 +116,7 @@ impl ExportError {
             ExportError::Verification { .. } => "VerificationFailed",
             ExportError::StreamUnavailable { .. } => "StreamUnavailable",
             ExportError::IncrementalWindow { .. } => "InvalidExportTimeException",
+            ExportError::Step { .. } => "StepFailed",
             ExportError::Internal(_) => "InternalError",
         }
     }

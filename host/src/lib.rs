@@ -76,6 +76,23 @@ pub mod fanout {
     pub use crate::modes::fanout::{
         ExportPlan, PLAN_VERSION, PlanLocation, ShardReport, ShardRun, finalize, plan, run_shard,
     };
+
+    /// The same steps run by the step component (`wit/step`), this host carrying out its
+    /// DynamoDB and S3 calls: `plan`, `run-shard` and `finalize --in-component`.
+    pub mod in_component {
+        pub use crate::modes::fanout::component::{StepBudget, StepRun, finalize, plan, run_shard};
+    }
+}
+
+/// The step component (`wit/step`) for a Rust engine that embeds it: the built-in component,
+/// the one-call linker of its `dynamodb` and `s3` imports ([`step::add_to_linker`], carried out
+/// by a store's [`step::StepView`]), and this host's native implementation of them
+/// ([`step::NativeStepIo`]; its calls block, so call the component on a blocking thread of the
+/// tokio runtime it was made with).
+pub mod step {
+    pub use crate::model::step::*;
+    pub use crate::pipeline::step_io::NativeStepIo;
+    pub use crate::runtime::step::{STEP_COMPONENT, StepComponent, StepIo, StepView, add_to_linker};
 }
 
 /// Checking a stored export against its manifests, each item once.

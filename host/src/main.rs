@@ -231,11 +231,17 @@ async fn export(args: ExportArgs, quiet: bool) -> anyhow::Result<ExitCode> {
 
 async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let (request, components) = export_request(args.export, true)?;
-    let runtime = load_components(components).await?;
-    let aws = AwsClients::from_env().await?;
-    let plan = match ddb_export::fanout::plan(&aws, &runtime, &request).await {
-        Ok(plan) => plan,
-        Err(failure) => return Err(anyhow::Error::new(failure.error).context("planning the export failed")),
+    let plan = if args.in_component {
+        let how = step_run(&components)?;
+        let aws = AwsClients::from_env().await?;
+        ddb_export::fanout::in_component::plan(&aws, &how, &request).await.context("planning the export failed")?
+    } else {
+        let runtime = load_components(components).await?;
+        let aws = AwsClients::from_env().await?;
+        match ddb_export::fanout::plan(&aws, &runtime, &request).await {
+            Ok(plan) => plan,
+            Err(failure) => return Err(anyhow::Error::new(failure.error).context("planning the export failed")),
+        }
     };
     if let Some(path) = &args.out {
         let text = serde_json::to_vec_pretty(&plan).context("encoding the plan")?;
@@ -246,13 +252,16 @@ async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_shard(args: RunShardArgs, quiet: bool) -> anyhow::Result<ExitCode> {
-    let at = ddb_export::fanout::PlanLocation::parse(&args.plan)?.with_expected_owner(args.s3_bucket_owner);
+    let at = ddb_export::fanout::PlanLocation::parse(&args.plan)?.with_expected_owner(args.s3_bucket_owner.clone());
     // clap requires one of the two.
     let read_limit = match args.max_rcu {
         Some(rcu) if rcu.is_finite() && rcu >= 1.0 => ReadLimit::MaxRcu(rcu),
         Some(rcu) => return Err(usage(Field::MaxRcu, format!("{rcu} is not a number of at least 1"))),
         None => ReadLimit::Unlimited,
     };
+    if args.in_component {
+        return run_shard_in_component(args, at, read_limit).await;
+    }
     let runtime = load_components(args.components).await?;
     let aws = AwsClients::from_env().await?;
     // A worker's log is a file or a console: a progress line every 10 s.
@@ -274,8 +283,63 @@ async fn run_shard(args: RunShardArgs, quiet: bool) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// `run-shard --in-component`: the shard run by the step component.
+async fn run_shard_in_component(
+    args: RunShardArgs,
+    at: ddb_export::fanout::PlanLocation,
+    read_limit: ReadLimit,
+) -> anyhow::Result<ExitCode> {
+    if read_limit != ReadLimit::Unlimited {
+        return Err(usage(Field::MaxRcu, "the step component has no read limit: give --no-read-limit".into()));
+    }
+    let how = step_run(&args.components)?;
+    let aws = AwsClients::from_env().await?;
+    let budget = ddb_export::fanout::in_component::StepBudget {
+        max_data_files: args.max_data_files,
+        max_millis: args.max_millis,
+    };
+    let report = ddb_export::fanout::in_component::run_shard(&aws, &how, &at, args.shard, budget)
+        .await
+        .with_context(|| format!("shard {} failed", args.shard))?;
+    tracing::info!("shard {}: {}", report.shard, report.status);
+    print_json(&report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The step component's sandbox, from the component flags (which may not name another
+/// component or a plugin: the step component links the built-in encoder).
+fn step_run(components: &ComponentArgs) -> anyhow::Result<ddb_export::fanout::in_component::StepRun> {
+    if components.component.is_some() || components.encoder.is_some() {
+        return Err(usage(
+            Field::Component,
+            "--in-component runs the built-in step component, which links the built-in encoder".into(),
+        ));
+    }
+    Ok(ddb_export::fanout::in_component::StepRun {
+        limits: GuestLimits {
+            memory_bytes: (components.component_memory_mib as usize).saturating_mul(1024 * 1024),
+            call_timeout: Duration::from_secs(components.component_timeout_secs),
+        },
+        cache: if components.no_cache { CacheDir::Disabled } else { CacheDir::from_env() },
+    })
+}
+
 async fn finalize(args: FinalizeArgs) -> anyhow::Result<ExitCode> {
     let at = ddb_export::fanout::PlanLocation::parse(&args.plan)?.with_expected_owner(args.s3_bucket_owner);
+    if args.in_component {
+        let how = step_run(&args.components)?;
+        let aws = AwsClients::from_env().await?;
+        let summary = ddb_export::fanout::in_component::finalize(&aws, &how, &at)
+            .await
+            .context("finalizing the export failed")?;
+        tracing::info!(
+            "export complete: {} data files; summary: {}",
+            summary.data_files,
+            summary.manifest_summary_location
+        );
+        print_json(&summary)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let runtime = load_components(args.components).await?;
     let aws = AwsClients::from_env().await?;
     match ddb_export::fanout::finalize(&aws, &runtime, &at).await {

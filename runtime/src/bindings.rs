@@ -23,3 +23,15 @@ pub mod plugin {
 
     pub use self::exports::ddb_export::plugin::encoder;
 }
+
+/// `ddb-export:step`'s `step` world (`wit/step`): a component that runs the export's steps
+/// itself over the DynamoDB and S3 imports the host supplies.
+pub mod step {
+    wasmtime::component::bindgen!({
+        world: "step",
+        path: "../wit/step",
+    });
+
+    pub use self::ddb_export::step::{aws_types, dynamodb, s3};
+    pub use self::exports::ddb_export::step::steps;
+}

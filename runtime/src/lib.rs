@@ -17,6 +17,7 @@ mod convert;
 mod limits;
 mod plugin;
 mod resources;
+pub mod step;
 mod validate;
 
 use std::fmt;
@@ -48,7 +49,7 @@ pub const DEFAULT_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/d
 /// How often the epoch ticker advances; the resolution of the per-call deadline.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Bytes of a component's stderr kept for error reports (more makes the write trap).
-const STDERR_CAPACITY: usize = 64 * 1024;
+pub(crate) const STDERR_CAPACITY: usize = 64 * 1024;
 
 /// Which component to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,7 +315,7 @@ fn guarded<R>(
 const STDERR_QUOTED: usize = 2048;
 
 /// The end of a component's stderr, trimmed, for an error message.
-fn stderr_tail(captured: &[u8]) -> String {
+pub(crate) fn stderr_tail(captured: &[u8]) -> String {
     let text = String::from_utf8_lossy(captured);
     let text = text.trim();
     if text.len() <= STDERR_QUOTED {

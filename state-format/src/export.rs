@@ -2,8 +2,9 @@
 //! the checkpoint of each shard, the record of a failed run, the record of a client token, and
 //! the consistent mode's cut. Their keys are in [`crate::keys`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
+use ddb_export_model::layout;
 use ddb_export_model::{
     CustomFormat, ExportFormat, Field, IncrementalWindow, ManifestEntry, ScanFilter, ShardPlan, Snapshot, TableSchema,
 };
@@ -154,6 +155,42 @@ pub struct ShardCheckpoint {
     pub resume_key: Option<Value>,
     /// A multipart upload begun after the last stored file.
     pub open_upload: Option<OpenUpload>,
+}
+
+impl ShardCheckpoint {
+    /// A checkpoint must hold together: what a resumed shard does with it must neither lose
+    /// nor repeat an item. `file_keys` collects the data files of the checkpoints checked so
+    /// far (a file recorded by two is refused). It is data from the destination, which anyone
+    /// with write access could change.
+    pub fn check(&self, snapshot: &Snapshot, file_keys: &mut HashSet<String>) -> Result<(), String> {
+        let data_file_key =
+            |key: &str| layout::check_data_file_key(&snapshot.keys.data_prefix, &snapshot.data_file_extension, key);
+        for file in &self.files {
+            data_file_key(&file.data_file_s3_key)?;
+            if !file_keys.insert(file.data_file_s3_key.clone()) {
+                return Err(format!("data file {:?} is recorded twice", file.data_file_s3_key));
+            }
+        }
+        if let Some(upload) = &self.open_upload {
+            data_file_key(&upload.key)?;
+        }
+        if self.items != self.files.iter().map(|f| f.item_count).sum::<u64>() {
+            return Err("its item count is not the sum of its files'".into());
+        }
+        if (self.next_sequence as usize) < self.files.len() {
+            return Err(format!(
+                "its next file sequence {} is below its {} files",
+                self.next_sequence,
+                self.files.len()
+            ));
+        }
+        match (self.done, &self.resume_key) {
+            (true, Some(_)) => Err("a finished shard has a resume key".into()),
+            (true, None) if self.open_upload.is_some() => Err("a finished shard has an open upload".into()),
+            (false, None) if !self.files.is_empty() => Err("it records files but no key to resume after them".into()),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `<root>/_ddb-export/incremental.json`: the data files the runs of an incremental export

@@ -34,6 +34,11 @@ pub struct LeaseRecord {
     /// The process that holds it, where it could tell.
     #[serde(default)]
     pub process: Option<Process>,
+    /// The task that holds it, as its engine names it, stable across the task's retries (a
+    /// step component's caller may give one): a retry of the same task takes the lease over at
+    /// once, as the attempt it replaces has ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 impl LeaseRecord {
@@ -46,6 +51,12 @@ impl LeaseRecord {
     /// to have ended.
     pub fn holds(&self, now_ms: u64, holder_ended: bool) -> bool {
         !holder_ended && u128::from(self.age_ms(now_ms)) < LEASE_TTL.as_millis()
+    }
+
+    /// Whether the holder is an earlier attempt of `task` (so it has ended: an engine retries a
+    /// task once its attempt failed or timed out).
+    pub fn held_by_task(&self, task: Option<&str>) -> bool {
+        task.is_some() && self.task.as_deref() == task
     }
 }
 
@@ -76,7 +87,7 @@ mod tests {
 
     #[test]
     fn a_lease_holds_until_its_ttl_unless_its_holder_ended() {
-        let record = LeaseRecord { owner: "a".into(), renewed_ms: 1_000_000, process: None };
+        let record = LeaseRecord { owner: "a".into(), renewed_ms: 1_000_000, process: None, task: None };
         let ttl = LEASE_TTL.as_millis() as u64;
         assert!(record.holds(1_000_000 + ttl - 1, false));
         assert!(!record.holds(1_000_000 + ttl, false));
@@ -87,6 +98,18 @@ mod tests {
     #[test]
     fn a_record_without_a_process_still_reads() {
         let record: LeaseRecord = serde_json::from_str(r#"{"owner":"x","renewed_ms":5}"#).unwrap();
-        assert_eq!(record, LeaseRecord { owner: "x".into(), renewed_ms: 5, process: None });
+        assert_eq!(record, LeaseRecord { owner: "x".into(), renewed_ms: 5, process: None, task: None });
+    }
+
+    #[test]
+    fn only_the_same_named_task_is_an_earlier_attempt() {
+        let record = LeaseRecord { owner: "a".into(), renewed_ms: 0, process: None, task: Some("exec-1".into()) };
+        assert!(record.held_by_task(Some("exec-1")));
+        assert!(!record.held_by_task(Some("exec-2")));
+        assert!(!record.held_by_task(None));
+        let unnamed = LeaseRecord { task: None, ..record };
+        assert!(!unnamed.held_by_task(None), "two callers without a name are not one task");
+        let text = serde_json::to_string(&unnamed).unwrap();
+        assert!(!text.contains("task"), "a lease without a task is written as before: {text}");
     }
 }

@@ -23,6 +23,7 @@ mod roundtrip;
 mod safety;
 mod sandbox;
 mod second_runtime;
+mod step;
 mod util;
 mod verify;
 mod workflows;

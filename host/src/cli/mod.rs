@@ -316,6 +316,12 @@ pub struct PlanArgs {
     /// Also write the plan to this file (workers take it, or its exportLocation, as --plan).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// Plan in the step component (`wit/step`), the one workflow engines run, with this host
+    /// carrying out its DynamoDB and S3 calls: the same plan, for a full export to S3 in the
+    /// built-in format.
+    #[arg(long)]
+    pub in_component: bool,
 }
 
 #[derive(Debug, Args)]
@@ -344,6 +350,20 @@ pub struct RunShardArgs {
     #[arg(long)]
     pub no_read_limit: bool,
 
+    /// Run the shard in the step component (`wit/step`), the one workflow engines run, with this
+    /// host carrying out its DynamoDB and S3 calls; S3 only, no read limit (--no-read-limit).
+    /// Prints `IN_PROGRESS` once a budget (--max-data-files, --max-millis) is spent: run it again.
+    #[arg(long)]
+    pub in_component: bool,
+
+    /// With --in-component: stop once this many data files are stored by this run.
+    #[arg(long, value_name = "N", requires = "in_component")]
+    pub max_data_files: Option<u32>,
+
+    /// With --in-component: stop at the first data file boundary after this many milliseconds.
+    #[arg(long, value_name = "MS", requires = "in_component")]
+    pub max_millis: Option<u64>,
+
     #[command(flatten)]
     pub components: ComponentArgs,
 }
@@ -358,6 +378,11 @@ pub struct FinalizeArgs {
     /// file, when --plan names one).
     #[arg(long, value_name = "ACCOUNT")]
     pub s3_bucket_owner: Option<String>,
+
+    /// Finalize in the step component (`wit/step`), with this host carrying out its DynamoDB
+    /// and S3 calls; prints the component's summary of the export.
+    #[arg(long)]
+    pub in_component: bool,
 
     #[command(flatten)]
     pub components: ComponentArgs,

@@ -183,21 +183,10 @@ pub struct Table {
     filter: Option<std::sync::Arc<ScanFilter>>,
 }
 
-/// Checks a filter's names and values, naming the flag at fault.
+/// Checks a filter's names and values (each value must be an attribute the SDK can send),
+/// naming the flag at fault.
 pub fn check_filter(filter: &ScanFilter) -> Result<(), (Field, String)> {
-    if let Some(name) = filter.names.keys().find(|n| !n.starts_with('#') || n.len() < 2) {
-        return Err((Field::ExpressionNames, format!("{name:?} does not start with '#'")));
-    }
-    for (name, value) in &filter.values {
-        if !name.starts_with(':') || name.len() < 2 {
-            return Err((Field::ExpressionValues, format!("{name:?} does not start with ':'")));
-        }
-        attribute_from_json(value).map_err(|why| (Field::ExpressionValues, format!("{name}: {why}")))?;
-    }
-    if filter.filter.as_deref().is_some_and(str::is_empty) || filter.projection.as_deref().is_some_and(str::is_empty) {
-        return Err((Field::Filter, "an expression is empty".into()));
-    }
-    Ok(())
+    crate::model::settings::check_filter(filter, |value| attribute_from_json(value).map(drop))
 }
 
 /// A checked filter's values, as the SDK takes them.

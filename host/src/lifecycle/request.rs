@@ -12,10 +12,7 @@ use crate::state::description::ExportDescription;
 
 /// Most shards run at once.
 pub const MAX_PARALLELISM: u32 = 256;
-/// Default size at which a data file is closed and the next one begun (compressed bytes).
-pub const DEFAULT_TARGET_FILE_BYTES: u64 = 128 * 1024 * 1024;
-/// Default gzip level of the data files.
-pub const DEFAULT_COMPRESSION_LEVEL: u8 = 6;
+pub use crate::model::settings::{DEFAULT_COMPRESSION_LEVEL, DEFAULT_TARGET_FILE_BYTES};
 
 /// What to export and how.
 ///
@@ -162,15 +159,12 @@ impl ExportRequest {
 
     /// Checks what can be checked before any request is sent.
     pub fn validate(&self) -> Result<(), ExportError> {
+        use crate::model::settings;
         let invalid = |field, message: String| Err(ExportError::InvalidArgument { field, message });
-        check_table(&self.table).or_else(|m| invalid(Field::Table, format!("{:?} {m}", self.table)))?;
-        if let Some(segments) = self.segments
-            && !(1..=crate::model::MAX_SEGMENTS).contains(&segments)
-        {
-            return invalid(
-                Field::Segments,
-                format!("{segments} is not between 1 and {} (ddb-export's limit)", crate::model::MAX_SEGMENTS),
-            );
+        let refused = |(field, message)| ExportError::InvalidArgument { field, message };
+        settings::check_table(&self.table).map_err(refused)?;
+        if let Some(segments) = self.segments {
+            settings::check_segments(segments).map_err(refused)?;
         }
         if !(1..=MAX_PARALLELISM).contains(&self.parallelism) {
             return invalid(Field::Parallelism, format!("{} is not between 1 and {MAX_PARALLELISM}", self.parallelism));
@@ -178,13 +172,8 @@ impl ExportRequest {
         if self.progress_interval.is_zero() {
             return invalid(Field::ProgressInterval, "must be more than 0".into());
         }
-        let max_object = crate::io::destination::MAX_OBJECT_BYTES;
-        if self.target_file_bytes() > max_object {
-            return invalid(
-                Field::TargetFileBytes,
-                format!("{} is more than one object can hold ({max_object})", self.target_file_bytes()),
-            );
-        }
+        settings::check_target_file_bytes(self.target_file_bytes(), crate::io::destination::MAX_OBJECT_BYTES)
+            .map_err(refused)?;
         match self.read_limit {
             ReadLimit::MaxRcu(rcu) if !(rcu.is_finite() && rcu >= 1.0) => {
                 return invalid(Field::MaxRcu, format!("{rcu} is not a number of at least 1"));
@@ -194,21 +183,15 @@ impl ExportRequest {
             }
             _ => {}
         }
-        if self.compression_level() > 9 {
-            return invalid(Field::CompressionLevel, format!("{} is not between 0 and 9", self.compression_level()));
+        settings::check_compression_level(self.compression_level()).map_err(refused)?;
+        if let Some(token) = &self.client_token {
+            settings::check_client_token(token).map_err(refused)?;
         }
-        if let Some(token) = &self.client_token
-            && (token.is_empty() || token.len() > 64 || token.chars().any(char::is_control))
-        {
-            return invalid(Field::ClientToken, "must be 1 to 64 printable characters".into());
+        if let Some(owner) = &self.s3.expected_owner {
+            settings::check_bucket_owner(owner).map_err(refused)?;
         }
-        if let Some(owner) = &self.s3.expected_owner
-            && (owner.len() != 12 || !owner.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return invalid(Field::S3BucketOwner, format!("{owner:?} is not a 12-digit AWS account id"));
-        }
-        if self.s3.kms_key_id.as_deref() == Some("") {
-            return invalid(Field::S3SseKmsKeyId, "is empty".into());
+        if let Some(key) = &self.s3.kms_key_id {
+            settings::check_kms_key_id(key).map_err(refused)?;
         }
         if matches!(self.target, Target::Dir(_)) && (self.s3.expected_owner.is_some() || self.s3.kms_key_id.is_some()) {
             return invalid(
@@ -217,8 +200,7 @@ impl ExportRequest {
             );
         }
         if let Some(filter) = &self.scan_filter {
-            crate::io::dynamodb::check_filter(filter)
-                .map_err(|(field, message)| ExportError::InvalidArgument { field, message })?;
+            crate::io::dynamodb::check_filter(filter).map_err(refused)?;
             if self.consistent() || self.incremental.is_some() {
                 return invalid(
                     Field::Filter,
@@ -306,24 +288,6 @@ pub fn resume_export_id(text: &str) -> Result<&str, String> {
     } else {
         Err(format!("{id:?} is not an export id (<14 digits>-<8 lowercase hex>)"))
     }
-}
-
-/// DynamoDB table names are 3-255 of `[A-Za-z0-9_.-]`; an ARN names `table/<name>`.
-fn check_table(table: &str) -> Result<(), &'static str> {
-    let name = match table.strip_prefix("arn:") {
-        Some(_) => match table.split_once(":table/") {
-            Some((head, name)) if head.split(':').nth(2) == Some("dynamodb") && !name.contains('/') => name,
-            _ => return Err("is not a table ARN (arn:<partition>:dynamodb:<region>:<account>:table/<name>)"),
-        },
-        None => table,
-    };
-    if !(3..=255).contains(&name.len()) {
-        return Err("is not a table name: names are 3 to 255 characters long");
-    }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
-        return Err("is not a table name: names hold only letters, digits, '_', '-' and '.'");
-    }
-    Ok(())
 }
 
 /// A completed export.

@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 
 use crate::error::ExportError;
 use crate::io::destination::Destination;
-use crate::model::Snapshot;
 use crate::state::checkpoint::{self, RunState, ShardCheckpoint};
 use crate::state::keys;
 
@@ -67,38 +66,8 @@ pub(crate) async fn read_checkpoints(
         if object.key != keys::shard_key(&snapshot.keys.root, saved.shard) {
             return Err(corrupt(format!("it holds the checkpoint of shard {}, under another name", saved.shard)));
         }
-        check_checkpoint(snapshot, &saved, &mut file_keys).map_err(corrupt)?;
+        saved.check(snapshot, &mut file_keys).map_err(corrupt)?;
         checkpoints.insert(saved.shard, saved);
     }
     Ok(checkpoints)
-}
-
-/// A checkpoint must hold together: what a resumed shard does with it must neither lose nor
-/// repeat an item. `file_keys` collects the data files of the checkpoints checked so far.
-pub(crate) fn check_checkpoint(
-    snapshot: &Snapshot,
-    saved: &ShardCheckpoint,
-    file_keys: &mut HashSet<String>,
-) -> Result<(), String> {
-    for file in &saved.files {
-        crate::runtime::check_data_file_key(snapshot, &file.data_file_s3_key)?;
-        if !file_keys.insert(file.data_file_s3_key.clone()) {
-            return Err(format!("data file {:?} is recorded twice", file.data_file_s3_key));
-        }
-    }
-    if let Some(upload) = &saved.open_upload {
-        crate::runtime::check_data_file_key(snapshot, &upload.key)?;
-    }
-    if saved.items != saved.files.iter().map(|f| f.item_count).sum::<u64>() {
-        return Err("its item count is not the sum of its files'".into());
-    }
-    if (saved.next_sequence as usize) < saved.files.len() {
-        return Err(format!("its next file sequence {} is below its {} files", saved.next_sequence, saved.files.len()));
-    }
-    match (saved.done, &saved.resume_key) {
-        (true, Some(_)) => Err("a finished shard has a resume key".into()),
-        (true, None) if saved.open_upload.is_some() => Err("a finished shard has an open upload".into()),
-        (false, None) if !saved.files.is_empty() => Err("it records files but no key to resume after them".into()),
-        _ => Ok(()),
-    }
 }

@@ -101,8 +101,12 @@ pub struct Lease {
 
 impl Lease {
     fn new(destination: &Destination, key: String, scope: LeaseScope) -> Self {
-        let record =
-            LeaseRecord { owner: uuid::Uuid::new_v4().to_string(), renewed_ms: 0, process: Some(this_process()) };
+        let record = LeaseRecord {
+            owner: uuid::Uuid::new_v4().to_string(),
+            renewed_ms: 0,
+            process: Some(this_process()),
+            task: None,
+        };
         Self {
             destination: destination.clone(),
             key,
@@ -380,6 +384,7 @@ mod tests {
             owner: old.record.owner.clone(),
             renewed_ms: crate::model::time::now_ms() - LEASE_TTL.as_millis() as u64 - 1000,
             process: Some(Process { host: "elsewhere".into(), ..this_process() }),
+            task: None,
         };
         destination.put(&key, serde_json::to_vec(&silent).unwrap()).await.unwrap();
         let new = Lease::acquire(&destination, key.clone(), LeaseScope::Shard(1)).await.unwrap();
@@ -405,6 +410,7 @@ mod tests {
             owner: "killed".into(),
             renewed_ms: crate::model::time::now_ms(),
             process: Some(Process { started: here.started.map(|s| s + 1), ..here }),
+            task: None,
         };
         destination.put(&key, serde_json::to_vec(&dead).unwrap()).await.unwrap();
         Lease::acquire(&destination, key.clone(), LeaseScope::Export("e".into())).await.unwrap();
@@ -413,6 +419,7 @@ mod tests {
             owner: "alive".into(),
             renewed_ms: crate::model::time::now_ms(),
             process: Some(Process { host: "elsewhere".into(), ..this_process() }),
+            task: None,
         };
         destination.put(&key, serde_json::to_vec(&live).unwrap()).await.unwrap();
         assert!(Lease::acquire(&destination, key.clone(), LeaseScope::ClientToken).await.is_err());

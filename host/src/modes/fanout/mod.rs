@@ -32,6 +32,7 @@ use crate::state::checkpoint::{self, RunState, ShardCheckpoint};
 use crate::state::keys;
 use crate::state::lease::{Lease, LeaseScope};
 
+pub mod component;
 mod location;
 
 pub use location::PlanLocation;
@@ -390,7 +391,7 @@ async fn load_checkpoint(
     if saved.shard != shard {
         return Err(corrupt(format!("it holds the checkpoint of shard {}", saved.shard)));
     }
-    lifecycle::check_checkpoint(snapshot, &saved, &mut Default::default()).map_err(corrupt)?;
+    saved.check(snapshot, &mut Default::default()).map_err(corrupt)?;
     Ok(Some(saved))
 }
 
