@@ -11,6 +11,12 @@
 //! SHA-256 (`DDB_EXPORT_GUEST_SHA256`): it links that component's encoder, so it writes the
 //! same bytes, and runs the shards of exports planned with it. It lands beside it as
 //! `ddb_export_step.wasm`.
+//!
+//! With the feature `step-engine`, the step adapter (`../step-adapter`: the AWS SDK over
+//! `wasi:http`) is built too and composed with the step component (wac) into
+//! `ddb_export_step_engine.wasm`: one component that imports only WASI and `wasi:http`, what an
+//! engine such as Obelisk runs. The composition is checked: an import left unplugged fails the
+//! build.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -20,6 +26,10 @@ use sha2::{Digest, Sha256};
 
 const COMPONENT_FILE: &str = "ddb_export_guest.wasm";
 const STEP_FILE: &str = "ddb_export_step.wasm";
+#[cfg(feature = "step-engine")]
+const ADAPTER_FILE: &str = "ddb_export_step_adapter.wasm";
+#[cfg(feature = "step-engine")]
+const ENGINE_FILE: &str = "ddb_export_step_engine.wasm";
 
 fn main() {
     if let Err(message) = run() {
@@ -49,7 +59,14 @@ fn run() -> Result<(), String> {
     let step =
         build_component(&workspace, &out_dir, "ddb-export-step", STEP_FILE, &[("DDB_EXPORT_GUEST_SHA256", &digest)])?;
     let step = read(&step)?;
-    for (bytes, name) in [(&guest, COMPONENT_FILE), (&step, STEP_FILE)] {
+    let mut built = vec![(guest, COMPONENT_FILE), (step, STEP_FILE)];
+    #[cfg(feature = "step-engine")]
+    {
+        let adapter = read(&build_component(&workspace, &out_dir, "ddb-export-step-adapter", ADAPTER_FILE, &[])?)?;
+        let engine = compose(&built[1].0, &adapter)?;
+        built.push((engine, ENGINE_FILE));
+    }
+    for (bytes, name) in &built {
         write(&out_dir.join(name), bytes)?;
         // target/<profile>/build/<pkg>-<hash>/out -> target/<profile>
         if let Some(profile_dir) = out_dir.ancestors().nth(3) {
@@ -74,6 +91,9 @@ fn build_component(
         "data-files/Cargo.toml",
         "step/src",
         "step/Cargo.toml",
+        "step-adapter/src",
+        "step-adapter/Cargo.toml",
+        "dynamodb-sdk/src",
         "state-format/src",
         "model/src",
         "wit",
@@ -129,4 +149,38 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// The step component with the adapter plugged into its `dynamodb` and `s3` imports: one
+/// component exporting `steps` and importing only WASI and `wasi:http`.
+#[cfg(feature = "step-engine")]
+fn compose(step: &[u8], adapter: &[u8]) -> Result<Vec<u8>, String> {
+    use wac_graph::types::Package;
+    use wac_graph::{CompositionGraph, EncodeOptions};
+    const STEPS: &str = "ddb-export:step/steps@0.1.0";
+    let failed = |what: &str, e: &dyn std::fmt::Display| format!("composing the step engine component: {what}: {e}");
+    let mut graph = CompositionGraph::new();
+    let package = |graph: &mut CompositionGraph, name: &str, bytes: &[u8]| {
+        let package =
+            Package::from_bytes(name, None, bytes.to_vec(), graph.types_mut()).map_err(|e| failed(name, &e))?;
+        graph.register_package(package).map_err(|e| failed(name, &e))
+    };
+    let step = package(&mut graph, "ddb-export:step-component", step)?;
+    let adapter = package(&mut graph, "ddb-export:step-adapter", adapter)?;
+    let (step, adapter) = (graph.instantiate(step), graph.instantiate(adapter));
+    for name in ["ddb-export:step/dynamodb@0.1.0", "ddb-export:step/s3@0.1.0"] {
+        let export = graph.alias_instance_export(adapter, name).map_err(|e| failed(name, &e))?;
+        graph.set_instantiation_argument(step, name, export).map_err(|e| failed(name, &e))?;
+    }
+    let steps = graph.alias_instance_export(step, STEPS).map_err(|e| failed(STEPS, &e))?;
+    graph.export(steps, STEPS).map_err(|e| failed(STEPS, &e))?;
+    let composed = graph.encode(EncodeOptions::default()).map_err(|e| failed("encoding", &e))?;
+    // What an engine must supply: WASI and wasi:http, nothing of ours.
+    let mut check = CompositionGraph::new();
+    let checked = Package::from_bytes("composed", None, composed.clone(), check.types_mut())
+        .map_err(|e| failed("reading it back", &e))?;
+    if let Some(name) = check.types()[checked.ty()].imports.keys().find(|name| !name.starts_with("wasi:")) {
+        return Err(failed("an import is left unplugged", &name));
+    }
+    Ok(composed)
 }

@@ -32,6 +32,6 @@ pub mod step {
         path: "../wit/step",
     });
 
-    pub use self::ddb_export::step::{aws_types, dynamodb, s3};
+    pub use self::ddb_export::step::{dynamodb, s3};
     pub use self::exports::ddb_export::step::steps;
 }

@@ -7,15 +7,42 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
-pub use crate::bindings::ddb_export::step::aws_types::AwsError;
 pub use crate::bindings::ddb_export::step::dynamodb::{ScanPage, ScanRequest, TableFacts};
 pub use crate::bindings::ddb_export::step::s3::{Bucket, Condition, ListedObject, ObjectListing, StoredObject};
 use crate::bindings::ddb_export::step::{dynamodb, s3};
+
+/// Why an AWS call failed: the `error` of the `dynamodb` and `s3` imports alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwsError {
+    /// It may succeed later.
+    Transient(String),
+    /// Refused as it stands.
+    Refused(String),
+}
+
+impl From<dynamodb::Error> for AwsError {
+    fn from(error: dynamodb::Error) -> Self {
+        match error {
+            dynamodb::Error::Transient(message) => AwsError::Transient(message),
+            dynamodb::Error::Refused(message) => AwsError::Refused(message),
+        }
+    }
+}
+
+impl From<s3::Error> for AwsError {
+    fn from(error: s3::Error) -> Self {
+        match error {
+            s3::Error::Transient(message) => AwsError::Transient(message),
+            s3::Error::Refused(message) => AwsError::Refused(message),
+        }
+    }
+}
 
 /// What a step needs of the world.
 pub trait Io {
     fn describe_table(&self, table: &str) -> Result<TableFacts, AwsError>;
     fn scan(&self, request: &ScanRequest) -> Result<ScanPage, AwsError>;
+    fn check_bucket(&self, bucket: &Bucket) -> Result<(), AwsError>;
     fn get(&self, bucket: &Bucket, key: &str) -> Result<Option<StoredObject>, AwsError>;
     /// The ETag written, or `None` when `condition` did not hold.
     fn put(&self, bucket: &Bucket, key: &str, body: &[u8], condition: &Condition) -> Result<Option<String>, AwsError>;
@@ -33,27 +60,31 @@ pub struct Imports;
 
 impl Io for Imports {
     fn describe_table(&self, table: &str) -> Result<TableFacts, AwsError> {
-        dynamodb::describe_table(table)
+        Ok(dynamodb::describe_table(table)?)
     }
 
     fn scan(&self, request: &ScanRequest) -> Result<ScanPage, AwsError> {
-        dynamodb::scan(request)
+        Ok(dynamodb::scan(request)?)
+    }
+
+    fn check_bucket(&self, bucket: &Bucket) -> Result<(), AwsError> {
+        Ok(s3::check_bucket(bucket)?)
     }
 
     fn get(&self, bucket: &Bucket, key: &str) -> Result<Option<StoredObject>, AwsError> {
-        s3::get_object(bucket, key)
+        Ok(s3::get_object(bucket, key)?)
     }
 
     fn put(&self, bucket: &Bucket, key: &str, body: &[u8], condition: &Condition) -> Result<Option<String>, AwsError> {
-        s3::put_object(bucket, key, body, condition)
+        Ok(s3::put_object(bucket, key, body, condition)?)
     }
 
     fn delete(&self, bucket: &Bucket, key: &str) -> Result<(), AwsError> {
-        s3::delete_object(bucket, key)
+        Ok(s3::delete_object(bucket, key)?)
     }
 
     fn list(&self, bucket: &Bucket, prefix: &str, continuation: Option<&str>) -> Result<ObjectListing, AwsError> {
-        s3::list_objects(bucket, prefix, continuation)
+        Ok(s3::list_objects(bucket, prefix, continuation)?)
     }
 
     fn now_ms(&self) -> u64 {
@@ -98,6 +129,11 @@ impl<I: Io> Store<'_, I> {
             AwsError::Transient(_) => Error::Transient(message),
             AwsError::Refused(_) => Error::PermanentBadDestination(message),
         }
+    }
+
+    /// Checks that the bucket is there and the expected owner's.
+    pub fn check(&self) -> Result<(), Error> {
+        self.io.check_bucket(&self.bucket).map_err(|e| self.failed("HeadBucket", "", e))
     }
 
     /// An object and its ETag; `None` when there is none.

@@ -39,6 +39,7 @@ pub fn run(io: &impl Io, request: &PlanRequest) -> Result<ExportPlan, Error> {
             kms_key_id: request.s3_sse_kms_key_id.clone(),
         },
     };
+    store.check()?;
     let fingerprint = asked.fingerprint(&info, request);
     let token = &request.client_token;
     if let Some(found) = find(&store, token, &fingerprint, false)? {

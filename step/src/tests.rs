@@ -134,6 +134,13 @@ impl Io for Fake {
         })
     }
 
+    fn check_bucket(&self, bucket: &Bucket) -> Result<(), AwsError> {
+        match bucket.name == BUCKET {
+            true => Ok(()),
+            false => Err(AwsError::Refused(format!("NoSuchBucket: {}", bucket.name))),
+        }
+    }
+
     fn get(&self, bucket: &Bucket, key: &str) -> Result<Option<StoredObject>, AwsError> {
         assert_eq!(bucket.name, BUCKET);
         Ok(self.objects.borrow().get(key).map(|(body, etag)| StoredObject { body: body.clone(), etag: etag.clone() }))
@@ -345,6 +352,12 @@ fn bad_settings_and_a_missing_table_are_refused_before_anything_is_written() {
             Err(Error::PermanentRefused(message)) => assert!(message.contains(expected), "{message}"),
             other => panic!("{expected}: {other:?}"),
         }
+    }
+    match plan::run(&fake, &PlanRequest { s3_bucket: "elsewhere".into(), ..plan_request("t") }) {
+        Err(Error::PermanentBadDestination(message)) => {
+            assert!(message.contains("HeadBucket s3://elsewhere/") && message.contains("NoSuchBucket"), "{message}")
+        }
+        other => panic!("{other:?}"),
     }
     match plan::run(&fake, &PlanRequest { table: "missing".into(), ..plan_request("t") }) {
         Err(Error::PermanentBadTable(message)) => assert!(message.contains("ResourceNotFoundException"), "{message}"),

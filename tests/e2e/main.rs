@@ -9,6 +9,7 @@ mod catalog;
 mod component;
 mod consistent;
 mod embedding;
+mod engines;
 mod export;
 mod fanout;
 mod fast_path;

@@ -3,7 +3,6 @@
 //! the host's own pipeline in both directions, and the export equal, file for file, to a
 //! single run's.
 
-use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
@@ -26,21 +25,6 @@ fn in_component(standins: &Standins, location: &str, shard: u64, budget: &[&str]
 fn report(output: &Output) -> Value {
     assert!(output.status.success(), "the step failed: {}", String::from_utf8_lossy(&output.stderr));
     util::stdout_json(output)
-}
-
-/// The sorted `(md5, itemCount)` lines of an export's `manifest-files.json`.
-fn data_files(bucket_dir: &Path, summary_key: &str) -> Vec<(String, u64)> {
-    let summary: Value = serde_json::from_slice(&std::fs::read(bucket_dir.join(summary_key)).unwrap()).unwrap();
-    let listing = std::fs::read_to_string(bucket_dir.join(summary["manifestFilesS3Key"].as_str().unwrap())).unwrap();
-    let mut files: Vec<(String, u64)> = listing
-        .lines()
-        .map(|line| {
-            let entry: Value = serde_json::from_str(line).unwrap();
-            (entry["md5Checksum"].as_str().unwrap().to_string(), entry["itemCount"].as_u64().unwrap())
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 #[tokio::test]
@@ -132,9 +116,9 @@ async fn shards_pass_between_the_step_component_and_the_cli_and_the_export_is_th
     let expected = util::sorted_canonical(util::scan_all(&dynamodb, "orders").await.iter().map(util::canonical));
     assert!(util::independent_check(&bucket_dir, &fanned_summary) == expected, "the export differs from the table");
     // The same data files, byte for byte (by MD5), as a single run of the host's own.
-    let fanned = data_files(&bucket_dir, &fanned_summary);
+    let fanned = util::data_files(&bucket_dir, &fanned_summary);
     assert!(fanned.len() >= 12, "{fanned:?}");
-    assert_eq!(fanned, data_files(&bucket_dir, &single_summary));
+    assert_eq!(fanned, util::data_files(&bucket_dir, &single_summary));
 
     // After finalize the component reports the shard done and writes nothing.
     let before = util::keys_under(&bucket_dir.join(&export_root));

@@ -126,6 +126,21 @@ impl Standins {
     }
 
     /// The real `ddb-export` binary, pointed at these servers.
+    /// The `AWS_*` environment a component engine passes the step engine component: the
+    /// stand-ins' endpoints and credentials.
+    pub fn aws_env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("AWS_REGION", REGION),
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb_url()),
+            ("AWS_ENDPOINT_URL_S3", self.s3_url()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
     pub fn command(&self) -> Command {
         ddb_export(&[("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb_url()), ("AWS_ENDPOINT_URL_S3", self.s3_url())])
     }
@@ -484,4 +499,19 @@ pub fn test_component(package: &'static str) -> &'static Path {
     let wasm: &'static Path = Box::leak(wasm.into_boxed_path());
     built.push((package, wasm));
     wasm
+}
+
+/// The sorted `(md5, itemCount)` lines of an export's `manifest-files.json`.
+pub fn data_files(bucket_dir: &Path, summary_key: &str) -> Vec<(String, u64)> {
+    let summary: Value = serde_json::from_slice(&std::fs::read(bucket_dir.join(summary_key)).unwrap()).unwrap();
+    let listing = std::fs::read_to_string(bucket_dir.join(summary["manifestFilesS3Key"].as_str().unwrap())).unwrap();
+    let mut files: Vec<(String, u64)> = listing
+        .lines()
+        .map(|line| {
+            let entry: Value = serde_json::from_str(line).unwrap();
+            (entry["md5Checksum"].as_str().unwrap().to_string(), entry["itemCount"].as_u64().unwrap())
+        })
+        .collect();
+    files.sort();
+    files
 }

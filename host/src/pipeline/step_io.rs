@@ -87,6 +87,11 @@ impl StepIo for NativeStepIo {
         self.tokio.block_on(self.scan_page(request)).map_err(aws_failure)
     }
 
+    fn check_bucket(&mut self, bucket: &StepBucket) -> Result<(), AwsFailure> {
+        let destination = self.destination(bucket)?;
+        self.tokio.block_on(destination.check()).map_err(aws_failure)
+    }
+
     fn get_object(&mut self, bucket: &StepBucket, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsFailure> {
         let destination = self.destination(bucket)?;
         self.tokio.block_on(destination.get_tagged(key)).map_err(aws_failure)

@@ -7,7 +7,6 @@ use ddb_export_model::step::{
 };
 use ddb_export_model::{ExportFormat, KeyAttribute, KeyType, ScanFilter, SchemaBilling, Shard, TableInfo};
 
-use crate::bindings::step::aws_types::AwsError;
 use crate::bindings::step::{dynamodb, s3, steps};
 
 use super::StepIo;
@@ -16,16 +15,14 @@ use super::StepIo;
 /// implemented for.
 pub struct Imports<'a>(pub &'a mut dyn StepIo);
 
-impl crate::bindings::step::aws_types::Host for Imports<'_> {}
-
 impl dynamodb::Host for Imports<'_> {
-    fn describe_table(&mut self, table: String) -> Result<dynamodb::TableFacts, AwsError> {
-        let (info, region) = self.0.describe_table(&table).map_err(aws_error)?;
+    fn describe_table(&mut self, table: String) -> Result<dynamodb::TableFacts, dynamodb::Error> {
+        let (info, region) = self.0.describe_table(&table).map_err(dynamodb_error)?;
         Ok(table_facts(info, region))
     }
 
-    fn scan(&mut self, request: dynamodb::ScanRequest) -> Result<dynamodb::ScanPage, AwsError> {
-        let page = self.0.scan(scan(request)?).map_err(aws_error)?;
+    fn scan(&mut self, request: dynamodb::ScanRequest) -> Result<dynamodb::ScanPage, dynamodb::Error> {
+        let page = self.0.scan(scan(request)?).map_err(dynamodb_error)?;
         Ok(dynamodb::ScanPage {
             items: page.items,
             count: page.count,
@@ -36,8 +33,12 @@ impl dynamodb::Host for Imports<'_> {
 }
 
 impl s3::Host for Imports<'_> {
-    fn get_object(&mut self, bucket: s3::Bucket, key: String) -> Result<Option<s3::StoredObject>, AwsError> {
-        let found = self.0.get_object(&step_bucket(bucket), &key).map_err(aws_error)?;
+    fn check_bucket(&mut self, bucket: s3::Bucket) -> Result<(), s3::Error> {
+        self.0.check_bucket(&step_bucket(bucket)).map_err(s3_error)
+    }
+
+    fn get_object(&mut self, bucket: s3::Bucket, key: String) -> Result<Option<s3::StoredObject>, s3::Error> {
+        let found = self.0.get_object(&step_bucket(bucket), &key).map_err(s3_error)?;
         Ok(found.map(|(body, etag)| s3::StoredObject { body, etag }))
     }
 
@@ -47,17 +48,17 @@ impl s3::Host for Imports<'_> {
         key: String,
         body: Vec<u8>,
         condition: s3::Condition,
-    ) -> Result<Option<String>, AwsError> {
+    ) -> Result<Option<String>, s3::Error> {
         let condition = match condition {
             s3::Condition::Always => WriteCondition::Always,
             s3::Condition::Absent => WriteCondition::Absent,
             s3::Condition::Matches(etag) => WriteCondition::Matches(etag),
         };
-        self.0.put_object(&step_bucket(bucket), &key, body, condition).map_err(aws_error)
+        self.0.put_object(&step_bucket(bucket), &key, body, condition).map_err(s3_error)
     }
 
-    fn delete_object(&mut self, bucket: s3::Bucket, key: String) -> Result<(), AwsError> {
-        self.0.delete_object(&step_bucket(bucket), &key).map_err(aws_error)
+    fn delete_object(&mut self, bucket: s3::Bucket, key: String) -> Result<(), s3::Error> {
+        self.0.delete_object(&step_bucket(bucket), &key).map_err(s3_error)
     }
 
     fn list_objects(
@@ -65,19 +66,26 @@ impl s3::Host for Imports<'_> {
         bucket: s3::Bucket,
         prefix: String,
         continuation: Option<String>,
-    ) -> Result<s3::ObjectListing, AwsError> {
+    ) -> Result<s3::ObjectListing, s3::Error> {
         let (objects, continuation) =
-            self.0.list_objects(&step_bucket(bucket), &prefix, continuation).map_err(aws_error)?;
+            self.0.list_objects(&step_bucket(bucket), &prefix, continuation).map_err(s3_error)?;
         let objects =
             objects.into_iter().map(|StepListedObject { key, etag }| s3::ListedObject { key, etag }).collect();
         Ok(s3::ObjectListing { objects, continuation })
     }
 }
 
-fn aws_error(failure: AwsFailure) -> AwsError {
+fn dynamodb_error(failure: AwsFailure) -> dynamodb::Error {
     match failure {
-        AwsFailure::Transient(message) => AwsError::Transient(message),
-        AwsFailure::Refused(message) => AwsError::Refused(message),
+        AwsFailure::Transient(message) => dynamodb::Error::Transient(message),
+        AwsFailure::Refused(message) => dynamodb::Error::Refused(message),
+    }
+}
+
+fn s3_error(failure: AwsFailure) -> s3::Error {
+    match failure {
+        AwsFailure::Transient(message) => s3::Error::Transient(message),
+        AwsFailure::Refused(message) => s3::Error::Refused(message),
     }
 }
 
@@ -87,10 +95,10 @@ fn step_bucket(bucket: s3::Bucket) -> StepBucket {
 
 /// What the component asked to Scan; its JSON read (a request that is not JSON is refused, as
 /// the service would refuse it).
-fn scan(request: dynamodb::ScanRequest) -> Result<StepScan, AwsError> {
+fn scan(request: dynamodb::ScanRequest) -> Result<StepScan, dynamodb::Error> {
     let json = |what: &str, text: &str| {
         serde_json::from_str::<serde_json::Value>(text)
-            .map_err(|e| AwsError::Refused(format!("Scan of table {}: {what} is not JSON: {e}", request.table)))
+            .map_err(|e| dynamodb::Error::Refused(format!("Scan of table {}: {what} is not JSON: {e}", request.table)))
     };
     let start_key = request.exclusive_start_key.as_deref().map(|key| json("ExclusiveStartKey", key)).transpose()?;
     let has_filter = request.filter_expression.is_some()

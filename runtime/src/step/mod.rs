@@ -30,6 +30,12 @@ use crate::{ComponentError, STDERR_CAPACITY, stderr_tail};
 /// The step component, built from `step/` by this crate's build script.
 pub const STEP_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ddb_export_step.wasm"));
 
+/// The step component with its adapter composed in: one component importing only WASI and
+/// `wasi:http` (it reaches AWS itself, with the credentials, region and endpoint its
+/// environment names), what an engine such as Obelisk runs.
+#[cfg(feature = "step-engine")]
+pub const STEP_ENGINE_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ddb_export_step_engine.wasm"));
+
 /// The DynamoDB and S3 calls a step component makes, as a host carries them out. Each is one
 /// blocking call: the component waits for it.
 pub trait StepIo: Send {
@@ -37,6 +43,8 @@ pub trait StepIo: Send {
     fn describe_table(&mut self, table: &str) -> Result<(TableInfo, String), AwsFailure>;
     /// One Scan page, its items as the service sent them.
     fn scan(&mut self, request: StepScan) -> Result<StepScanPage, AwsFailure>;
+    /// Checks that the bucket is there and may be used as `bucket` says (HeadBucket).
+    fn check_bucket(&mut self, bucket: &StepBucket) -> Result<(), AwsFailure>;
     /// An object and its ETag; `None` when there is none.
     fn get_object(&mut self, bucket: &StepBucket, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsFailure>;
     /// Writes an object if `condition` holds: its ETag, or `None` when it did not hold.
