@@ -17,6 +17,7 @@ mod faults;
 mod incremental;
 mod ion;
 mod items;
+mod obelisk;
 mod plugins;
 mod restore;
 mod resume;

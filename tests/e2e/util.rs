@@ -19,7 +19,7 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
 }
 
-fn locate(env: &str, default: PathBuf, install_hint: &str) -> PathBuf {
+pub fn locate(env: &str, default: PathBuf, install_hint: &str) -> PathBuf {
     let path = std::env::var_os(env).map(PathBuf::from).unwrap_or(default);
     assert!(
         path.is_file(),
@@ -29,7 +29,7 @@ fn locate(env: &str, default: PathBuf, install_hint: &str) -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port on 127.0.0.1").port()
 }
 
