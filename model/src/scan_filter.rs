@@ -17,6 +17,41 @@ pub struct ScanFilter {
     pub values: BTreeMap<String, serde_json::Value>,
 }
 
+impl ScanFilter {
+    /// A filter from the parts a Scan request carries, each value in DynamoDB JSON text;
+    /// `None` when it has none. `Err` names a value that is not JSON.
+    pub fn from_request_parts<'a>(
+        filter: Option<&str>,
+        projection: Option<&str>,
+        names: impl IntoIterator<Item = &'a (String, String)>,
+        values: impl IntoIterator<Item = &'a (String, String)>,
+    ) -> Result<Option<Self>, String> {
+        let mut parsed = BTreeMap::new();
+        for (name, json) in values {
+            let value = serde_json::from_str(json).map_err(|e| format!("{name}: {json:?} is not JSON: {e}"))?;
+            parsed.insert(name.clone(), value);
+        }
+        let names: BTreeMap<String, String> = names.into_iter().cloned().collect();
+        if filter.is_none() && projection.is_none() && names.is_empty() && parsed.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            filter: filter.map(str::to_string),
+            projection: projection.map(str::to_string),
+            names,
+            values: parsed,
+        }))
+    }
+
+    /// The names and values as a Scan request carries them (values as DynamoDB JSON text).
+    pub fn request_parts(&self) -> (Vec<(String, String)>, Vec<(String, String)>) {
+        (
+            self.names.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            self.values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+        )
+    }
+}
+
 impl std::fmt::Display for ScanFilter {
     /// `filter <expression>, projection <expression>, names #a=x, values :v={"S":"1"}`, the
     /// parts it has.
@@ -40,5 +75,27 @@ impl std::fmt::Display for ScanFilter {
             true => f.write_str("none"),
             false => f.write_str(&parts.join(", ")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_goes_to_a_request_s_parts_and_back() {
+        let filter = ScanFilter {
+            filter: Some("#s = :v".into()),
+            projection: None,
+            names: BTreeMap::from([("#s".to_string(), "status".to_string())]),
+            values: BTreeMap::from([(":v".to_string(), serde_json::json!({"S": "PAID"}))]),
+        };
+        let (names, values) = filter.request_parts();
+        assert_eq!(values, [(":v".to_string(), r#"{"S":"PAID"}"#.to_string())]);
+        let back = ScanFilter::from_request_parts(Some("#s = :v"), None, &names, &values).unwrap();
+        assert_eq!(back, Some(filter));
+        assert_eq!(ScanFilter::from_request_parts(None, None, &[], &[]).unwrap(), None);
+        let bad = [(":v".to_string(), "{".to_string())];
+        assert!(ScanFilter::from_request_parts(None, None, &[], &bad).unwrap_err().starts_with(":v:"));
     }
 }

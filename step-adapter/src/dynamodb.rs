@@ -47,7 +47,13 @@ impl Guest for Component {
             ),
             None => None,
         };
-        let filter = scan_filter(&request).map_err(|why| refused("ExpressionAttributeValues", why))?;
+        let filter = ScanFilter::from_request_parts(
+            request.filter_expression.as_deref(),
+            request.projection_expression.as_deref(),
+            &request.expression_attribute_names,
+            &request.expression_attribute_values,
+        )
+        .map_err(|why| refused("ExpressionAttributeValues", why))?;
         let shard = Shard { id: request.segment, segment: request.segment, total_segments: request.total_segments };
         let page = block_on(scan_page(client, &request.table, &shard, start_key, request.limit, filter.as_ref()))
             .map_err(|failure| {
@@ -81,27 +87,6 @@ impl Guest for Component {
 pub fn is_transient<E>(error: &SdkError<E, HttpResponse>) -> bool {
     matches!(error, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_))
         || error.raw_response().is_some_and(|r| r.status().is_server_error() || r.status().as_u16() == 429)
-}
-
-/// The request's filter in the model's terms; values parsed from their DynamoDB JSON.
-fn scan_filter(request: &ScanRequest) -> Result<Option<ScanFilter>, String> {
-    if request.filter_expression.is_none()
-        && request.projection_expression.is_none()
-        && request.expression_attribute_names.is_empty()
-        && request.expression_attribute_values.is_empty()
-    {
-        return Ok(None);
-    }
-    let mut values = std::collections::BTreeMap::new();
-    for (name, json) in &request.expression_attribute_values {
-        values.insert(name.clone(), serde_json::from_str(json).map_err(|e| format!("{name}: {e}"))?);
-    }
-    Ok(Some(ScanFilter {
-        filter: request.filter_expression.clone(),
-        projection: request.projection_expression.clone(),
-        names: request.expression_attribute_names.iter().cloned().collect(),
-        values,
-    }))
 }
 
 /// What DescribeTable said, as the interface carries it: typed keys and indexes when the

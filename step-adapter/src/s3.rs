@@ -38,6 +38,19 @@ impl Guest for Component {
         Ok(Some(StoredObject { body: body.into_bytes().to_vec(), etag }))
     }
 
+    /// The objects read [`READS_AT_ONCE`] at a time (wstd's reactor runs the requests together).
+    fn get_objects(bucket: Bucket, keys: Vec<String>) -> Result<Vec<Option<StoredObject>>, Error> {
+        use futures_util::StreamExt as _;
+        let reads = futures_util::stream::iter(keys)
+            .map(|key| {
+                let bucket = bucket.clone();
+                async move { read(bucket, key).await }
+            })
+            .buffered(READS_AT_ONCE)
+            .collect::<Vec<_>>();
+        block_on(reads).into_iter().collect()
+    }
+
     fn put_object(bucket: Bucket, key: String, body: Vec<u8>, condition: Condition) -> Result<Option<String>, Error> {
         let client = clients::s3().map_err(Error::Refused)?;
         let (if_none_match, if_match) = match condition {
@@ -107,6 +120,26 @@ impl Guest for Component {
         let continuation = output.next_continuation_token().filter(|_| output.is_truncated() == Some(true));
         Ok(ObjectListing { objects, continuation: continuation.map(str::to_string) })
     }
+}
+
+/// Objects `get-objects` reads at once.
+const READS_AT_ONCE: usize = 32;
+
+/// GetObject: the object and its ETag, or `None` when there is none.
+async fn read(bucket: Bucket, key: String) -> Result<Option<StoredObject>, Error> {
+    let client = clients::s3().map_err(Error::Refused)?;
+    let request = client.get_object().bucket(&bucket.name).key(&key).set_expected_bucket_owner(bucket.expected_owner);
+    let output = match request.send().await {
+        Ok(output) => output,
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+        Err(error) => return Err(failed("GetObject", &bucket.name, &key, &error)),
+    };
+    let etag = unquote(output.e_tag());
+    let body =
+        output.body.collect().await.map_err(|e| {
+            Error::Transient(format!("S3 GetObject s3://{}/{key}: the body was cut off: {e}", bucket.name))
+        })?;
+    Ok(Some(StoredObject { body: body.into_bytes().to_vec(), etag }))
 }
 
 /// A failed call on `s3://bucket/key`, in words, worth a retry or not.

@@ -47,12 +47,27 @@ impl<'a, I: Io> Planned<'a, I> {
     /// the data files of the checkpoints read so far: one recorded by two is refused.
     pub fn checkpoint(&self, shard: u32, file_keys: &mut HashSet<String>) -> Result<Option<ShardCheckpoint>, Error> {
         let key = keys::shard_key(&self.state.snapshot.keys.root, shard);
-        let Some((saved, _)) = self.store.load::<ShardCheckpoint>(&key)? else { return Ok(None) };
+        match self.store.get(&key)? {
+            Some(object) => self.read_checkpoint(shard, &object.body, file_keys).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Shard `shard`'s checkpoint from its stored bytes, checked as [`Self::checkpoint`] does.
+    pub fn read_checkpoint(
+        &self,
+        shard: u32,
+        body: &[u8],
+        file_keys: &mut HashSet<String>,
+    ) -> Result<ShardCheckpoint, Error> {
+        let key = keys::shard_key(&self.state.snapshot.keys.root, shard);
+        let saved: ShardCheckpoint =
+            serde_json::from_slice(body).map_err(|e| self.store.corrupt(&key, e.to_string()))?;
         if saved.shard != shard {
             return Err(self.store.corrupt(&key, format!("it holds the checkpoint of shard {}", saved.shard)));
         }
         saved.check(&self.state.snapshot, file_keys).map_err(|message| self.store.corrupt(&key, message))?;
-        Ok(Some(saved))
+        Ok(saved)
     }
 
     /// `shard 3 of export <id>`, for messages.

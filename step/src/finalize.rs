@@ -151,22 +151,25 @@ fn finalize_held<I: Io>(planned: &Planned<'_, I>, lease: &Lease) -> Result<Expor
     })
 }
 
-/// Every shard's checkpoint, checked, each file recorded once across them all.
+/// Every shard's checkpoint, checked, each file recorded once across them all. One listing
+/// names the checkpoints there are; they are read many at a time.
 fn read_checkpoints<I: Io>(planned: &Planned<'_, I>) -> Result<HashMap<u32, ShardCheckpoint>, Error> {
-    let store = &planned.store;
-    let snapshot = &planned.state.snapshot;
+    let root = &planned.state.snapshot.keys.root;
+    let saved: HashSet<String> = planned.store.list(&keys::shards_prefix(root))?.into_iter().map(|o| o.key).collect();
+    let shards: Vec<u32> = planned
+        .state
+        .plan
+        .shards
+        .iter()
+        .map(|s| s.id)
+        .filter(|id| saved.contains(&keys::shard_key(root, *id)))
+        .collect();
+    let keys: Vec<String> = shards.iter().map(|id| keys::shard_key(root, *id)).collect();
     let mut file_keys = HashSet::new();
     let mut checkpoints = HashMap::new();
-    // One listing names the checkpoints there are: a shard without one is not read for.
-    let prefix = keys::shards_prefix(&snapshot.keys.root);
-    let saved: HashSet<String> = store.list(&prefix)?.into_iter().map(|o| o.key).collect();
-    for shard in &planned.state.plan.shards {
-        let key = keys::shard_key(&snapshot.keys.root, shard.id);
-        if !saved.contains(&key) {
-            continue;
-        }
-        if let Some(checkpoint) = planned.checkpoint(shard.id, &mut file_keys)? {
-            checkpoints.insert(shard.id, checkpoint);
+    for (shard, object) in shards.into_iter().zip(planned.store.get_many(&keys)?) {
+        if let Some(object) = object {
+            checkpoints.insert(shard, planned.read_checkpoint(shard, &object.body, &mut file_keys)?);
         }
     }
     Ok(checkpoints)

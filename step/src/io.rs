@@ -38,12 +38,17 @@ impl From<s3::Error> for AwsError {
     }
 }
 
+/// Most keys one `get-objects` call names.
+pub const GET_MANY: usize = 1000;
+
 /// What a step needs of the world.
 pub trait Io {
     fn describe_table(&self, table: &str) -> Result<TableFacts, AwsError>;
     fn scan(&self, request: &ScanRequest) -> Result<ScanPage, AwsError>;
     fn check_bucket(&self, bucket: &Bucket) -> Result<(), AwsError>;
     fn get(&self, bucket: &Bucket, key: &str) -> Result<Option<StoredObject>, AwsError>;
+    /// At most [`GET_MANY`] keys.
+    fn get_many(&self, bucket: &Bucket, keys: &[String]) -> Result<Vec<Option<StoredObject>>, AwsError>;
     /// The ETag written, or `None` when `condition` did not hold.
     fn put(&self, bucket: &Bucket, key: &str, body: &[u8], condition: &Condition) -> Result<Option<String>, AwsError>;
     fn delete(&self, bucket: &Bucket, key: &str) -> Result<(), AwsError>;
@@ -75,6 +80,10 @@ impl Io for Imports {
         Ok(s3::get_object(bucket, key)?)
     }
 
+    fn get_many(&self, bucket: &Bucket, keys: &[String]) -> Result<Vec<Option<StoredObject>>, AwsError> {
+        Ok(s3::get_objects(bucket, keys)?)
+    }
+
     fn put(&self, bucket: &Bucket, key: &str, body: &[u8], condition: &Condition) -> Result<Option<String>, AwsError> {
         Ok(s3::put_object(bucket, key, body, condition)?)
     }
@@ -98,6 +107,28 @@ impl Io for Imports {
 
     fn sleep(&self, duration: Duration) {
         std::thread::sleep(duration);
+    }
+}
+
+/// A Scan request of one segment, filtered as `filter` says.
+pub fn scan_request(
+    table: &str,
+    shard: &ddb_export_model::Shard,
+    start_key: Option<String>,
+    limit: Option<u32>,
+    filter: Option<&ddb_export_model::ScanFilter>,
+) -> ScanRequest {
+    let (names, values) = filter.map(|f| f.request_parts()).unwrap_or_default();
+    ScanRequest {
+        table: table.to_string(),
+        segment: shard.segment,
+        total_segments: shard.total_segments,
+        exclusive_start_key: start_key,
+        limit,
+        filter_expression: filter.and_then(|f| f.filter.clone()),
+        projection_expression: filter.and_then(|f| f.projection.clone()),
+        expression_attribute_names: names,
+        expression_attribute_values: values,
     }
 }
 
@@ -139,6 +170,23 @@ impl<I: Io> Store<'_, I> {
     /// An object and its ETag; `None` when there is none.
     pub fn get(&self, key: &str) -> Result<Option<StoredObject>, Error> {
         self.io.get(&self.bucket, key).map_err(|e| self.failed("GetObject", key, e))
+    }
+
+    /// The objects at `keys`, in order, read [`GET_MANY`] to a call.
+    pub fn get_many(&self, keys: &[String]) -> Result<Vec<Option<StoredObject>>, Error> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(GET_MANY) {
+            let read = self.io.get_many(&self.bucket, chunk).map_err(|e| self.failed("GetObject", &chunk[0], e))?;
+            if read.len() != chunk.len() {
+                return Err(Error::Transient(format!(
+                    "S3 get-objects answered {} objects for {} keys",
+                    read.len(),
+                    chunk.len()
+                )));
+            }
+            found.extend(read);
+        }
+        Ok(found)
     }
 
     /// Writes an object if `condition` holds: its ETag, or `None` when it did not hold.

@@ -40,11 +40,6 @@ impl ExportLocation {
             export_id: export_id.to_string(),
         })
     }
-
-    /// `s3://bucket/key`, for messages.
-    pub fn locate(&self, key: &str) -> String {
-        format!("s3://{}/{key}", self.bucket)
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use ddb_export_model::{ExportFormat, Field, ScanFilter, TableInfo, layout};
 use ddb_export_state_format::export::{Fingerprint, RunState, STATE_VERSION, TokenRecord};
 use ddb_export_state_format::keys;
 
-use crate::io::{AwsError, Bucket, Condition, Io, ScanRequest, Store};
+use crate::io::{AwsError, Bucket, Condition, Io, Store};
 use crate::lease::Lease;
 use crate::{ENCODER_COMPONENT_SHA256, Error, ExportPlan, PlanRequest, convert};
 
@@ -80,7 +80,7 @@ impl Asked {
             return Err(refused((Field::Parallelism, format!("{parallelism} is not between 1 and {MAX_PARALLELISM}"))));
         }
         let target_file_bytes = request.target_file_bytes.unwrap_or(DEFAULT_TARGET_FILE_BYTES);
-        settings::check_target_file_bytes(target_file_bytes, MAX_FILE_BYTES).map_err(refused)?;
+        check_file_size(target_file_bytes)?;
         let compression_level = request.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
         settings::check_compression_level(compression_level).map_err(refused)?;
         if let Some(owner) = &request.s3_bucket_owner {
@@ -93,7 +93,7 @@ impl Asked {
             return Err(Error::PermanentRefused("s3-bucket is empty".into()));
         }
         let filter = match &request.filter {
-            Some(filter) => Some(scan_filter(filter).map_err(refused)?),
+            Some(filter) => scan_filter(filter).map_err(refused)?,
             None => None,
         };
         let format = match request.export_format {
@@ -126,22 +126,32 @@ impl Asked {
     }
 }
 
-/// The request's filter in the model's terms, its names and values checked.
-fn scan_filter(filter: &crate::ScanFilter) -> Result<ScanFilter, (Field, String)> {
-    let mut values = std::collections::BTreeMap::new();
-    for (name, json) in &filter.expression_attribute_values {
-        let value = serde_json::from_str(json)
-            .map_err(|e| (Field::ExpressionValues, format!("{name}: {json:?} is not JSON: {e}")))?;
-        values.insert(name.clone(), value);
+/// A data file this component writes is one PutObject, held in its memory: between 1 byte and
+/// [`MAX_FILE_BYTES`] (not 0, "one file per shard", which has no bound).
+pub fn check_file_size(target_file_bytes: u64) -> Result<(), Error> {
+    if target_file_bytes == 0 {
+        return Err(Error::PermanentRefused(format!(
+            "target-file-bytes 0 (one data file per shard) cannot be written by the step component, which holds a \
+             data file in memory: give a size from 1 to {MAX_FILE_BYTES}"
+        )));
     }
-    let filter = ScanFilter {
-        filter: filter.filter_expression.clone(),
-        projection: filter.projection_expression.clone(),
-        names: filter.expression_attribute_names.iter().cloned().collect(),
-        values,
-    };
-    // Each value's type is DynamoDB's to judge (`check_filter`'s Scan).
-    settings::check_filter(&filter, |_| Ok(()))?;
+    settings::check_target_file_bytes(target_file_bytes, MAX_FILE_BYTES)
+        .map_err(|(field, message)| Error::PermanentRefused(in_request_names(format!("{field} {message}"))))
+}
+
+/// The request's filter in the model's terms, its names and values checked.
+fn scan_filter(filter: &crate::ScanFilter) -> Result<Option<ScanFilter>, (Field, String)> {
+    let filter = ScanFilter::from_request_parts(
+        filter.filter_expression.as_deref(),
+        filter.projection_expression.as_deref(),
+        &filter.expression_attribute_names,
+        &filter.expression_attribute_values,
+    )
+    .map_err(|why| (Field::ExpressionValues, why))?;
+    if let Some(filter) = &filter {
+        // Each value's type is DynamoDB's to judge (`check_filter`'s Scan).
+        settings::check_filter(filter, |_| Ok(()))?;
+    }
     Ok(filter)
 }
 
@@ -193,17 +203,8 @@ fn describe(io: &impl Io, table: &str) -> Result<(TableInfo, String), Error> {
 /// DynamoDB checks an expression only when it runs it: a Scan of one item checks the filter
 /// before anything is written.
 fn check_filter(io: &impl Io, info: &TableInfo, filter: &ScanFilter) -> Result<(), Error> {
-    let request = ScanRequest {
-        table: info.table_name.clone(),
-        segment: 0,
-        total_segments: 1,
-        exclusive_start_key: None,
-        limit: Some(1),
-        filter_expression: filter.filter.clone(),
-        projection_expression: filter.projection.clone(),
-        expression_attribute_names: filter.names.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        expression_attribute_values: filter.values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
-    };
+    let whole = ddb_export_model::Shard { id: 0, segment: 0, total_segments: 1 };
+    let request = crate::io::scan_request(&info.table_name, &whole, None, Some(1), Some(filter));
     match io.scan(&request) {
         Ok(_) => Ok(()),
         Err(AwsError::Refused(message)) => Err(Error::PermanentBadTable(format!(
@@ -342,20 +343,23 @@ fn start<I: Io>(
     let root = &state.snapshot.keys.root;
     let scope = format!("export {}", state.snapshot.export_id);
     let lease = Lease::create(store, keys::export_lease_key(root), scope)?;
-    let recorded = (|| {
-        // The token's record first: a start killed from here on is found again by its token.
-        let record = TokenRecord {
-            version: STATE_VERSION,
-            export_id: state.snapshot.export_id.clone(),
-            prefix: state.snapshot.s3_prefix.clone(),
-        };
-        store.save(&keys::token_key(&request.client_token), &record, &Condition::Always)?;
-        store.put(&state.snapshot.keys.started, &[], &Condition::Always)?;
-        store.save(&keys::run_key(root), &state, &Condition::Always)
-    })();
+    let recorded = record(store, &state, &request.client_token);
     lease.release(store);
     recorded?;
     Ok(plan_of(store, &state, false))
+}
+
+/// Records a new export before any data file: the token's record first (a start killed from
+/// here on is found again by its token), then `_started`, then the run state.
+fn record<I: Io>(store: &Store<'_, I>, state: &RunState, token: &str) -> Result<(), Error> {
+    let record = TokenRecord {
+        version: STATE_VERSION,
+        export_id: state.snapshot.export_id.clone(),
+        prefix: state.snapshot.s3_prefix.clone(),
+    };
+    store.save(&keys::token_key(token), &record, &Condition::Always)?;
+    store.put(&state.snapshot.keys.started, &[], &Condition::Always)?;
+    store.save(&keys::run_key(&state.snapshot.keys.root), state, &Condition::Always).map(drop)
 }
 
 fn snapshot_error(error: &SnapshotError) -> String {

@@ -16,7 +16,7 @@ use ddb_export_state_format::export::{RunState, ShardCheckpoint};
 use ddb_export_state_format::keys;
 
 use crate::export::Planned;
-use crate::io::{AwsError, Condition, Io, ScanPage, ScanRequest, Store};
+use crate::io::{AwsError, Condition, Io, ScanPage, Store};
 use crate::lease::Lease;
 use crate::{Budget, Error, ShardProgress, ShardRequest, convert};
 
@@ -30,6 +30,7 @@ pub fn run(io: &impl Io, request: &ShardRequest) -> Result<ShardProgress, Error>
     check_budget(&request.budget)?;
     let planned = Planned::open(io, &request.export_location, request.expected_bucket_owner.as_deref())?;
     let state = &planned.state;
+    crate::plan::check_file_size(state.fingerprint.target_file_bytes)?;
     let Some(shard) = state.plan.shards.iter().find(|s| s.id == request.shard).copied() else {
         return Err(Error::PermanentRefused(format!(
             "export {} has shards 0 to {}, not {}",
@@ -185,21 +186,7 @@ impl<I: Io> Run<'_, I> {
     /// One Scan page, transient failures retried with a growing pause.
     fn scan(&self, start_key: Option<String>) -> Result<ScanPage, Error> {
         let filter = self.state.fingerprint.scan_filter.as_ref();
-        let request = ScanRequest {
-            table: self.state.snapshot.table_name.clone(),
-            segment: self.shard.segment,
-            total_segments: self.shard.total_segments,
-            exclusive_start_key: start_key,
-            limit: None,
-            filter_expression: filter.and_then(|f| f.filter.clone()),
-            projection_expression: filter.and_then(|f| f.projection.clone()),
-            expression_attribute_names: filter
-                .map(|f| f.names.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-            expression_attribute_values: filter
-                .map(|f| f.values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
-                .unwrap_or_default(),
-        };
+        let request = crate::io::scan_request(&self.state.snapshot.table_name, &self.shard, start_key, None, filter);
         let mut pause = FIRST_PAUSE;
         for attempt in 1.. {
             match self.store.io.scan(&request) {

@@ -36,6 +36,8 @@ struct Fake {
     failing_scans: Cell<u32>,
     scans: Cell<u32>,
     puts: Cell<u32>,
+    /// `get-objects` calls.
+    gets_many: Cell<u32>,
     /// List objects without their ETags, as some S3 stand-ins do.
     blank_listed_etags: Cell<bool>,
     now_ms: Cell<u64>,
@@ -66,6 +68,7 @@ impl Fake {
             failing_scans: Cell::new(0),
             scans: Cell::new(0),
             puts: Cell::new(0),
+            gets_many: Cell::new(0),
             blank_listed_etags: Cell::new(false),
             now_ms: Cell::new(1_700_000_000_000),
             etags: Cell::new(0),
@@ -144,6 +147,12 @@ impl Io for Fake {
     fn get(&self, bucket: &Bucket, key: &str) -> Result<Option<StoredObject>, AwsError> {
         assert_eq!(bucket.name, BUCKET);
         Ok(self.objects.borrow().get(key).map(|(body, etag)| StoredObject { body: body.clone(), etag: etag.clone() }))
+    }
+
+    fn get_many(&self, bucket: &Bucket, keys: &[String]) -> Result<Vec<Option<StoredObject>>, AwsError> {
+        assert!(keys.len() <= crate::io::GET_MANY);
+        self.gets_many.set(self.gets_many.get() + 1);
+        keys.iter().map(|key| self.get(bucket, key)).collect()
     }
 
     fn put(&self, bucket: &Bucket, key: &str, body: &[u8], condition: &Condition) -> Result<Option<String>, AwsError> {
@@ -288,6 +297,7 @@ fn plan_shards_in_bounded_calls_and_finalize_export_every_item_once() {
     }
     let summary = finalize::run(&fake, &finalize_request(&plan)).unwrap();
     assert_eq!(summary.item_count, 100);
+    assert_eq!(fake.gets_many.get(), 1, "the checkpoints are read in one get-objects call");
     assert!(!summary.already_complete);
     let exported = exported_items(&fake, &plan);
     assert_eq!(exported.len(), 100);
@@ -339,7 +349,11 @@ fn one_token_one_export_and_other_settings_are_refused_by_name() {
 #[test]
 fn bad_settings_and_a_missing_table_are_refused_before_anything_is_written() {
     let fake = Fake::new(10);
-    let cases: [(PlanRequest, &str); 6] = [
+    let cases: [(PlanRequest, &str); 7] = [
+        (
+            PlanRequest { target_file_bytes: Some(0), ..plan_request("t") },
+            "target-file-bytes 0 (one data file per shard)",
+        ),
         (PlanRequest { segments: Some(0), ..plan_request("t") }, "segments 0 is not between 1 and 10000"),
         (PlanRequest { compression_level: Some(10), ..plan_request("t") }, "compression-level 10"),
         (PlanRequest { client_token: String::new(), ..plan_request("t") }, "client-token must be 1 to 64"),

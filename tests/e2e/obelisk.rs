@@ -1,7 +1,7 @@
 //! The export run by Obelisk, a workflow engine for components: the step engine component
 //! deployed as activities, the workflow of `examples/obelisk/workflow` driving plan, every
 //! shard at once as repeated bounded calls, and finalize, with `examples/obelisk/deployment.toml`
-//! as it is. Outbound HTTP is allowed to 127.0.0.1 only; S3 is reached through a fault proxy
+//! as it is but for a shorter lock. Outbound HTTP is allowed to 127.0.0.1 only; S3 is reached through a fault proxy
 //! that leaves some data-file uploads unanswered, so Obelisk times those calls out and retries
 //! them mid-shard, and the export must still be exact.
 //!
@@ -63,7 +63,12 @@ impl Obelisk {
     fn start(standins: &Standins, s3_url: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = util::workspace();
-        std::fs::copy(root.join("examples/obelisk/deployment.toml"), dir.path().join("deployment.toml")).unwrap();
+        // The example as it is, its lock shortened so that the calls left hanging are retried soon.
+        let deployment = std::fs::read_to_string(root.join("examples/obelisk/deployment.toml")).unwrap();
+        let lock = "exec.lock_expiry.seconds = 180";
+        assert!(deployment.contains(lock), "the example's lock is no longer {lock:?}");
+        std::fs::write(dir.path().join("deployment.toml"), deployment.replace(lock, "exec.lock_expiry.seconds = 20"))
+            .unwrap();
         std::fs::write(
             dir.path().join("ddb_export_step_engine.wasm"),
             ddb_export::runtime::step::STEP_ENGINE_COMPONENT,

@@ -15,6 +15,9 @@ use crate::model::TableInfo;
 use crate::model::step::{AwsFailure, StepBucket, StepListedObject, StepScan, StepScanPage, WriteCondition};
 use crate::runtime::step::StepIo;
 
+/// Objects a `get-objects` call reads at once.
+const READS_AT_ONCE: usize = 32;
+
 /// This host's AWS clients, behind the step imports.
 pub struct NativeStepIo {
     aws: AwsClients,
@@ -95,6 +98,32 @@ impl StepIo for NativeStepIo {
     fn get_object(&mut self, bucket: &StepBucket, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsFailure> {
         let destination = self.destination(bucket)?;
         self.tokio.block_on(destination.get_tagged(key)).map_err(aws_failure)
+    }
+
+    /// The objects read [`READS_AT_ONCE`] at a time.
+    fn get_objects(
+        &mut self,
+        bucket: &StepBucket,
+        keys: &[String],
+    ) -> Result<Vec<Option<(Vec<u8>, String)>>, AwsFailure> {
+        let destination = self.destination(bucket)?;
+        self.tokio.block_on(async {
+            let mut found = Vec::with_capacity(keys.len());
+            for chunk in keys.chunks(READS_AT_ONCE) {
+                let mut reads = tokio::task::JoinSet::new();
+                for (at, key) in chunk.iter().enumerate() {
+                    let (destination, key) = (destination.clone(), key.clone());
+                    reads.spawn(async move { (at, destination.get_tagged(&key).await) });
+                }
+                let mut read = vec![None; chunk.len()];
+                while let Some(done) = reads.join_next().await {
+                    let (at, object) = done.map_err(|e| AwsFailure::Transient(format!("a read's task failed: {e}")))?;
+                    read[at] = object.map_err(aws_failure)?;
+                }
+                found.extend(read);
+            }
+            Ok(found)
+        })
     }
 
     fn put_object(

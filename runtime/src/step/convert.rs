@@ -11,6 +11,9 @@ use crate::bindings::step::{dynamodb, s3, steps};
 
 use super::StepIo;
 
+/// Most keys one `get-objects` call may name (the WIT's bound).
+const MAX_GET_OBJECTS: usize = 1000;
+
 /// A store's [`StepIo`], borrowed for one import call: what the generated `Host` traits are
 /// implemented for.
 pub struct Imports<'a>(pub &'a mut dyn StepIo);
@@ -40,6 +43,21 @@ impl s3::Host for Imports<'_> {
     fn get_object(&mut self, bucket: s3::Bucket, key: String) -> Result<Option<s3::StoredObject>, s3::Error> {
         let found = self.0.get_object(&step_bucket(bucket), &key).map_err(s3_error)?;
         Ok(found.map(|(body, etag)| s3::StoredObject { body, etag }))
+    }
+
+    fn get_objects(
+        &mut self,
+        bucket: s3::Bucket,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<s3::StoredObject>>, s3::Error> {
+        if keys.len() > MAX_GET_OBJECTS {
+            return Err(s3::Error::Refused(format!(
+                "get-objects takes at most {MAX_GET_OBJECTS} keys at once, not {}",
+                keys.len()
+            )));
+        }
+        let found = self.0.get_objects(&step_bucket(bucket), &keys).map_err(s3_error)?;
+        Ok(found.into_iter().map(|object| object.map(|(body, etag)| s3::StoredObject { body, etag })).collect())
     }
 
     fn put_object(
@@ -101,25 +119,15 @@ fn scan(request: dynamodb::ScanRequest) -> Result<StepScan, dynamodb::Error> {
             .map_err(|e| dynamodb::Error::Refused(format!("Scan of table {}: {what} is not JSON: {e}", request.table)))
     };
     let start_key = request.exclusive_start_key.as_deref().map(|key| json("ExclusiveStartKey", key)).transpose()?;
-    let has_filter = request.filter_expression.is_some()
-        || request.projection_expression.is_some()
-        || !request.expression_attribute_names.is_empty()
-        || !request.expression_attribute_values.is_empty();
-    let filter = match has_filter {
-        true => {
-            let mut values = std::collections::BTreeMap::new();
-            for (name, value) in &request.expression_attribute_values {
-                values.insert(name.clone(), json(&format!("the value of {name}"), value)?);
-            }
-            Some(ScanFilter {
-                filter: request.filter_expression.clone(),
-                projection: request.projection_expression.clone(),
-                names: request.expression_attribute_names.iter().cloned().collect(),
-                values,
-            })
-        }
-        false => None,
-    };
+    let filter = ScanFilter::from_request_parts(
+        request.filter_expression.as_deref(),
+        request.projection_expression.as_deref(),
+        &request.expression_attribute_names,
+        &request.expression_attribute_values,
+    )
+    .map_err(|why| {
+        dynamodb::Error::Refused(format!("Scan of table {}: ExpressionAttributeValues {why}", request.table))
+    })?;
     Ok(StepScan {
         shard: Shard { id: request.segment, segment: request.segment, total_segments: request.total_segments },
         table: request.table,
@@ -212,11 +220,14 @@ pub fn plan_request(request: &StepPlanRequest) -> steps::PlanRequest {
         parallelism: request.parallelism,
         target_file_bytes: request.target_file_bytes,
         compression_level: request.compression_level,
-        filter: request.filter.as_ref().map(|filter| steps::ScanFilter {
-            filter_expression: filter.filter.clone(),
-            projection_expression: filter.projection.clone(),
-            expression_attribute_names: filter.names.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            expression_attribute_values: filter.values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+        filter: request.filter.as_ref().map(|filter| {
+            let (names, values) = filter.request_parts();
+            steps::ScanFilter {
+                filter_expression: filter.filter.clone(),
+                projection_expression: filter.projection.clone(),
+                expression_attribute_names: names,
+                expression_attribute_values: values,
+            }
         }),
     }
 }

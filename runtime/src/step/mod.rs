@@ -47,6 +47,12 @@ pub trait StepIo: Send {
     fn check_bucket(&mut self, bucket: &StepBucket) -> Result<(), AwsFailure>;
     /// An object and its ETag; `None` when there is none.
     fn get_object(&mut self, bucket: &StepBucket, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsFailure>;
+    /// Many objects (at most 1,000), read at once where the host can; `None` where there is none.
+    fn get_objects(
+        &mut self,
+        bucket: &StepBucket,
+        keys: &[String],
+    ) -> Result<Vec<Option<(Vec<u8>, String)>>, AwsFailure>;
     /// Writes an object if `condition` holds: its ETag, or `None` when it did not hold.
     fn put_object(
         &mut self,

@@ -115,7 +115,10 @@ fn drive(engine: &PlainEngine, request: &Value, workers: usize, files: u32, fina
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
-                while let Some(shard) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+                loop {
+                    // Taken in a statement of its own: the queue's lock is not held for the call.
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                    let Some(shard) = next else { break };
                     let call = json!([{
                         "export-location": location, "shard": shard, "budget": {"max-data-files": files},
                         "task": format!("drive/{shard}"),
