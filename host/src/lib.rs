@@ -92,7 +92,9 @@ pub mod fanout {
 pub mod step {
     pub use crate::model::step::*;
     pub use crate::pipeline::step_io::NativeStepIo;
-    pub use crate::runtime::step::{STEP_COMPONENT, StepComponent, StepIo, StepView, add_to_linker};
+    pub use crate::runtime::step::{
+        STEP_COMPONENT, StepComponent, StepIo, StepView, add_to_linker, wasmtime, wasmtime_wasi,
+    };
 }
 
 /// Checking a stored export against its manifests, each item once.

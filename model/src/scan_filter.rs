@@ -17,6 +17,9 @@ pub struct ScanFilter {
     pub values: BTreeMap<String, serde_json::Value>,
 }
 
+/// `#name` or `:value` pairs, as a Scan request carries them.
+pub type Pairs = Vec<(String, String)>;
+
 impl ScanFilter {
     /// A filter from the parts a Scan request carries, each value in DynamoDB JSON text;
     /// `None` when it has none. `Err` names a value that is not JSON.
@@ -44,7 +47,7 @@ impl ScanFilter {
     }
 
     /// The names and values as a Scan request carries them (values as DynamoDB JSON text).
-    pub fn request_parts(&self) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    pub fn request_parts(&self) -> (Pairs, Pairs) {
         (
             self.names.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             self.values.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),

@@ -38,16 +38,11 @@ impl Guest for Component {
         Ok(Some(StoredObject { body: body.into_bytes().to_vec(), etag }))
     }
 
-    /// The objects read [`READS_AT_ONCE`] at a time (wstd's reactor runs the requests together).
+    /// The objects read [`AT_ONCE`] at a time (wstd's reactor runs the requests together).
     fn get_objects(bucket: Bucket, keys: Vec<String>) -> Result<Vec<Option<StoredObject>>, Error> {
         use futures_util::StreamExt as _;
-        let reads = futures_util::stream::iter(keys)
-            .map(|key| {
-                let bucket = bucket.clone();
-                async move { read(bucket, key).await }
-            })
-            .buffered(READS_AT_ONCE)
-            .collect::<Vec<_>>();
+        let reads =
+            futures_util::stream::iter(keys).map(|key| read(bucket.clone(), key)).buffered(AT_ONCE).collect::<Vec<_>>();
         block_on(reads).into_iter().collect()
     }
 
@@ -83,23 +78,17 @@ impl Guest for Component {
     }
 
     fn delete_object(bucket: Bucket, key: String) -> Result<(), Error> {
-        let client = clients::s3().map_err(Error::Refused)?;
-        let request = client
-            .delete_object()
-            .bucket(&bucket.name)
-            .key(&key)
-            .set_expected_bucket_owner(bucket.expected_owner)
-            .customize()
-            // wasi:http sends an empty body without a length; a strict S3 (s3s) refuses a
-            // DELETE that does not say it has none.
-            .mutate_request(|request| {
-                request.headers_mut().insert("content-length", "0");
-            });
-        match block_on(request.send()) {
-            Ok(_) => Ok(()),
-            Err(error) if error.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(()),
-            Err(error) => Err(failed("DeleteObject", &bucket.name, &key, &error)),
-        }
+        block_on(delete(bucket, key))
+    }
+
+    /// The deletes run [`AT_ONCE`] at a time.
+    fn delete_objects(bucket: Bucket, keys: Vec<String>) -> Result<(), Error> {
+        use futures_util::StreamExt as _;
+        let deletes = futures_util::stream::iter(keys)
+            .map(|key| delete(bucket.clone(), key))
+            .buffered(AT_ONCE)
+            .collect::<Vec<_>>();
+        block_on(deletes).into_iter().collect()
     }
 
     fn list_objects(bucket: Bucket, prefix: String, continuation: Option<String>) -> Result<ObjectListing, Error> {
@@ -122,8 +111,8 @@ impl Guest for Component {
     }
 }
 
-/// Objects `get-objects` reads at once.
-const READS_AT_ONCE: usize = 32;
+/// Requests `get-objects` and `delete-objects` have in flight.
+const AT_ONCE: usize = 32;
 
 /// GetObject: the object and its ETag, or `None` when there is none.
 async fn read(bucket: Bucket, key: String) -> Result<Option<StoredObject>, Error> {
@@ -140,6 +129,27 @@ async fn read(bucket: Bucket, key: String) -> Result<Option<StoredObject>, Error
             Error::Transient(format!("S3 GetObject s3://{}/{key}: the body was cut off: {e}", bucket.name))
         })?;
     Ok(Some(StoredObject { body: body.into_bytes().to_vec(), etag }))
+}
+
+/// DeleteObject; a missing object is no error.
+async fn delete(bucket: Bucket, key: String) -> Result<(), Error> {
+    let client = clients::s3().map_err(Error::Refused)?;
+    let request = client
+        .delete_object()
+        .bucket(&bucket.name)
+        .key(&key)
+        .set_expected_bucket_owner(bucket.expected_owner)
+        .customize()
+        // wasi:http sends an empty body without a length; a strict S3 (s3s) refuses a
+        // DELETE that does not say it has none.
+        .mutate_request(|request| {
+            request.headers_mut().insert("content-length", "0");
+        });
+    match request.send().await {
+        Ok(_) => Ok(()),
+        Err(error) if error.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(()),
+        Err(error) => Err(failed("DeleteObject", &bucket.name, &key, &error)),
+    }
 }
 
 /// A failed call on `s3://bucket/key`, in words, worth a retry or not.

@@ -105,10 +105,9 @@ fn finalize_held<I: Io>(planned: &Planned<'_, I>, lease: &Lease) -> Result<Expor
     }
     let recorded: HashSet<&str> =
         shards.iter().flat_map(|c| c.files.iter().map(|f| f.data_file_s3_key.as_str())).collect();
-    for key in listed.keys().filter(|key| !recorded.contains(key.as_str())) {
-        // Stored by an attempt that was killed before its checkpoint: not part of the export.
-        store.delete(key)?;
-    }
+    // Stored by attempts killed before their checkpoints: not part of the export.
+    let strays: Vec<String> = listed.keys().filter(|key| !recorded.contains(key.as_str())).cloned().collect();
+    store.delete_many(&strays)?;
     store.delete(&keys::failure_key(&snapshot.keys.root))?;
 
     let files: Vec<&ManifestEntry> = shards.iter().flat_map(|c| c.files.iter()).collect();
@@ -208,14 +207,13 @@ fn problem<I: Io>(
 }
 
 /// Best effort: the checkpoints and leases of a complete export are of no more use (`run.json`
-/// stays, so that the client token still finds the export).
+/// stays, so that the client token still finds the export). After the summary: a call that
+/// times out here is harmless, and its retry (which finds the export complete) carries on.
 fn remove_checkpoints<I: Io>(planned: &Planned<'_, I>) {
     let root = &planned.state.snapshot.keys.root;
     for prefix in [keys::shards_prefix(root), keys::leases_prefix(root)] {
         if let Ok(objects) = planned.store.list(&prefix) {
-            for object in objects {
-                let _ = planned.store.delete(&object.key);
-            }
+            let _ = planned.store.delete_many(&objects.into_iter().map(|o| o.key).collect::<Vec<_>>());
         }
     }
 }

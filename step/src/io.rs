@@ -38,7 +38,7 @@ impl From<s3::Error> for AwsError {
     }
 }
 
-/// Most keys one `get-objects` call names.
+/// Most keys one `get-objects` or `delete-objects` call names.
 pub const GET_MANY: usize = 1000;
 
 /// What a step needs of the world.
@@ -52,6 +52,8 @@ pub trait Io {
     /// The ETag written, or `None` when `condition` did not hold.
     fn put(&self, bucket: &Bucket, key: &str, body: &[u8], condition: &Condition) -> Result<Option<String>, AwsError>;
     fn delete(&self, bucket: &Bucket, key: &str) -> Result<(), AwsError>;
+    /// At most [`GET_MANY`] keys.
+    fn delete_many(&self, bucket: &Bucket, keys: &[String]) -> Result<(), AwsError>;
     fn list(&self, bucket: &Bucket, prefix: &str, continuation: Option<&str>) -> Result<ObjectListing, AwsError>;
     /// Milliseconds since the epoch (a lease's clock).
     fn now_ms(&self) -> u64;
@@ -90,6 +92,10 @@ impl Io for Imports {
 
     fn delete(&self, bucket: &Bucket, key: &str) -> Result<(), AwsError> {
         Ok(s3::delete_object(bucket, key)?)
+    }
+
+    fn delete_many(&self, bucket: &Bucket, keys: &[String]) -> Result<(), AwsError> {
+        Ok(s3::delete_objects(bucket, keys)?)
     }
 
     fn list(&self, bucket: &Bucket, prefix: &str, continuation: Option<&str>) -> Result<ObjectListing, AwsError> {
@@ -196,6 +202,14 @@ impl<I: Io> Store<'_, I> {
 
     pub fn delete(&self, key: &str) -> Result<(), Error> {
         self.io.delete(&self.bucket, key).map_err(|e| self.failed("DeleteObject", key, e))
+    }
+
+    /// Deletes the objects at `keys`, [`GET_MANY`] to a call.
+    pub fn delete_many(&self, keys: &[String]) -> Result<(), Error> {
+        for chunk in keys.chunks(GET_MANY) {
+            self.io.delete_many(&self.bucket, chunk).map_err(|e| self.failed("DeleteObject", &chunk[0], e))?;
+        }
+        Ok(())
     }
 
     /// Every object under `prefix`, in key order (all pages of the listing).

@@ -179,6 +179,11 @@ impl Io for Fake {
         Ok(())
     }
 
+    fn delete_many(&self, bucket: &Bucket, keys: &[String]) -> Result<(), AwsError> {
+        assert!(keys.len() <= crate::io::GET_MANY);
+        keys.iter().try_for_each(|key| self.delete(bucket, key))
+    }
+
     fn list(&self, bucket: &Bucket, prefix: &str, continuation: Option<&str>) -> Result<ObjectListing, AwsError> {
         assert_eq!(bucket.name, BUCKET);
         // Pages of 3, to exercise the continuation.

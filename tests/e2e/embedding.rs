@@ -96,3 +96,84 @@ async fn the_library_runs_an_export_in_one_call_and_reports_progress() {
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "counters only grow: {seen:?}");
     assert_eq!(seen.last(), Some(&800), "the last call has the final counters: {seen:?}");
 }
+
+/// A Rust engine of its own (its own wasmtime `Linker` and store state, the component's exports
+/// called dynamically) links the step component's `dynamodb` and `s3` imports with one call
+/// (`ddb_export::step::add_to_linker`), carried out by the host's `NativeStepIo`, and runs a
+/// shard of an export the CLI planned; the CLI's finalize then publishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_engine_links_the_step_imports_in_one_call_and_runs_the_steps() {
+    use ddb_export::step::wasmtime::component::{Component, Linker, ResourceTable, Val};
+    use ddb_export::step::wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+    use ddb_export::step::{NativeStepIo, STEP_COMPONENT, StepIo, StepView, wasmtime, wasmtime_wasi};
+
+    struct State {
+        wasi: WasiCtx,
+        table: ResourceTable,
+        aws: NativeStepIo,
+    }
+    impl WasiView for State {
+        fn ctx(&mut self) -> WasiCtxView<'_> {
+            WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        }
+    }
+    impl StepView for State {
+        fn step_io(&mut self) -> &mut dyn StepIo {
+            &mut self.aws
+        }
+    }
+
+    let standins = Standins::start();
+    util::create_table(&standins.dynamodb(), "orders", &items::ordinary(400)).await;
+    standins.create_bucket("exports").await;
+    let planned = util::run(standins.command().args([
+        "plan",
+        "--table",
+        "orders",
+        "--to",
+        "s3://exports/embedded",
+        "--segments",
+        "1",
+    ]));
+    assert!(planned.status.success(), "{}", String::from_utf8_lossy(&planned.stderr));
+    let location = util::stdout_json(&planned)["exportLocation"].as_str().unwrap().to_string();
+
+    let aws = NativeStepIo::new(clients(&standins), tokio::runtime::Handle::current());
+    let at = location.clone();
+    let call = tokio::task::spawn_blocking(move || -> wasmtime::Result<Val> {
+        let engine = wasmtime::Engine::default();
+        let component = Component::new(&engine, STEP_COMPONENT)?;
+        let mut linker: Linker<State> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        ddb_export::step::add_to_linker(&mut linker)?;
+        let state = State { wasi: WasiCtx::builder().build(), table: ResourceTable::new(), aws };
+        let mut store = wasmtime::Store::new(&engine, state);
+        let instance = linker.instantiate(&mut store, &component)?;
+        let steps = instance.get_export_index(&mut store, None, "ddb-export:step/steps@0.1.0").expect("steps");
+        let run_shard = instance.get_export_index(&mut store, Some(&steps), "run-shard").expect("run-shard");
+        let run_shard = instance.get_func(&mut store, run_shard).expect("a function");
+        let none = || Val::Option(None);
+        let request = Val::Record(vec![
+            ("export-location".into(), Val::String(at)),
+            ("expected-bucket-owner".into(), none()),
+            ("shard".into(), Val::U32(0)),
+            ("budget".into(), Val::Record(vec![("max-data-files".into(), none()), ("max-millis".into(), none())])),
+            ("task".into(), none()),
+        ]);
+        let mut results = [Val::Bool(false)];
+        run_shard.call(&mut store, &[request], &mut results)?;
+        let [result] = results;
+        Ok(result)
+    });
+    let result = call.await.unwrap().expect("the engine runs run-shard");
+    let Val::Result(Ok(Some(progress))) = result else { panic!("run-shard failed: {result:?}") };
+    let Val::Record(fields) = *progress else { panic!("not a record: {progress:?}") };
+    let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    assert_eq!(field("done"), Some(Val::Bool(true)));
+    assert_eq!(field("item-count"), Some(Val::Option(Some(Box::new(Val::U64(400))))));
+    let finalized = util::run(standins.command().args(["finalize", "--plan", &location]));
+    let summary_key = util::completed(&finalized).1;
+    let expected =
+        util::sorted_canonical(util::scan_all(&standins.dynamodb(), "orders").await.iter().map(util::canonical));
+    assert!(util::independent_check(&standins.bucket_dir("exports"), &summary_key) == expected);
+}

@@ -208,9 +208,8 @@ pub(crate) async fn remove_checkpoints(destination: &Destination, export_root: &
     let removed = async {
         let leases = keys::leases_prefix(export_root);
         for folder in [prefix.clone(), keys::key_hashes_prefix(export_root), leases] {
-            for object in destination.list(&folder).await? {
-                destination.delete(&object.key).await?;
-            }
+            let listed: Vec<String> = destination.list(&folder).await?.into_iter().map(|o| o.key).collect();
+            destination.delete_many(&listed).await?;
         }
         for key in crate::pipeline::cut::cut_objects(export_root) {
             destination.delete(&key).await?;

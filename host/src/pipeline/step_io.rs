@@ -13,10 +13,7 @@ use crate::io::dynamodb::Table;
 use crate::io::items;
 use crate::model::TableInfo;
 use crate::model::step::{AwsFailure, StepBucket, StepListedObject, StepScan, StepScanPage, WriteCondition};
-use crate::runtime::step::StepIo;
-
-/// Objects a `get-objects` call reads at once.
-const READS_AT_ONCE: usize = 32;
+use crate::runtime::step::{Found, StepIo};
 
 /// This host's AWS clients, behind the step imports.
 pub struct NativeStepIo {
@@ -95,35 +92,15 @@ impl StepIo for NativeStepIo {
         self.tokio.block_on(destination.check()).map_err(aws_failure)
     }
 
-    fn get_object(&mut self, bucket: &StepBucket, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsFailure> {
+    fn get_object(&mut self, bucket: &StepBucket, key: &str) -> Result<Found, AwsFailure> {
         let destination = self.destination(bucket)?;
         self.tokio.block_on(destination.get_tagged(key)).map_err(aws_failure)
     }
 
-    /// The objects read [`READS_AT_ONCE`] at a time.
-    fn get_objects(
-        &mut self,
-        bucket: &StepBucket,
-        keys: &[String],
-    ) -> Result<Vec<Option<(Vec<u8>, String)>>, AwsFailure> {
+    /// The objects, read many at a time ([`Destination::get_many_tagged`]).
+    fn get_objects(&mut self, bucket: &StepBucket, keys: &[String]) -> Result<Vec<Found>, AwsFailure> {
         let destination = self.destination(bucket)?;
-        self.tokio.block_on(async {
-            let mut found = Vec::with_capacity(keys.len());
-            for chunk in keys.chunks(READS_AT_ONCE) {
-                let mut reads = tokio::task::JoinSet::new();
-                for (at, key) in chunk.iter().enumerate() {
-                    let (destination, key) = (destination.clone(), key.clone());
-                    reads.spawn(async move { (at, destination.get_tagged(&key).await) });
-                }
-                let mut read = vec![None; chunk.len()];
-                while let Some(done) = reads.join_next().await {
-                    let (at, object) = done.map_err(|e| AwsFailure::Transient(format!("a read's task failed: {e}")))?;
-                    read[at] = object.map_err(aws_failure)?;
-                }
-                found.extend(read);
-            }
-            Ok(found)
-        })
+        self.tokio.block_on(destination.get_many_tagged(keys)).map_err(aws_failure)
     }
 
     fn put_object(
@@ -146,6 +123,11 @@ impl StepIo for NativeStepIo {
     fn delete_object(&mut self, bucket: &StepBucket, key: &str) -> Result<(), AwsFailure> {
         let destination = self.destination(bucket)?;
         self.tokio.block_on(destination.delete(key)).map_err(aws_failure)
+    }
+
+    fn delete_objects(&mut self, bucket: &StepBucket, keys: &[String]) -> Result<(), AwsFailure> {
+        let destination = self.destination(bucket)?;
+        self.tokio.block_on(destination.delete_many(keys)).map_err(aws_failure)
     }
 
     /// The whole listing in one page (the destination pages through S3 itself).

@@ -26,8 +26,12 @@ pub fn encoder_fingerprint(plugin: &crate::runtime::EncoderPlugin) -> EncoderFin
 /// Reads a state object; `None` when it does not exist.
 pub async fn load<T: DeserializeOwned>(destination: &Destination, key: &str) -> Result<Option<T>, ExportError> {
     let Some(bytes) = destination.get(key).await? else { return Ok(None) };
-    serde_json::from_slice(&bytes)
-        .map(Some)
+    parse(destination, key, &bytes).map(Some)
+}
+
+/// A state object from the bytes stored at `key`.
+pub fn parse<T: DeserializeOwned>(destination: &Destination, key: &str, bytes: &[u8]) -> Result<T, ExportError> {
+    serde_json::from_slice(bytes)
         .map_err(|e| ExportError::CorruptState { location: destination.locate(key), message: e.to_string() })
 }
 

@@ -11,8 +11,8 @@ use crate::bindings::step::{dynamodb, s3, steps};
 
 use super::StepIo;
 
-/// Most keys one `get-objects` call may name (the WIT's bound).
-const MAX_GET_OBJECTS: usize = 1000;
+/// Most keys one `get-objects` or `delete-objects` call may name (the WIT's bound).
+const MAX_KEYS: usize = 1000;
 
 /// A store's [`StepIo`], borrowed for one import call: what the generated `Host` traits are
 /// implemented for.
@@ -50,9 +50,9 @@ impl s3::Host for Imports<'_> {
         bucket: s3::Bucket,
         keys: Vec<String>,
     ) -> Result<Vec<Option<s3::StoredObject>>, s3::Error> {
-        if keys.len() > MAX_GET_OBJECTS {
+        if keys.len() > MAX_KEYS {
             return Err(s3::Error::Refused(format!(
-                "get-objects takes at most {MAX_GET_OBJECTS} keys at once, not {}",
+                "get-objects takes at most {MAX_KEYS} keys at once, not {}",
                 keys.len()
             )));
         }
@@ -77,6 +77,16 @@ impl s3::Host for Imports<'_> {
 
     fn delete_object(&mut self, bucket: s3::Bucket, key: String) -> Result<(), s3::Error> {
         self.0.delete_object(&step_bucket(bucket), &key).map_err(s3_error)
+    }
+
+    fn delete_objects(&mut self, bucket: s3::Bucket, keys: Vec<String>) -> Result<(), s3::Error> {
+        if keys.len() > MAX_KEYS {
+            return Err(s3::Error::Refused(format!(
+                "delete-objects takes at most {MAX_KEYS} keys at once, not {}",
+                keys.len()
+            )));
+        }
+        self.0.delete_objects(&step_bucket(bucket), &keys).map_err(s3_error)
     }
 
     fn list_objects(

@@ -11,6 +11,10 @@
 
 mod convert;
 
+/// The wasmtime an embedding engine links the step imports into: the same one this crate uses.
+pub use wasmtime;
+pub use wasmtime_wasi;
+
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -36,6 +40,9 @@ pub const STEP_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ddb_
 #[cfg(feature = "step-engine")]
 pub const STEP_ENGINE_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ddb_export_step_engine.wasm"));
 
+/// An object's bytes and ETag, or `None` when there is no object.
+pub type Found = Option<(Vec<u8>, String)>;
+
 /// The DynamoDB and S3 calls a step component makes, as a host carries them out. Each is one
 /// blocking call: the component waits for it.
 pub trait StepIo: Send {
@@ -46,13 +53,9 @@ pub trait StepIo: Send {
     /// Checks that the bucket is there and may be used as `bucket` says (HeadBucket).
     fn check_bucket(&mut self, bucket: &StepBucket) -> Result<(), AwsFailure>;
     /// An object and its ETag; `None` when there is none.
-    fn get_object(&mut self, bucket: &StepBucket, key: &str) -> Result<Option<(Vec<u8>, String)>, AwsFailure>;
+    fn get_object(&mut self, bucket: &StepBucket, key: &str) -> Result<Found, AwsFailure>;
     /// Many objects (at most 1,000), read at once where the host can; `None` where there is none.
-    fn get_objects(
-        &mut self,
-        bucket: &StepBucket,
-        keys: &[String],
-    ) -> Result<Vec<Option<(Vec<u8>, String)>>, AwsFailure>;
+    fn get_objects(&mut self, bucket: &StepBucket, keys: &[String]) -> Result<Vec<Found>, AwsFailure>;
     /// Writes an object if `condition` holds: its ETag, or `None` when it did not hold.
     fn put_object(
         &mut self,
@@ -63,6 +66,8 @@ pub trait StepIo: Send {
     ) -> Result<Option<String>, AwsFailure>;
     /// Deletes an object (one that is not there is no error).
     fn delete_object(&mut self, bucket: &StepBucket, key: &str) -> Result<(), AwsFailure>;
+    /// Deletes many objects (at most 1,000), at once where the host can.
+    fn delete_objects(&mut self, bucket: &StepBucket, keys: &[String]) -> Result<(), AwsFailure>;
     /// One page of the objects under `prefix`, and where the next begins.
     fn list_objects(
         &mut self,

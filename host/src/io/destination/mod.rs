@@ -15,6 +15,9 @@ pub use target::Target;
 use crate::error::ExportError;
 use crate::model::checksum::{self, RunningMd5};
 
+/// Requests [`Destination::get_many_tagged`] and [`Destination::delete_many`] have in flight.
+const AT_ONCE: usize = 32;
+
 /// Size of a multipart upload part (S3's minimum is 5 MiB for all but the last).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// S3's limit on the parts of one upload.
@@ -223,6 +226,41 @@ impl Destination {
                 (bytes, etag)
             })),
         }
+    }
+
+    /// Many small objects (state objects: checkpoints), read [`AT_ONCE`] at a time: one answer
+    /// per key, in order, as [`Self::get_tagged`] gives it.
+    pub async fn get_many_tagged(&self, keys: &[String]) -> Result<Vec<Option<(Vec<u8>, String)>>, ExportError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(AT_ONCE) {
+            let mut reads = tokio::task::JoinSet::new();
+            for (at, key) in chunk.iter().enumerate() {
+                let (destination, key) = (self.clone(), key.clone());
+                reads.spawn(async move { (at, destination.get_tagged(&key).await) });
+            }
+            let mut read = vec![None; chunk.len()];
+            while let Some(done) = reads.join_next().await {
+                let (at, object) = done.map_err(|e| ExportError::Internal(format!("a read's task failed: {e}")))?;
+                read[at] = object?;
+            }
+            found.extend(read);
+        }
+        Ok(found)
+    }
+
+    /// Deletes many objects, [`AT_ONCE`] at a time; missing ones are not an error.
+    pub async fn delete_many(&self, keys: &[String]) -> Result<(), ExportError> {
+        for chunk in keys.chunks(AT_ONCE) {
+            let mut deletes = tokio::task::JoinSet::new();
+            for key in chunk {
+                let (destination, key) = (self.clone(), key.clone());
+                deletes.spawn(async move { destination.delete(&key).await });
+            }
+            while let Some(done) = deletes.join_next().await {
+                done.map_err(|e| ExportError::Internal(format!("a delete's task failed: {e}")))??;
+            }
+        }
+        Ok(())
     }
 
     /// The object's bytes, chunk by chunk as they are read (never the whole object in
