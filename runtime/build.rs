@@ -59,14 +59,14 @@ fn run() -> Result<(), String> {
     let step =
         build_component(&workspace, &out_dir, "ddb-export-step", STEP_FILE, &[("DDB_EXPORT_GUEST_SHA256", &digest)])?;
     let step = read(&step)?;
-    let mut built = vec![(guest, COMPONENT_FILE), (step, STEP_FILE)];
     #[cfg(feature = "step-engine")]
-    {
+    let engine = {
         let adapter = read(&build_component(&workspace, &out_dir, "ddb-export-step-adapter", ADAPTER_FILE, &[])?)?;
-        let engine = compose(&built[1].0, &adapter)?;
-        built.push((engine, ENGINE_FILE));
-    }
-    for (bytes, name) in &built {
+        Some((compose(&step, &adapter)?, ENGINE_FILE))
+    };
+    #[cfg(not(feature = "step-engine"))]
+    let engine = None;
+    for (bytes, name) in [(guest, COMPONENT_FILE), (step, STEP_FILE)].iter().chain(&engine) {
         write(&out_dir.join(name), bytes)?;
         // target/<profile>/build/<pkg>-<hash>/out -> target/<profile>
         if let Some(profile_dir) = out_dir.ancestors().nth(3) {

@@ -172,11 +172,7 @@ impl Sandbox {
         instantiate: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<E>,
     ) -> Result<Session<E>, ComponentError> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
-        let wasi = WasiCtx::builder()
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
+        let wasi = sandboxed_wasi(&stderr)
             .wall_clock(StillClock)
             .monotonic_clock(StillClock)
             .secure_random(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0))
@@ -313,6 +309,14 @@ fn guarded<R>(
 
 /// Bytes of a component's stderr quoted in an error: its end, where a panic message is.
 const STDERR_QUOTED: usize = 2048;
+
+/// WASI as every component here gets it: its stderr captured in `stderr` (for error reports),
+/// no network, no files, no environment, no arguments. Callers add clocks and randomness.
+pub(crate) fn sandboxed_wasi(stderr: &MemoryOutputPipe) -> wasmtime_wasi::WasiCtxBuilder {
+    let mut builder = WasiCtx::builder();
+    builder.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    builder
+}
 
 /// The end of a component's stderr, trimmed, for an error message.
 pub(crate) fn stderr_tail(captured: &[u8]) -> String {

@@ -3,7 +3,7 @@
 //! removed, the manifests written by the default component's own code (the summary last), the
 //! checkpoints removed; all under the export's lease.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ddb_export_guest::wit::{ExportTotals, ManifestEntry as GuestEntry};
 use ddb_export_model::summary::ManifestSummary;
@@ -81,24 +81,16 @@ fn finalize_held<I: Io>(planned: &Planned<'_, I>, lease: &Lease) -> Result<Expor
     // replaced (a worker that outlived its lease) resets its shard, to be run again.
     let listed: HashMap<String, ListedObject> =
         store.list(&snapshot.keys.data_prefix)?.into_iter().map(|o| (o.key.clone(), o)).collect();
-    let mut changed = Vec::new();
-    let mut problems = Vec::new();
-    for checkpoint in &shards {
-        for file in &checkpoint.files {
-            if let Some(problem) = problem(planned, file, listed.get(&file.data_file_s3_key))? {
-                changed.push(checkpoint.shard);
-                problems.push(format!("shard {}: {problem}", checkpoint.shard));
-                break;
-            }
-        }
-    }
-    if !changed.is_empty() {
+    let found = problems(planned, &shards, &listed)?;
+    if !found.is_empty() {
+        let changed: Vec<u32> = found.keys().copied().collect();
+        let reasons: Vec<String> = found.iter().map(|(shard, problem)| format!("shard {shard}: {problem}")).collect();
         for shard in &changed {
             store.delete(&keys::shard_key(&snapshot.keys.root, *shard))?;
         }
         let message = format!(
             "{}; the checkpoints of shards {} are reset: run `run-shard` for each again, then `finalize`",
-            problems.join("; "),
+            reasons.join("; "),
             list(&changed)
         );
         return Err(Error::PermanentShardsUnfinished(Unfinished { shards: changed, message }));
@@ -174,36 +166,63 @@ fn read_checkpoints<I: Io>(planned: &Planned<'_, I>) -> Result<HashMap<u32, Shar
     Ok(checkpoints)
 }
 
-/// What is wrong with a recorded data file as listed, if anything: its ETag differs, or, where
-/// the store lists none (some S3 stand-ins), its bytes' MD5 (the rule of the host's own check).
-fn problem<I: Io>(
+/// Data files read to a call where the store lists no ETags: few, so that a call holds few
+/// files' bytes (S3 always lists ETags; only some stand-ins take this path).
+const READ_AT_ONCE: usize = 16;
+
+/// Each shard with a recorded data file that is not in the store as the shard stored it, and
+/// what is wrong with (one of) them. The listing's ETags judge; where the store lists none, the
+/// bytes' MD5 does (the rule of the host's own check), [`READ_AT_ONCE`] files to a call.
+fn problems<I: Io>(
     planned: &Planned<'_, I>,
-    file: &ManifestEntry,
-    listed: Option<&ListedObject>,
-) -> Result<Option<String>, Error> {
-    let key = &file.data_file_s3_key;
-    let missing = || Some(format!("data file {key} is not in the store"));
-    Ok(match listed {
-        None => missing(),
-        Some(object) if !object.etag.is_empty() => (object.etag != file.etag).then(|| {
-            format!(
-                "data file {key} was replaced since its shard stored it (ETag {}, recorded {})",
-                object.etag, file.etag
-            )
-        }),
-        Some(_) => match planned.store.get(key)? {
-            None => missing(),
-            Some(stored) => {
-                let md5 = checksum::md5_base64(&stored.body);
-                (md5 != file.md5_checksum).then(|| {
+    shards: &[&ShardCheckpoint],
+    listed: &HashMap<String, ListedObject>,
+) -> Result<BTreeMap<u32, String>, Error> {
+    let mut found = BTreeMap::new();
+    let mut unjudged = Vec::new();
+    for checkpoint in shards {
+        for file in &checkpoint.files {
+            let key = &file.data_file_s3_key;
+            let problem = match listed.get(key) {
+                None => Some(format!("data file {key} is not in the store")),
+                Some(object) if !object.etag.is_empty() => (object.etag != file.etag).then(|| {
                     format!(
-                        "data file {key} was replaced since its shard stored it (MD5 {md5}, recorded {})",
-                        file.md5_checksum
+                        "data file {key} was replaced since its shard stored it (ETag {}, recorded {})",
+                        object.etag, file.etag
                     )
-                })
+                }),
+                Some(_) => {
+                    unjudged.push((checkpoint.shard, file));
+                    None
+                }
+            };
+            if let Some(problem) = problem {
+                found.entry(checkpoint.shard).or_insert(problem);
             }
-        },
-    })
+        }
+    }
+    for chunk in unjudged.chunks(READ_AT_ONCE) {
+        let keys: Vec<String> = chunk.iter().map(|(_, file)| file.data_file_s3_key.clone()).collect();
+        for ((shard, file), stored) in chunk.iter().zip(planned.store.get_many(&keys)?) {
+            let key = &file.data_file_s3_key;
+            let problem = match stored {
+                None => Some(format!("data file {key} is not in the store")),
+                Some(stored) => {
+                    let md5 = checksum::md5_base64(&stored.body);
+                    (md5 != file.md5_checksum).then(|| {
+                        format!(
+                            "data file {key} was replaced since its shard stored it (MD5 {md5}, recorded {})",
+                            file.md5_checksum
+                        )
+                    })
+                }
+            };
+            if let Some(problem) = problem {
+                found.entry(*shard).or_insert(problem);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Best effort: the checkpoints and leases of a complete export are of no more use (`run.json`

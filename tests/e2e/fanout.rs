@@ -11,22 +11,6 @@ use serde_json::Value;
 use crate::items;
 use crate::util::{self, Standins};
 
-/// `(md5, itemCount)` of every line of an export's `manifest-files.json`, sorted: data files
-/// are named after their export's id, so two exports of the same table compare by content.
-fn data_files(bucket_dir: &Path, summary_key: &str) -> Vec<(String, u64)> {
-    let summary: Value = serde_json::from_slice(&std::fs::read(bucket_dir.join(summary_key)).unwrap()).unwrap();
-    let listing = std::fs::read_to_string(bucket_dir.join(summary["manifestFilesS3Key"].as_str().unwrap())).unwrap();
-    let mut files: Vec<(String, u64)> = listing
-        .lines()
-        .map(|line| {
-            let entry: Value = serde_json::from_str(line).unwrap();
-            (entry["md5Checksum"].as_str().unwrap().to_string(), entry["itemCount"].as_u64().unwrap())
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 fn summary_key(output: &Output) -> String {
     util::completed(output).1
 }
@@ -141,7 +125,8 @@ async fn a_fanned_out_export_equals_a_single_run_export() {
     assert_eq!(expected.len(), seeded.len());
     assert!(util::independent_check(&bucket_dir, &fanned_summary) == expected, "the fanned-out export differs");
     assert!(util::independent_check(&bucket_dir, &single_summary) == expected, "the single-run export differs");
-    let (fanned, single) = (data_files(&bucket_dir, &fanned_summary), data_files(&bucket_dir, &single_summary));
+    let (fanned, single) =
+        (util::data_files(&bucket_dir, &fanned_summary), util::data_files(&bucket_dir, &single_summary));
     assert!(fanned.len() >= 6, "files roll over: {fanned:?}");
     assert_eq!(fanned, single);
     // Checkpoints are gone; a second finalize returns the complete export unchanged.
@@ -290,7 +275,7 @@ async fn every_step_of_a_plugin_export_must_run_the_same_plugin() {
     let finalized = util::run(standins.command().args(["finalize", "--plan", &location]).args(plugin));
     let summary = summary_key(&finalized);
     assert_eq!(util::stdout_json(&finalized)["ExportDescription"]["ExportFormat"], "CSV");
-    assert!(data_files(&bucket_dir, &summary).iter().map(|(_, n)| n).sum::<u64>() == 50);
+    assert!(util::data_files(&bucket_dir, &summary).iter().map(|(_, n)| n).sum::<u64>() == 50);
 }
 
 #[tokio::test]

@@ -501,7 +501,8 @@ pub fn test_component(package: &'static str) -> &'static Path {
     wasm
 }
 
-/// The sorted `(md5, itemCount)` lines of an export's `manifest-files.json`.
+/// `(md5, itemCount)` of every line of an export's `manifest-files.json`, sorted: data files
+/// are named after their export's id, so two exports of the same table compare by content.
 pub fn data_files(bucket_dir: &Path, summary_key: &str) -> Vec<(String, u64)> {
     let summary: Value = serde_json::from_slice(&std::fs::read(bucket_dir.join(summary_key)).unwrap()).unwrap();
     let listing = std::fs::read_to_string(bucket_dir.join(summary["manifestFilesS3Key"].as_str().unwrap())).unwrap();

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use crate::error::ExportError;
-use crate::io::destination::{Destination, Listed};
+use crate::io::destination::{AT_ONCE, Destination, Listed};
 use crate::model::checksum::{self, RunningMd5};
 use crate::model::{ListedFile, ManifestEntry};
 
@@ -92,49 +92,85 @@ impl Listing {
         depth: Depth,
     ) -> Result<Option<String>, ExportError> {
         let file = file.into();
-        let key = file.key;
-        let location = destination.locate(key);
-        Ok(match self.objects.get(key) {
-            None => Some(format!("data file {location} is missing from the store")),
-            Some(Listed { etag, .. }) if !etag.is_empty() => (*etag != file.etag).then(|| {
-                format!("data file {location} has ETag {etag} in the store, not the {} it was stored with", file.etag)
-            }),
-            Some(_) if depth == Depth::Listed => None,
-            // A directory whose file has the size and time it was stored with: unchanged. Any
-            // other (or an older record, without a stamp) is judged by its bytes.
-            Some(Listed { stamp: Some(stamp), .. }) if file.stamp == Some(stamp.as_str()) => None,
-            Some(_) => {
-                let mut md5 = RunningMd5::default();
-                let found = destination
-                    .read_chunks(key, |chunk| {
-                        md5.update(chunk);
-                        Ok(())
-                    })
-                    .await?;
-                let actual = checksum::base64(&md5.finish());
-                match found {
-                    false => Some(format!("data file {location} is missing from the store")),
-                    true => (actual != file.md5).then(|| {
-                        format!("data file {location} has MD5 {actual}, not the {} it was stored with", file.md5)
-                    }),
-                }
-            }
-        })
+        match self.judged_by_listing(destination, file, depth) {
+            Some(verdict) => Ok(verdict),
+            None => bytes_problem(destination, file.key, file.md5).await,
+        }
     }
 
     /// The first of `files` that is not as recorded ([`Depth::Unchanged`]), with what is wrong.
+    /// Files the listing cannot judge are read [`AT_ONCE`] at a time: a directory (or a store
+    /// that lists no ETags) holding a big fan-out's thousands of files is checked in minutes,
+    /// not hours.
     pub async fn first_problem<'f>(
         &self,
         destination: &Destination,
         files: impl IntoIterator<Item = &'f ManifestEntry>,
     ) -> Result<Option<(&'f ManifestEntry, String)>, ExportError> {
-        for file in files {
-            if let Some(problem) = self.problem(destination, file, Depth::Unchanged).await? {
-                return Ok(Some((file, problem)));
+        let files: Vec<&ManifestEntry> = files.into_iter().collect();
+        for chunk in files.chunks(AT_ONCE) {
+            let mut problems = vec![None; chunk.len()];
+            let mut reads = tokio::task::JoinSet::new();
+            for (at, file) in chunk.iter().enumerate() {
+                match self.judged_by_listing(destination, (*file).into(), Depth::Unchanged) {
+                    Some(verdict) => problems[at] = verdict,
+                    None => {
+                        let (destination, key, md5) =
+                            (destination.clone(), file.data_file_s3_key.clone(), file.md5_checksum.clone());
+                        reads.spawn(async move { (at, bytes_problem(&destination, &key, &md5).await) });
+                    }
+                }
+            }
+            while let Some(done) = reads.join_next().await {
+                let (at, problem) = done.map_err(|e| ExportError::Internal(format!("a check's task failed: {e}")))?;
+                problems[at] = problem?;
+            }
+            if let Some(found) = chunk.iter().zip(problems).find_map(|(file, problem)| Some((*file, problem?))) {
+                return Ok(Some(found));
             }
         }
         Ok(None)
     }
+
+    /// What the listing alone says of `file` (`Some(None)`: as recorded), or `None` when only
+    /// its bytes can tell.
+    fn judged_by_listing(&self, destination: &Destination, file: Record<'_>, depth: Depth) -> Option<Option<String>> {
+        let location = || destination.locate(file.key);
+        match self.objects.get(file.key) {
+            None => Some(Some(format!("data file {} is missing from the store", location()))),
+            Some(Listed { etag, .. }) if !etag.is_empty() => Some((*etag != file.etag).then(|| {
+                format!(
+                    "data file {} has ETag {etag} in the store, not the {} it was stored with",
+                    location(),
+                    file.etag
+                )
+            })),
+            Some(_) if depth == Depth::Listed => Some(None),
+            // A directory whose file has the size and time it was stored with: unchanged. Any
+            // other (or an older record, without a stamp) is judged by its bytes.
+            Some(Listed { stamp: Some(stamp), .. }) if file.stamp == Some(stamp.as_str()) => Some(None),
+            Some(_) => None,
+        }
+    }
+}
+
+/// What is wrong with the stored bytes of `key`, whose MD5 (base64) was recorded as `md5`.
+async fn bytes_problem(destination: &Destination, key: &str, md5: &str) -> Result<Option<String>, ExportError> {
+    let mut running = RunningMd5::default();
+    let found = destination
+        .read_chunks(key, |chunk| {
+            running.update(chunk);
+            Ok(())
+        })
+        .await?;
+    let actual = checksum::base64(&running.finish());
+    let location = destination.locate(key);
+    Ok(match found {
+        false => Some(format!("data file {location} is missing from the store")),
+        true => {
+            (actual != md5).then(|| format!("data file {location} has MD5 {actual}, not the {md5} it was stored with"))
+        }
+    })
 }
 
 #[cfg(test)]
@@ -173,6 +209,30 @@ mod tests {
         let (file, problem) = listing.first_problem(&destination, [&a, &b]).await.unwrap().unwrap();
         assert_eq!(file.data_file_s3_key, "e/data/a.json.gz");
         assert!(problem.contains("is missing"), "{problem}");
+    }
+
+    #[tokio::test]
+    async fn of_many_files_read_many_at_a_time_the_first_problem_in_their_order_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = Destination::Dir(crate::io::destination::Directory::create(dir.path()).await.unwrap());
+        let count = AT_ONCE * 2 + 5;
+        let mut files = Vec::new();
+        for n in 0..count {
+            let (key, body) = (format!("e/data/{n:03}.json.gz"), format!("file {n}"));
+            destination.put(&key, body.clone().into_bytes()).await.unwrap();
+            // Recorded without a stamp: only the bytes can tell.
+            files.push(entry(&key, body.as_bytes(), ""));
+        }
+        let listing = Listing::of(&destination, "e/data/").await.unwrap();
+        assert_eq!(listing.first_problem(&destination, &files).await.unwrap(), None);
+        // Two files of the second chunk replaced: the earlier one is named.
+        let (first, later) = (AT_ONCE + 3, AT_ONCE + 1 + AT_ONCE / 2);
+        for n in [later, first] {
+            std::fs::write(dir.path().join(format!("e/data/{n:03}.json.gz")), b"other").unwrap();
+        }
+        let (file, problem) = listing.first_problem(&destination, &files).await.unwrap().unwrap();
+        assert_eq!(file.data_file_s3_key, format!("e/data/{first:03}.json.gz"));
+        assert!(problem.contains("has MD5"), "{problem}");
     }
 
     #[tokio::test]

@@ -29,7 +29,7 @@ use ddb_export_model::step::{
 use crate::bindings::step::{Step, StepPre};
 use crate::cache::{self, CacheDir};
 use crate::limits::{GuestLimits, Limiter};
-use crate::{ComponentError, STDERR_CAPACITY, stderr_tail};
+use crate::{ComponentError, STDERR_CAPACITY, sandboxed_wasi, stderr_tail};
 
 /// The step component, built from `step/` by this crate's build script.
 pub const STEP_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ddb_export_step.wasm"));
@@ -190,12 +190,7 @@ impl StepComponent {
         ) -> wasmtime::Result<R>,
     ) -> Result<R, ComponentError> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
-        let wasi = WasiCtx::builder()
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+        let wasi = sandboxed_wasi(&stderr).build();
         let state = StepState { wasi, table: ResourceTable::new(), limiter: Limiter::new(&self.limits), io };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);

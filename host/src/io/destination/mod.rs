@@ -15,8 +15,9 @@ pub use target::Target;
 use crate::error::ExportError;
 use crate::model::checksum::{self, RunningMd5};
 
-/// Requests [`Destination::get_many_tagged`] and [`Destination::delete_many`] have in flight.
-const AT_ONCE: usize = 32;
+/// Requests a many-object read, delete or check has in flight ([`Destination::get_many_tagged`],
+/// [`Destination::delete_many`], [`crate::state::stored::Listing::first_problem`]).
+pub(crate) const AT_ONCE: usize = 32;
 
 /// Size of a multipart upload part (S3's minimum is 5 MiB for all but the last).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
