@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ExportFormat, ScanFilter, Shard};
 
+/// Most keys one `s3.get-objects` or `s3.delete-objects` call may name (the WIT's bound, as
+/// S3's DeleteObjects has it): the step component sends no more, a host refuses more.
+pub const MAX_KEYS_PER_CALL: usize = 1000;
+
 /// `plan`'s request: a full export for fan-out, as `ddb-export plan` takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -147,15 +147,14 @@ fn finalize_held<I: Io>(planned: &Planned<'_, I>, lease: &Lease) -> Result<Expor
 fn read_checkpoints<I: Io>(planned: &Planned<'_, I>) -> Result<HashMap<u32, ShardCheckpoint>, Error> {
     let root = &planned.state.snapshot.keys.root;
     let saved: HashSet<String> = planned.store.list(&keys::shards_prefix(root))?.into_iter().map(|o| o.key).collect();
-    let shards: Vec<u32> = planned
+    let (shards, keys): (Vec<u32>, Vec<String>) = planned
         .state
         .plan
         .shards
         .iter()
-        .map(|s| s.id)
-        .filter(|id| saved.contains(&keys::shard_key(root, *id)))
-        .collect();
-    let keys: Vec<String> = shards.iter().map(|id| keys::shard_key(root, *id)).collect();
+        .map(|s| (s.id, keys::shard_key(root, s.id)))
+        .filter(|(_, key)| saved.contains(key))
+        .unzip();
     let mut file_keys = HashSet::new();
     let mut checkpoints = HashMap::new();
     for (shard, object) in shards.into_iter().zip(planned.store.get_many(&keys)?) {
@@ -178,13 +177,20 @@ fn problems<I: Io>(
     shards: &[&ShardCheckpoint],
     listed: &HashMap<String, ListedObject>,
 ) -> Result<BTreeMap<u32, String>, Error> {
+    let missing = |key: &str| format!("data file {key} is not in the store");
     let mut found = BTreeMap::new();
+    // A shard's first problem is the one named.
+    let mut note = |shard: u32, problem: Option<String>| {
+        if let Some(problem) = problem {
+            found.entry(shard).or_insert(problem);
+        }
+    };
     let mut unjudged = Vec::new();
     for checkpoint in shards {
         for file in &checkpoint.files {
             let key = &file.data_file_s3_key;
             let problem = match listed.get(key) {
-                None => Some(format!("data file {key} is not in the store")),
+                None => Some(missing(key)),
                 Some(object) if !object.etag.is_empty() => (object.etag != file.etag).then(|| {
                     format!(
                         "data file {key} was replaced since its shard stored it (ETag {}, recorded {})",
@@ -196,9 +202,7 @@ fn problems<I: Io>(
                     None
                 }
             };
-            if let Some(problem) = problem {
-                found.entry(checkpoint.shard).or_insert(problem);
-            }
+            note(checkpoint.shard, problem);
         }
     }
     for chunk in unjudged.chunks(READ_AT_ONCE) {
@@ -206,7 +210,7 @@ fn problems<I: Io>(
         for ((shard, file), stored) in chunk.iter().zip(planned.store.get_many(&keys)?) {
             let key = &file.data_file_s3_key;
             let problem = match stored {
-                None => Some(format!("data file {key} is not in the store")),
+                None => Some(missing(key)),
                 Some(stored) => {
                     let md5 = checksum::md5_base64(&stored.body);
                     (md5 != file.md5_checksum).then(|| {
@@ -217,9 +221,7 @@ fn problems<I: Io>(
                     })
                 }
             };
-            if let Some(problem) = problem {
-                found.entry(*shard).or_insert(problem);
-            }
+            note(*shard, problem);
         }
     }
     Ok(found)

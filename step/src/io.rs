@@ -39,7 +39,7 @@ impl From<s3::Error> for AwsError {
 }
 
 /// Most keys one `get-objects` or `delete-objects` call names.
-pub const GET_MANY: usize = 1000;
+pub use ddb_export_model::step::MAX_KEYS_PER_CALL as GET_MANY;
 
 /// What a step needs of the world.
 pub trait Io {

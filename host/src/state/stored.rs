@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use crate::error::ExportError;
-use crate::io::destination::{AT_ONCE, Destination, Listed};
+use crate::io::destination::{AT_ONCE, Destination, Listed, at_once};
 use crate::model::checksum::{self, RunningMd5};
 use crate::model::{ListedFile, ManifestEntry};
 
@@ -108,23 +108,22 @@ impl Listing {
         files: impl IntoIterator<Item = &'f ManifestEntry>,
     ) -> Result<Option<(&'f ManifestEntry, String)>, ExportError> {
         let files: Vec<&ManifestEntry> = files.into_iter().collect();
+        // A round at a time, so that reading stops at the round with a problem.
         for chunk in files.chunks(AT_ONCE) {
-            let mut problems = vec![None; chunk.len()];
-            let mut reads = tokio::task::JoinSet::new();
-            for (at, file) in chunk.iter().enumerate() {
-                match self.judged_by_listing(destination, (*file).into(), Depth::Unchanged) {
-                    Some(verdict) => problems[at] = verdict,
-                    None => {
-                        let (destination, key, md5) =
-                            (destination.clone(), file.data_file_s3_key.clone(), file.md5_checksum.clone());
-                        reads.spawn(async move { (at, bytes_problem(&destination, &key, &md5).await) });
-                    }
-                }
-            }
-            while let Some(done) = reads.join_next().await {
-                let (at, problem) = done.map_err(|e| ExportError::Internal(format!("a check's task failed: {e}")))?;
-                problems[at] = problem?;
-            }
+            let judged: Vec<Option<Option<String>>> = chunk
+                .iter()
+                .map(|file| self.judged_by_listing(destination, (*file).into(), Depth::Unchanged))
+                .collect();
+            let unjudged = chunk.iter().zip(&judged).filter(|(_, verdict)| verdict.is_none());
+            let reads: Vec<(String, String)> =
+                unjudged.map(|(file, _)| (file.data_file_s3_key.clone(), file.md5_checksum.clone())).collect();
+            let mut read = at_once(reads, |(key, md5)| {
+                let destination = destination.clone();
+                async move { bytes_problem(&destination, &key, &md5).await }
+            })
+            .await?
+            .into_iter();
+            let problems = judged.into_iter().map(|verdict| verdict.unwrap_or_else(|| read.next().flatten()));
             if let Some(found) = chunk.iter().zip(problems).find_map(|(file, problem)| Some((*file, problem?))) {
                 return Ok(Some(found));
             }

@@ -2,17 +2,14 @@
 //! both directions: the one place the step bindings are spelled outside `bindings.rs`.
 
 use ddb_export_model::step::{
-    AwsFailure, StepBucket, StepFailure, StepFinalizeRequest, StepListedObject, StepPlan, StepPlanRequest, StepScan,
-    StepShardProgress, StepShardRequest, StepSummary, WriteCondition,
+    AwsFailure, MAX_KEYS_PER_CALL, StepBucket, StepFailure, StepFinalizeRequest, StepListedObject, StepPlan,
+    StepPlanRequest, StepScan, StepShardProgress, StepShardRequest, StepSummary, WriteCondition,
 };
 use ddb_export_model::{ExportFormat, KeyAttribute, KeyType, ScanFilter, SchemaBilling, Shard, TableInfo};
 
 use crate::bindings::step::{dynamodb, s3, steps};
 
 use super::StepIo;
-
-/// Most keys one `get-objects` or `delete-objects` call may name (the WIT's bound).
-const MAX_KEYS: usize = 1000;
 
 /// A store's [`StepIo`], borrowed for one import call: what the generated `Host` traits are
 /// implemented for.
@@ -50,12 +47,7 @@ impl s3::Host for Imports<'_> {
         bucket: s3::Bucket,
         keys: Vec<String>,
     ) -> Result<Vec<Option<s3::StoredObject>>, s3::Error> {
-        if keys.len() > MAX_KEYS {
-            return Err(s3::Error::Refused(format!(
-                "get-objects takes at most {MAX_KEYS} keys at once, not {}",
-                keys.len()
-            )));
-        }
+        within_bound("get-objects", &keys)?;
         let found = self.0.get_objects(&step_bucket(bucket), &keys).map_err(s3_error)?;
         Ok(found.into_iter().map(|object| object.map(|(body, etag)| s3::StoredObject { body, etag })).collect())
     }
@@ -80,12 +72,7 @@ impl s3::Host for Imports<'_> {
     }
 
     fn delete_objects(&mut self, bucket: s3::Bucket, keys: Vec<String>) -> Result<(), s3::Error> {
-        if keys.len() > MAX_KEYS {
-            return Err(s3::Error::Refused(format!(
-                "delete-objects takes at most {MAX_KEYS} keys at once, not {}",
-                keys.len()
-            )));
-        }
+        within_bound("delete-objects", &keys)?;
         self.0.delete_objects(&step_bucket(bucket), &keys).map_err(s3_error)
     }
 
@@ -114,6 +101,17 @@ fn s3_error(failure: AwsFailure) -> s3::Error {
     match failure {
         AwsFailure::Transient(message) => s3::Error::Transient(message),
         AwsFailure::Refused(message) => s3::Error::Refused(message),
+    }
+}
+
+/// Refuses a many-object `call` that names more keys than the WIT allows.
+fn within_bound(call: &str, keys: &[String]) -> Result<(), s3::Error> {
+    match keys.len() > MAX_KEYS_PER_CALL {
+        true => Err(s3::Error::Refused(format!(
+            "{call} takes at most {MAX_KEYS_PER_CALL} keys at once, not {}",
+            keys.len()
+        ))),
+        false => Ok(()),
     }
 }
 
@@ -304,6 +302,24 @@ pub fn failure(error: steps::Error) -> StepFailure {
         steps::Error::PermanentRefused(message) => StepFailure::Refused(message),
         steps::Error::PermanentShardsUnfinished(unfinished) => {
             StepFailure::ShardsUnfinished { shards: unfinished.shards, message: unfinished.message }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_many_object_call_naming_more_keys_than_the_wit_allows_is_refused_by_name() {
+        let keys = vec![String::from("k"); MAX_KEYS_PER_CALL];
+        assert!(within_bound("get-objects", &keys).is_ok());
+        let over = vec![String::from("k"); MAX_KEYS_PER_CALL + 1];
+        match within_bound("delete-objects", &over) {
+            Err(s3::Error::Refused(message)) => {
+                assert_eq!(message, "delete-objects takes at most 1000 keys at once, not 1001")
+            }
+            other => panic!("not refused: {other:?}"),
         }
     }
 }

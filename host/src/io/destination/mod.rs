@@ -15,9 +15,34 @@ pub use target::Target;
 use crate::error::ExportError;
 use crate::model::checksum::{self, RunningMd5};
 
-/// Requests a many-object read, delete or check has in flight ([`Destination::get_many_tagged`],
-/// [`Destination::delete_many`], [`crate::state::stored::Listing::first_problem`]).
+/// Requests [`at_once`] has in flight: a many-object read, delete or check.
 pub(crate) const AT_ONCE: usize = 32;
+
+/// Runs `task` on each of `inputs`, [`AT_ONCE`] at a time: the answers in the order of
+/// `inputs`, or the first error.
+pub(crate) async fn at_once<I, T, F>(inputs: Vec<I>, task: impl Fn(I) -> F) -> Result<Vec<T>, ExportError>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, ExportError>> + Send + 'static,
+{
+    let mut answers = Vec::with_capacity(inputs.len());
+    let mut inputs = inputs.into_iter().peekable();
+    while inputs.peek().is_some() {
+        let mut running = tokio::task::JoinSet::new();
+        for (at, input) in inputs.by_ref().take(AT_ONCE).enumerate() {
+            let request = task(input);
+            running.spawn(async move { (at, request.await) });
+        }
+        let mut round: Vec<Option<T>> = std::iter::repeat_with(|| None).take(running.len()).collect();
+        while let Some(done) = running.join_next().await {
+            let (at, answer) =
+                done.map_err(|e| ExportError::Internal(format!("one of many concurrent requests failed: {e}")))?;
+            round[at] = Some(answer?);
+        }
+        answers.extend(round.into_iter().flatten());
+    }
+    Ok(answers)
+}
 
 /// Size of a multipart upload part (S3's minimum is 5 MiB for all but the last).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
@@ -232,36 +257,21 @@ impl Destination {
     /// Many small objects (state objects: checkpoints), read [`AT_ONCE`] at a time: one answer
     /// per key, in order, as [`Self::get_tagged`] gives it.
     pub async fn get_many_tagged(&self, keys: &[String]) -> Result<Vec<Option<(Vec<u8>, String)>>, ExportError> {
-        let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(AT_ONCE) {
-            let mut reads = tokio::task::JoinSet::new();
-            for (at, key) in chunk.iter().enumerate() {
-                let (destination, key) = (self.clone(), key.clone());
-                reads.spawn(async move { (at, destination.get_tagged(&key).await) });
-            }
-            let mut read = vec![None; chunk.len()];
-            while let Some(done) = reads.join_next().await {
-                let (at, object) = done.map_err(|e| ExportError::Internal(format!("a read's task failed: {e}")))?;
-                read[at] = object?;
-            }
-            found.extend(read);
-        }
-        Ok(found)
+        at_once(keys.to_vec(), |key| {
+            let destination = self.clone();
+            async move { destination.get_tagged(&key).await }
+        })
+        .await
     }
 
     /// Deletes many objects, [`AT_ONCE`] at a time; missing ones are not an error.
     pub async fn delete_many(&self, keys: &[String]) -> Result<(), ExportError> {
-        for chunk in keys.chunks(AT_ONCE) {
-            let mut deletes = tokio::task::JoinSet::new();
-            for key in chunk {
-                let (destination, key) = (self.clone(), key.clone());
-                deletes.spawn(async move { destination.delete(&key).await });
-            }
-            while let Some(done) = deletes.join_next().await {
-                done.map_err(|e| ExportError::Internal(format!("a delete's task failed: {e}")))??;
-            }
-        }
-        Ok(())
+        at_once(keys.to_vec(), |key| {
+            let destination = self.clone();
+            async move { destination.delete(&key).await }
+        })
+        .await
+        .map(drop)
     }
 
     /// The object's bytes, chunk by chunk as they are read (never the whole object in
